@@ -1,0 +1,93 @@
+# kvm-hotplug. `make` builds, `make check` runs every test, `make demo`
+# shows the tool on a throw-away VM, `make bench` prints timings.
+# check, demo and bench install the Debian packages they miss (as root).
+
+VERSION = 0.1.0
+CC ?= gcc
+PKGS = yaml-0.1 jansson
+# Recursive (=) so that pkg-config runs after `make deps` installed it.
+CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror \
+	-DKH_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
+LDLIBS = $(shell pkg-config --libs $(PKGS))
+SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+CHECK_CFLAGS = $(shell pkg-config --cflags check)
+CHECK_LIBS = $(shell pkg-config --libs check)
+
+SRCS = monitor.c pci.c runtime.c tap.c error.c
+HDRS = monitor.h pci.h runtime.h tap.h error.h
+UNIT_TESTS = test_monitor test_pci test_runtime
+B = build
+
+# Everything `make check` and `make demo` need on a fresh Debian 12.
+DEBS = gcc make pkg-config libyaml-dev libjansson-dev check valgrind \
+	qemu-system-x86 qemu-utils iproute2 util-linux cpio busybox-static \
+	xz-utils kmod
+
+all: kvm-hotplug
+
+kvm-hotplug: hotplug.c $(SRCS) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ hotplug.c $(SRCS) $(LDLIBS)
+
+# The tool as the integration tests run it: with ASan and UBSan.
+$(B)/asan/kvm-hotplug: hotplug.c $(SRCS) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANITIZE) -o $@ hotplug.c $(SRCS) $(LDLIBS)
+
+$(B)/qmpcmd: tests/qmpcmd.c monitor.c error.c tap.c monitor.h error.h tap.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ tests/qmpcmd.c monitor.c error.c tap.c $(LDLIBS)
+
+$(B)/test_%: tests/test_%.c tests/qmp_peer.h $(SRCS) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANITIZE) $(CHECK_CFLAGS) -o $@ $< $(SRCS) \
+		$(LDLIBS) $(CHECK_LIBS)
+
+# The same unit tests without sanitizers, for valgrind.
+$(B)/vg/test_%: tests/test_%.c tests/qmp_peer.h $(SRCS) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -o $@ $< $(SRCS) $(LDLIBS) $(CHECK_LIBS)
+
+$(B)/guest/vmlinux: tests/guest/build.sh tests/guest/init
+	tests/guest/build.sh $(B)/guest
+
+deps:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+unit: $(addprefix $(B)/,$(UNIT_TESTS)) $(addprefix $(B)/vg/,$(UNIT_TESTS))
+	@for t in $(UNIT_TESTS); do \
+		echo "== $$t (ASan+UBSan)"; $(B)/$$t || exit 1; \
+		echo "== $$t (valgrind)"; CK_FORK=no valgrind -q --leak-check=full \
+			--show-leak-kinds=all --errors-for-leak-kinds=all \
+			--error-exitcode=1 $(B)/vg/$$t || exit 1; \
+	done
+
+integration: $(B)/asan/kvm-hotplug $(B)/qmpcmd $(B)/guest/vmlinux
+	KH=$(B)/asan/kvm-hotplug QMPCMD=$(B)/qmpcmd GUEST=$(B)/guest \
+		tests/integration.sh
+
+check: deps
+	$(MAKE) kvm-hotplug
+	$(MAKE) unit
+	$(MAKE) integration
+
+demo: deps
+	$(MAKE) kvm-hotplug $(B)/guest/vmlinux
+	tests/demo.sh ./kvm-hotplug $(B)/guest
+
+bench: deps
+	$(MAKE) kvm-hotplug $(B)/guest/vmlinux bench/qmp-floor
+	bench/disk.sh ./kvm-hotplug bench/qmp-floor $(B)/guest
+
+bench/qmp-floor: bench/qmp-floor.c
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+clean:
+	rm -rf kvm-hotplug bench/qmp-floor $(B)/asan $(B)/vg $(B)/test_* $(B)/qmpcmd
+
+.PHONY: all deps unit integration check demo bench clean

@@ -1,0 +1,108 @@
+/* qmp-floor: the least a client can do to hot-add or hot-remove a disk,
+ * for comparing kvm-hotplug against. No JSON library, no runtime file, no
+ * checks: connect, negotiate, send the commands, wait for the replies
+ * (and for DEVICE_DELETED on removal).
+ *   qmp-floor SOCK add ID PATH SLOT
+ *   qmp-floor SOCK remove ID
+ * Prints the microseconds from device_del to DEVICE_DELETED on removal. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static char buf[1 << 20];
+static size_t len;
+
+static void die(const char *what)
+{
+	fprintf(stderr, "qmp-floor: %s\n", what);
+	exit(1);
+}
+
+/* Reads until a line containing needle has arrived; consumes up to it. */
+static void wait_for(int fd, const char *needle)
+{
+	for (;;) {
+		char *hit = strstr(buf, needle), *nl;
+		ssize_t n;
+
+		if (hit != NULL && (nl = strchr(hit, '\n')) != NULL) {
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len + 1);
+			return;
+		}
+		if (len + 1 >= sizeof(buf))
+			die("buffer full");
+		if ((n = read(fd, buf + len, sizeof(buf) - len - 1)) <= 0)
+			die("monitor closed");
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (strstr(buf, "\"error\"") != NULL)
+			die(buf);
+	}
+}
+
+static void command(int fd, const char *json, const char *id)
+{
+	char idkey[64];
+
+	if (write(fd, json, strlen(json)) != (ssize_t)strlen(json))
+		die("write");
+	snprintf(idkey, sizeof(idkey), "\"id\": \"%s\"", id);
+	wait_for(fd, idkey);
+}
+
+static long long now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char cmd[8192], ev[128];
+	long long t0;
+	int fd;
+
+	if (argc < 4 || strlen(argv[1]) >= sizeof(sa.sun_path))
+		die("usage: qmp-floor SOCK add ID PATH SLOT | SOCK remove ID");
+	strcpy(sa.sun_path, argv[1]);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
+		die("connect");
+	wait_for(fd, "\"QMP\"");
+	command(fd, "{\"execute\": \"qmp_capabilities\", \"id\": \"c\"}\n", "c");
+	if (strcmp(argv[2], "add") == 0 && argc == 6) {
+		snprintf(cmd, sizeof(cmd), "{\"execute\": \"blockdev-add\", \"id\": \"b\", "
+			 "\"arguments\": {\"driver\": \"raw\", \"node-name\": \"%s\", "
+			 "\"file\": {\"driver\": \"file\", \"filename\": \"%s\"}}}\n",
+			 argv[3], argv[4]);
+		command(fd, cmd, "b");
+		snprintf(cmd, sizeof(cmd), "{\"execute\": \"device_add\", \"id\": \"d\", "
+			 "\"arguments\": {\"driver\": \"virtio-blk-pci\", \"drive\": \"%s\", "
+			 "\"id\": \"%s\", \"bus\": \"pci.0\", \"addr\": \"0x%x\"}}\n",
+			 argv[3], argv[3], atoi(argv[5]));
+		command(fd, cmd, "d");
+	} else if (strcmp(argv[2], "remove") == 0) {
+		snprintf(cmd, sizeof(cmd), "{\"execute\": \"device_del\", \"id\": \"x\", "
+			 "\"arguments\": {\"id\": \"%s\"}}\n", argv[3]);
+		t0 = now_us();
+		command(fd, cmd, "x");
+		snprintf(ev, sizeof(ev), "\"device\": \"%s\"", argv[3]);
+		wait_for(fd, ev);
+		printf("%lld\n", now_us() - t0);
+		snprintf(cmd, sizeof(cmd), "{\"execute\": \"blockdev-del\", \"id\": \"y\", "
+			 "\"arguments\": {\"node-name\": \"%s\"}}\n", argv[3]);
+		command(fd, cmd, "y");
+	} else {
+		die("usage: qmp-floor SOCK add ID PATH SLOT | SOCK remove ID");
+	}
+	close(fd);
+	return 0;
+}

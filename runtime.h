@@ -1,0 +1,102 @@
+/* The instance runtime file: what was hot-plugged where, so that a VM
+ * booted from it (a migration target) gets the same PCI layout.
+ * Format: kvm-hotplug-runtime(5). */
+#ifndef KH_RUNTIME_H
+#define KH_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define RT_UUID_LEN 36
+#define RT_ID_MAX 32		/* QEMU's limit on device ids */
+
+enum rt_kind { RT_DISK, RT_NIC };
+enum rt_state { RT_PLUGGED, RT_UNPLUGGING };
+
+struct yaml_node;		/* the file as parsed; private to runtime.c */
+
+struct rt_device {
+	enum rt_kind kind;
+	enum rt_state state;
+	char uuid[RT_UUID_LEN + 1];
+	char id[RT_ID_MAX + 1];	/* QEMU device id, also the block node name */
+	char bus[32];		/* "pci.0" */
+	int slot;
+	char driver[32];	/* "virtio-blk-pci" */
+	char *name;		/* optional user-given name, NULL if none */
+	/* disk parameters */
+	char *path;
+	char format[8];		/* raw | qcow2 */
+	char cache[16];		/* default | none | writeback | writethrough | unsafe */
+	char mode[3];		/* rw | ro */
+	char discard[8];	/* ignore | unmap */
+	/* the entry as loaded, so that keys we do not know survive a rewrite;
+	 * NULL for a device added in this run */
+	struct yaml_node *source;
+};
+
+struct runtime {
+	char *path;
+	char *tmp_path;		/* written by runtime_prepare, not yet renamed */
+	int lock_fd;		/* -1 when not locked */
+	bool exists;		/* the file existed when loaded */
+	uint32_t reserved;	/* bit n set: slot n on pci.0 is not ours to use */
+	struct rt_device *dev;
+	size_t ndev, capdev;
+	struct yaml_node *doc;	/* the top-level mapping as loaded, or NULL */
+};
+
+/* Zeroes rt: no devices, default reserved slots 0-3, lock_fd = -1. */
+void runtime_init(struct runtime *rt);
+
+/* Frees everything, removes an uncommitted temporary file and releases
+ * the lock. Safe to call on an initialised or partly loaded runtime. */
+void runtime_close(struct runtime *rt);
+
+/* Takes an exclusive flock on "PATH.lock" (created 0600 if missing),
+ * waiting at most timeout_ms: KH_ETIMEOUT when another process holds it. */
+int runtime_lock(struct runtime *rt, const char *path, int timeout_ms,
+		 struct error *e);
+
+/* Reads rt->path. A missing file is an error unless create is set, in
+ * which case rt stays empty and rt->exists is false. A malformed file
+ * gives KH_EUSAGE with "PATH: line N: problem". */
+int runtime_load(struct runtime *rt, bool create, struct error *e);
+
+/* Parses a runtime document from memory; name is used in messages. */
+int runtime_parse(struct runtime *rt, const char *name, const char *buf,
+		  size_t len, struct error *e);
+
+/* Serialises rt into a malloc'd buffer (*out, *len). */
+int runtime_format(const struct runtime *rt, char **out, size_t *len,
+		   struct error *e);
+
+/* Writes the new contents to a temporary file beside rt->path (same
+ * mode and owner as the old file, 0600 for a new one) and fsyncs it.
+ * Nothing visible changes until runtime_commit. */
+int runtime_prepare(struct runtime *rt, struct error *e);
+
+/* Renames the prepared file over rt->path and fsyncs the directory. */
+int runtime_commit(struct runtime *rt, struct error *e);
+
+/* Removes the prepared temporary file, if any. */
+void runtime_discard(struct runtime *rt);
+
+struct rt_device *runtime_find_uuid(struct runtime *rt, const char *uuid);
+
+/* Appends a zeroed device (slot = -1) and returns it, NULL on ENOMEM. */
+struct rt_device *runtime_add_device(struct runtime *rt, struct error *e);
+
+/* Drops the device at index i, freeing what it owns. */
+void runtime_remove_device(struct runtime *rt, size_t i);
+
+/* Slots on bus that the file accounts for: reserved ones and recorded
+ * devices. Bit n set means slot n. */
+uint32_t runtime_used_slots(const struct runtime *rt, const char *bus);
+
+const char *rt_kind_name(enum rt_kind k);
+
+#endif

@@ -1,0 +1,448 @@
+#!/usr/bin/env bash
+# Integration tests: kvm-hotplug against real qemu-system-x86_64 (TCG),
+# with the tiny guest where the guest must acknowledge an unplug.
+# Usage: KH=... QMPCMD=... GUEST=... tests/integration.sh [TEST...]
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+: "${KH:?}" "${QMPCMD:?}" "${GUEST:?}"
+KH=$(realpath "$KH")
+QMPCMD=$(realpath "$QMPCMD")
+GUEST=$(realpath "$GUEST")
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+# shellcheck source=tests/lib.sh
+. "$HERE/lib.sh"
+
+# ---- add on a paused VM ----
+
+t_add_disk_paused() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	expect_out "added disk $UUID1: hotdisk-003fc157-pci-4 at pci.0 slot 4"
+	[ "$(slot_of hotdisk-003fc157-pci-4)" = 4 ] || fail "QEMU lacks the disk at slot 4"
+	has_node hotdisk-003fc157-pci-4 || fail "no block node"
+	grep -q "slot: 4" "$RT" || fail "runtime file lacks slot 4: $(cat "$RT")"
+	grep -q "id: hotdisk-003fc157-pci-4" "$RT" || fail "runtime file lacks the id"
+	[ "$(stat -c %a "$RT")" = 600 ] || fail "new runtime file is not 0600"
+	# a second disk goes to the next free slot; JSON output for hooks
+	disk_image "$T/d2.img"
+	kh -j -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img" --name data
+	expect_rc 0
+	[ "$OUT" = '{"result":"added","kind":"disk","uuid":"'"$UUID2"'","id":"hotdisk-1b2c3d4e-pci-5","bus":"pci.0","slot":5}' ] ||
+		fail "unexpected JSON: $OUT"
+	[ "$(slot_of hotdisk-1b2c3d4e-pci-5)" = 5 ] || fail "second disk not at slot 5"
+}
+
+t_add_disk_options() {
+	start_vm vm
+	qemu-img create -q -f qcow2 "$T/d.qcow2" 16M
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d.qcow2" \
+		--format qcow2 --cache none --mode ro --discard unmap
+	expect_rc 0
+	local blk
+	blk=$(qmp query-block)
+	echo "$blk" | grep -q '"node-name":"hotdisk-003fc157-pci-4"' || fail "no node: $blk"
+	echo "$blk" | grep -q '"drv":"qcow2"' || fail "not qcow2: $blk"
+	echo "$blk" | grep -q '"ro":true' || fail "not read-only: $blk"
+	echo "$blk" | grep -q '"direct":true' || fail "cache=none is not O_DIRECT: $blk"
+	for kv in "format: qcow2" "cache: none" "mode: ro" "discard: unmap"; do
+		grep -q "$kv" "$RT" || fail "runtime file lacks '$kv'"
+	done
+}
+
+# Devices QEMU has that the runtime file does not know about are avoided.
+t_slot_choice_with_unknown_devices() {
+	disk_image "$T/boot.img"
+	start_vm vm -blockdev "driver=raw,node-name=boot,file.driver=file,file.filename=$T/boot.img" \
+		-device virtio-blk-pci,drive=boot,id=boot,bus=pci.0,addr=0x4 \
+		-device e1000,id=legacy,bus=pci.0,addr=0x6
+	disk_image "$T/d1.img"
+	disk_image "$T/d2.img"
+	disk_image "$T/d3.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	[ "$(slot_of hotdisk-003fc157-pci-5)" = 5 ] || fail "not at slot 5"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img"
+	expect_rc 0
+	[ "$(slot_of hotdisk-1b2c3d4e-pci-7)" = 7 ] || fail "not at slot 7"
+	# a slot the file records is taken even when QEMU does not show it
+	sed -i 's/slot: 7/slot: 8/; s/pci-7/pci-8/' "$RT"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID3" --path "$T/d3.img"
+	expect_rc 0
+	[ "$(slot_of hotdisk-2c3d4e5f-pci-7)" = "" ] || fail "slot recorded as 8 was ignored"
+	[ "$(slot_of hotdisk-2c3d4e5f-pci-9)" = 9 ] || fail "third disk not at slot 9"
+}
+
+t_requested_slot_and_taken_slot() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	disk_image "$T/d2.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img" --slot 9
+	expect_rc 0
+	[ "$(slot_of hotdisk-003fc157-pci-9)" = 9 ] || fail "not at slot 9"
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img" --slot 9
+	expect_rc 1
+	expect_err "slot 9 on pci.0 is already in use"
+	same_as before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img" --slot 2
+	expect_rc 1
+	expect_err "slot 2 on pci.0 is already in use"
+	same_as before
+}
+
+t_all_slots_busy() {
+	local s args=()
+	for s in $(seq 4 31); do
+		args+=(-device "e1000,bus=pci.0,addr=$(printf 0x%x "$s")")
+	done
+	start_vm vm "${args[@]}"
+	disk_image "$T/d1.img"
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 1
+	expect_err "no free PCI slot left on pci.0"
+	same_as before
+}
+
+# ---- failure paths: runtime file and QEMU as before ----
+
+t_duplicate_uuid() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "${UUID1^^}" --path "$T/d1.img"
+	expect_rc 1
+	expect_err "uuid $UUID1 is already recorded"
+	same_as before
+}
+
+t_missing_disk_file() {
+	start_vm vm
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/nosuch.img"
+	expect_rc 2
+	expect_err "nosuch.img: No such file or directory"
+	same_as before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path relative.img
+	expect_rc 2
+	expect_err "is not absolute"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T"
+	expect_rc 2
+	expect_err "not a regular file or block device"
+	same_as before
+}
+
+# blockdev-add refused: QEMU's reason reaches the user.
+t_qemu_refuses_blockdev() {
+	start_vm vm
+	disk_image "$T/raw.img"
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/raw.img" --format qcow2
+	expect_rc 1
+	expect_err "QEMU refused blockdev-add: Image is not in qcow2 format"
+	same_as before
+}
+
+# device_add refused after blockdev-add: the block node is rolled back.
+t_qemu_refuses_device_add() {
+	start_vm vm -device pvpanic,id=hotdisk-003fc157-pci-4
+	disk_image "$T/d1.img"
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 1
+	expect_err "QEMU refused device_add: Duplicate device ID 'hotdisk-003fc157-pci-4'"
+	same_as before
+}
+
+t_hotplug_impossible() {
+	disk_image "$T/d1.img"
+	start_vm q35 -M q35
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 3
+	expect_err "no pci.0 bus"
+	same_as before
+	start_vm nohp -global PIIX4_PM.acpi-root-pci-hotplug=off
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 3
+	expect_err "does not support hotplug"
+	same_as before
+}
+
+t_killed_qemu() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	cp -p "$RT" "$T/rt.before"
+	kill -9 "$PID"
+	while kill -0 "$PID" 2>/dev/null; do sleep 0.05; done
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d1.img"
+	expect_rc 1
+	expect_err "cannot connect to monitor"
+	cmp -s "$RT" "$T/rt.before" || fail "runtime file changed"
+	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
+	expect_rc 1
+	cmp -s "$RT" "$T/rt.before" || fail "runtime file changed"
+}
+
+# A QEMU that stops answering: every wait ends within --timeout.
+t_hung_qemu() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	kill -STOP "$PID"
+	local t0=$SECONDS
+	kh -t 1 -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	kill -CONT "$PID"
+	expect_rc 4
+	expect_err "no greeting from the QEMU monitor"
+	[ $((SECONDS - t0)) -le 3 ] || fail "took $((SECONDS - t0)) s with --timeout 1"
+	[ ! -e "$RT" ] || fail "runtime file created"
+}
+
+t_malformed_runtime_file() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	printf 'version: 1\ndevices:\n  - kind: disk\n    slot: [\n' >"$RT"
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 2
+	expect_err "$RT: line [0-9]"
+	same_as before
+	printf 'version: 1\ndevices:\n  - kind: disk\n    uuid: %s\n    id: hotdisk-003fc157-pci-5\n    bus: pci.0\n    slot: five\n' "$UUID1" >"$RT"
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
+	expect_rc 2
+	expect_err "$RT: line 7: .*slot"
+	same_as before
+	kh -r "$RT" -m "$SOCK" list
+	expect_rc 2
+	same_as before
+}
+
+t_lock_timeout() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	touch "$RT.lock"
+	flock "$RT.lock" sleep 10 &
+	local holder=$! t0=$SECONDS
+	sleep 0.2
+	kh -t 1 -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 4
+	expect_err "locked by another process"
+	[ $((SECONDS - t0)) -le 3 ] || fail "lock wait took $((SECONDS - t0)) s"
+	kill "$holder"
+	wait "$holder" 2>/dev/null
+	[ ! -e "$RT" ] || fail "runtime file created"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+}
+
+t_hmp_socket_refused() {
+	start_vm vm -monitor "unix:$T/hmp.sock,server=on,wait=off"
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$T/hmp.sock" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 2
+	expect_err "HMP (human) monitor, not QMP"
+	[ ! -e "$RT" ] || fail "runtime file created"
+	kh -r "$RT" -m "$T/d1.img" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 2
+	expect_err "is not a socket"
+}
+
+# ---- remove ----
+
+t_remove_with_guest() {
+	start_guest g
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
+	expect_rc 0
+	expect_out "removed disk $UUID1: hotdisk-003fc157-pci-4 at pci.0 slot 4"
+	[ -z "$(slot_of hotdisk-003fc157-pci-4)" ] || fail "QEMU still has the device"
+	! has_node hotdisk-003fc157-pci-4 || fail "block node left behind"
+	! grep -q "$UUID1" "$RT" || fail "runtime file still has the disk"
+	# the slot is free again and reused
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d1.img"
+	expect_rc 0
+	expect_out "slot 4"
+}
+
+# Without a guest nothing acknowledges: exit 4 within the timeout, the
+# entry stays marked; a later run finishes once QEMU let the device go.
+t_remove_guest_does_not_answer() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	local t0=$SECONDS
+	kh -t 1 -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
+	expect_rc 4
+	expect_err "did not release hotdisk-003fc157-pci-4 within 1.0 s.*run 'disk remove --uuid $UUID1' again"
+	[ $((SECONDS - t0)) -le 3 ] || fail "took $((SECONDS - t0)) s with --timeout 1"
+	grep -q "state: unplugging" "$RT" || fail "entry not marked unplugging"
+	[ "$(slot_of hotdisk-003fc157-pci-4)" = 4 ] || fail "device vanished early"
+	# asking again while QEMU still has it: waits again, still pending
+	kh -t 0.5 -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
+	expect_rc 4
+	grep -q "state: unplugging" "$RT" || fail "entry lost its mark"
+	kh -r "$RT" -m "$SOCK" list
+	expect_rc 0
+	expect_out "unplugging"
+	# a reset completes pending ACPI unplugs while nobody listens
+	qmp system_reset >/dev/null
+	local i
+	for i in $(seq 50); do
+		[ -z "$(slot_of hotdisk-003fc157-pci-4)" ] && break
+		sleep 0.1
+	done
+	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
+	expect_rc 0
+	! has_node hotdisk-003fc157-pci-4 || fail "block node left behind"
+	! grep -q "$UUID1" "$RT" || fail "runtime file still has the disk"
+}
+
+t_remove_unknown_uuid() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID2"
+	expect_rc 1
+	expect_err "no disk with uuid $UUID2"
+	same_as before
+	rm -f "$T/none.runtime"
+	kh -r "$T/none.runtime" -m "$SOCK" disk remove --uuid "$UUID1"
+	expect_rc 1
+	expect_err "no such runtime file"
+	[ ! -e "$T/none.runtime" ] || fail "remove created a runtime file"
+}
+
+# ---- list, usage, fd passing ----
+
+t_list() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	disk_image "$T/d2.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img" --name "data disk"
+	# a recorded device QEMU does not have
+	printf '  - kind: disk\n    uuid: %s\n    id: hotdisk-2c3d4e5f-pci-9\n    bus: pci.0\n    slot: 9\n    driver: virtio-blk-pci\n    path: /x\n    format: raw\n    cache: default\n    mode: rw\n    discard: ignore\n' "$UUID3" >>"$RT"
+	kh -r "$RT" -m "$SOCK" list
+	expect_rc 0
+	expect_out "^UUID .*KIND .*ID .*BUS .*SLOT .*STATE .*IN-QEMU"
+	expect_out "$UUID1 disk hotdisk-003fc157-pci-4 .*pci.0 .* 4 plugged .*yes"
+	expect_out "$UUID3 disk hotdisk-2c3d4e5f-pci-9 .*no"
+	kh -j -r "$RT" -m "$SOCK" list
+	expect_rc 0
+	expect_out '"present":true'
+	expect_out '"id":"hotdisk-2c3d4e5f-pci-9","bus":"pci.0","slot":9,"driver":"virtio-blk-pci","state":"plugged","present":false'
+	expect_out '"name":"data disk"'
+}
+
+t_usage_errors() {
+	kh --help
+	expect_rc 0
+	expect_out "exit status: 0 done"
+	kh -V
+	expect_rc 0
+	expect_out "^kvm-hotplug [0-9]"
+	kh disk add --help
+	expect_rc 0
+	expect_out "disk add --uuid UUID --path PATH"
+	kh
+	expect_rc 2
+	kh frobnicate
+	expect_rc 2
+	expect_err "unknown command 'frobnicate'"
+	kh -m /x disk add --uuid "$UUID1" --path /x
+	expect_rc 2
+	expect_err "runtime FILE is required"
+	kh -r /x disk remove --uuid "$UUID1"
+	expect_rc 2
+	expect_err "monitor SOCK is required"
+	kh -r /x -m /x disk add --uuid 003fc157 --path /x
+	expect_rc 2
+	expect_err "'003fc157' is not a UUID"
+	kh -r /x -m /x disk add --uuid "$UUID1" --path /x --format vmdk
+	expect_rc 2
+	expect_err "format: 'vmdk' is not one of raw|qcow2"
+	kh -r /x -m /x disk add --uuid "$UUID1" --path /x --slot 32
+	expect_rc 2
+	expect_err "slot: '32' is not a slot number 1-31"
+	kh -r /x -m /x disk add --uuid "$UUID1" --path /x --bogus
+	expect_rc 2
+	expect_err "unknown option '--bogus'"
+	kh -r /x -m /x disk remove --uuid "$UUID1" --path /x
+	expect_rc 2
+	expect_err "disk remove takes only --uuid"
+	kh -t 0 disk remove --uuid "$UUID1"
+	expect_rc 2
+	expect_err "timeout: '0' is not a number of seconds"
+	kh -j -r /x -m /x disk add --uuid nope --path /x
+	expect_rc 2
+	expect_out '"exit":2'
+}
+
+# getfd with a real tap fd (the NIC path), then closefd: QEMU's open fds
+# go up by one and back.
+t_getfd_closefd_tap() {
+	local ns=kh-test-$$
+	ip netns add "$ns" || fail "cannot create a network namespace"
+	start_vm vm
+	local before after
+	before=$(ls "/proc/$PID/fd" | wc -l)
+	ip netns exec "$ns" "$QMPCMD" -T khtap0 "$SOCK" getfd '{"fdname":"tap0"}' >/dev/null ||
+		{ ip netns del "$ns"; fail "getfd with a tap fd failed"; }
+	after=$(ls "/proc/$PID/fd" | wc -l)
+	[ "$after" -eq $((before + 1)) ] || { ip netns del "$ns"; fail "QEMU fds $before -> $after"; }
+	ls -l "/proc/$PID/fd" | grep -q /dev/net/tun || { ip netns del "$ns"; fail "QEMU holds no tun fd"; }
+	qmp closefd '{"fdname":"tap0"}' >/dev/null || { ip netns del "$ns"; fail "closefd failed"; }
+	after=$(ls "/proc/$PID/fd" | wc -l)
+	ip netns del "$ns"
+	[ "$after" -eq "$before" ] || fail "QEMU fds did not go back: $before -> $after"
+}
+
+# ---- runner ----
+
+run_test() {
+	T=$(mktemp -d /tmp/kh-it.XXXXXX)
+	RT=$T/vm.runtime
+	(
+		trap stop_vms EXIT
+		"$1"
+	) >"$T/log" 2>&1
+	local rc=$?
+	(T=$T stop_vms)
+	if [ $rc -eq 0 ]; then
+		echo "PASS $1"
+		rm -rf "$T"
+		return 0
+	fi
+	echo "FAIL $1"
+	sed 's/^/    /' "$T/log"
+	rm -rf "$T"
+	return 1
+}
+
+tests=("$@")
+if [ ${#tests[@]} -eq 0 ]; then
+	mapfile -t tests < <(declare -F | awk '$3 ~ /^t_/ { print $3 }')
+fi
+passed=0
+failed=0
+for t in "${tests[@]}"; do
+	if run_test "$t"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+	fi
+done
+echo "integration: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,120 @@
+# Helpers for the integration tests: throw-away QEMUs, the tool under
+# test, and assertions that say what the user would see.
+# Needs: KH (the tool), QMPCMD (tests/qmpcmd), GUEST (dir with vmlinux and
+# initramfs.cpio.gz), T (a scratch directory for this test).
+
+UUID1=003fc157-66a8-4e6d-8b7e-ec4f69751396
+UUID2=1b2c3d4e-0000-4000-8000-000000000002
+UUID3=2c3d4e5f-0000-4000-8000-000000000003
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# start_vm NAME [QEMU ARGS...]: a paused VM, no guest; sets SOCK and PID.
+start_vm() {
+	local name=$1
+	shift
+	SOCK=$T/$name.qmp
+	qemu-system-x86_64 -M pc -accel tcg -nodefaults -S -display none \
+		-qmp "unix:$SOCK,server=on,wait=off" \
+		-daemonize -pidfile "$T/$name.pid" "$@" ||
+		fail "QEMU $name did not start"
+	PID=$(cat "$T/$name.pid")
+}
+
+# start_guest NAME [QEMU ARGS...]: the tiny guest booted and ready to
+# acknowledge unplugs (ACPI hotplug is up once it prints the ready line).
+start_guest() {
+	local name=$1 i
+	shift
+	[ -f "$GUEST/vmlinux" ] || fail "no test guest in $GUEST (make $GUEST/vmlinux)"
+	start_vm "$name" -m 128 -kernel "$GUEST/vmlinux" \
+		-initrd "$GUEST/initramfs.cpio.gz" \
+		-append 'console=ttyS0 quiet panic=-1' \
+		-serial "file:$T/$name.log" "$@"
+	qmp cont >/dev/null
+	for i in $(seq 600); do
+		grep -q KH-GUEST-READY "$T/$name.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "guest $name not ready after 60 s: $(tail -c 300 "$T/$name.log")"
+}
+
+stop_vms() {
+	local f
+	for f in "$T"/*.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
+	return 0
+}
+
+# qmp COMMAND [ARGS-JSON]: QEMU's answer, seen without kvm-hotplug.
+qmp() {
+	"$QMPCMD" "$SOCK" "$@"
+}
+
+# kh ARGS...: runs the tool; sets RC, OUT and ERR. Never fails by itself.
+kh() {
+	RC=0
+	"$KH" "$@" >"$T/out" 2>"$T/err" || RC=$?
+	OUT=$(cat "$T/out")
+	ERR=$(cat "$T/err")
+	if grep -q -e 'Sanitizer' -e 'runtime error' "$T/err"; then
+		fail "sanitizer report from: kvm-hotplug $*: $ERR"
+	fi
+}
+
+expect_rc() {
+	[ "$RC" -eq "$1" ] || fail "exit $RC, expected $1 (stdout: $OUT; stderr: $ERR)"
+}
+
+# expect_err PATTERN: one line on stderr, prefixed, matching PATTERN.
+expect_err() {
+	[ "$(wc -l <"$T/err")" -eq 1 ] || fail "stderr is not one line: $ERR"
+	case $ERR in
+	"kvm-hotplug: "*) ;;
+	*) fail "stderr lacks the kvm-hotplug: prefix: $ERR" ;;
+	esac
+	grep -q -e "$1" "$T/err" || fail "stderr does not say '$1': $ERR"
+}
+
+expect_out() {
+	grep -q -e "$1" "$T/out" || fail "stdout does not say '$1': $OUT"
+}
+
+# snapshot NAME: what QEMU and the runtime file look like now, to compare
+# with same_as NAME after an operation that must change nothing.
+snapshot() {
+	qmp query-pci >"$T/$1.pci"
+	qmp query-named-block-nodes | grep -o '"node-name":"[^"]*"' | sort >"$T/$1.nodes"
+	if [ -e "$RT" ]; then cp -p "$RT" "$T/$1.rt"; else rm -f "$T/$1.rt"; fi
+}
+
+same_as() {
+	qmp query-pci | cmp -s - "$T/$1.pci" || fail "QEMU's PCI devices changed"
+	qmp query-named-block-nodes | grep -o '"node-name":"[^"]*"' | sort |
+		cmp -s - "$T/$1.nodes" || fail "QEMU's block nodes changed"
+	if [ -e "$T/$1.rt" ]; then
+		cmp -s "$RT" "$T/$1.rt" || fail "the runtime file changed"
+	else
+		[ ! -e "$RT" ] || fail "a runtime file was created"
+	fi
+	[ -z "$(find "$(dirname "$RT")" -name '.*.tmp.*')" ] ||
+		fail "a temporary runtime file was left behind"
+}
+
+# slot_of ID: the slot QEMU shows the device at ("" if absent).
+slot_of() {
+	qmp query-pci | grep -o "\"qdev_id\":\"$1\",[^}]*\"slot\":[0-9]*" |
+		grep -o '"slot":[0-9]*$' | cut -d: -f2
+}
+
+has_node() {
+	qmp query-named-block-nodes | grep -q "\"node-name\":\"$1\""
+}
+
+disk_image() {
+	truncate -s "${2:-16M}" "$1"
+}

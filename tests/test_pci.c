@@ -1,0 +1,192 @@
+/* pci.c: ids, uuids, slot choice, query-pci walking, hotplug checks. */
+#include <check.h>
+#include <stdlib.h>
+
+#include "../monitor.h"
+#include "../pci.h"
+#include "qmp_peer.h"
+
+/* Shaped like QEMU 7.2's reply on pc with a pci-bridge at slot 6 holding
+ * a disk, and a disk at slot 5 (trimmed to the fields that matter). */
+static const char query_pci[] =
+	"[{\"bus\": 0, \"devices\": ["
+	"{\"bus\": 0, \"slot\": 0, \"function\": 0, \"qdev_id\": \"\"},"
+	"{\"bus\": 0, \"slot\": 1, \"function\": 0, \"qdev_id\": \"\"},"
+	"{\"bus\": 0, \"slot\": 1, \"function\": 3, \"qdev_id\": \"\"},"
+	"{\"bus\": 0, \"slot\": 5, \"function\": 0, \"qdev_id\": \"hotdisk-003fc157-pci-5\"},"
+	"{\"bus\": 0, \"slot\": 6, \"function\": 0, \"qdev_id\": \"br1\","
+	" \"pci_bridge\": {\"bus\": {\"number\": 1, \"secondary\": 1},"
+	"  \"devices\": [{\"bus\": 1, \"slot\": 3, \"function\": 0,"
+	"   \"qdev_id\": \"behind\"}]}}"
+	"]}]";
+
+START_TEST(uuid_validation)
+{
+	ck_assert(uuid_is_valid("003fc157-66a8-4e6d-8b7e-ec4f69751396"));
+	ck_assert(uuid_is_valid("003FC157-66A8-4E6D-8B7E-EC4F69751396"));
+	ck_assert(!uuid_is_valid(""));
+	ck_assert(!uuid_is_valid("003fc157-66a8-4e6d-8b7e-ec4f6975139"));
+	ck_assert(!uuid_is_valid("003fc157-66a8-4e6d-8b7e-ec4f697513961"));
+	ck_assert(!uuid_is_valid("003fc15766a84e6d8b7eec4f69751396"));
+	ck_assert(!uuid_is_valid("003fc157-66a8-4e6d-8b7e_ec4f69751396"));
+	ck_assert(!uuid_is_valid("g03fc157-66a8-4e6d-8b7e-ec4f69751396"));
+	ck_assert(!uuid_is_valid("003fc157-66a8-4e6d-8b7e-ec4f69751396\n"));
+}
+END_TEST
+
+START_TEST(qemu_id_rules)
+{
+	ck_assert(qemu_id_is_valid("hotdisk-003fc157-pci-5"));
+	ck_assert(qemu_id_is_valid("a"));
+	ck_assert(qemu_id_is_valid("A.b_c-9"));
+	ck_assert(qemu_id_is_valid("abcdefghijklmnopqrstuvwxyz012345"));	/* 32 */
+	ck_assert(!qemu_id_is_valid("abcdefghijklmnopqrstuvwxyz0123456"));	/* 33 */
+	ck_assert(!qemu_id_is_valid(""));
+	ck_assert(!qemu_id_is_valid("9disk"));
+	ck_assert(!qemu_id_is_valid("-disk"));
+	ck_assert(!qemu_id_is_valid("disk 1"));
+	ck_assert(!qemu_id_is_valid("disk,1"));
+	ck_assert(!qemu_id_is_valid("disk/1"));
+}
+END_TEST
+
+START_TEST(device_id_scheme)
+{
+	char id[33];
+	struct error e = { 0 };
+
+	ck_assert_int_eq(pci_device_id(id, sizeof(id), "disk",
+				       "003fc157-66a8-4e6d-8b7e-ec4f69751396", 5, &e), KH_OK);
+	ck_assert_str_eq(id, "hotdisk-003fc157-pci-5");
+	ck_assert_int_eq(pci_device_id(id, sizeof(id), "nic",
+				       "003fc157-66a8-4e6d-8b7e-ec4f69751396", 31, &e), KH_OK);
+	ck_assert_str_eq(id, "hotnic-003fc157-pci-31");
+	ck_assert_int_eq(pci_device_id(id, sizeof(id), "disk", "not-a-uuid", 5, &e),
+			 KH_EUSAGE);
+	/* an id that would not fit is refused, never cut */
+	ck_assert_int_eq(pci_device_id(id, 10, "disk",
+				       "003fc157-66a8-4e6d-8b7e-ec4f69751396", 5, &e), KH_EUSAGE);
+}
+END_TEST
+
+START_TEST(occupied_slots_from_query_pci)
+{
+	json_t *pci = json_loads(query_pci, 0, NULL);
+
+	ck_assert_ptr_nonnull(pci);
+	/* slots 0, 1, 5 and the bridge's 6; the device behind it is on bus 1 */
+	ck_assert_uint_eq(pci_occupied_slots(pci), (1u << 0) | (1u << 1) |
+						   (1u << 5) | (1u << 6));
+	json_decref(pci);
+}
+END_TEST
+
+START_TEST(find_device_walks_bridges)
+{
+	json_t *pci = json_loads(query_pci, 0, NULL);
+	int bus = -1, slot = -1;
+
+	ck_assert(pci_find_device(pci, "hotdisk-003fc157-pci-5", &bus, &slot));
+	ck_assert_int_eq(bus, 0);
+	ck_assert_int_eq(slot, 5);
+	ck_assert(pci_find_device(pci, "behind", &bus, &slot));
+	ck_assert_int_eq(bus, 1);
+	ck_assert_int_eq(slot, 3);
+	ck_assert(!pci_find_device(pci, "missing", &bus, &slot));
+	/* devices without an id (host bridge, ...) are nobody's */
+	ck_assert(!pci_find_device(pci, "", &bus, &slot));
+	json_decref(pci);
+}
+END_TEST
+
+START_TEST(free_slot_choice)
+{
+	struct error e = { 0 };
+	int slot = -1;
+
+	ck_assert_int_eq(pci_find_free_slot(0xf, -1, &slot, &e), KH_OK);
+	ck_assert_int_eq(slot, 4);
+	ck_assert_int_eq(pci_find_free_slot(0xf | (1u << 4) | (1u << 6), -1, &slot, &e), KH_OK);
+	ck_assert_int_eq(slot, 5);
+	/* slot 0 is never handed out, even if nothing claims it */
+	ck_assert_int_eq(pci_find_free_slot(0, -1, &slot, &e), KH_OK);
+	ck_assert_int_eq(slot, 1);
+	ck_assert_int_eq(pci_find_free_slot(0xf, 9, &slot, &e), KH_OK);
+	ck_assert_int_eq(slot, 9);
+	ck_assert_int_eq(pci_find_free_slot(0xf | (1u << 9), 9, &slot, &e), KH_EFAIL);
+	ck_assert_ptr_nonnull(strstr(e.msg, "slot 9"));
+	ck_assert_int_eq(pci_find_free_slot(0xf, 32, &slot, &e), KH_EUSAGE);
+	ck_assert_int_eq(pci_find_free_slot(0xfffffffe, -1, &slot, &e), KH_EFAIL);
+	ck_assert_ptr_nonnull(strstr(e.msg, "no free PCI slot"));
+	ck_assert_int_eq(pci_find_free_slot(0x7fffffff, -1, &slot, &e), KH_OK);
+	ck_assert_int_eq(slot, 31);
+}
+END_TEST
+
+/* pci_bus_hotpluggable asks QEMU for pci.0's hotplug handler. */
+static int hotpluggable_with_reply(const char *reply, struct error *e)
+{
+	struct peer_step script[] = {
+		HELLO,
+		{ PEER_EXPECT, "\"hotplug-handler\"", 0, NULL },
+		{ PEER_SEND, reply, 0, NULL },
+	};
+	struct monitor *m = NULL;
+	struct peer *p;
+	int fd, rc;
+
+	p = peer_start(script, sizeof(script) / sizeof(script[0]), &fd);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(monitor_attach(&m, fd, 1000, e), KH_OK);
+	rc = pci_bus_hotpluggable(m, "pci.0", e);
+	monitor_close(m);
+	ck_assert_int_eq(peer_finish(p), 0);
+	return rc;
+}
+
+START_TEST(hotplug_possible_or_not)
+{
+	struct error e = { 0 };
+
+	ck_assert_int_eq(hotpluggable_with_reply(
+		"{\"return\": \"/machine/unattached/device[18]\", \"id\": \"kh-1\"}\r\n",
+		&e), KH_OK);
+	ck_assert_int_eq(hotpluggable_with_reply(
+		"{\"return\": \"\", \"id\": \"kh-1\"}\r\n", &e), KH_ENOHOTPLUG);
+	ck_assert_ptr_nonnull(strstr(e.msg, "does not support hotplug"));
+	ck_assert_int_eq(hotpluggable_with_reply(
+		"{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"Device "
+		"'pci.0' not found\"}, \"id\": \"kh-1\"}\r\n", &e), KH_ENOHOTPLUG);
+	ck_assert_ptr_nonnull(strstr(e.msg, "no pci.0 bus"));
+	ck_assert_int_eq(hotpluggable_with_reply(
+		"{\"error\": {\"class\": \"GenericError\", \"desc\": \"boom\"}, "
+		"\"id\": \"kh-1\"}\r\n", &e), KH_EFAIL);
+}
+END_TEST
+
+static Suite *pci_suite(void)
+{
+	Suite *s = suite_create("pci");
+	TCase *tc = tcase_create("pci");
+
+	tcase_add_test(tc, uuid_validation);
+	tcase_add_test(tc, qemu_id_rules);
+	tcase_add_test(tc, device_id_scheme);
+	tcase_add_test(tc, occupied_slots_from_query_pci);
+	tcase_add_test(tc, find_device_walks_bridges);
+	tcase_add_test(tc, free_slot_choice);
+	tcase_add_test(tc, hotplug_possible_or_not);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(pci_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
