@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "monitor.h"
 #include "pci.h"
@@ -401,18 +402,32 @@ static int unplug_device(const struct options *o, struct monitor *m,
 	return KH_OK;
 }
 
-/* Drops the block node; one that is already gone is fine. */
-static int blockdev_del(struct monitor *m, const char *node, struct error *e)
+/* Drops the block node; one that is already gone is fine. QEMU lets go
+ * of a deleted device's node a moment after the device itself is gone, in
+ * a deferred release that sends no event: "in use" then means "not yet",
+ * so that one answer is retried with a short backoff, within the timeout.
+ * The usual path (right after DEVICE_DELETED) succeeds at once. */
+static int blockdev_del(const struct options *o, struct monitor *m,
+			const char *node, struct error *e)
 {
-	if (monitor_execute(m, "blockdev-del",
-			    json_pack("{s:s}", "node-name", node), NULL,
-			    e) == KH_OK)
-		return KH_OK;
-	if (strstr(e->msg, "Failed to find node") != NULL) {
-		error_clear(e);
-		return KH_OK;
+	struct timespec pause = { 0, 5 * 1000000 };
+	long waited_ms = 0;
+
+	for (;;) {
+		if (monitor_execute(m, "blockdev-del",
+				    json_pack("{s:s}", "node-name", node), NULL,
+				    e) == KH_OK ||
+		    strstr(e->msg, "Failed to find node") != NULL) {
+			error_clear(e);	/* an earlier "in use" is no error now */
+			return KH_OK;
+		}
+		if (strstr(e->msg, "is in use") == NULL || waited_ms >= o->timeout_ms)
+			return e->code;
+		nanosleep(&pause, NULL);
+		waited_ms += pause.tv_nsec / 1000000;
+		if (pause.tv_nsec < 100 * 1000000)
+			pause.tv_nsec *= 2;
 	}
-	return e->code;
 }
 
 /* ---- results ---- */
@@ -487,8 +502,8 @@ static int disk_add(const struct options *o, const struct disk_args *a,
 	struct runtime rt;
 	struct monitor *m = NULL;
 	struct rt_device *d;
-	const char *file_driver;
-	int slot;
+	const char *file_driver = NULL;
+	int slot = -1;
 
 	runtime_init(&rt);
 	if (check_disk_path(a->path, &file_driver, e) != KH_OK)
@@ -534,17 +549,19 @@ static int mark_unplugging(struct runtime *rt, struct rt_device *d,
 			   struct error *e)
 {
 	struct error werr = { 0 };
+	char why[sizeof(e->msg)];
 	int code = e->code;
 
+	memcpy(why, e->msg, sizeof(why));
 	d->state = RT_UNPLUGGING;
 	if (runtime_prepare(rt, &werr) != KH_OK ||
 	    runtime_commit(rt, &werr) != KH_OK)
 		return error_set(e, code, "%s; recording that failed too: %s",
-				 e->msg, werr.msg);
+				 why, werr.msg);
 	return error_set(e, code,
 			 "%s; it stays recorded as unplugging: run 'disk remove "
 			 "--uuid %s' again once the guest is up, or reboot the VM",
-			 e->msg, d->uuid);
+			 why, d->uuid);
 }
 
 static int disk_remove(const struct options *o, const char *uuid,
@@ -575,7 +592,7 @@ static int disk_remove(const struct options *o, const char *uuid,
 			mark_unplugging(&rt, d, e);
 		goto out;
 	}
-	if (blockdev_del(m, id, e) != KH_OK) {
+	if (blockdev_del(o, m, id, e) != KH_OK) {
 		error_prefix(e, "%s is unplugged but its block node remains: ", id);
 		mark_unplugging(&rt, d, e);
 		goto out;
@@ -819,7 +836,7 @@ static int parse_global(int argc, char **argv, struct options *o, int *next,
 static int run(int argc, char **argv, struct options *o, struct error *e)
 {
 	const char *cmd;
-	int next;
+	int next = -1;
 
 	if (parse_global(argc, argv, o, &next, e) != KH_OK || next < 0)
 		return e->code;

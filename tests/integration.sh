@@ -333,7 +333,7 @@ t_list() {
 	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
 	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img" --name "data disk"
 	# a recorded device QEMU does not have
-	printf '  - kind: disk\n    uuid: %s\n    id: hotdisk-2c3d4e5f-pci-9\n    bus: pci.0\n    slot: 9\n    driver: virtio-blk-pci\n    path: /x\n    format: raw\n    cache: default\n    mode: rw\n    discard: ignore\n' "$UUID3" >>"$RT"
+	printf -- '- kind: disk\n  uuid: %s\n  id: hotdisk-2c3d4e5f-pci-9\n  bus: pci.0\n  slot: 9\n  driver: virtio-blk-pci\n  path: /x\n  format: raw\n  cache: default\n  mode: rw\n  discard: ignore\n' "$UUID3" >>"$RT"
 	kh -r "$RT" -m "$SOCK" list
 	expect_rc 0
 	expect_out "^UUID .*KIND .*ID .*BUS .*SLOT .*STATE .*IN-QEMU"
@@ -402,7 +402,7 @@ t_getfd_closefd_tap() {
 		{ ip netns del "$ns"; fail "getfd with a tap fd failed"; }
 	after=$(ls "/proc/$PID/fd" | wc -l)
 	[ "$after" -eq $((before + 1)) ] || { ip netns del "$ns"; fail "QEMU fds $before -> $after"; }
-	ls -l "/proc/$PID/fd" | grep -q /dev/net/tun || { ip netns del "$ns"; fail "QEMU holds no tun fd"; }
+	ls -l "/proc/$PID/fd" | grep -q "net/tun" || { ip netns del "$ns"; fail "QEMU holds no tun fd"; }
 	qmp closefd '{"fdname":"tap0"}' >/dev/null || { ip netns del "$ns"; fail "closefd failed"; }
 	after=$(ls "/proc/$PID/fd" | wc -l)
 	ip netns del "$ns"

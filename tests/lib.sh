@@ -45,7 +45,8 @@ start_guest() {
 stop_vms() {
 	local f
 	for f in "$T"/*.pid; do
-		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+		# QEMU removes its pidfile as it exits
+		[ -f "$f" ] && kill "$(cat "$f" 2>/dev/null)" 2>/dev/null
 	done
 	return 0
 }
