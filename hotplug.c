@@ -310,15 +310,16 @@ static int classify_plug_error(struct error *e)
 	return e->code;
 }
 
-/* Checks that QEMU shows the device where we put it. */
-static int verify_device(struct monitor *m, const struct rt_device *d,
-			 struct error *e)
+/* Checks that QEMU shows the device where we put it; pci_id is a
+ * query-pci already sent. */
+static int verify_device(struct monitor *m, unsigned long pci_id,
+			 const struct rt_device *d, struct error *e)
 {
 	json_t *pci = NULL;
 	int bus = -1, slot = -1;
 	bool found;
 
-	if (pci_query(m, &pci, e) != KH_OK)
+	if (monitor_reply(m, pci_id, "query-pci", &pci, e) != KH_OK)
 		return e->code;
 	found = pci_find_device(pci, d->id, &bus, &slot);
 	json_decref(pci);
@@ -342,21 +343,26 @@ static int disk_plug(const struct options *o, struct monitor *m,
 		     struct error *e)
 {
 	json_t *args = blockdev_args(d, file_driver);
+	unsigned long add_id, pci_id;
 
 	if (args == NULL)
 		return error_set(e, KH_EFAIL, "out of memory");
 	if (monitor_execute(m, "blockdev-add", args, NULL, e) != KH_OK)
 		return e->code;
 	verbose(o, "blockdev-add %s: done", d->id);
-	if ((args = device_add_args(d)) == NULL ||
-	    monitor_execute(m, "device_add", args, NULL, e) != KH_OK) {
-		if (args == NULL)
-			error_set(e, KH_EFAIL, "out of memory");
+	/* The read-only check goes out right behind device_add, before the
+	 * guest starts probing the new device and keeps QEMU busy. */
+	if ((args = device_add_args(d)) == NULL)
+		error_set(e, KH_EFAIL, "out of memory");
+	if (args == NULL ||
+	    monitor_send(m, "device_add", args, -1, &add_id, e) != KH_OK ||
+	    monitor_send(m, "query-pci", NULL, -1, &pci_id, e) != KH_OK ||
+	    monitor_reply(m, add_id, "device_add", NULL, e) != KH_OK) {
 		undo(m, "blockdev-del", json_pack("{s:s}", "node-name", d->id));
 		return classify_plug_error(e);
 	}
 	verbose(o, "device_add %s at %s slot %d: done", d->id, d->bus, d->slot);
-	if (verify_device(m, d, e) != KH_OK) {
+	if (verify_device(m, pci_id, d, e) != KH_OK) {
 		/* Only the guest can give it back; ask, do not wait. */
 		undo(m, "device_del", json_pack("{s:s}", "id", d->id));
 		return e->code;
@@ -377,6 +383,8 @@ static bool is_deleted_device(json_t *data, void *id)
 static int unplug_device(const struct options *o, struct monitor *m,
 			 const char *id, struct error *e)
 {
+	int64_t asked_us = monitor_clock_us();
+
 	if (monitor_execute(m, "device_del", json_pack("{s:s}", "id", id), NULL,
 			    e) != KH_OK) {
 		if (strcmp(e->qmp_class, "DeviceNotFound") == 0) {
@@ -398,7 +406,8 @@ static int unplug_device(const struct options *o, struct monitor *m,
 				  o->timeout_ms / 1000.0);
 		return e->code;
 	}
-	verbose(o, "%s released by the guest", id);
+	verbose(o, "%s released by the guest after %.2f ms", id,
+		(monitor_clock_us() - asked_us) / 1000.0);
 	return KH_OK;
 }
 
@@ -478,7 +487,8 @@ static int fill_disk(struct rt_device *d, const struct disk_args *a, int slot,
 	return KH_OK;
 }
 
-/* Step 3 for an add: live query-pci, the file's slots and reserved ones. */
+/* Step 3 for an add: live query-pci, the file's slots and reserved ones;
+ * refuses a bus that takes no hotplug (exit 3) before anything changes. */
 static int choose_slot(const struct options *o, struct monitor *m,
 		       const struct runtime *rt, int requested, int *slot,
 		       struct error *e)
@@ -486,7 +496,7 @@ static int choose_slot(const struct options *o, struct monitor *m,
 	json_t *pci = NULL;
 	uint32_t occupied;
 
-	if (pci_query(m, &pci, e) != KH_OK)
+	if (pci_survey(m, PCI_HOTPLUG_BUS, &pci, e) != KH_OK)
 		return e->code;
 	occupied = pci_occupied_slots(pci) | runtime_used_slots(rt, PCI_HOTPLUG_BUS);
 	json_decref(pci);
@@ -517,8 +527,7 @@ static int disk_add(const struct options *o, const struct disk_args *a,
 		goto out;
 	}
 	/* 2 */
-	if (connect_monitor(o, &m, e) != KH_OK ||
-	    pci_bus_hotpluggable(m, PCI_HOTPLUG_BUS, e) != KH_OK)
+	if (connect_monitor(o, &m, e) != KH_OK)
 		goto out;
 	/* 3 */
 	if (choose_slot(o, m, &rt, a->slot, &slot, e) != KH_OK)

@@ -27,12 +27,17 @@ struct monitor {
 	bool greeted;		/* past the greeting: garbage is a QEMU fault */
 };
 
-static int64_t now_ms(void)
+int64_t monitor_clock_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t now_ms(void)
+{
+	return monitor_clock_us() / 1000;
 }
 
 static int remaining_ms(int64_t deadline)
@@ -256,6 +261,20 @@ static int send_all(struct monitor *m, const char *data, size_t len, int fd,
 	return KH_OK;
 }
 
+/* Appends the CRLF that ends a QMP message; frees text on failure. */
+static char *frame(char *text)
+{
+	size_t n = strlen(text);
+	char *p = realloc(text, n + 3);
+
+	if (p == NULL) {
+		free(text);
+		return NULL;
+	}
+	memcpy(p + n, "\r\n", 3);
+	return p;
+}
+
 /* Turns a reply into *ret or into an error carrying QEMU's class. */
 static int take_reply(json_t *msg, const char *cmd, json_t **ret,
 		      struct error *e)
@@ -289,16 +308,17 @@ static bool is_reply_to(json_t *msg, const char *id)
 	return json_is_string(mid) && strcmp(json_string_value(mid), id) == 0;
 }
 
-int monitor_execute_fd(struct monitor *m, const char *cmd, json_t *args,
-		       int fd, json_t **ret, struct error *e)
+int monitor_send(struct monitor *m, const char *cmd, json_t *args, int fd,
+		 unsigned long *id, struct error *e)
 {
 	int64_t deadline = now_ms() + m->timeout_ms;
-	char id[32], *text;
-	json_t *req, *msg;
+	char idstr[32], *text;
+	json_t *req;
 	int rc;
 
-	snprintf(id, sizeof(id), "kh-%lu", m->next_id++);
-	req = json_pack("{s:s, s:s}", "execute", cmd, "id", id);
+	*id = m->next_id++;
+	snprintf(idstr, sizeof(idstr), "kh-%lu", *id);
+	req = json_pack("{s:s, s:s}", "execute", cmd, "id", idstr);
 	if (req == NULL) {
 		json_decref(args);
 		return error_set(e, KH_EFAIL, "out of memory");
@@ -310,23 +330,43 @@ int monitor_execute_fd(struct monitor *m, const char *cmd, json_t *args,
 	}
 	text = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
-	if (text == NULL)
+	if (text == NULL || (text = frame(text)) == NULL)
 		return error_set(e, KH_EFAIL, "cannot encode %s", cmd);
+	/* one message, one write: QEMU wakes once and the fd rides along */
 	rc = send_all(m, text, strlen(text), fd, deadline, e);
-	if (rc == KH_OK)
-		rc = send_all(m, "\r\n", 2, -1, deadline, e);
 	free(text);
-	while (rc == KH_OK) {
-		if ((rc = read_message(m, deadline, cmd, &msg, e)) != KH_OK)
-			break;
-		if (!queue_if_event(m, msg) && is_reply_to(msg, id)) {
+	return rc;
+}
+
+int monitor_reply(struct monitor *m, unsigned long id, const char *cmd,
+		  json_t **ret, struct error *e)
+{
+	int64_t deadline = now_ms() + m->timeout_ms;
+	char idstr[32];
+	json_t *msg;
+	int rc;
+
+	snprintf(idstr, sizeof(idstr), "kh-%lu", id);
+	for (;;) {
+		if (read_message(m, deadline, cmd, &msg, e) != KH_OK)
+			return e->code;
+		if (!queue_if_event(m, msg) && is_reply_to(msg, idstr)) {
 			rc = take_reply(msg, cmd, ret, e);
 			json_decref(msg);
 			return rc;
 		}
 		json_decref(msg);
 	}
-	return rc;
+}
+
+int monitor_execute_fd(struct monitor *m, const char *cmd, json_t *args,
+		       int fd, json_t **ret, struct error *e)
+{
+	unsigned long id;
+
+	if (monitor_send(m, cmd, args, fd, &id, e) != KH_OK)
+		return e->code;
+	return monitor_reply(m, id, cmd, ret, e);
 }
 
 int monitor_execute(struct monitor *m, const char *cmd, json_t *args,

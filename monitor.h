@@ -3,6 +3,7 @@
 #define KH_MONITOR_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -40,6 +41,15 @@ int monitor_execute(struct monitor *m, const char *cmd, json_t *args,
 int monitor_execute_fd(struct monitor *m, const char *cmd, json_t *args,
 		       int fd, json_t **ret, struct error *e);
 
+/* monitor_execute_fd in two halves, for pipelining commands that do not
+ * depend on each other: QEMU answers (non-out-of-band) commands in the
+ * order it got them, so several can be sent before the first reply is
+ * read. Replies must be collected in the order the commands were sent. */
+int monitor_send(struct monitor *m, const char *cmd, json_t *args, int fd,
+		 unsigned long *id, struct error *e);
+int monitor_reply(struct monitor *m, unsigned long id, const char *cmd,
+		  json_t **ret, struct error *e);
+
 /* Decides whether an event's "data" is the one waited for. */
 typedef bool (*monitor_event_match)(json_t *data, void *arg);
 
@@ -49,5 +59,8 @@ typedef bool (*monitor_event_match)(json_t *data, void *arg);
 int monitor_wait_event(struct monitor *m, const char *name,
 		       monitor_event_match match, void *arg, int timeout_ms,
 		       struct error *e);
+
+/* The monotonic clock every wait is measured against, in microseconds. */
+int64_t monitor_clock_us(void);
 
 #endif

@@ -142,13 +142,10 @@ int pci_query(struct monitor *m, json_t **reply, struct error *e)
 	return monitor_execute(m, "query-pci", NULL, reply, e);
 }
 
-int pci_bus_hotpluggable(struct monitor *m, const char *bus, struct error *e)
+/* What QEMU's answer to qom-get BUS hotplug-handler means. */
+static int hotplug_verdict(int rc, json_t *handler, const char *bus,
+			   struct error *e)
 {
-	json_t *args = json_pack("{s:s, s:s}", "path", bus, "property",
-				 "hotplug-handler");
-	json_t *handler = NULL;
-	int rc = monitor_execute(m, "qom-get", args, &handler, e);
-
 	if (rc != KH_OK) {
 		if (strcmp(e->qmp_class, "DeviceNotFound") == 0)
 			return error_set(e, KH_ENOHOTPLUG,
@@ -158,9 +155,29 @@ int pci_bus_hotpluggable(struct monitor *m, const char *bus, struct error *e)
 		return rc;
 	}
 	if (!json_is_string(handler) || json_string_length(handler) == 0)
-		rc = error_set(e, KH_ENOHOTPLUG,
-			       "bus %s of this VM does not support hotplug "
-			       "(ACPI PCI hotplug is off)", bus);
+		return error_set(e, KH_ENOHOTPLUG,
+				 "bus %s of this VM does not support hotplug "
+				 "(ACPI PCI hotplug is off)", bus);
+	return KH_OK;
+}
+
+int pci_survey(struct monitor *m, const char *bus, json_t **query_pci,
+	       struct error *e)
+{
+	json_t *handler = NULL;
+	unsigned long hid, pid;
+	int rc;
+
+	*query_pci = NULL;
+	if (monitor_send(m, "qom-get", json_pack("{s:s, s:s}", "path", bus,
+						 "property", "hotplug-handler"),
+			 -1, &hid, e) != KH_OK ||
+	    monitor_send(m, "query-pci", NULL, -1, &pid, e) != KH_OK)
+		return e->code;
+	rc = monitor_reply(m, hid, "qom-get", &handler, e);
+	rc = hotplug_verdict(rc, handler, bus, e);
 	json_decref(handler);
-	return rc;
+	if (rc != KH_OK)
+		return rc;	/* the caller hangs up; query-pci's answer is moot */
+	return monitor_reply(m, pid, "query-pci", query_pci, e);
 }

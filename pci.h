@@ -37,9 +37,12 @@ bool pci_find_device(json_t *query_pci, const char *id, int *bus, int *slot);
 int pci_find_free_slot(uint32_t occupied, int requested, int *slot,
 		       struct error *e);
 
-/* KH_ENOHOTPLUG unless QEMU has the bus and it accepts hotplug (q35 has
- * no pci.0; "acpi-root-pci-hotplug=off" leaves pci.0 without a handler). */
-int pci_bus_hotpluggable(struct monitor *m, const char *bus, struct error *e);
+/* Asks QEMU, in one round trip, whether bus takes hotplug and what
+ * query-pci shows (*query_pci, owned by the caller). KH_ENOHOTPLUG when
+ * QEMU lacks the bus (q35 has no pci.0) or it has no hotplug handler
+ * ("acpi-root-pci-hotplug=off"). */
+int pci_survey(struct monitor *m, const char *bus, json_t **query_pci,
+	       struct error *e);
 
 /* Runs query-pci on m; *reply is owned by the caller. */
 int pci_query(struct monitor *m, json_t **reply, struct error *e);

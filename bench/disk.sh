@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Times `kvm-hotplug disk add` and `disk remove` against qmp-floor, a
 # minimal client sending only the QMP commands, on one VM running the tiny
-# guest (removal needs its ACPI acknowledgement). Prints medians and ratios.
+# guest (removal needs its ACPI acknowledgement). Prints medians with
+# quartiles and ratios. The machines steal CPU now and then: compare the
+# two columns of one run, not runs with each other.
 # Usage: bench/disk.sh KVM-HOTPLUG QMP-FLOOR GUEST-DIR [ROUNDS]
 set -euo pipefail
 KH=$(realpath "$1")
@@ -9,9 +11,13 @@ FLOOR=$(realpath "$2")
 GUEST=$(realpath "$3")
 ROUNDS=${4:-30}
 T=$(mktemp -d /tmp/kh-bench.XXXXXX)
-trap '[ -f "$T/vm.pid" ] && kill "$(cat "$T/vm.pid")" 2>/dev/null; rm -rf "$T"' EXIT
+trap '[ -f "$T/vm.pid" ] && kill "$(cat "$T/vm.pid")" 2>/dev/null; rm -rf "$T" "$RUN"' EXIT
 SOCK=$T/vm.qmp
-RT=$T/vm.runtime
+# Ganeti keeps runtime files under /var/run, a tmpfs, where fsync costs
+# next to nothing; the same file on disk shows what the fsyncs cost.
+RUN=$(mktemp -d /run/kh-bench.XXXXXX)
+RT=$RUN/vm.runtime
+RT_DISK=$T/vm.runtime
 UUID=003fc157-66a8-4e6d-8b7e-ec4f69751396
 
 qemu-system-x86_64 -M pc -accel tcg -m 128 -nodefaults -display none \
@@ -33,29 +39,50 @@ timed() {
 	echo $(( (${t1/./} - ${t0/./}) ))
 }
 
-median() {
-	sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+# quantile Q: the Q-th quantile (0..1) of the numbers on stdin
+quantile() {
+	sort -n | awk -v q="$1" '{ v[NR] = $1 } END { i = int(q * (NR - 1) + 1.5); if (i > NR) i = NR; print v[i] }'
 }
 
 for i in $(seq "$ROUNDS"); do
 	timed "$KH" -q -r "$RT" -m "$SOCK" disk add --uuid "$UUID" --path "$T/disk.img" >>"$T/kh.add"
-	timed "$KH" -q -r "$RT" -m "$SOCK" disk remove --uuid "$UUID" >>"$T/kh.remove"
+	# -v says how long the guest itself took: the rest is the tool's
+	t0=$EPOCHREALTIME
+	"$KH" -v -r "$RT" -m "$SOCK" disk remove --uuid "$UUID" >/dev/null 2>"$T/kh.err"
+	t1=$EPOCHREALTIME
+	us=$(( ${t1/./} - ${t0/./} ))
+	echo "$us" >>"$T/kh.remove"
+	guest=$(sed -n 's/.*released by the guest after \([0-9.]*\) ms/\1/p' "$T/kh.err")
+	awk -v us="$us" -v g="$guest" 'BEGIN { print int(us - g * 1000) }' >>"$T/kh.overhead"
+	timed "$KH" -q -r "$RT_DISK" -m "$SOCK" disk add --uuid "$UUID" --path "$T/disk.img" >>"$T/kh.add.disk"
+	"$KH" -q -r "$RT_DISK" -m "$SOCK" disk remove --uuid "$UUID"
 	timed "$FLOOR" "$SOCK" add floor"$i" "$T/disk.img" 10 >>"$T/floor.add"
 	t0=$EPOCHREALTIME
-	"$FLOOR" "$SOCK" remove floor"$i" >>"$T/guest.deleted"
+	guest=$("$FLOOR" "$SOCK" remove floor"$i")
 	t1=$EPOCHREALTIME
-	echo $(( (${t1/./} - ${t0/./}) )) >>"$T/floor.remove"
+	us=$(( ${t1/./} - ${t0/./} ))
+	echo "$us" >>"$T/floor.remove"
+	echo "$guest" >>"$T/guest.deleted"
+	echo $(( us - guest )) >>"$T/floor.overhead"
 done
 
-ms() { awk '{ printf "%.2f", $1 / 1000 }'; }
-kh_add=$(median <"$T/kh.add"); fl_add=$(median <"$T/floor.add")
-kh_rm=$(median <"$T/kh.remove"); fl_rm=$(median <"$T/floor.remove")
-ev=$(median <"$T/guest.deleted")
+ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
+# row OP FILE-KH FILE-FLOOR: median (quartiles) of both and the ratio
+row() {
+	local k f
+	k=$(quantile 0.5 <"$2"); f=$(quantile 0.5 <"$3")
+	printf '%-7s %8s ms (%s-%s) %8s ms (%s-%s) %6.2fx\n' "$1" \
+		"$(ms "$k")" "$(ms "$(quantile 0.25 <"$2")")" "$(ms "$(quantile 0.75 <"$2")")" \
+		"$(ms "$f")" "$(ms "$(quantile 0.25 <"$3")")" "$(ms "$(quantile 0.75 <"$3")")" \
+		"$(awk -v a="$k" -v b="$f" 'BEGIN { print a / b }')"
+}
 echo "disk hotplug, $ROUNDS rounds, QEMU $(qemu-system-x86_64 --version | head -1 | awk '{print $4}'), TCG, tiny guest"
-printf '%-8s %14s %14s %7s\n' op kvm-hotplug qmp-floor ratio
-printf '%-8s %11s ms %11s ms %6.2fx\n' add "$(echo "$kh_add" | ms)" "$(echo "$fl_add" | ms)" \
-	"$(awk -v a="$kh_add" -v b="$fl_add" 'BEGIN { print a / b }')"
-printf '%-8s %11s ms %11s ms %6.2fx\n' remove "$(echo "$kh_rm" | ms)" "$(echo "$fl_rm" | ms)" \
-	"$(awk -v a="$kh_rm" -v b="$fl_rm" 'BEGIN { print a / b }')"
-printf 'guest DEVICE_DELETED latency (device_del -> event): %s ms median\n' "$(echo "$ev" | ms)"
-printf 'remove overhead over the floor: %s ms\n' "$(awk -v a="$kh_rm" -v b="$fl_rm" 'BEGIN { printf "%.2f", (a - b) / 1000 }')"
+echo "median (quartiles)   kvm-hotplug            qmp-floor             ratio"
+row add "$T/kh.add" "$T/floor.add"
+row add-disk "$T/kh.add.disk" "$T/floor.add"
+row remove "$T/kh.remove" "$T/floor.remove"
+row "rm-guest" "$T/kh.overhead" "$T/floor.overhead"
+printf 'guest DEVICE_DELETED latency (device_del -> event): %s ms median\n' "$(ms "$(quantile 0.5 <"$T/guest.deleted")")"
+echo "add: runtime file on tmpfs (/run, where Ganeti keeps it); add-disk: on $(df --output=fstype "$T" | tail -1) ($T)"
+echo "rm-guest: a removal's time minus the guest's own DEVICE_DELETED latency in"
+echo "that same removal (what the tool adds around the guest's wait)"

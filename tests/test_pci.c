@@ -123,44 +123,55 @@ START_TEST(free_slot_choice)
 }
 END_TEST
 
-/* pci_bus_hotpluggable asks QEMU for pci.0's hotplug handler. */
-static int hotpluggable_with_reply(const char *reply, struct error *e)
+/* pci_survey asks QEMU for pci.0's hotplug handler and query-pci at once. */
+static int survey_with_reply(const char *reply, json_t **pci, struct error *e)
 {
+	char replies[512];
 	struct peer_step script[] = {
 		HELLO,
 		{ PEER_EXPECT, "\"hotplug-handler\"", 0, NULL },
-		{ PEER_SEND, reply, 0, NULL },
+		{ PEER_EXPECT, "\"query-pci\"", 0, NULL },	/* before any reply */
+		{ PEER_SEND, replies, 0, NULL },
 	};
 	struct monitor *m = NULL;
 	struct peer *p;
 	int fd, rc;
 
+	snprintf(replies, sizeof(replies), "%s{\"return\": [{\"bus\": 0, "
+		 "\"devices\": [{\"bus\": 0, \"slot\": 7, \"qdev_id\": \"x\"}]}], "
+		 "\"id\": \"kh-2\"}\r\n", reply);
+
 	p = peer_start(script, sizeof(script) / sizeof(script[0]), &fd);
 	ck_assert_ptr_nonnull(p);
 	ck_assert_int_eq(monitor_attach(&m, fd, 1000, e), KH_OK);
-	rc = pci_bus_hotpluggable(m, "pci.0", e);
+	rc = pci_survey(m, "pci.0", pci, e);
 	monitor_close(m);
 	ck_assert_int_eq(peer_finish(p), 0);
 	return rc;
 }
 
-START_TEST(hotplug_possible_or_not)
+START_TEST(survey_pipelines_and_judges_hotplug)
 {
 	struct error e = { 0 };
+	json_t *pci = NULL;
 
-	ck_assert_int_eq(hotpluggable_with_reply(
+	ck_assert_int_eq(survey_with_reply(
 		"{\"return\": \"/machine/unattached/device[18]\", \"id\": \"kh-1\"}\r\n",
-		&e), KH_OK);
-	ck_assert_int_eq(hotpluggable_with_reply(
-		"{\"return\": \"\", \"id\": \"kh-1\"}\r\n", &e), KH_ENOHOTPLUG);
+		&pci, &e), KH_OK);
+	ck_assert_uint_eq(pci_occupied_slots(pci), 1u << 7);
+	json_decref(pci);
+	ck_assert_int_eq(survey_with_reply(
+		"{\"return\": \"\", \"id\": \"kh-1\"}\r\n", &pci, &e), KH_ENOHOTPLUG);
 	ck_assert_ptr_nonnull(strstr(e.msg, "does not support hotplug"));
-	ck_assert_int_eq(hotpluggable_with_reply(
+	ck_assert_ptr_null(pci);
+	ck_assert_int_eq(survey_with_reply(
 		"{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"Device "
-		"'pci.0' not found\"}, \"id\": \"kh-1\"}\r\n", &e), KH_ENOHOTPLUG);
+		"'pci.0' not found\"}, \"id\": \"kh-1\"}\r\n", &pci, &e), KH_ENOHOTPLUG);
 	ck_assert_ptr_nonnull(strstr(e.msg, "no pci.0 bus"));
-	ck_assert_int_eq(hotpluggable_with_reply(
+	ck_assert_int_eq(survey_with_reply(
 		"{\"error\": {\"class\": \"GenericError\", \"desc\": \"boom\"}, "
-		"\"id\": \"kh-1\"}\r\n", &e), KH_EFAIL);
+		"\"id\": \"kh-1\"}\r\n", &pci, &e), KH_EFAIL);
+	ck_assert_str_eq(e.msg, "QEMU refused qom-get: boom");
 }
 END_TEST
 
@@ -175,7 +186,7 @@ static Suite *pci_suite(void)
 	tcase_add_test(tc, occupied_slots_from_query_pci);
 	tcase_add_test(tc, find_device_walks_bridges);
 	tcase_add_test(tc, free_slot_choice);
-	tcase_add_test(tc, hotplug_possible_or_not);
+	tcase_add_test(tc, survey_pipelines_and_judges_hotplug);
 	suite_add_tcase(s, tc);
 	return s;
 }
