@@ -52,12 +52,6 @@ struct disk_args {
 	int slot;		/* -1: choose one */
 };
 
-static const char *const formats[] = { "raw", "qcow2", NULL };
-static const char *const caches[] = { "default", "none", "writeback",
-				      "writethrough", "unsafe", NULL };
-static const char *const modes[] = { "rw", "ro", NULL };
-static const char *const discards[] = { "ignore", "unmap", NULL };
-
 static void usage(FILE *f)
 {
 	fputs("usage: kvm-hotplug [-jqv] [-r FILE] [-m SOCK] [-t SEC] COMMAND ...\n"
@@ -714,10 +708,10 @@ static int parse_disk_option(int c, const char *arg, struct disk_args *a,
 	switch (c) {
 	case 'u': return parse_uuid(arg, a->uuid, e);
 	case 'p': a->path = arg; return KH_OK;
-	case 'f': a->format = arg; return parse_choice("--format", arg, formats, e);
-	case 'c': a->cache = arg; return parse_choice("--cache", arg, caches, e);
-	case 'o': a->mode = arg; return parse_choice("--mode", arg, modes, e);
-	case 'd': a->discard = arg; return parse_choice("--discard", arg, discards, e);
+	case 'f': a->format = arg; return parse_choice("--format", arg, rt_disk_formats, e);
+	case 'c': a->cache = arg; return parse_choice("--cache", arg, rt_disk_caches, e);
+	case 'o': a->mode = arg; return parse_choice("--mode", arg, rt_disk_modes, e);
+	case 'd': a->discard = arg; return parse_choice("--discard", arg, rt_disk_discards, e);
 	case 'n': a->name = arg; return parse_name(arg, e);
 	case 's': return parse_slot(arg, &a->slot, e);
 	}

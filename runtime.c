@@ -108,12 +108,12 @@ static bool bus_is_valid(const char *s)
 
 static const char *const kinds[] = { "disk", "nic", NULL };
 static const char *const states[] = { "plugged", "unplugging", NULL };
-static const char *const formats[] = { "raw", "qcow2", NULL };
-static const char *const caches[] = {
+const char *const rt_disk_formats[] = { "raw", "qcow2", NULL };
+const char *const rt_disk_caches[] = {
 	"default", "none", "writeback", "writethrough", "unsafe", NULL
 };
-static const char *const modes[] = { "rw", "ro", NULL };
-static const char *const discards[] = { "ignore", "unmap", NULL };
+const char *const rt_disk_modes[] = { "rw", "ro", NULL };
+const char *const rt_disk_discards[] = { "ignore", "unmap", NULL };
 
 #define AT(m)	.off = offsetof(struct rt_device, m), \
 		.size = sizeof(((struct rt_device *)0)->m)
@@ -135,13 +135,13 @@ static const struct field fields[] = {
 	{ .key = "path", .type = F_STRING, .flags = F_REQUIRED | F_DISK,
 	  AT(path), .valid = nonempty },
 	{ .key = "format", .type = F_CHARS, .flags = F_REQUIRED | F_DISK,
-	  AT(format), .words = formats },
+	  AT(format), .words = rt_disk_formats },
 	{ .key = "cache", .type = F_CHARS, .flags = F_REQUIRED | F_DISK,
-	  AT(cache), .words = caches },
+	  AT(cache), .words = rt_disk_caches },
 	{ .key = "mode", .type = F_CHARS, .flags = F_REQUIRED | F_DISK,
-	  AT(mode), .words = modes },
+	  AT(mode), .words = rt_disk_modes },
 	{ .key = "discard", .type = F_CHARS, .flags = F_REQUIRED | F_DISK,
-	  AT(discard), .words = discards },
+	  AT(discard), .words = rt_disk_discards },
 };
 #define NFIELDS	(sizeof(fields) / sizeof(fields[0]))
 

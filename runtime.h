@@ -16,6 +16,12 @@
 enum rt_kind { RT_DISK, RT_NIC };
 enum rt_state { RT_PLUGGED, RT_UNPLUGGING };
 
+/* The values each disk parameter may take, NULL-terminated. */
+extern const char *const rt_disk_formats[];
+extern const char *const rt_disk_caches[];
+extern const char *const rt_disk_modes[];
+extern const char *const rt_disk_discards[];
+
 struct yaml_node;		/* the file as parsed; private to runtime.c */
 
 struct rt_device {

@@ -11,24 +11,17 @@ FLOOR=$(realpath "$2")
 GUEST=$(realpath "$3")
 ROUNDS=${4:-30}
 T=$(mktemp -d /tmp/kh-bench.XXXXXX)
-trap '[ -f "$T/vm.pid" ] && kill "$(cat "$T/vm.pid")" 2>/dev/null; rm -rf "$T" "$RUN"' EXIT
-SOCK=$T/vm.qmp
 # Ganeti keeps runtime files under /var/run, a tmpfs, where fsync costs
 # next to nothing; the same file on disk shows what the fsyncs cost.
 RUN=$(mktemp -d /run/kh-bench.XXXXXX)
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/../tests/lib.sh"
+trap 'stop_vms; rm -rf "$T" "$RUN"' EXIT
 RT=$RUN/vm.runtime
 RT_DISK=$T/vm.runtime
 UUID=003fc157-66a8-4e6d-8b7e-ec4f69751396
 
-qemu-system-x86_64 -M pc -accel tcg -m 128 -nodefaults -display none \
-	-kernel "$GUEST/vmlinux" -initrd "$GUEST/initramfs.cpio.gz" \
-	-append 'console=ttyS0 quiet panic=-1' -serial "file:$T/console.log" \
-	-qmp "unix:$SOCK,server=on,wait=off" -daemonize -pidfile "$T/vm.pid"
-for _ in $(seq 600); do
-	grep -q KH-GUEST-READY "$T/console.log" && break
-	sleep 0.1
-done
-grep -q KH-GUEST-READY "$T/console.log" || { echo "guest did not boot" >&2; exit 1; }
+start_guest vm
 truncate -s 64M "$T/disk.img"
 
 # elapsed microseconds of a command, from bash's own clock (no fork)

@@ -6,24 +6,17 @@ set -euo pipefail
 KH=$(realpath "$1")
 GUEST=$(realpath "$2")
 T=$(mktemp -d /tmp/kh-demo.XXXXXX)
-trap '[ -f "$T/vm.pid" ] && kill "$(cat "$T/vm.pid")" 2>/dev/null; rm -rf "$T"' EXIT
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+trap 'stop_vms; rm -rf "$T"' EXIT
 RT=$T/vm.runtime
-SOCK=$T/vm.qmp
 UUID=003fc157-66a8-4e6d-8b7e-ec4f69751396
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
 say "starting a throw-away VM (tiny guest, TCG) in $T"
-qemu-system-x86_64 -M pc -accel tcg -m 128 -nodefaults -display none \
-	-kernel "$GUEST/vmlinux" -initrd "$GUEST/initramfs.cpio.gz" \
-	-append 'console=ttyS0 quiet panic=-1' -serial "file:$T/console.log" \
-	-qmp "unix:$SOCK,server=on,wait=off" -daemonize -pidfile "$T/vm.pid"
-for _ in $(seq 600); do
-	grep -q KH-GUEST-READY "$T/console.log" && break
-	sleep 0.1
-done
-grep -q KH-GUEST-READY "$T/console.log" || { echo "guest did not boot" >&2; exit 1; }
+start_guest vm
 echo "guest is up"
 truncate -s 64M "$T/disk1.img"
 

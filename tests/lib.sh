@@ -1,7 +1,8 @@
-# Helpers for the integration tests: throw-away QEMUs, the tool under
-# test, and assertions that say what the user would see.
-# Needs: KH (the tool), QMPCMD (tests/qmpcmd), GUEST (dir with vmlinux and
-# initramfs.cpio.gz), T (a scratch directory for this test).
+# Helpers for the integration tests (and the demo and benchmark, which use
+# the VM part): throw-away QEMUs, the tool under test, and assertions that
+# say what the user would see.
+# Needs: T (a scratch directory), GUEST (dir with vmlinux and
+# initramfs.cpio.gz); the tests also KH (the tool) and QMPCMD (tests/qmpcmd).
 
 UUID1=003fc157-66a8-4e6d-8b7e-ec4f69751396
 UUID2=1b2c3d4e-0000-4000-8000-000000000002
@@ -12,16 +13,24 @@ fail() {
 	exit 1
 }
 
-# start_vm NAME [QEMU ARGS...]: a paused VM, no guest; sets SOCK and PID.
-start_vm() {
+# launch_qemu NAME [QEMU ARGS...]: QEMU (pc, TCG) with a QMP socket,
+# returning once the socket is there; sets SOCK and PID.
+launch_qemu() {
 	local name=$1
 	shift
 	SOCK=$T/$name.qmp
-	qemu-system-x86_64 -M pc -accel tcg -nodefaults -S -display none \
+	qemu-system-x86_64 -M pc -accel tcg -nodefaults -display none \
 		-qmp "unix:$SOCK,server=on,wait=off" \
 		-daemonize -pidfile "$T/$name.pid" "$@" ||
 		fail "QEMU $name did not start"
 	PID=$(cat "$T/$name.pid")
+}
+
+# start_vm NAME [QEMU ARGS...]: a paused VM, no guest.
+start_vm() {
+	local name=$1
+	shift
+	launch_qemu "$name" -S "$@"
 }
 
 # start_guest NAME [QEMU ARGS...]: the tiny guest booted and ready to
@@ -30,11 +39,10 @@ start_guest() {
 	local name=$1 i
 	shift
 	[ -f "$GUEST/vmlinux" ] || fail "no test guest in $GUEST (make $GUEST/vmlinux)"
-	start_vm "$name" -m 128 -kernel "$GUEST/vmlinux" \
+	launch_qemu "$name" -m 128 -kernel "$GUEST/vmlinux" \
 		-initrd "$GUEST/initramfs.cpio.gz" \
 		-append 'console=ttyS0 quiet panic=-1' \
 		-serial "file:$T/$name.log" "$@"
-	qmp cont >/dev/null
 	for i in $(seq 600); do
 		grep -q KH-GUEST-READY "$T/$name.log" 2>/dev/null && return 0
 		sleep 0.1

@@ -225,17 +225,30 @@ START_TEST(reply_timeout)
 }
 END_TEST
 
+/* Attaching to a peer playing script must fail with code and phrase. */
+static void expect_refused(const struct peer_step *script, size_t n,
+			   int timeout_ms, int code, const char *phrase)
+{
+	struct error e = { 0 };
+	struct peer *peer;
+	struct monitor *m = attach(script, n, &peer, timeout_ms, &e);
+
+	ck_assert_ptr_null(m);
+	ck_assert_int_eq(e.code, code);
+	ck_assert_msg(strstr(e.msg, phrase) != NULL, "'%s' lacks '%s'", e.msg,
+		      phrase);
+	ck_assert_int_eq(peer_finish(peer), 0);
+}
+
+#define EXPECT_REFUSED(script, ms, code, phrase) \
+	expect_refused(script, sizeof(script) / sizeof(script[0]), ms, code, \
+		       phrase)
+
 START_TEST(no_greeting_times_out)
 {
 	struct peer_step script[] = { { PEER_HANG, NULL, 0, NULL } };
-	struct error e = { 0 };
-	struct peer *pid;
-	struct monitor *m = ATTACH(script, &pid, 150, &e);
 
-	ck_assert_ptr_null(m);
-	ck_assert_int_eq(e.code, KH_ETIMEOUT);
-	ck_assert_ptr_nonnull(strstr(e.msg, "no greeting"));
-	ck_assert_int_eq(peer_finish(pid), 0);
+	EXPECT_REFUSED(script, 150, KH_ETIMEOUT, "no greeting");
 }
 END_TEST
 
@@ -244,14 +257,8 @@ START_TEST(greeting_garbage_refused)
 	struct peer_step script[] = {
 		{ PEER_SEND, "SSH-2.0-OpenSSH_9.2\r\n", 0, NULL },
 	};
-	struct error e = { 0 };
-	struct peer *pid;
-	struct monitor *m = ATTACH(script, &pid, 1000, &e);
 
-	ck_assert_ptr_null(m);
-	ck_assert_int_eq(e.code, KH_EUSAGE);
-	ck_assert_ptr_nonnull(strstr(e.msg, "not a QMP monitor"));
-	ck_assert_int_eq(peer_finish(pid), 0);
+	EXPECT_REFUSED(script, 1000, KH_EUSAGE, "not a QMP monitor");
 }
 END_TEST
 
@@ -260,14 +267,8 @@ START_TEST(json_greeting_without_version_refused)
 	struct peer_step script[] = {
 		{ PEER_SEND, "{\"hello\": 1}\r\n", 0, NULL },
 	};
-	struct error e = { 0 };
-	struct peer *pid;
-	struct monitor *m = ATTACH(script, &pid, 1000, &e);
 
-	ck_assert_ptr_null(m);
-	ck_assert_int_eq(e.code, KH_EUSAGE);
-	ck_assert_ptr_nonnull(strstr(e.msg, "not a QMP monitor"));
-	ck_assert_int_eq(peer_finish(pid), 0);
+	EXPECT_REFUSED(script, 1000, KH_EUSAGE, "not a QMP monitor");
 }
 END_TEST
 
@@ -277,14 +278,8 @@ START_TEST(hmp_monitor_refused)
 		{ PEER_SEND, "QEMU 7.2.22 monitor - type 'help' for more "
 			     "information\r\n(qemu) ", 0, NULL },
 	};
-	struct error e = { 0 };
-	struct peer *pid;
-	struct monitor *m = ATTACH(script, &pid, 1000, &e);
 
-	ck_assert_ptr_null(m);
-	ck_assert_int_eq(e.code, KH_EUSAGE);
-	ck_assert_ptr_nonnull(strstr(e.msg, "HMP"));
-	ck_assert_int_eq(peer_finish(pid), 0);
+	EXPECT_REFUSED(script, 1000, KH_EUSAGE, "HMP");
 }
 END_TEST
 
