@@ -308,6 +308,38 @@ t_remove_guest_does_not_answer() {
 	! grep -q "$UUID1" "$RT" || fail "runtime file still has the disk"
 }
 
+# QEMU dies while the tool waits for the guest: exit 1 at once, file kept.
+t_qemu_killed_during_remove() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	cp -p "$RT" "$T/rt.before"
+	local t0=$SECONDS
+	(sleep 0.5; kill -9 "$PID") &
+	kh -t 20 -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
+	wait
+	expect_rc 1
+	expect_err "QEMU closed the monitor connection"
+	[ $((SECONDS - t0)) -le 3 ] || fail "took $((SECONDS - t0)) s after QEMU died"
+	cmp -s "$RT" "$T/rt.before" || fail "runtime file changed"
+}
+
+# A bus without hotplug refuses device_del too: exit 3, nothing changed.
+t_remove_hotplug_impossible() {
+	disk_image "$T/d1.img"
+	start_vm vm -global PIIX4_PM.acpi-root-pci-hotplug=off \
+		-blockdev "driver=raw,node-name=hotdisk-003fc157-pci-5,file.driver=file,file.filename=$T/d1.img" \
+		-device virtio-blk-pci,drive=hotdisk-003fc157-pci-5,id=hotdisk-003fc157-pci-5,bus=pci.0,addr=0x5
+	printf 'version: 1\ndevices:\n- kind: disk\n  uuid: %s\n  id: hotdisk-003fc157-pci-5\n  bus: pci.0\n  slot: 5\n  driver: virtio-blk-pci\n  path: %s\n  format: raw\n  cache: default\n  mode: rw\n  discard: ignore\n' \
+		"$UUID1" "$T/d1.img" >"$RT"
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
+	expect_rc 3
+	expect_err "does not support hotplugging"
+	same_as before
+}
+
 t_remove_unknown_uuid() {
 	start_vm vm
 	disk_image "$T/d1.img"
