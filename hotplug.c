@@ -92,7 +92,7 @@ static void list_usage(FILE *f)
 	fputs("usage: kvm-hotplug [options] list\n", f);
 }
 
-/* Messages for the user, on stderr unless they asked for JSON. */
+/* Progress for -v, on stderr: stdout carries only the result. */
 static void verbose(const struct options *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
