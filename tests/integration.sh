@@ -32,6 +32,14 @@ t_add_disk_paused() {
 	[ "$OUT" = '{"result":"added","kind":"disk","uuid":"'"$UUID2"'","id":"hotdisk-1b2c3d4e-pci-5","bus":"pci.0","slot":5}' ] ||
 		fail "unexpected JSON: $OUT"
 	[ "$(slot_of hotdisk-1b2c3d4e-pci-5)" = 5 ] || fail "second disk not at slot 5"
+	# a rewrite keeps the file's mode and owner
+	chown nobody:nogroup "$RT"
+	chmod 640 "$RT"
+	disk_image "$T/d3.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID3" --path "$T/d3.img"
+	expect_rc 0
+	[ "$(stat -c '%a %U %G' "$RT")" = "640 nobody nogroup" ] ||
+		fail "mode/owner not kept: $(stat -c '%a %U %G' "$RT")"
 }
 
 t_add_disk_options() {
