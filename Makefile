@@ -21,7 +21,7 @@ B = build
 
 # Everything `make check` and `make demo` need on a fresh Debian 12.
 DEBS = gcc make pkg-config libyaml-dev libjansson-dev check valgrind \
-	qemu-system-x86 qemu-utils iproute2 util-linux cpio busybox-static \
+	qemu-system-x86 qemu-utils iproute2 iputils-ping util-linux cpio busybox-static \
 	xz-utils kmod
 
 all: kvm-hotplug

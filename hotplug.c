@@ -19,10 +19,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "monitor.h"
 #include "pci.h"
 #include "runtime.h"
+#include "tap.h"
 
 #ifndef KH_VERSION
 #define KH_VERSION "unknown"
@@ -41,15 +43,20 @@ struct options {
 	bool json, quiet, verbose;
 };
 
-struct disk_args {
+/* One add or remove, as the command line asked for it. */
+struct request {
+	enum rt_kind kind;
+	bool add;
 	char uuid[RT_UUID_LEN + 1];
-	const char *path;
-	const char *format;
-	const char *cache;
-	const char *mode;
-	const char *discard;
 	const char *name;
-	int slot;		/* -1: choose one */
+	int slot;			/* -1: choose one */
+	/* disk */
+	const char *path, *format, *cache, *mode, *discard;
+	const char *file_driver;	/* "file" or "host_device", from path */
+	/* nic */
+	char mac[18];
+	const char *nic_mode, *link, *script, *tap, *vhost;
+	int queues;
 };
 
 static void usage(FILE *f)
@@ -61,6 +68,10 @@ static void usage(FILE *f)
 	      "           [--cache default|none|writeback|writethrough|unsafe]\n"
 	      "           [--mode rw|ro] [--discard ignore|unmap] [--name NAME] [--slot N]\n"
 	      "  disk remove --uuid UUID\n"
+	      "  nic add --uuid UUID --mac MAC [--link BRIDGE]\n"
+	      "          [--mode bridged|routed|openvswitch] [--script PATH] [--tap NAME]\n"
+	      "          [--queues N] [--vhost on|off|auto] [--name NAME] [--slot N]\n"
+	      "  nic remove --uuid UUID\n"
 	      "  list        devices in the runtime file and whether QEMU has them\n"
 	      "\n"
 	      "options:\n"
@@ -78,13 +89,19 @@ static void usage(FILE *f)
 	      f);
 }
 
-static void disk_usage(FILE *f)
+static void device_usage(enum rt_kind kind, FILE *f)
 {
-	fputs("usage: kvm-hotplug [options] disk add --uuid UUID --path PATH\n"
-	      "           [--format raw|qcow2] [--cache default|none|writeback|writethrough|unsafe]\n"
-	      "           [--mode rw|ro] [--discard ignore|unmap] [--name NAME] [--slot N]\n"
-	      "       kvm-hotplug [options] disk remove --uuid UUID\n",
-	      f);
+	if (kind == RT_DISK)
+		fputs("usage: kvm-hotplug [options] disk add --uuid UUID --path PATH\n"
+		      "           [--format raw|qcow2] [--cache default|none|writeback|writethrough|unsafe]\n"
+		      "           [--mode rw|ro] [--discard ignore|unmap] [--name NAME] [--slot N]\n"
+		      "       kvm-hotplug [options] disk remove --uuid UUID\n", f);
+	else
+		fputs("usage: kvm-hotplug [options] nic add --uuid UUID --mac MAC\n"
+		      "           [--link BRIDGE] [--mode bridged|routed|openvswitch]\n"
+		      "           [--script PATH] [--tap NAME] [--queues N] [--vhost on|off|auto]\n"
+		      "           [--name NAME] [--slot N]\n"
+		      "       kvm-hotplug [options] nic remove --uuid UUID\n", f);
 }
 
 static void list_usage(FILE *f)
@@ -148,21 +165,6 @@ static int parse_uuid(const char *value, char *out, struct error *e)
 	return KH_OK;
 }
 
-static int parse_slot(const char *value, int *slot, struct error *e)
-{
-	char *end;
-	long n;
-
-	errno = 0;
-	n = strtol(value, &end, 10);
-	if (errno || end == value || *end != '\0' || n < 1 || n >= PCI_SLOTS)
-		return error_set(e, KH_EUSAGE,
-				 "--slot: '%.20s' is not a slot number 1-%d",
-				 value, PCI_SLOTS - 1);
-	*slot = (int)n;
-	return KH_OK;
-}
-
 static int parse_timeout(const char *value, int *ms, struct error *e)
 {
 	char *end;
@@ -196,28 +198,48 @@ static int parse_name(const char *value, struct error *e)
 
 /* QEMU resolves relative paths against its own working directory, and a
  * migration target must find the same file: only absolute paths. */
-static int check_disk_path(const char *path, const char **file_driver,
-			   struct error *e)
+static int check_disk_path(struct request *r, struct error *e)
 {
 	struct stat st;
 
-	if (path[0] != '/')
+	if (r->path[0] != '/')
 		return error_set(e, KH_EUSAGE, "--path: '%.200s' is not absolute",
-				 path);
-	if (strlen(path) >= PATH_MAX)
+				 r->path);
+	if (strlen(r->path) >= PATH_MAX)
 		return error_set(e, KH_EUSAGE, "--path: too long");
-	if (stat(path, &st) == -1)
-		return error_set(e, KH_EUSAGE, "--path: %.200s: %s", path,
+	if (stat(r->path, &st) == -1)
+		return error_set(e, KH_EUSAGE, "--path: %.200s: %s", r->path,
 				 strerror(errno));
 	if (S_ISREG(st.st_mode))
-		*file_driver = "file";
+		r->file_driver = "file";
 	else if (S_ISBLK(st.st_mode))
-		*file_driver = "host_device";
+		r->file_driver = "host_device";
 	else
 		return error_set(e, KH_EUSAGE,
 				 "--path: %.200s is not a regular file or block device",
-				 path);
+				 r->path);
 	return KH_OK;
+}
+
+/* What the host side of a NIC needs, checked before anything is made:
+ * the tool sets up a bridged tap itself; other modes are the script's. */
+static int check_nic_link(const struct request *r, struct error *e)
+{
+	if (r->script != NULL) {
+		if (r->script[0] != '/' || access(r->script, X_OK) == -1)
+			return error_set(e, KH_EUSAGE, "--script: %.200s is not "
+					 "an executable with an absolute path",
+					 r->script);
+		return r->link != NULL && strcmp(r->nic_mode, "bridged") == 0 ?
+		       tap_check_bridge(r->link, e) : KH_OK;
+	}
+	if (strcmp(r->nic_mode, "bridged") != 0)
+		return error_set(e, KH_EUSAGE, "--mode %s needs --script",
+				 r->nic_mode);
+	if (r->link == NULL)
+		return error_set(e, KH_EUSAGE,
+				 "--mode bridged needs --link BRIDGE or --script");
+	return tap_check_bridge(r->link, e);
 }
 
 /* ---- step 2: the monitor, and whether hotplug can work at all ---- */
@@ -240,60 +262,14 @@ static int connect_monitor(const struct options *o, struct monitor **m,
 	return KH_OK;
 }
 
-/* ---- step 4: the QMP commands of one disk ---- */
+/* ---- step 4: QMP commands shared by every kind ---- */
 
-/* Cache modes as QEMU's -drive cache= spells them out per node. */
-static json_t *disk_cache_options(const char *cache)
+/* Best effort: the undo must not hide the error that caused it. */
+static void undo(struct monitor *m, const char *cmd, json_t *args)
 {
-	bool direct = strcmp(cache, "none") == 0;
-	bool no_flush = strcmp(cache, "unsafe") == 0;
+	struct error ignored = { 0 };
 
-	return json_pack("{s:b, s:b}", "direct", direct, "no-flush", no_flush);
-}
-
-/* Options shared by the format node and its file node. */
-static int disk_node_options(json_t *node, const struct rt_device *d)
-{
-	int rc = 0;
-
-	rc |= json_object_set_new(node, "cache", disk_cache_options(d->cache));
-	rc |= json_object_set_new(node, "read-only",
-				  json_boolean(strcmp(d->mode, "ro") == 0));
-	rc |= json_object_set_new(node, "discard", json_string(d->discard));
-	return rc;
-}
-
-static json_t *blockdev_args(const struct rt_device *d, const char *file_driver)
-{
-	json_t *file = json_pack("{s:s, s:s}", "driver", file_driver,
-				 "filename", d->path);
-	json_t *top = json_pack("{s:s, s:s}", "driver", d->format,
-				"node-name", d->id);
-
-	if (file == NULL || top == NULL || disk_node_options(file, d) ||
-	    disk_node_options(top, d) ||
-	    json_object_set_new(top, "file", json_incref(file))) {
-		json_decref(file);
-		json_decref(top);
-		return NULL;
-	}
-	json_decref(file);
-	return top;
-}
-
-static json_t *device_add_args(const struct rt_device *d)
-{
-	char addr[8];
-	json_t *args;
-
-	snprintf(addr, sizeof(addr), "0x%x", (unsigned)d->slot);
-	args = json_pack("{s:s, s:s, s:s, s:s, s:s}", "driver", d->driver,
-			 "drive", d->id, "id", d->id, "bus", d->bus, "addr",
-			 addr);
-	/* writethrough = no volatile write cache towards the guest */
-	if (args != NULL && strcmp(d->cache, "writethrough") == 0)
-		json_object_set_new(args, "write-cache", json_string("off"));
-	return args;
+	monitor_execute(m, cmd, args, NULL, &ignored);
 }
 
 /* QEMU's way of saying the bus takes no hotplug, whatever we checked. */
@@ -302,6 +278,15 @@ static int classify_plug_error(struct error *e)
 	if (strstr(e->msg, "does not support hotplugging") != NULL)
 		e->code = KH_ENOHOTPLUG;
 	return e->code;
+}
+
+static json_t *device_args(const struct rt_device *d)
+{
+	char addr[8];
+
+	snprintf(addr, sizeof(addr), "0x%x", (unsigned)d->slot);
+	return json_pack("{s:s, s:s, s:s, s:s}", "driver", d->driver, "id",
+			 d->id, "bus", d->bus, "addr", addr);
 }
 
 /* Checks that QEMU shows the device where we put it; pci_id is a
@@ -324,40 +309,27 @@ static int verify_device(struct monitor *m, unsigned long pci_id,
 	return KH_OK;
 }
 
-/* Best effort: the undo must not hide the error that caused it. */
-static void undo(struct monitor *m, const char *cmd, json_t *args)
+/* device_add, then the check that QEMU shows it at its slot. *refused
+ * tells the caller to take back what it made for the device; a device
+ * QEMU took but put elsewhere can only be asked back from the guest. */
+static int device_add_verified(const struct options *o, struct monitor *m,
+			       const struct rt_device *d, json_t *args,
+			       bool *refused, struct error *e)
 {
-	struct error ignored = { 0 };
-
-	monitor_execute(m, cmd, args, NULL, &ignored);
-}
-
-static int disk_plug(const struct options *o, struct monitor *m,
-		     const struct rt_device *d, const char *file_driver,
-		     struct error *e)
-{
-	json_t *args = blockdev_args(d, file_driver);
 	unsigned long add_id, pci_id;
 
+	*refused = true;
 	if (args == NULL)
 		return error_set(e, KH_EFAIL, "out of memory");
-	if (monitor_execute(m, "blockdev-add", args, NULL, e) != KH_OK)
-		return e->code;
-	verbose(o, "blockdev-add %s: done", d->id);
 	/* The read-only check goes out right behind device_add, before the
 	 * guest starts probing the new device and keeps QEMU busy. */
-	if ((args = device_add_args(d)) == NULL)
-		error_set(e, KH_EFAIL, "out of memory");
-	if (args == NULL ||
-	    monitor_send(m, "device_add", args, -1, &add_id, e) != KH_OK ||
+	if (monitor_send(m, "device_add", args, -1, &add_id, e) != KH_OK ||
 	    monitor_send(m, "query-pci", NULL, -1, &pci_id, e) != KH_OK ||
-	    monitor_reply(m, add_id, "device_add", NULL, e) != KH_OK) {
-		undo(m, "blockdev-del", json_pack("{s:s}", "node-name", d->id));
+	    monitor_reply(m, add_id, "device_add", NULL, e) != KH_OK)
 		return classify_plug_error(e);
-	}
+	*refused = false;
 	verbose(o, "device_add %s at %s slot %d: done", d->id, d->bus, d->slot);
 	if (verify_device(m, pci_id, d, e) != KH_OK) {
-		/* Only the guest can give it back; ask, do not wait. */
 		undo(m, "device_del", json_pack("{s:s}", "id", d->id));
 		return e->code;
 	}
@@ -405,6 +377,79 @@ static int unplug_device(const struct options *o, struct monitor *m,
 	return KH_OK;
 }
 
+/* ---- step 4 for a disk: a block node and a virtio-blk-pci ---- */
+
+/* Cache modes as QEMU's -drive cache= spells them out per node. */
+static json_t *disk_cache_options(const char *cache)
+{
+	bool direct = strcmp(cache, "none") == 0;
+	bool no_flush = strcmp(cache, "unsafe") == 0;
+
+	return json_pack("{s:b, s:b}", "direct", direct, "no-flush", no_flush);
+}
+
+/* Options shared by the format node and its file node. */
+static int disk_node_options(json_t *node, const struct rt_device *d)
+{
+	int rc = 0;
+
+	rc |= json_object_set_new(node, "cache", disk_cache_options(d->cache));
+	rc |= json_object_set_new(node, "read-only",
+				  json_boolean(strcmp(d->mode, "ro") == 0));
+	rc |= json_object_set_new(node, "discard", json_string(d->discard));
+	return rc;
+}
+
+static json_t *blockdev_args(const struct rt_device *d, const char *file_driver)
+{
+	json_t *file = json_pack("{s:s, s:s}", "driver", file_driver,
+				 "filename", d->path);
+	json_t *top = json_pack("{s:s, s:s}", "driver", d->format,
+				"node-name", d->id);
+
+	if (file == NULL || top == NULL || disk_node_options(file, d) ||
+	    disk_node_options(top, d) ||
+	    json_object_set_new(top, "file", json_incref(file))) {
+		json_decref(file);
+		json_decref(top);
+		return NULL;
+	}
+	json_decref(file);
+	return top;
+}
+
+static json_t *disk_device_args(const struct rt_device *d)
+{
+	json_t *args = device_args(d);
+
+	if (args != NULL && json_object_set_new(args, "drive", json_string(d->id))) {
+		json_decref(args);
+		return NULL;
+	}
+	/* writethrough = no volatile write cache towards the guest */
+	if (args != NULL && strcmp(d->cache, "writethrough") == 0)
+		json_object_set_new(args, "write-cache", json_string("off"));
+	return args;
+}
+
+static int disk_plug(const struct options *o, struct monitor *m,
+		     const struct rt_device *d, const char *file_driver,
+		     struct error *e)
+{
+	json_t *args = blockdev_args(d, file_driver);
+	bool refused;
+
+	if (args == NULL)
+		return error_set(e, KH_EFAIL, "out of memory");
+	if (monitor_execute(m, "blockdev-add", args, NULL, e) != KH_OK)
+		return e->code;
+	verbose(o, "blockdev-add %s: done", d->id);
+	if (device_add_verified(o, m, d, disk_device_args(d), &refused, e) != KH_OK &&
+	    refused)
+		undo(m, "blockdev-del", json_pack("{s:s}", "node-name", d->id));
+	return e->code;
+}
+
 /* Drops the block node; one that is already gone is fine. QEMU lets go
  * of a deleted device's node a moment after the device itself is gone, in
  * a deferred release that sends no event: "in use" then means "not yet",
@@ -433,19 +478,219 @@ static int blockdev_del(const struct options *o, struct monitor *m,
 	}
 }
 
+/* ---- step 4 for a nic: a tap's fds, a netdev and a virtio-net-pci ---- */
+
+/* Names of the fds handed to QEMU: unique per device and queue. */
+struct fd_names {
+	int n;
+	char name[2 * TAP_MAX_QUEUES][RT_ID_MAX + 24];
+};
+
+/* Hands every fd of the tap (and vhost) to QEMU, each in the same message
+ * as its getfd, all sent before the first reply is read. */
+static int pass_fds(struct monitor *m, const struct rt_device *d,
+		    const struct tap *tap, struct fd_names *fn, struct error *e)
+{
+	unsigned long id[2 * TAP_MAX_QUEUES];
+
+	fn->n = 0;
+	for (int i = 0; i < 2 * tap->queues; i++) {
+		int q = i % tap->queues;
+		int fd = i < tap->queues ? tap->fds[q] : tap->vhostfds[q];
+
+		if (fd < 0)
+			continue;
+		snprintf(fn->name[fn->n], sizeof(fn->name[0]), "%s-%s%d", d->id,
+			 i < tap->queues ? "tap" : "vhost", q);
+		if (monitor_send(m, "getfd", json_pack("{s:s}", "fdname",
+			fn->name[fn->n]), fd, &id[fn->n], e) != KH_OK)
+			return e->code;
+		fn->n++;
+	}
+	for (int i = 0; i < fn->n; i++)
+		if (monitor_reply(m, id[i], "getfd", NULL, e) != KH_OK)
+			return e->code;
+	return KH_OK;
+}
+
+/* A named fd that netdev_add did not consume would stay open in QEMU. */
+static void close_fds(struct monitor *m, const struct fd_names *fn)
+{
+	for (int i = 0; i < fn->n; i++)
+		undo(m, "closefd", json_pack("{s:s}", "fdname", fn->name[i]));
+}
+
+/* "a:b:c" of names[first], names[first + 1], ... */
+static json_t *joined_names(const struct fd_names *fn, int first, int count)
+{
+	char buf[sizeof(fn->name)];
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (int i = first; i < first + count; i++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s",
+					i > first ? ":" : "", fn->name[i]);
+	return json_string(buf);
+}
+
+static json_t *netdev_args(const struct rt_device *d, const struct fd_names *fn)
+{
+	json_t *args = json_pack("{s:s, s:s}", "type", "tap", "id", d->id);
+	bool vhost = strcmp(d->vhost, "on") == 0;
+	int q = d->queues;
+
+	if (args == NULL)
+		return NULL;
+	/* one queue: fd/vhostfd; several: fds/vhostfds, names joined by ':' */
+	json_object_set_new(args, q > 1 ? "fds" : "fd", joined_names(fn, 0, q));
+	if (vhost) {
+		json_object_set_new(args, "vhost", json_true());
+		json_object_set_new(args, q > 1 ? "vhostfds" : "vhostfd",
+				    joined_names(fn, q, q));
+	}
+	return args;
+}
+
+static json_t *nic_device_args(const struct rt_device *d)
+{
+	json_t *args = device_args(d);
+
+	if (args == NULL)
+		return NULL;
+	json_object_set_new(args, "netdev", json_string(d->id));
+	json_object_set_new(args, "mac", json_string(d->mac));
+	if (d->queues > 1) {
+		json_object_set_new(args, "mq", json_true());
+		json_object_set_new(args, "vectors", json_integer(2 * d->queues + 2));
+	}
+	return args;
+}
+
+static int nic_plug(const struct options *o, struct monitor *m,
+		    const struct rt_device *d, const struct tap *tap,
+		    struct error *e)
+{
+	struct fd_names fn;
+	bool refused;
+
+	if (pass_fds(m, d, tap, &fn, e) != KH_OK ||
+	    monitor_execute(m, "netdev_add", netdev_args(d, &fn), NULL, e) != KH_OK) {
+		close_fds(m, &fn);
+		return e->code;
+	}
+	verbose(o, "netdev_add %s on tap %s (%d queue%s, vhost %s): done",
+		d->id, d->tap, d->queues, d->queues > 1 ? "s" : "", d->vhost);
+	if (device_add_verified(o, m, d, nic_device_args(d), &refused, e) != KH_OK &&
+	    refused)
+		undo(m, "netdev_del", json_pack("{s:s}", "id", d->id));
+	return e->code;
+}
+
+/* ---- the host side of a nic ---- */
+
+/* Ganeti passes the instance's name; ours is the runtime file's. */
+static void instance_name(const char *runtime, char *out, size_t size)
+{
+	const char *base = strrchr(runtime, '/');
+	size_t n;
+
+	base = base != NULL ? base + 1 : runtime;
+	n = strlen(base);
+	if (n > 8 && strcmp(base + n - 8, ".runtime") == 0)
+		n -= 8;
+	snprintf(out, size, "%.*s", (int)n, base);
+}
+
+/* kvm-ifup's counterpart is kvm-ifdown: "ifup" in the script's name
+ * becomes "ifdown". No such name, or no such file: no counterpart. */
+static bool down_script(const char *up, char *out, size_t size)
+{
+	const char *base = strrchr(up, '/'), *at;
+
+	base = base != NULL ? base + 1 : up;
+	if ((at = strstr(base, "ifup")) == NULL)
+		return false;
+	snprintf(out, size, "%.*sifdown%s", (int)(at - up), up, at + 4);
+	return access(out, X_OK) == 0;
+}
+
+/* Runs the NIC's ifup script, or with down set its ifdown counterpart. */
+static int run_nic_script(const struct options *o, const struct rt_device *d,
+			  bool down, struct error *e)
+{
+	char instance[256], path[PATH_MAX];
+	struct tap_script_env env = {
+		.instance = instance, .mac = d->mac, .mode = d->nic_mode,
+		.link = d->link, .uuid = d->uuid, .name = d->name,
+		.bridge = strcmp(d->nic_mode, "bridged") == 0 ? d->link : NULL,
+	};
+	const char *script = d->script;
+
+	if (script == NULL || (down && !down_script(script, path, sizeof(path))))
+		return KH_OK;
+	if (down)
+		script = path;
+	instance_name(o->runtime, instance, sizeof(instance));
+	verbose(o, "running %s %s", script, d->tap);
+	return tap_run_script(script, d->tap, &env, o->timeout_ms, e);
+}
+
+/* Opens the tap (and vhost-net) and puts it on its link. Until QEMU has
+ * its fds, closing ours undoes all of it but what a script did. */
+static int nic_host_up(const struct options *o, const struct request *r,
+		       struct rt_device *d, struct tap *tap, bool *script_ran,
+		       struct error *e)
+{
+	bool vhost;
+
+	if (tap_open(tap, r->tap, r->queues, e) != KH_OK ||
+	    tap_open_vhost(tap, r->vhost, &vhost, e) != KH_OK)
+		return e->code;
+	snprintf(d->tap, sizeof(d->tap), "%s", tap->name);
+	snprintf(d->vhost, sizeof(d->vhost), "%s", vhost ? "on" : "off");
+	verbose(o, "tap %s open (%d queue%s, vhost %s)", tap->name, tap->queues,
+		tap->queues > 1 ? "s" : "", d->vhost);
+	if (d->script != NULL) {
+		*script_ran = true;
+		return run_nic_script(o, d, false, e);
+	}
+	if (tap_up(tap, e) != KH_OK || tap_enslave(tap, d->link, e) != KH_OK)
+		return e->code;
+	verbose(o, "tap %s up on bridge %s", tap->name, d->link);
+	return KH_OK;
+}
+
 /* ---- results ---- */
 
-static void print_change(const struct options *o, const char *what,
-			 const struct rt_device *d)
+/* What an add or remove did, for --json or as a line of text. */
+static json_t *change_result(const char *what, const struct rt_device *d)
 {
-	if (o->json)
-		print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "result",
-				     what, "kind", rt_kind_name(d->kind), "uuid",
-				     d->uuid, "id", d->id, "bus", d->bus, "slot",
-				     d->slot));
-	else if (!o->quiet)
-		printf("%s %s %s: %s at %s slot %d\n", what,
-		       rt_kind_name(d->kind), d->uuid, d->id, d->bus, d->slot);
+	json_t *res = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "result", what,
+				"kind", rt_kind_name(d->kind), "uuid", d->uuid,
+				"id", d->id, "bus", d->bus, "slot", d->slot);
+
+	if (res != NULL && d->kind == RT_NIC) {
+		json_object_set_new(res, "mac", json_string(d->mac));
+		json_object_set_new(res, "tap", json_string(d->tap));
+	}
+	return res;
+}
+
+static void print_result(const struct options *o, json_t *res)
+{
+	if (o->json) {
+		print_json(res);
+		return;
+	}
+	if (!o->quiet && res != NULL)
+		printf("%s %s %s: %s at %s slot %d\n",
+		       json_string_value(json_object_get(res, "result")),
+		       json_string_value(json_object_get(res, "kind")),
+		       json_string_value(json_object_get(res, "uuid")),
+		       json_string_value(json_object_get(res, "id")),
+		       json_string_value(json_object_get(res, "bus")),
+		       (int)json_integer_value(json_object_get(res, "slot")));
+	json_decref(res);
 }
 
 /* ---- the operations ---- */
@@ -460,25 +705,57 @@ static int load_runtime(const struct options *o, struct runtime *rt,
 	return KH_OK;
 }
 
-static int fill_disk(struct rt_device *d, const struct disk_args *a, int slot,
-		     struct error *e)
+/* A second device with the same uuid, or a second NIC with the same MAC,
+ * would make the file ambiguous: refused before anything is sent. */
+static int refuse_duplicate(const struct options *o, struct runtime *rt,
+			    const struct request *r, struct error *e)
 {
-	d->kind = RT_DISK;
-	d->state = RT_PLUGGED;
-	d->slot = slot;
-	memcpy(d->uuid, a->uuid, sizeof(d->uuid));
-	snprintf(d->bus, sizeof(d->bus), "%s", PCI_HOTPLUG_BUS);
-	snprintf(d->driver, sizeof(d->driver), "virtio-blk-pci");
-	snprintf(d->format, sizeof(d->format), "%s", a->format);
-	snprintf(d->cache, sizeof(d->cache), "%s", a->cache);
-	snprintf(d->mode, sizeof(d->mode), "%s", a->mode);
-	snprintf(d->discard, sizeof(d->discard), "%s", a->discard);
-	if (pci_device_id(d->id, sizeof(d->id), "disk", d->uuid, slot, e) != KH_OK)
-		return e->code;
-	if ((d->path = strdup(a->path)) == NULL ||
-	    (a->name != NULL && (d->name = strdup(a->name)) == NULL))
+	if (runtime_find_uuid(rt, r->uuid) != NULL)
+		return error_set(e, KH_EFAIL, "a device with uuid %s is already "
+				 "recorded in %s", r->uuid, o->runtime);
+	for (size_t i = 0; r->kind == RT_NIC && i < rt->ndev; i++)
+		if (rt->dev[i].kind == RT_NIC && strcmp(rt->dev[i].mac, r->mac) == 0)
+			return error_set(e, KH_EFAIL, "mac %s is already used by "
+					 "nic %s", r->mac, rt->dev[i].uuid);
+	return KH_OK;
+}
+
+static int copy_string(char **to, const char *from, struct error *e)
+{
+	if (from != NULL && (*to = strdup(from)) == NULL)
 		return error_set(e, KH_EFAIL, "out of memory");
 	return KH_OK;
+}
+
+/* The new entry, as it will be recorded. */
+static int fill_device(struct rt_device *d, const struct request *r, int slot,
+		       struct error *e)
+{
+	const char *kind = rt_kind_name(r->kind);
+
+	d->kind = r->kind;
+	d->state = RT_PLUGGED;
+	d->slot = slot;
+	memcpy(d->uuid, r->uuid, sizeof(d->uuid));
+	snprintf(d->bus, sizeof(d->bus), "%s", PCI_HOTPLUG_BUS);
+	if (pci_device_id(d->id, sizeof(d->id), kind, d->uuid, slot, e) != KH_OK ||
+	    copy_string(&d->name, r->name, e) != KH_OK)
+		return e->code;
+	if (r->kind == RT_DISK) {
+		snprintf(d->driver, sizeof(d->driver), "virtio-blk-pci");
+		snprintf(d->format, sizeof(d->format), "%s", r->format);
+		snprintf(d->cache, sizeof(d->cache), "%s", r->cache);
+		snprintf(d->mode, sizeof(d->mode), "%s", r->mode);
+		snprintf(d->discard, sizeof(d->discard), "%s", r->discard);
+		return copy_string(&d->path, r->path, e);
+	}
+	snprintf(d->driver, sizeof(d->driver), "virtio-net-pci");
+	snprintf(d->mac, sizeof(d->mac), "%s", r->mac);
+	snprintf(d->nic_mode, sizeof(d->nic_mode), "%s", r->nic_mode);
+	d->queues = r->queues;
+	if (copy_string(&d->link, r->link, e) != KH_OK)
+		return e->code;
+	return copy_string(&d->script, r->script, e);
 }
 
 /* Step 3 for an add: live query-pci, the file's slots and reserved ones;
@@ -500,54 +777,58 @@ static int choose_slot(const struct options *o, struct monitor *m,
 	return KH_OK;
 }
 
-static int disk_add(const struct options *o, const struct disk_args *a,
-		    struct error *e)
+static int add_device(const struct options *o, const struct request *r,
+		      struct error *e)
 {
 	struct runtime rt;
 	struct monitor *m = NULL;
-	struct rt_device *d;
-	const char *file_driver = NULL;
+	struct rt_device *d = NULL;
+	struct tap tap;
+	bool script_ran = false;
 	int slot = -1;
 
 	runtime_init(&rt);
-	if (check_disk_path(a->path, &file_driver, e) != KH_OK)
-		goto out;
+	tap_init(&tap);
 	/* 1 */
-	if (load_runtime(o, &rt, true, e) != KH_OK)
+	if (load_runtime(o, &rt, true, e) != KH_OK ||
+	    refuse_duplicate(o, &rt, r, e) != KH_OK)
 		goto out;
-	if (runtime_find_uuid(&rt, a->uuid) != NULL) {
-		error_set(e, KH_EFAIL, "a device with uuid %s is already recorded "
-			  "in %s", a->uuid, o->runtime);
-		goto out;
-	}
 	/* 2 */
 	if (connect_monitor(o, &m, e) != KH_OK)
 		goto out;
 	/* 3 */
-	if (choose_slot(o, m, &rt, a->slot, &slot, e) != KH_OK)
+	if (choose_slot(o, m, &rt, r->slot, &slot, e) != KH_OK)
 		goto out;
-	/* Everything that can fail locally happens before QEMU changes: a
+	/* Everything that can fail here happens before QEMU changes: a
 	 * plugged device cannot be taken back without the guest. */
 	if ((d = runtime_add_device(&rt, e)) == NULL ||
-	    fill_disk(d, a, slot, e) != KH_OK ||
+	    fill_device(d, r, slot, e) != KH_OK ||
+	    (r->kind == RT_NIC &&
+	     nic_host_up(o, r, d, &tap, &script_ran, e) != KH_OK) ||
 	    runtime_prepare(&rt, e) != KH_OK)
 		goto out;
 	/* 4 */
-	if (disk_plug(o, m, d, file_driver, e) != KH_OK)
+	if ((r->kind == RT_DISK ? disk_plug(o, m, d, r->file_driver, e) :
+				  nic_plug(o, m, d, &tap, e)) != KH_OK)
 		goto out;
 	/* 5 */
 	if (runtime_commit(&rt, e) != KH_OK)
 		goto out;
-	print_change(o, "added", d);
+	print_result(o, change_result("added", d));
 out:
+	if (e->code != KH_OK && script_ran) {
+		struct error ignored = { 0 };
+		run_nic_script(o, d, true, &ignored);
+	}
+	tap_close(&tap);	/* QEMU holds its own copies */
 	monitor_close(m);
 	runtime_close(&rt);
 	return e->code;
 }
 
 /* The removal could not finish (the guest did not answer in time, or the
- * block node stayed): remember it as pending so that the next run
- * finishes it, and tell the operator what to do. Keeps e->code. */
+ * backend stayed): remember it as pending so that the next run finishes
+ * it, and tell the operator what to do. Keeps e->code. */
 static int mark_unplugging(struct runtime *rt, struct rt_device *d,
 			   struct error *e)
 {
@@ -562,52 +843,72 @@ static int mark_unplugging(struct runtime *rt, struct rt_device *d,
 		return error_set(e, code, "%s; recording that failed too: %s",
 				 why, werr.msg);
 	return error_set(e, code,
-			 "%s; it stays recorded as unplugging: run 'disk remove "
+			 "%s; it stays recorded as unplugging: run '%s remove "
 			 "--uuid %s' again once the guest is up, or reboot the VM",
-			 why, d->uuid);
+			 why, rt_kind_name(d->kind), d->uuid);
 }
 
-static int disk_remove(const struct options *o, const char *uuid,
-		       struct error *e)
+/* After the guest let go: what the device was attached to in QEMU. */
+static int release_backend(const struct options *o, struct monitor *m,
+			   const struct rt_device *d, struct error *e)
+{
+	struct error down = { 0 };
+
+	if (d->kind == RT_DISK)
+		return blockdev_del(o, m, d->id, e);
+	/* closing QEMU's tap fds takes the tap away */
+	if (monitor_execute(m, "netdev_del", json_pack("{s:s}", "id", d->id),
+			    NULL, e) != KH_OK &&
+	    strcmp(e->qmp_class, "DeviceNotFound") != 0)
+		return e->code;
+	error_clear(e);
+	/* the NIC is gone whatever the script says: a warning, not a failure */
+	if (run_nic_script(o, d, true, &down) != KH_OK)
+		fprintf(stderr, "kvm-hotplug: warning: %s\n", down.msg);
+	return KH_OK;
+}
+
+static int remove_device(const struct options *o, const struct request *r,
+			 struct error *e)
 {
 	struct runtime rt;
 	struct monitor *m = NULL;
-	struct rt_device *d, gone;
-	char id[RT_ID_MAX + 1];
+	struct rt_device *d;
+	json_t *res = NULL;
 
 	runtime_init(&rt);
 	/* 1 */
 	if (load_runtime(o, &rt, false, e) != KH_OK)
 		goto out;
-	if ((d = runtime_find_uuid(&rt, uuid)) == NULL || d->kind != RT_DISK) {
-		error_set(e, KH_EFAIL, "no disk with uuid %s in %s", uuid,
-			  o->runtime);
+	if ((d = runtime_find_uuid(&rt, r->uuid)) == NULL || d->kind != r->kind) {
+		error_set(e, KH_EFAIL, "no %s with uuid %s in %s",
+			  rt_kind_name(r->kind), r->uuid, o->runtime);
 		goto out;
 	}
 	/* 2 */
 	if (connect_monitor(o, &m, e) != KH_OK)
 		goto out;
 	/* 3: the id is the one recorded, whatever scheme made it */
-	snprintf(id, sizeof(id), "%s", d->id);
 	/* 4 */
-	if (unplug_device(o, m, id, e) != KH_OK) {
+	if (unplug_device(o, m, d->id, e) != KH_OK) {
 		if (e->code == KH_ETIMEOUT)
 			mark_unplugging(&rt, d, e);
 		goto out;
 	}
-	if (blockdev_del(o, m, id, e) != KH_OK) {
-		error_prefix(e, "%s is unplugged but its block node remains: ", id);
+	if (release_backend(o, m, d, e) != KH_OK) {
+		error_prefix(e, "%s is unplugged but its backend remains: ", d->id);
 		mark_unplugging(&rt, d, e);
 		goto out;
 	}
 	/* 5 */
-	gone = *d;
-	gone.name = gone.path = NULL;
+	res = change_result("removed", d);
 	runtime_remove_device(&rt, (size_t)(d - rt.dev));
 	if (runtime_prepare(&rt, e) != KH_OK || runtime_commit(&rt, e) != KH_OK)
 		goto out;
-	print_change(o, "removed", &gone);
+	print_result(o, res);
+	res = NULL;
 out:
+	json_decref(res);
 	monitor_close(m);
 	runtime_close(&rt);
 	return e->code;
@@ -702,77 +1003,152 @@ static int need_paths(const struct options *o, struct error *e)
 	return KH_OK;
 }
 
-static int parse_disk_option(int c, const char *arg, struct disk_args *a,
-			     struct error *e)
+static int parse_int_option(const char *opt, const char *value, int min,
+			    int max, int *out, struct error *e)
 {
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(value, &end, 10);
+	if (errno || end == value || *end != '\0' || n < min || n > max)
+		return error_set(e, KH_EUSAGE, "%s: '%.20s' is not a number %d-%d",
+				 opt, value, min, max);
+	*out = (int)n;
+	return KH_OK;
+}
+
+static int parse_ifname(const char *opt, const char *value, struct error *e)
+{
+	if (!tap_name_is_valid(value))
+		return error_set(e, KH_EUSAGE, "%s: '%.40s' is not an interface "
+				 "name (1-%d characters, no '/', ':' or space)",
+				 opt, value, IFNAMSIZ - 1);
+	return KH_OK;
+}
+
+static int parse_mac(const char *value, char *out, struct error *e)
+{
+	if (!mac_is_valid(value))
+		return error_set(e, KH_EUSAGE, "--mac: '%.40s' is not a unicast "
+				 "MAC address like 52:54:00:12:34:56", value);
+	for (size_t i = 0; i < 18; i++)
+		out[i] = (char)tolower((unsigned char)value[i]);
+	return KH_OK;
+}
+
+static int parse_device_option(int c, const char *arg, struct request *r,
+			       struct error *e)
+{
+	static const char *const vhosts[] = { "on", "off", "auto", NULL };
+	bool disk = r->kind == RT_DISK;
+
 	switch (c) {
-	case 'u': return parse_uuid(arg, a->uuid, e);
-	case 'p': a->path = arg; return KH_OK;
-	case 'f': a->format = arg; return parse_choice("--format", arg, rt_disk_formats, e);
-	case 'c': a->cache = arg; return parse_choice("--cache", arg, rt_disk_caches, e);
-	case 'o': a->mode = arg; return parse_choice("--mode", arg, rt_disk_modes, e);
-	case 'd': a->discard = arg; return parse_choice("--discard", arg, rt_disk_discards, e);
-	case 'n': a->name = arg; return parse_name(arg, e);
-	case 's': return parse_slot(arg, &a->slot, e);
+	case 'u': return parse_uuid(arg, r->uuid, e);
+	case 'n': r->name = arg; return parse_name(arg, e);
+	case 's': return parse_int_option("--slot", arg, 1, PCI_SLOTS - 1, &r->slot, e);
+	case 'p': r->path = arg; return KH_OK;
+	case 'f': r->format = arg; return parse_choice("--format", arg, rt_disk_formats, e);
+	case 'c': r->cache = arg; return parse_choice("--cache", arg, rt_disk_caches, e);
+	case 'd': r->discard = arg; return parse_choice("--discard", arg, rt_disk_discards, e);
+	case 'o':
+		*(disk ? &r->mode : &r->nic_mode) = arg;
+		return parse_choice("--mode", arg, disk ? rt_disk_modes : rt_nic_modes, e);
+	case 'M': return parse_mac(arg, r->mac, e);
+	case 'l': r->link = arg; return parse_ifname("--link", arg, e);
+	case 'S': r->script = arg; return KH_OK;
+	case 'T': r->tap = arg; return parse_ifname("--tap", arg, e);
+	case 'Q': return parse_int_option("--queues", arg, 1, TAP_MAX_QUEUES, &r->queues, e);
+	case 'H': r->vhost = arg; return parse_choice("--vhost", arg, vhosts, e);
 	}
-	return error_set(e, KH_EUSAGE, "unknown option (see 'disk --help')");
+	return error_set(e, KH_EUSAGE, "unknown option");
+}
+
+/* Checks what only the whole command line can tell, and what the host
+ * can tell without touching anything. */
+static int check_request(const struct request *r, const char *sub,
+			 struct error *e)
+{
+	const char *kind = rt_kind_name(r->kind);
+
+	if (r->uuid[0] == '\0')
+		return error_set(e, KH_EUSAGE, "%s %s: --uuid is required", kind, sub);
+	if (!r->add)
+		return KH_OK;
+	if (r->kind == RT_DISK && r->path == NULL)
+		return error_set(e, KH_EUSAGE, "disk add: --path is required");
+	if (r->kind == RT_NIC && r->mac[0] == '\0')
+		return error_set(e, KH_EUSAGE, "nic add: --mac is required");
+	return KH_OK;
 }
 
 /* argv[0] is "add" or "remove". */
-static int cmd_disk(const struct options *o, int argc, char **argv,
-		    struct error *e)
+static int cmd_device(const struct options *o, enum rt_kind kind, int argc,
+		      char **argv, struct error *e)
 {
 	static const struct option longopts[] = {
 		{ "uuid", required_argument, NULL, 'u' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "slot", required_argument, NULL, 's' },
 		{ "path", required_argument, NULL, 'p' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "cache", required_argument, NULL, 'c' },
-		{ "mode", required_argument, NULL, 'o' },
 		{ "discard", required_argument, NULL, 'd' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "slot", required_argument, NULL, 's' },
+		{ "mode", required_argument, NULL, 'o' },
+		{ "mac", required_argument, NULL, 'M' },
+		{ "link", required_argument, NULL, 'l' },
+		{ "script", required_argument, NULL, 'S' },
+		{ "tap", required_argument, NULL, 'T' },
+		{ "queues", required_argument, NULL, 'Q' },
+		{ "vhost", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct disk_args a = { .format = "raw", .cache = "default",
-			       .mode = "rw", .discard = "ignore", .slot = -1 };
-	bool add;
-	int c;
+	/* which options each command takes */
+	static const char *const takes[2][2] = {
+		[RT_DISK] = { "u", "unspfcdo" }, [RT_NIC] = { "u", "unsoMlSTQH" },
+	};
+	struct request r = { .kind = kind, .slot = -1, .format = "raw",
+			     .cache = "default", .mode = "rw", .discard = "ignore",
+			     .nic_mode = "bridged", .vhost = "auto", .queues = 1 };
+	const char *name = rt_kind_name(kind);
+	int c, li = 0;
 
 	if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
-		disk_usage(argc < 1 ? stderr : stdout);
-		return argc < 1 ? error_set(e, KH_EUSAGE, "disk: add or remove?") : KH_OK;
+		device_usage(kind, argc < 1 ? stderr : stdout);
+		return argc < 1 ? error_set(e, KH_EUSAGE, "%s: add or remove?",
+					    name) : KH_OK;
 	}
-	add = strcmp(argv[0], "add") == 0;
-	if (!add && strcmp(argv[0], "remove") != 0)
-		return error_set(e, KH_EUSAGE, "disk: unknown subcommand '%.40s'",
-				 argv[0]);
+	r.add = strcmp(argv[0], "add") == 0;
+	if (!r.add && strcmp(argv[0], "remove") != 0)
+		return error_set(e, KH_EUSAGE, "%s: unknown subcommand '%.40s'",
+				 name, argv[0]);
 	optind = 0;	/* glibc: 0 restarts getopt from scratch */
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", longopts, &li)) != -1) {
 		if (c == 'h') {
-			disk_usage(stdout);
+			device_usage(kind, stdout);
 			return KH_OK;
 		}
 		if (c == ':' || c == '?')
-			return error_set(e, KH_EUSAGE, "disk %s: %s '%.40s'", argv[0],
-					 c == ':' ? "missing value for" : "unknown option",
-					 argv[optind - 1]);
-		if (!add && c != 'u')
-			return error_set(e, KH_EUSAGE,
-					 "disk remove takes only --uuid");
-		if (parse_disk_option(c, optarg, &a, e) != KH_OK)
+			return error_set(e, KH_EUSAGE, "%s %s: %s '%.40s'", name,
+					 argv[0], c == ':' ? "missing value for" :
+					 "unknown option", argv[optind - 1]);
+		if (strchr(takes[kind][r.add], c) == NULL)
+			return error_set(e, KH_EUSAGE, "%s %s does not take '--%s'",
+					 name, argv[0], longopts[li].name);
+		if (parse_device_option(c, optarg, &r, e) != KH_OK)
 			return e->code;
 	}
 	if (optind < argc)
-		return error_set(e, KH_EUSAGE, "disk %s: unexpected argument '%.40s'",
-				 argv[0], argv[optind]);
-	if (a.uuid[0] == '\0')
-		return error_set(e, KH_EUSAGE, "disk %s: --uuid is required", argv[0]);
-	if (add && a.path == NULL)
-		return error_set(e, KH_EUSAGE, "disk add: --path is required");
-	if (need_paths(o, e) != KH_OK)
+		return error_set(e, KH_EUSAGE, "%s %s: unexpected argument '%.40s'",
+				 name, argv[0], argv[optind]);
+	if (check_request(&r, argv[0], e) != KH_OK || need_paths(o, e) != KH_OK)
 		return e->code;
-	return add ? disk_add(o, &a, e) : disk_remove(o, a.uuid, e);
+	if (!r.add)
+		return remove_device(o, &r, e);
+	if ((kind == RT_DISK ? check_disk_path(&r, e) : check_nic_link(&r, e)) != KH_OK)
+		return e->code;
+	return add_device(o, &r, e);
 }
 
 static int cmd_list(const struct options *o, int argc, char **argv,
@@ -847,7 +1223,9 @@ static int run(int argc, char **argv, struct options *o, struct error *e)
 	argv += next;
 	cmd = argv[0];
 	if (strcmp(cmd, "disk") == 0)
-		return cmd_disk(o, argc - 1, argv + 1, e);
+		return cmd_device(o, RT_DISK, argc - 1, argv + 1, e);
+	if (strcmp(cmd, "nic") == 0)
+		return cmd_device(o, RT_NIC, argc - 1, argv + 1, e);
 	if (strcmp(cmd, "list") == 0)
 		return cmd_list(o, argc, argv, e);
 	return error_set(e, KH_EUSAGE, "unknown command '%.40s' (see --help)", cmd);

@@ -27,6 +27,7 @@
 
 #include "pci.h"
 #include "runtime.h"
+#include "tap.h"
 
 #define RT_VERSION	"1"
 #define RT_MAX_SIZE	(16 * 1024 * 1024)
@@ -59,13 +60,14 @@ struct parser {
 enum field_type {
 	F_KIND,			/* enum rt_kind, the index in kinds[] */
 	F_STATE,		/* enum rt_state, the index in states[] */
-	F_SLOT,			/* int 0-31 */
+	F_INT,			/* an int at off, from min to max */
 	F_CHARS,		/* a char array at off */
 	F_STRING,		/* a malloc'd string at off */
 };
 
 #define F_REQUIRED	0x1
-#define F_DISK		0x2	/* a nic keeps such a key as an unknown one */
+#define F_DISK		0x2	/* a disk's key; a nic keeps it as unknown */
+#define F_NIC		0x8	/* a nic's key; a disk keeps it as unknown */
 #define F_LOWER		0x4	/* stored in lower case */
 
 struct field {
@@ -75,6 +77,7 @@ struct field {
 	size_t off, size;
 	bool (*valid)(const char *);	/* NULL: any string */
 	const char *const *words;	/* the values allowed, or NULL */
+	int min, max;			/* F_INT's range */
 };
 
 struct emitter {
@@ -114,6 +117,8 @@ const char *const rt_disk_caches[] = {
 };
 const char *const rt_disk_modes[] = { "rw", "ro", NULL };
 const char *const rt_disk_discards[] = { "ignore", "unmap", NULL };
+const char *const rt_nic_modes[] = { "bridged", "routed", "openvswitch", NULL };
+const char *const rt_nic_vhosts[] = { "on", "off", NULL };
 
 #define AT(m)	.off = offsetof(struct rt_device, m), \
 		.size = sizeof(((struct rt_device *)0)->m)
@@ -127,7 +132,8 @@ static const struct field fields[] = {
 	  .valid = qemu_id_is_valid },
 	{ .key = "bus", .type = F_CHARS, .flags = F_REQUIRED, AT(bus),
 	  .valid = bus_is_valid },
-	{ .key = "slot", .type = F_SLOT, .flags = F_REQUIRED },
+	{ .key = "slot", .type = F_INT, .flags = F_REQUIRED, AT(slot),
+	  .min = 0, .max = PCI_SLOTS - 1 },
 	{ .key = "driver", .type = F_CHARS, .flags = F_REQUIRED, AT(driver),
 	  .valid = nonempty },
 	{ .key = "name", .type = F_STRING, AT(name) },
@@ -142,6 +148,20 @@ static const struct field fields[] = {
 	  AT(mode), .words = rt_disk_modes },
 	{ .key = "discard", .type = F_CHARS, .flags = F_REQUIRED | F_DISK,
 	  AT(discard), .words = rt_disk_discards },
+	{ .key = "mac", .type = F_CHARS, .flags = F_REQUIRED | F_NIC | F_LOWER,
+	  AT(mac), .valid = mac_is_valid },
+	{ .key = "mode", .type = F_CHARS, .flags = F_REQUIRED | F_NIC,
+	  AT(nic_mode), .words = rt_nic_modes },
+	{ .key = "link", .type = F_STRING, .flags = F_NIC, AT(link),
+	  .valid = nonempty },
+	{ .key = "tap", .type = F_CHARS, .flags = F_REQUIRED | F_NIC, AT(tap),
+	  .valid = tap_name_is_valid },
+	{ .key = "queues", .type = F_INT, .flags = F_REQUIRED | F_NIC,
+	  AT(queues), .min = 1, .max = TAP_MAX_QUEUES },
+	{ .key = "vhost", .type = F_CHARS, .flags = F_REQUIRED | F_NIC,
+	  AT(vhost), .words = rt_nic_vhosts },
+	{ .key = "script", .type = F_STRING, .flags = F_NIC, AT(script),
+	  .valid = nonempty },
 };
 #define NFIELDS	(sizeof(fields) / sizeof(fields[0]))
 
@@ -568,21 +588,23 @@ static int build_document(struct parser *p, struct yaml_node **doc)
 
 static bool field_applies(const struct field *f, enum rt_kind kind)
 {
-	return !(f->flags & F_DISK) || kind == RT_DISK;
+	if (f->flags & F_DISK)
+		return kind == RT_DISK;
+	return !(f->flags & F_NIC) || kind == RT_NIC;
 }
 
-/* A slot number: unquoted decimal 0-31, no sign or leading zero. */
-static int parse_slot(struct parser *p, const char *what,
-		      const struct yaml_node *n, int *slot)
+/* A number from min to max: unquoted decimal, no sign or leading zero. */
+static int parse_int(struct parser *p, const char *what,
+		     const struct yaml_node *n, int min, int max, int *out)
 {
 	bool ok = n->type == NODE_SCALAR && n->plain && n->len >= 1 &&
-	    n->len <= 2 && strspn(n->value, DIGITS) == n->len &&
-	    !(n->len == 2 && n->value[0] == '0');
+	    n->len <= 9 && strspn(n->value, DIGITS) == n->len &&
+	    !(n->len > 1 && n->value[0] == '0');
 
-	if (ok && (*slot = atoi(n->value)) < PCI_SLOTS)
+	if (ok && (*out = atoi(n->value)) >= min && *out <= max)
 		return KH_OK;
-	return bad(p, n->line, "%s must be an unquoted number 0-%d, not '%.40s'",
-		   what, PCI_SLOTS - 1, show(n));
+	return bad(p, n->line, "%s must be an unquoted number %d-%d, not '%.40s'",
+		   what, min, max, show(n));
 }
 
 /* A string value for field f: a scalar that would not, written plain,
@@ -602,13 +624,13 @@ static int check_string(struct parser *p, const struct field *f,
 		return bad(p, v->line, "%s contains a NUL byte", f->key);
 	if (f->valid != NULL && !f->valid(v->value))
 		return bad(p, v->line, "invalid %s '%.40s'", f->key, v->value);
-	if (f->type == F_CHARS && v->len >= f->size)
-		return bad(p, v->line, "%s is longer than %zu bytes", f->key,
-			   f->size - 1);
 	if (f->words != NULL && (*word = find_word(f->words, v->value)) < 0)
 		return bad(p, v->line, "invalid %s '%.40s' (expected %s)",
 			   f->key, v->value,
 			   join_words(f->words, buf, sizeof(buf)));
+	if (f->type == F_CHARS && v->len >= f->size)
+		return bad(p, v->line, "%s is longer than %zu bytes", f->key,
+			   f->size - 1);
 	return KH_OK;
 }
 
@@ -624,8 +646,8 @@ static int parse_field(struct parser *p, struct rt_device *d,
 	char *at = (char *)d + f->off;
 	int rc, word = 0;
 
-	if (f->type == F_SLOT)
-		return parse_slot(p, f->key, v, &d->slot);
+	if (f->type == F_INT)
+		return parse_int(p, f->key, v, f->min, f->max, (int *)at);
 	if ((rc = check_string(p, f, v, &word)) != KH_OK)
 		return rc;
 	switch (f->type) {
@@ -756,8 +778,8 @@ static int parse_reserved(struct parser *p, struct runtime *rt,
 		return bad(p, seq->line, "reserved-slots must be a sequence");
 	rt->reserved = 0;
 	for (size_t i = 0; i < seq->n; i++) {
-		if ((rc = parse_slot(p, "a reserved slot", seq->item[i],
-				     &slot)) != KH_OK)
+		if ((rc = parse_int(p, "a reserved slot", seq->item[i], 0,
+				    PCI_SLOTS - 1, &slot)) != KH_OK)
 			return rc;
 		rt->reserved |= UINT32_C(1) << slot;
 	}
@@ -960,8 +982,8 @@ static const char *field_text(const struct rt_device *d,
 		return rt_kind_name(d->kind);
 	case F_STATE:
 		return d->state == RT_PLUGGED ? NULL : states[d->state];
-	case F_SLOT:
-		snprintf(num, size, "%d", d->slot);
+	case F_INT:
+		snprintf(num, size, "%d", *(const int *)at);
 		return num;
 	case F_CHARS:
 		return at;
@@ -974,9 +996,11 @@ static int device_lookup(const struct yaml_node *key, const void *obj)
 {
 	const struct rt_device *d = obj;
 
+	/* a key can mean different things to a disk and a nic ("mode") */
 	for (size_t i = 0; i < NFIELDS; i++)
-		if (key_is(key, fields[i].key))
-			return field_applies(&fields[i], d->kind) ? (int)i : -1;
+		if (key_is(key, fields[i].key) &&
+		    field_applies(&fields[i], d->kind))
+			return (int)i;
 	return -1;
 }
 
@@ -993,7 +1017,7 @@ static int device_emit(struct emitter *m, const void *obj, size_t k)
 		return KH_OK;
 	if ((rc = emit_key(m, f->key)) != KH_OK)
 		return rc;
-	if (f->type == F_SLOT)
+	if (f->type == F_INT)
 		return emit_scalar(m, v, strlen(v), true);
 	return emit_string(m, v);
 }
@@ -1512,6 +1536,8 @@ void runtime_remove_device(struct runtime *rt, size_t i)
 		return;
 	free(rt->dev[i].name);
 	free(rt->dev[i].path);
+	free(rt->dev[i].link);
+	free(rt->dev[i].script);
 	memmove(&rt->dev[i], &rt->dev[i + 1],
 		(rt->ndev - i - 1) * sizeof(rt->dev[0]));
 	rt->ndev--;

@@ -21,6 +21,9 @@ extern const char *const rt_disk_formats[];
 extern const char *const rt_disk_caches[];
 extern const char *const rt_disk_modes[];
 extern const char *const rt_disk_discards[];
+/* And of nic parameters. */
+extern const char *const rt_nic_modes[];
+extern const char *const rt_nic_vhosts[];
 
 struct yaml_node;		/* the file as parsed; private to runtime.c */
 
@@ -39,6 +42,14 @@ struct rt_device {
 	char cache[16];		/* default | none | writeback | writethrough | unsafe */
 	char mode[3];		/* rw | ro */
 	char discard[8];	/* ignore | unmap */
+	/* nic parameters: all it takes to make the same NIC elsewhere */
+	char mac[18];		/* 52:54:00:12:34:56 */
+	char nic_mode[16];	/* bridged | routed | openvswitch ("mode") */
+	char *link;		/* the bridge (bridged) or other link, or NULL */
+	char tap[16];		/* the tap's name (IFNAMSIZ) */
+	int queues;		/* 1 or more: multiqueue */
+	char vhost[4];		/* on | off: what the NIC was given */
+	char *script;		/* ifup script, NULL if none */
 	/* the entry as loaded, so that keys we do not know survive a rewrite;
 	 * NULL for a device added in this run */
 	struct yaml_node *source;

@@ -1,5 +1,8 @@
-/* Tap devices for virtio NICs: opened here, handed to QEMU over the
- * monitor (getfd). The NIC commands build on this. */
+/* Host side of a virtio NIC: the tap (one fd per queue), vhost-net fds,
+ * bringing it up, putting it on a bridge, and the ifup/ifdown scripts.
+ * The fds are handed to QEMU over the monitor (getfd). A tap opened here
+ * is not persistent: it goes away when the last fd to it is closed, ours
+ * and QEMU's, so closing ours undoes everything until QEMU holds one. */
 #ifndef KH_TAP_H
 #define KH_TAP_H
 
@@ -8,13 +11,69 @@
 
 #include "error.h"
 
+#define TAP_MAX_QUEUES 16
+
+struct tap {
+	char name[IFNAMSIZ];
+	int queues;
+	int fds[TAP_MAX_QUEUES];	/* one per queue; -1 when closed */
+	int vhostfds[TAP_MAX_QUEUES];	/* one per queue, or all -1 */
+	bool vnet_hdr;			/* opened with IFF_VNET_HDR */
+};
+
 /* Linux interface names: 1 to IFNAMSIZ-1 bytes, no '/', ':' or space. */
 bool tap_name_is_valid(const char *name);
 
-/* Opens /dev/net/tun as a tap (IFF_TAP|IFF_NO_PI|IFF_VNET_HDR) named
- * name, or a kernel-chosen name if name is NULL. The actual name goes to
- * ifname. The tap lives as long as an fd to it is open. */
-int tap_open(const char *name, int *fd, char ifname[IFNAMSIZ],
-	     struct error *e);
+/* "52:54:00:12:34:56": six two-digit hex groups separated by ':', a
+ * unicast address (lowest bit of the first octet clear), not all zero. */
+bool mac_is_valid(const char *mac);
+
+/* Sets every fd to -1. */
+void tap_init(struct tap *t);
+
+/* Opens a new tap with queues fds (IFF_MULTI_QUEUE when queues > 1),
+ * IFF_TAP|IFF_NO_PI, and IFF_VNET_HDR when the kernel offers it
+ * (TUNGETFEATURES). name NULL lets the kernel choose ("tap%d"); an
+ * interface that already exists under name is refused (KH_EFAIL): it
+ * would not be ours to take away. */
+int tap_open(struct tap *t, const char *name, int queues, struct error *e);
+
+/* mode "on": one /dev/vhost-net fd per queue or KH_ENOHOTPLUG; "auto":
+ * the same if /dev/vhost-net can be opened, else none; "off": none.
+ * *used tells whether vhostfds are set. */
+int tap_open_vhost(struct tap *t, const char *mode, bool *used,
+		   struct error *e);
+
+/* Sets the tap's link up. */
+int tap_up(const struct tap *t, struct error *e);
+
+/* KH_EUSAGE unless bridge names an existing Linux bridge. */
+int tap_check_bridge(const char *bridge, struct error *e);
+
+/* Makes the tap a port of bridge (SIOCBRADDIF). */
+int tap_enslave(const struct tap *t, const char *bridge, struct error *e);
+
+/* What an ifup/ifdown script gets in its environment, as Ganeti's
+ * kvm-ifup does. NULL members are left out. */
+struct tap_script_env {
+	const char *instance;	/* INSTANCE */
+	const char *mac;	/* MAC */
+	const char *mode;	/* MODE */
+	const char *link;	/* LINK */
+	const char *uuid;	/* INTERFACE_UUID */
+	const char *name;	/* INTERFACE_NAME */
+	const char *bridge;	/* BRIDGE (bridged mode) */
+};
+
+/* Runs script with the tap's name as its only argument, INTERFACE=tap and
+ * env in an otherwise minimal environment (PATH), stdin from /dev/null,
+ * and waits at most timeout_ms (then kills it: KH_ETIMEOUT). A non-zero
+ * exit is KH_EFAIL with the status and the script's last line of output. */
+int tap_run_script(const char *script, const char *tap,
+		   const struct tap_script_env *env, int timeout_ms,
+		   struct error *e);
+
+/* Closes our fds (tap and vhost). */
+void tap_close(struct tap *t);
 
 #endif

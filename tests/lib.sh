@@ -8,6 +8,26 @@ UUID1=003fc157-66a8-4e6d-8b7e-ec4f69751396
 UUID2=1b2c3d4e-0000-4000-8000-000000000002
 UUID3=2c3d4e5f-0000-4000-8000-000000000003
 
+NS=
+
+# in_ns COMMAND...: runs it in the test's network namespace, if it has one.
+in_ns() {
+	if [ -n "$NS" ]; then ip netns exec "$NS" "$@"; else "$@"; fi
+}
+
+# make_netns: a private network namespace with bridge br0 at 192.0.2.1/24
+# (a documentation range); VMs started and tools run after it live in it,
+# so tests never touch the host's interfaces.
+make_netns() {
+	NS=kh-$$-$RANDOM
+	ip netns add "$NS" || fail "cannot create network namespace $NS"
+	echo "$NS" >>"$T/netns"
+	ip -n "$NS" link set lo up
+	ip -n "$NS" link add br0 type bridge
+	ip -n "$NS" addr add 192.0.2.1/24 dev br0
+	ip -n "$NS" link set br0 up
+}
+
 fail() {
 	echo "FAIL: $*" >&2
 	exit 1
@@ -19,7 +39,7 @@ launch_qemu() {
 	local name=$1
 	shift
 	SOCK=$T/$name.qmp
-	qemu-system-x86_64 -M pc -accel tcg -nodefaults -display none \
+	in_ns qemu-system-x86_64 -M pc -accel tcg -nodefaults -display none \
 		-qmp "unix:$SOCK,server=on,wait=off" \
 		-daemonize -pidfile "$T/$name.pid" "$@" ||
 		fail "QEMU $name did not start"
@@ -41,7 +61,7 @@ start_guest() {
 	[ -f "$GUEST/vmlinux" ] || fail "no test guest in $GUEST (make $GUEST/vmlinux)"
 	launch_qemu "$name" -m 128 -kernel "$GUEST/vmlinux" \
 		-initrd "$GUEST/initramfs.cpio.gz" \
-		-append 'console=ttyS0 quiet panic=-1' \
+		-append "console=ttyS0 quiet panic=-1 ${GUEST_APPEND:-}" \
 		-serial "file:$T/$name.log" "$@"
 	for i in $(seq 600); do
 		grep -q KH-GUEST-READY "$T/$name.log" 2>/dev/null && return 0
@@ -56,6 +76,11 @@ stop_vms() {
 		# QEMU removes its pidfile as it exits
 		[ -f "$f" ] && kill "$(cat "$f" 2>/dev/null)" 2>/dev/null
 	done
+	if [ -f "$T/netns" ]; then
+		sleep 0.1	# QEMU gone first, so no tap outlives its namespace
+		while read -r f; do ip netns del "$f" 2>/dev/null; done <"$T/netns"
+		rm -f "$T/netns"
+	fi
 	return 0
 }
 
@@ -67,7 +92,7 @@ qmp() {
 # kh ARGS...: runs the tool; sets RC, OUT and ERR. Never fails by itself.
 kh() {
 	RC=0
-	"$KH" "$@" >"$T/out" 2>"$T/err" || RC=$?
+	in_ns "$KH" "$@" >"$T/out" 2>"$T/err" || RC=$?
 	OUT=$(cat "$T/out")
 	ERR=$(cat "$T/err")
 	if grep -q -e 'Sanitizer' -e 'runtime error' "$T/err"; then
@@ -126,4 +151,33 @@ has_node() {
 
 disk_image() {
 	truncate -s "${2:-16M}" "$1"
+}
+
+# tap_fds NAME: how many of QEMU's fds are queues of tap NAME.
+tap_fds() {
+	grep -l "^iff:[[:space:]]*$1\$" /proc/"$PID"/fdinfo/* 2>/dev/null | wc -l
+}
+
+# tun_fds: how many tap queues QEMU holds at all.
+tun_fds() {
+	grep -l "^iff:" /proc/"$PID"/fdinfo/* 2>/dev/null | wc -l
+}
+
+fd_count() {
+	ls /proc/"$PID"/fd | wc -l
+}
+
+has_link() {
+	in_ns ip link show "$1" >/dev/null 2>&1
+}
+
+has_netdev() {
+	qmp human-monitor-command '{"command-line": "info network"}' | grep -q "$1"
+}
+
+# no_nic_left TAP ID: no tap, no netdev, no tap fd in QEMU.
+no_nic_left() {
+	! has_link "$1" || fail "tap $1 left behind"
+	! has_netdev "$2" || fail "netdev $2 left behind"
+	[ "$(tun_fds)" -eq 0 ] || fail "QEMU still holds $(tun_fds) tap fds"
 }

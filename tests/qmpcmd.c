@@ -13,14 +13,16 @@
 #include "../monitor.h"
 #include "../tap.h"
 
-static int open_fd(const char *file, const char *tap, int *fd,
-		   struct error *e)
+static int open_fd(const char *file, const char *tapname, struct tap *tap,
+		   int *fd, struct error *e)
 {
-	char ifname[IFNAMSIZ];
-
 	*fd = -1;
-	if (tap != NULL)
-		return tap_open(tap, fd, ifname, e);
+	if (tapname != NULL) {
+		if (tap_open(tap, tapname, 1, e) != KH_OK)
+			return e->code;
+		*fd = tap->fds[0];
+		return KH_OK;
+	}
 	if (file != NULL && (*fd = open(file, O_RDWR | O_CLOEXEC)) == -1)
 		return error_set(e, KH_EFAIL, "cannot open %s", file);
 	return KH_OK;
@@ -28,9 +30,10 @@ static int open_fd(const char *file, const char *tap, int *fd,
 
 int main(int argc, char **argv)
 {
-	const char *file = NULL, *tap = NULL;
+	const char *file = NULL, *tapname = NULL;
 	struct monitor *m = NULL;
 	struct error e = { 0 };
+	struct tap tap;
 	json_t *args = NULL, *ret = NULL;
 	json_error_t jerr;
 	char *text;
@@ -40,7 +43,7 @@ int main(int argc, char **argv)
 		if (c == 'f')
 			file = optarg;
 		else if (c == 'T')
-			tap = optarg;
+			tapname = optarg;
 		else
 			return 2;
 	}
@@ -55,7 +58,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "qmpcmd: bad arguments: %s\n", jerr.text);
 		return 2;
 	}
-	if (open_fd(file, tap, &fd, &e) != KH_OK ||
+	tap_init(&tap);
+	if (open_fd(file, tapname, &tap, &fd, &e) != KH_OK ||
 	    monitor_open(&m, argv[0], 5000, &e) != KH_OK ||
 	    monitor_execute_fd(m, argv[1], args, fd, &ret, &e) != KH_OK) {
 		if (m == NULL)
@@ -69,7 +73,9 @@ int main(int argc, char **argv)
 out:
 	json_decref(ret);
 	monitor_close(m);
-	if (fd >= 0)
+	if (tapname != NULL)
+		tap_close(&tap);
+	else if (fd >= 0)
 		close(fd);
 	return e.code;
 }

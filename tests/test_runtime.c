@@ -38,6 +38,14 @@
 	"    mode: rw\n"						\
 	"    discard: unmap\n"
 
+/* A nic's common keys, lines 3-8 after HDR. */
+#define NIC_BASE "  - kind: nic\n    uuid: " U1 "\n    id: n1\n    bus: pci.0\n" \
+	"    slot: 5\n    driver: virtio-net-pci\n"
+
+/* A nic's own keys, as the input fixtures indent them. */
+#define NIC_KEYS "    mac: '52:54:00:12:34:56'\n    mode: bridged\n" \
+	"    link: br0\n    tap: tap0\n    queues: 1\n    vhost: 'off'\n"
+
 /* Input in the style of kvm-hotplug-runtime(5)... */
 static const char full[] =
     "version: 1\n"
@@ -63,6 +71,7 @@ static const char full[] =
     "    slot: 6\n"
     "    driver: virtio-net-pci\n"
     "    state: plugged\n"
+    NIC_KEYS
     "  - kind: disk\n"
     "    uuid: 223fc157-66a8-4e6d-8b7e-ec4f69751396\n"
     "    id: hotdisk-223fc157-pci-1\n"
@@ -99,6 +108,12 @@ static const char full_out[] =
     "  bus: pci.0\n"
     "  slot: 6\n"
     "  driver: virtio-net-pci\n"
+    "  mac: '52:54:00:12:34:56'\n"
+    "  mode: bridged\n"
+    "  link: br0\n"
+    "  tap: tap0\n"
+    "  queues: 1\n"
+    "  vhost: 'off'\n"
     "- kind: disk\n"
     "  uuid: 223fc157-66a8-4e6d-8b7e-ec4f69751396\n"
     "  id: hotdisk-223fc157-pci-1\n"
@@ -169,6 +184,13 @@ static void devices_equal(const struct rt_device *a, const struct rt_device *b)
 	ck_assert_str_eq(a->cache, b->cache);
 	ck_assert_str_eq(a->mode, b->mode);
 	ck_assert_str_eq(a->discard, b->discard);
+	ck_assert_str_eq(a->mac, b->mac);
+	ck_assert_str_eq(a->nic_mode, b->nic_mode);
+	str_eq_or_null(a->link, b->link);
+	ck_assert_str_eq(a->tap, b->tap);
+	ck_assert_int_eq(a->queues, b->queues);
+	ck_assert_str_eq(a->vhost, b->vhost);
+	str_eq_or_null(a->script, b->script);
 }
 
 static void runtimes_equal(const struct runtime *a, const struct runtime *b)
@@ -297,6 +319,11 @@ START_TEST(test_unknown_keys)
 	    "    driver: virtio-net-pci\n"
 	    "    path: a nic's, kept as unknown\n"
 	    "    mac: 'aa:bb:cc:dd:ee:ff'\n"
+	    "    mode: routed\n"
+	    "    tap: tap7\n"
+	    "    queues: 4\n"
+	    "    vhost: 'on'\n"
+	    "    script: /etc/ganeti/kvm-ifup-custom\n"
 	    "x-last:\n"
 	    "  deep: {deeper: [1, [2, {k: v}]]}\n";
 	static const char out_expected[] =
@@ -331,7 +358,12 @@ START_TEST(test_unknown_keys)
 	    "  slot: 6\n"
 	    "  driver: virtio-net-pci\n"
 	    "  path: a nic's, kept as unknown\n"
-	    "  mac: 'aa:bb:cc:dd:ee:ff'\n"
+	    "  mac: aa:bb:cc:dd:ee:ff\n"
+	    "  mode: routed\n"
+	    "  tap: tap7\n"
+	    "  queues: 4\n"
+	    "  vhost: 'on'\n"
+	    "  script: /etc/ganeti/kvm-ifup-custom\n"
 	    "x-last:\n"
 	    "  deep: {deeper: [1, [2, {k: v}]]}\n"
 	    "reserved-slots: [0, 1, 2, 3]\n";
@@ -380,6 +412,12 @@ START_TEST(test_add_remove)
 	    "  bus: pci.0\n"
 	    "  slot: 8\n"
 	    "  driver: virtio-net-pci\n"
+	    "  mac: '52:54:00:00:00:08'\n"
+	    "  mode: bridged\n"
+	    "  link: br0\n"
+	    "  tap: tap8\n"
+	    "  queues: 2\n"
+	    "  vhost: 'off'\n"
 	    "reserved-slots: [0, 1, 2, 3]\n";
 	struct runtime rt, back;
 	struct rt_device *d;
@@ -406,6 +444,12 @@ START_TEST(test_add_remove)
 	strcpy(d->bus, "pci.0");
 	d->slot = 8;
 	strcpy(d->driver, "virtio-net-pci");
+	strcpy(d->mac, "52:54:00:00:00:08");
+	strcpy(d->nic_mode, "bridged");
+	d->link = strdup("br0");
+	strcpy(d->tap, "tap8");
+	d->queues = 2;
+	strcpy(d->vhost, "off");
 	ck_assert_ptr_eq(runtime_find_uuid(&rt,
 	    "333FC157-66A8-4E6D-8B7E-EC4F69751396"), d);
 
@@ -688,9 +732,31 @@ static const struct bad_case bad_cases[] = {
 	{ HDR DISK(U2, "d2", "5") DISK(U1, "d1", "5"), 14,
 	  "two devices on pci.0 slot 5 (lines 3 and 14)" },
 	{ HDR DISK(U1, "d1", "2"), 7, "slot 2 on pci.0 is reserved" },
+	/* a nic's own keys (lines 9 on) */
+	{ HDR NIC_BASE, 3, "lacks required key 'mac'" },
+	{ HDR NIC_BASE "    mac: 01:00:5e:00:00:01\n", 9,
+	  "invalid mac '01:00:5e:00:00:01'" },
+	{ HDR NIC_BASE "    mac: 52-54-00-12-34-56\n", 9, "invalid mac" },
+	{ HDR NIC_BASE "    mac: 52:54:00:12:34:56\n", 9,
+	  "mac must be a string, not '52:54:00:12:34:56' (quote it" },
+	{ HDR NIC_BASE "    mac: aa:bb:cc:dd:ee:ff\n    mode: bridge\n", 10,
+	  "invalid mode 'bridge' (expected bridged, routed or openvswitch)" },
+	{ HDR NIC_BASE "    mac: aa:bb:cc:dd:ee:ff\n    mode: routed\n"
+	  "    tap: tap/0\n", 11, "invalid tap 'tap/0'" },
+	{ HDR NIC_BASE "    mac: aa:bb:cc:dd:ee:ff\n    mode: routed\n"
+	  "    tap: tap0\n    queues: 0\n", 12, "queues must be an unquoted "
+	  "number 1-16, not '0'" },
+	{ HDR NIC_BASE "    mac: aa:bb:cc:dd:ee:ff\n    mode: routed\n"
+	  "    tap: tap0\n    queues: 17\n", 12, "1-16, not '17'" },
+	{ HDR NIC_BASE "    mac: aa:bb:cc:dd:ee:ff\n    mode: routed\n"
+	  "    tap: tap0\n    queues: 1\n    vhost: on\n", 13,
+	  "vhost must be a string, not 'on'" },
+	{ HDR NIC_BASE "    mac: aa:bb:cc:dd:ee:ff\n    mode: routed\n"
+	  "    tap: tap0\n    queues: 1\n    vhost: auto\n", 13,
+	  "invalid vhost 'auto' (expected on or off)" },
 	{ "version: 1\nreserved-slots: [9]\ndevices:\n"
 	  "  - kind: nic\n    uuid: " U1 "\n    id: n1\n    bus: pci.0\n"
-	  "    slot: 9\n    driver: virtio-net-pci\n", 8,
+	  "    slot: 9\n    driver: virtio-net-pci\n" NIC_KEYS, 8,
 	  "slot 9 on pci.0 is reserved" },
 };
 
@@ -726,9 +792,10 @@ START_TEST(test_valid_edge_cases)
 	 * strings where strings are wanted; other buses ignore reserved */
 	parse_ok(&rt, "version: 1\nreserved-slots:\n  - 0\n  - 31\ndevices:\n"
 	    "  - {kind: 'nic', uuid: \"" U1 "\", id: n1, bus: pci.0, slot: 2,"
-	    " driver: 'virtio-net-pci', state: 'plugged'}\n"
+	    " driver: 'virtio-net-pci', state: 'plugged', mac: '52:54:00:00:00:01',"
+	    " mode: bridged, tap: t1, queues: 1, vhost: 'off'}\n"
 	    "  - kind: nic\n    uuid: " U2 "\n    id: n2\n    bus: pci.1\n"
-	    "    slot: 0\n    driver: e1000\n"
+	    "    slot: 0\n    driver: e1000\n" NIC_KEYS
 	    "...\n");
 	ck_assert_uint_eq(rt.reserved, 0x80000001u);
 	ck_assert_uint_eq(runtime_used_slots(&rt, "pci.0"), 0x80000005u);
