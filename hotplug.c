@@ -46,7 +46,8 @@ struct options {
 /* One add or remove, as the command line asked for it. */
 struct request {
 	enum rt_kind kind;
-	bool add;
+	enum { OP_REMOVE, OP_ADD, OP_MODIFY } op;
+	bool add;			/* op == OP_ADD */
 	char uuid[RT_UUID_LEN + 1];
 	const char *name;
 	int slot;			/* -1: choose one */
@@ -72,6 +73,7 @@ static void usage(FILE *f)
 	      "          [--mode bridged|routed|openvswitch] [--script PATH] [--tap NAME]\n"
 	      "          [--queues N] [--vhost on|off|auto] [--name NAME] [--slot N]\n"
 	      "  nic remove --uuid UUID\n"
+	      "  nic modify --uuid UUID [add options]  remove and add again, same slot\n"
 	      "  list        devices in the runtime file and whether QEMU has them\n"
 	      "\n"
 	      "options:\n"
@@ -101,7 +103,8 @@ static void device_usage(enum rt_kind kind, FILE *f)
 		      "           [--link BRIDGE] [--mode bridged|routed|openvswitch]\n"
 		      "           [--script PATH] [--tap NAME] [--queues N] [--vhost on|off|auto]\n"
 		      "           [--name NAME] [--slot N]\n"
-		      "       kvm-hotplug [options] nic remove --uuid UUID\n", f);
+		      "       kvm-hotplug [options] nic remove --uuid UUID\n"
+		      "       kvm-hotplug [options] nic modify --uuid UUID [any add option but --slot]\n", f);
 }
 
 static void list_usage(FILE *f)
@@ -777,50 +780,65 @@ static int choose_slot(const struct options *o, struct monitor *m,
 	return KH_OK;
 }
 
-static int add_device(const struct options *o, const struct request *r,
-		      struct error *e)
+/* Steps 3 to 5 of an add, on a locked runtime file and an open monitor.
+ * On failure rt is as it was (the new entry is dropped again). */
+static int plug_new(const struct options *o, struct runtime *rt,
+		    struct monitor *m, const struct request *r, json_t **res,
+		    struct error *e)
 {
-	struct runtime rt;
-	struct monitor *m = NULL;
 	struct rt_device *d = NULL;
 	struct tap tap;
 	bool script_ran = false;
 	int slot = -1;
 
-	runtime_init(&rt);
 	tap_init(&tap);
-	/* 1 */
-	if (load_runtime(o, &rt, true, e) != KH_OK ||
-	    refuse_duplicate(o, &rt, r, e) != KH_OK)
-		goto out;
-	/* 2 */
-	if (connect_monitor(o, &m, e) != KH_OK)
-		goto out;
 	/* 3 */
-	if (choose_slot(o, m, &rt, r->slot, &slot, e) != KH_OK)
+	if (choose_slot(o, m, rt, r->slot, &slot, e) != KH_OK)
 		goto out;
 	/* Everything that can fail here happens before QEMU changes: a
 	 * plugged device cannot be taken back without the guest. */
-	if ((d = runtime_add_device(&rt, e)) == NULL ||
+	if ((d = runtime_add_device(rt, e)) == NULL ||
 	    fill_device(d, r, slot, e) != KH_OK ||
 	    (r->kind == RT_NIC &&
 	     nic_host_up(o, r, d, &tap, &script_ran, e) != KH_OK) ||
-	    runtime_prepare(&rt, e) != KH_OK)
+	    runtime_prepare(rt, e) != KH_OK)
 		goto out;
 	/* 4 */
 	if ((r->kind == RT_DISK ? disk_plug(o, m, d, r->file_driver, e) :
 				  nic_plug(o, m, d, &tap, e)) != KH_OK)
 		goto out;
 	/* 5 */
-	if (runtime_commit(&rt, e) != KH_OK)
-		goto out;
-	print_result(o, change_result("added", d));
+	if (runtime_commit(rt, e) == KH_OK)
+		*res = change_result("added", d);
 out:
 	if (e->code != KH_OK && script_ran) {
 		struct error ignored = { 0 };
 		run_nic_script(o, d, true, &ignored);
 	}
+	if (e->code != KH_OK && d != NULL) {
+		runtime_discard(rt);
+		runtime_remove_device(rt, rt->ndev - 1);
+	}
 	tap_close(&tap);	/* QEMU holds its own copies */
+	return e->code;
+}
+
+static int add_device(const struct options *o, const struct request *r,
+		      struct error *e)
+{
+	struct runtime rt;
+	struct monitor *m = NULL;
+	json_t *res = NULL;
+
+	runtime_init(&rt);
+	/* 1 */
+	if (load_runtime(o, &rt, true, e) == KH_OK &&
+	    refuse_duplicate(o, &rt, r, e) == KH_OK &&
+	    /* 2 */
+	    connect_monitor(o, &m, e) == KH_OK &&
+	    /* 3 to 5 */
+	    plug_new(o, &rt, m, r, &res, e) == KH_OK)
+		print_result(o, res);
 	monitor_close(m);
 	runtime_close(&rt);
 	return e->code;
@@ -868,6 +886,47 @@ static int release_backend(const struct options *o, struct monitor *m,
 	return KH_OK;
 }
 
+/* Steps 4 and 5 of a removal, for the recorded device d. */
+static int unplug_recorded(const struct options *o, struct runtime *rt,
+			   struct monitor *m, struct rt_device *d, json_t **res,
+			   struct error *e)
+{
+	json_t *done;
+
+	/* 4: the id is the one recorded, whatever scheme made it */
+	if (unplug_device(o, m, d->id, e) != KH_OK) {
+		if (e->code == KH_ETIMEOUT)
+			mark_unplugging(rt, d, e);
+		return e->code;
+	}
+	if (release_backend(o, m, d, e) != KH_OK) {
+		error_prefix(e, "%s is unplugged but its backend remains: ", d->id);
+		return mark_unplugging(rt, d, e);
+	}
+	/* 5 */
+	done = change_result("removed", d);
+	runtime_remove_device(rt, (size_t)(d - rt->dev));
+	if (runtime_prepare(rt, e) != KH_OK || runtime_commit(rt, e) != KH_OK) {
+		json_decref(done);
+		return e->code;
+	}
+	*res = done;
+	return KH_OK;
+}
+
+/* Step 3 of a removal: the device by its uuid, of the kind asked for. */
+static struct rt_device *find_recorded(const struct options *o,
+				       struct runtime *rt,
+				       const struct request *r, struct error *e)
+{
+	struct rt_device *d = runtime_find_uuid(rt, r->uuid);
+
+	if (d == NULL || d->kind != r->kind)
+		error_set(e, KH_EFAIL, "no %s with uuid %s in %s",
+			  rt_kind_name(r->kind), r->uuid, o->runtime);
+	return d != NULL && d->kind == r->kind ? d : NULL;
+}
+
 static int remove_device(const struct options *o, const struct request *r,
 			 struct error *e)
 {
@@ -877,38 +936,96 @@ static int remove_device(const struct options *o, const struct request *r,
 	json_t *res = NULL;
 
 	runtime_init(&rt);
-	/* 1 */
-	if (load_runtime(o, &rt, false, e) != KH_OK)
+	/* 1, 3 (nothing to ask QEMU before the file knows the device), 2 */
+	if (load_runtime(o, &rt, false, e) == KH_OK &&
+	    (d = find_recorded(o, &rt, r, e)) != NULL &&
+	    connect_monitor(o, &m, e) == KH_OK &&
+	    /* 4, 5 */
+	    unplug_recorded(o, &rt, m, d, &res, e) == KH_OK)
+		print_result(o, res);
+	monitor_close(m);
+	runtime_close(&rt);
+	return e->code;
+}
+
+/* The request that makes d again; its strings point into d. */
+static void request_from_nic(const struct rt_device *d, struct request *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = RT_NIC;
+	r->add = true;
+	memcpy(r->uuid, d->uuid, sizeof(r->uuid));
+	memcpy(r->mac, d->mac, sizeof(r->mac));
+	r->name = d->name;
+	r->slot = d->slot;
+	r->nic_mode = d->nic_mode;
+	r->link = d->link;
+	r->script = d->script;
+	r->tap = d->tap;
+	r->vhost = d->vhost;
+	r->queues = d->queues;
+}
+
+/* What modify was given replaces what the NIC had. */
+static void apply_changes(struct request *to, const struct request *given)
+{
+	if (given->mac[0] != '\0')
+		memcpy(to->mac, given->mac, sizeof(to->mac));
+	if (given->queues > 0)
+		to->queues = given->queues;
+#define TAKE(f) if (given->f != NULL) to->f = given->f
+	TAKE(name);
+	TAKE(nic_mode);
+	TAKE(link);
+	TAKE(script);
+	TAKE(tap);
+	TAKE(vhost);
+#undef TAKE
+}
+
+/* nic modify: the NIC removed and made again with the changes, at the
+ * same slot, under one lock and one monitor connection. If the new NIC
+ * cannot be made, the old one is put back. */
+static int modify_nic(const struct options *o, const struct request *given,
+		      struct error *e)
+{
+	struct runtime rt;
+	struct monitor *m = NULL;
+	struct rt_device *d, old = { 0 };
+	struct request was, want;
+	json_t *gone = NULL, *res = NULL;
+
+	runtime_init(&rt);
+	if (load_runtime(o, &rt, false, e) != KH_OK ||
+	    (d = find_recorded(o, &rt, given, e)) == NULL ||
+	    rt_device_copy(&old, d, e) != KH_OK)
 		goto out;
-	if ((d = runtime_find_uuid(&rt, r->uuid)) == NULL || d->kind != r->kind) {
-		error_set(e, KH_EFAIL, "no %s with uuid %s in %s",
-			  rt_kind_name(r->kind), r->uuid, o->runtime);
+	request_from_nic(&old, &was);
+	want = was;
+	apply_changes(&want, given);
+	if (check_nic_link(&want, e) != KH_OK ||
+	    connect_monitor(o, &m, e) != KH_OK ||
+	    unplug_recorded(o, &rt, m, d, &gone, e) != KH_OK)
+		goto out;
+	if (plug_new(o, &rt, m, &want, &res, e) != KH_OK) {
+		struct error back = { 0 };
+		char why[sizeof(e->msg)];
+
+		memcpy(why, e->msg, sizeof(why));
+		if (plug_new(o, &rt, m, &was, &res, &back) == KH_OK)
+			error_prefix(e, "nic %s is back as it was: ", old.uuid);
+		else
+			error_set(e, KH_EFAIL, "%s; putting nic %s back failed "
+				  "too, it is removed: %s", why, old.uuid,
+				  back.msg);
+		json_decref(res);
 		goto out;
 	}
-	/* 2 */
-	if (connect_monitor(o, &m, e) != KH_OK)
-		goto out;
-	/* 3: the id is the one recorded, whatever scheme made it */
-	/* 4 */
-	if (unplug_device(o, m, d->id, e) != KH_OK) {
-		if (e->code == KH_ETIMEOUT)
-			mark_unplugging(&rt, d, e);
-		goto out;
-	}
-	if (release_backend(o, m, d, e) != KH_OK) {
-		error_prefix(e, "%s is unplugged but its backend remains: ", d->id);
-		mark_unplugging(&rt, d, e);
-		goto out;
-	}
-	/* 5 */
-	res = change_result("removed", d);
-	runtime_remove_device(&rt, (size_t)(d - rt.dev));
-	if (runtime_prepare(&rt, e) != KH_OK || runtime_commit(&rt, e) != KH_OK)
-		goto out;
+	json_object_set_new(res, "result", json_string("modified"));
 	print_result(o, res);
-	res = NULL;
 out:
-	json_decref(res);
+	json_decref(gone);
+	rt_device_release(&old);
 	monitor_close(m);
 	runtime_close(&rt);
 	return e->code;
@@ -1064,6 +1181,21 @@ static int parse_device_option(int c, const char *arg, struct request *r,
 	return error_set(e, KH_EUSAGE, "unknown option");
 }
 
+/* What add uses where the command line says nothing. */
+static void apply_defaults(struct request *r)
+{
+#define DEFAULT(f, v) if (r->f == NULL) r->f = v
+	DEFAULT(format, "raw");
+	DEFAULT(cache, "default");
+	DEFAULT(mode, "rw");
+	DEFAULT(discard, "ignore");
+	DEFAULT(nic_mode, "bridged");
+	DEFAULT(vhost, "auto");
+#undef DEFAULT
+	if (r->queues == 0)
+		r->queues = 1;
+}
+
 /* Checks what only the whole command line can tell, and what the host
  * can tell without touching anything. */
 static int check_request(const struct request *r, const char *sub,
@@ -1104,13 +1236,13 @@ static int cmd_device(const struct options *o, enum rt_kind kind, int argc,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	/* which options each command takes */
-	static const char *const takes[2][2] = {
-		[RT_DISK] = { "u", "unspfcdo" }, [RT_NIC] = { "u", "unsoMlSTQH" },
+	/* which options each command takes; NULL: no such command */
+	static const char *const takes[2][3] = {
+		[RT_DISK] = { "u", "unspfcdo", NULL },
+		[RT_NIC] = { "u", "unsoMlSTQH", "unoMlSTQH" },
 	};
-	struct request r = { .kind = kind, .slot = -1, .format = "raw",
-			     .cache = "default", .mode = "rw", .discard = "ignore",
-			     .nic_mode = "bridged", .vhost = "auto", .queues = 1 };
+	static const char *const ops[] = { "remove", "add", "modify" };
+	struct request r = { .kind = kind, .slot = -1 };
 	const char *name = rt_kind_name(kind);
 	int c, li = 0;
 
@@ -1119,10 +1251,13 @@ static int cmd_device(const struct options *o, enum rt_kind kind, int argc,
 		return argc < 1 ? error_set(e, KH_EUSAGE, "%s: add or remove?",
 					    name) : KH_OK;
 	}
-	r.add = strcmp(argv[0], "add") == 0;
-	if (!r.add && strcmp(argv[0], "remove") != 0)
+	for (r.op = OP_REMOVE; r.op <= OP_MODIFY; r.op++)
+		if (strcmp(argv[0], ops[r.op]) == 0 && takes[kind][r.op] != NULL)
+			break;
+	if (r.op > OP_MODIFY)
 		return error_set(e, KH_EUSAGE, "%s: unknown subcommand '%.40s'",
 				 name, argv[0]);
+	r.add = r.op == OP_ADD;
 	optind = 0;	/* glibc: 0 restarts getopt from scratch */
 	while ((c = getopt_long(argc, argv, ":h", longopts, &li)) != -1) {
 		if (c == 'h') {
@@ -1133,7 +1268,7 @@ static int cmd_device(const struct options *o, enum rt_kind kind, int argc,
 			return error_set(e, KH_EUSAGE, "%s %s: %s '%.40s'", name,
 					 argv[0], c == ':' ? "missing value for" :
 					 "unknown option", argv[optind - 1]);
-		if (strchr(takes[kind][r.add], c) == NULL)
+		if (strchr(takes[kind][r.op], c) == NULL)
 			return error_set(e, KH_EUSAGE, "%s %s does not take '--%s'",
 					 name, argv[0], longopts[li].name);
 		if (parse_device_option(c, optarg, &r, e) != KH_OK)
@@ -1144,8 +1279,11 @@ static int cmd_device(const struct options *o, enum rt_kind kind, int argc,
 				 name, argv[0], argv[optind]);
 	if (check_request(&r, argv[0], e) != KH_OK || need_paths(o, e) != KH_OK)
 		return e->code;
-	if (!r.add)
+	if (r.op == OP_REMOVE)
 		return remove_device(o, &r, e);
+	if (r.op == OP_MODIFY)
+		return modify_nic(o, &r, e);
+	apply_defaults(&r);
 	if ((kind == RT_DISK ? check_disk_path(&r, e) : check_nic_link(&r, e)) != KH_OK)
 		return e->code;
 	return add_device(o, &r, e);

@@ -1530,14 +1530,38 @@ struct rt_device *runtime_add_device(struct runtime *rt, struct error *e)
 	return d;
 }
 
+void rt_device_release(struct rt_device *d)
+{
+	free(d->name);
+	free(d->path);
+	free(d->link);
+	free(d->script);
+	d->name = d->path = d->link = d->script = NULL;
+}
+
+int rt_device_copy(struct rt_device *dst, const struct rt_device *src,
+		   struct error *e)
+{
+	char *const *from[] = { &src->name, &src->path, &src->link, &src->script };
+	char **to[] = { &dst->name, &dst->path, &dst->link, &dst->script };
+
+	*dst = *src;
+	dst->source = NULL;
+	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++)
+		*to[i] = NULL;
+	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++)
+		if (*from[i] != NULL && (*to[i] = strdup(*from[i])) == NULL) {
+			rt_device_release(dst);
+			return nomem(e);
+		}
+	return KH_OK;
+}
+
 void runtime_remove_device(struct runtime *rt, size_t i)
 {
 	if (i >= rt->ndev)
 		return;
-	free(rt->dev[i].name);
-	free(rt->dev[i].path);
-	free(rt->dev[i].link);
-	free(rt->dev[i].script);
+	rt_device_release(&rt->dev[i]);
 	memmove(&rt->dev[i], &rt->dev[i + 1],
 		(rt->ndev - i - 1) * sizeof(rt->dev[0]));
 	rt->ndev--;

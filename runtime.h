@@ -107,6 +107,14 @@ struct rt_device *runtime_find_uuid(struct runtime *rt, const char *uuid);
 /* Appends a zeroed device (slot = -1) and returns it, NULL on ENOMEM. */
 struct rt_device *runtime_add_device(struct runtime *rt, struct error *e);
 
+/* A copy of src that owns its own strings and no part of the file
+ * (source NULL); release it with rt_device_release. */
+int rt_device_copy(struct rt_device *dst, const struct rt_device *src,
+		   struct error *e);
+
+/* Frees the strings d owns. */
+void rt_device_release(struct rt_device *d);
+
 /* Drops the device at index i, freeing what it owns. */
 void runtime_remove_device(struct runtime *rt, size_t i);
 

@@ -626,6 +626,41 @@ t_nic_packets_flow() {
 	no_nic_left kh1 hotnic-003fc157-pci-4
 }
 
+# modify = remove + add at the same slot; new settings that fail put the
+# old NIC back.
+t_nic_modify() {
+	make_netns
+	GUEST_APPEND=kh.nomodules start_guest g
+	in_ns ip link add br1 type bridge
+	kh -r "$RT" -m "$SOCK" nic add --uuid "$UUID1" --mac "$MAC1" --link br0 --tap kh1 --slot 9
+	expect_rc 0
+	kh -r "$RT" -m "$SOCK" nic modify --uuid "$UUID1" --mac "$MAC2" --link br1 --queues 2
+	expect_rc 0
+	expect_out "modified nic $UUID1: hotnic-003fc157-pci-9 at pci.0 slot 9"
+	[ "$(qmp qom-get '{"path": "/machine/peripheral/hotnic-003fc157-pci-9", "property": "mac"}')" = "\"$MAC2\"" ] ||
+		fail "QEMU's NIC did not get the new MAC"
+	in_ns ip -d link show kh1 | grep -q "master br1" || fail "tap not moved to br1"
+	[ "$(tap_fds kh1)" -eq 2 ] || fail "not 2 queues"
+	for kv in "mac: '$MAC2'" "link: br1" "queues: 2" "slot: 9" "tap: kh1"; do
+		grep -q "$kv" "$RT" || fail "runtime file lacks '$kv': $(cat "$RT")"
+	done
+	printf '#!/bin/sh\necho "no such network" >&2\nexit 1\n' >"$T/failing-ifup"
+	chmod +x "$T/failing-ifup"
+	cp "$RT" "$T/rt.before"
+	kh -r "$RT" -m "$SOCK" nic modify --uuid "$UUID1" --mode routed --script "$T/failing-ifup"
+	expect_rc 1
+	expect_err "nic $UUID1 is back as it was: .*failing-ifup failed (exit 1): no such network"
+	cmp -s "$RT" "$T/rt.before" || fail "runtime file differs: $(diff "$T/rt.before" "$RT")"
+	[ "$(slot_of hotnic-003fc157-pci-9)" = 9 ] || fail "the old NIC is not back at slot 9"
+	in_ns ip -d link show kh1 | grep -q "master br1" || fail "the old NIC's tap is not back on br1"
+	kh -r "$RT" -m "$SOCK" nic modify --uuid "$UUID1" --slot 4
+	expect_rc 2
+	expect_err "nic modify does not take '--slot'"
+	kh -r "$RT" -m "$SOCK" disk modify --uuid "$UUID1"
+	expect_rc 2
+	expect_err "disk: unknown subcommand 'modify'"
+}
+
 # QEMU dies with a NIC half made: the tool fails, nothing stays behind.
 t_nic_killed_qemu() {
 	make_netns
