@@ -16,7 +16,7 @@ CHECK_LIBS = $(shell pkg-config --libs check)
 
 SRCS = monitor.c pci.c runtime.c tap.c error.c
 HDRS = monitor.h pci.h runtime.h tap.h error.h
-UNIT_TESTS = test_monitor test_pci test_runtime
+UNIT_TESTS = test_monitor test_pci test_runtime test_tap
 B = build
 
 # Everything `make check` and `make demo` need on a fresh Debian 12.
@@ -62,7 +62,7 @@ deps:
 unit: $(addprefix $(B)/,$(UNIT_TESTS)) $(addprefix $(B)/vg/,$(UNIT_TESTS))
 	@for t in $(UNIT_TESTS); do \
 		echo "== $$t (ASan+UBSan)"; $(B)/$$t || exit 1; \
-		echo "== $$t (valgrind)"; CK_FORK=no valgrind -q --leak-check=full \
+		echo "== $$t (valgrind)"; CK_FORK=no valgrind -q --child-silent-after-fork=yes --leak-check=full \
 			--show-leak-kinds=all --errors-for-leak-kinds=all \
 			--error-exitcode=1 $(B)/vg/$$t || exit 1; \
 	done

@@ -22,7 +22,8 @@
 
 #define TUN_DEV		"/dev/net/tun"
 #define VHOST_DEV	"/dev/vhost-net"
-#define SCRIPT_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define SCRIPT_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:" \
+			"/sbin:/bin"
 
 bool tap_name_is_valid(const char *name)
 {
@@ -32,10 +33,12 @@ bool tap_name_is_valid(const char *name)
 	    strcmp(name, "..") == 0)
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		/* unsigned: a plain char is signed on some ABIs only */
+		/* unsigned, so that bytes above 0x7f are refused on every
+		 * ABI, not only where char is signed */
 		unsigned char c = name[i];
 
-		if (c == '/' || c == ':' || c <= ' ' || c >= 0x7f)
+		/* '%' would be a pattern to the kernel: "kh%d" makes "kh0" */
+		if (c == '/' || c == ':' || c == '%' || c <= ' ' || c >= 0x7f)
 			return false;
 	}
 	return true;
@@ -76,7 +79,8 @@ void tap_close(struct tap *t)
 	close_fds(t->fds, TAP_MAX_QUEUES);
 }
 
-/* TUNSETIFF flags for queues queues, from what the kernel offers. */
+/* The TUNSETIFF flags for a tap of queues queues, as far as the kernel
+ * offers them. */
 static int tun_flags(int queues, int *flags, struct error *e)
 {
 	unsigned int features;
@@ -103,7 +107,7 @@ static int tun_flags(int queues, int *flags, struct error *e)
 
 /* Opens queue i. The first creates the tap, under t->name or a name the
  * kernel chooses; IFF_TUN_EXCL makes it fail on a name that exists, which
- * TUNSETIFF would otherwise take over if it is a tap. The other queues
+ * TUNSETIFF would otherwise attach to if it is a tap. The other queues
  * join the tap under the name the first one got. */
 static int tap_attach(struct tap *t, int i, int flags, struct error *e)
 {
@@ -171,6 +175,8 @@ int tap_open_vhost(struct tap *t, const char *mode, bool *used,
 	bool on = strcmp(mode, "on") == 0;
 	int err;
 
+	/* Anew each time: fds of an earlier call are not leaked. */
+	close_fds(t->vhostfds, TAP_MAX_QUEUES);
 	*used = false;
 	if (strcmp(mode, "off") == 0)
 		return KH_OK;
@@ -297,6 +303,7 @@ static bool env_build(struct script_env *se, const char *tap,
 {
 	static const struct tap_script_env none;
 
+	/* No env at all: just PATH and INTERFACE. */
 	if (env == NULL)
 		env = &none;
 	se->n = 0;

@@ -21,7 +21,8 @@ struct tap {
 	bool vnet_hdr;			/* opened with IFF_VNET_HDR */
 };
 
-/* Linux interface names: 1 to IFNAMSIZ-1 bytes, no '/', ':' or space. */
+/* Linux interface names: 1 to IFNAMSIZ-1 printable ASCII bytes, no '/',
+ * ':', space, or '%' (which the kernel would take as a pattern). */
 bool tap_name_is_valid(const char *name);
 
 /* "52:54:00:12:34:56": six two-digit hex groups separated by ':', a
@@ -39,15 +40,17 @@ void tap_init(struct tap *t);
 int tap_open(struct tap *t, const char *name, int queues, struct error *e);
 
 /* mode "on": one /dev/vhost-net fd per queue or KH_ENOHOTPLUG; "auto":
- * the same if /dev/vhost-net can be opened, else none; "off": none.
- * *used tells whether vhostfds are set. */
+ * the same if /dev/vhost-net can be opened, else none (only when it is
+ * missing or not permitted; other errors fail); "off": none. *used tells
+ * whether vhostfds are set. A second call replaces the first one's fds. */
 int tap_open_vhost(struct tap *t, const char *mode, bool *used,
 		   struct error *e);
 
 /* Sets the tap's link up. */
 int tap_up(const struct tap *t, struct error *e);
 
-/* KH_EUSAGE unless bridge names an existing Linux bridge. */
+/* KH_EUSAGE unless bridge names an existing Linux bridge (KH_EFAIL when
+ * the kernel cannot be asked). */
 int tap_check_bridge(const char *bridge, struct error *e);
 
 /* Makes the tap a port of bridge (SIOCBRADDIF). */
@@ -66,9 +69,10 @@ struct tap_script_env {
 };
 
 /* Runs script with the tap's name as its only argument, INTERFACE=tap and
- * env in an otherwise minimal environment (PATH), stdin from /dev/null,
- * and waits at most timeout_ms (then kills it: KH_ETIMEOUT). A non-zero
- * exit is KH_EFAIL with the status and the script's last line of output. */
+ * env (may be NULL) in an otherwise minimal environment (PATH), stdin from
+ * /dev/null, in a process group of its own, and waits at most timeout_ms
+ * for it to exit and close its output (then kills the group: KH_ETIMEOUT).
+ * A non-zero exit is KH_EFAIL with the status and its last line of output. */
 int tap_run_script(const char *script, const char *tap,
 		   const struct tap_script_env *env, int timeout_ms,
 		   struct error *e);
