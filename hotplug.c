@@ -1049,6 +1049,12 @@ static json_t *list_entry(const struct rt_device *d, json_t *pci)
 		json_object_set_new(row, "name", json_string(d->name));
 	if (row != NULL && d->path != NULL)
 		json_object_set_new(row, "path", json_string(d->path));
+	if (row != NULL && d->kind == RT_NIC) {
+		json_object_set_new(row, "mac", json_string(d->mac));
+		json_object_set_new(row, "tap", json_string(d->tap));
+		if (d->link != NULL)
+			json_object_set_new(row, "link", json_string(d->link));
+	}
 	return row;
 }
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# make demo: a throw-away VM running the tiny guest; hot-add a disk, show
-# the runtime file and QEMU's view, hot-remove it, show the result.
+# make demo: a throw-away VM running the tiny guest, in a network namespace
+# of its own with a bridge br0 (192.0.2.1/24). Hot-add a disk and a NIC,
+# show the runtime file, QEMU's view and packets reaching the guest through
+# the new NIC; hot-remove both and show the result.
 # Usage: tests/demo.sh KVM-HOTPLUG GUEST-DIR
 set -euo pipefail
 KH=$(realpath "$1")
@@ -10,26 +12,42 @@ T=$(mktemp -d /tmp/kh-demo.XXXXXX)
 . "$(dirname "$0")/lib.sh"
 trap 'stop_vms; rm -rf "$T"' EXIT
 RT=$T/vm.runtime
-UUID=003fc157-66a8-4e6d-8b7e-ec4f69751396
+DISK=003fc157-66a8-4e6d-8b7e-ec4f69751396
+NIC=5d1f0a2e-7c3b-4e8a-9f10-1a2b3c4d5e6f
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
+kh() { run ip netns exec "$NS" "$KH" -r "$RT" -m "$SOCK" "$@"; }
 
-say "starting a throw-away VM (tiny guest, TCG) in $T"
-start_guest vm
-echo "guest is up"
+say "a throw-away VM (tiny guest, TCG) in network namespace with bridge br0"
+make_netns
+GUEST_APPEND=kh.ip=192.0.2.2/24 start_guest vm
+echo "guest is up; its first NIC will get 192.0.2.2/24"
 truncate -s 64M "$T/disk1.img"
 
-say "hot-add a disk"
-run "$KH" -v -r "$RT" -m "$SOCK" disk add --uuid "$UUID" --path "$T/disk1.img" --name data
-say "the runtime file now records it"
+say "hot-add a disk and a NIC"
+kh -v disk add --uuid "$DISK" --path "$T/disk1.img" --name data
+kh -v nic add --uuid "$NIC" --mac 52:54:00:12:34:56 --link br0 --name lan
+say "the runtime file records both, with their PCI slots"
 run cat "$RT"
 say "what QEMU has, next to what the file says"
-run "$KH" -r "$RT" -m "$SOCK" list
-run "$KH" -j -r "$RT" -m "$SOCK" list
+kh list
+kh -j list
+say "the tap is up on the bridge, and the guest answers through it"
+run ip -n "$NS" -br link show master br0
+for _ in $(seq 50); do grep -q KH-GUEST-IP "$T/vm.log" && break; sleep 0.1; done
+run ip netns exec "$NS" ping -c 3 -W 2 192.0.2.2
 
-say "hot-remove it (the guest acknowledges the ACPI eject)"
-run "$KH" -v -r "$RT" -m "$SOCK" disk remove --uuid "$UUID"
+say "hot-remove both (the guest acknowledges each ACPI eject)"
+kh -v nic remove --uuid "$NIC"
+kh -v disk remove --uuid "$DISK"
 run cat "$RT"
-run "$KH" -r "$RT" -m "$SOCK" list
-say "done: the VM is stopped and $T removed"
+kh list
+say "the tap is gone and the guest no longer answers"
+run ip -n "$NS" -br link show master br0
+if ip netns exec "$NS" ping -c 1 -W 1 192.0.2.2 >/dev/null; then
+	echo "unexpected: the guest still answers" >&2
+	exit 1
+fi
+echo "no answer from 192.0.2.2"
+say "done: the VM, the namespace and $T are removed"
