@@ -461,7 +461,7 @@ t_nic_add_paused() {
 	expect_rc 0
 	expect_out "added nic $UUID1: hotnic-003fc157-pci-4 at pci.0 slot 4"
 	kh -j -r "$RT" -m "$SOCK" list
-	expect_out '"present":true,"name":"eth-data","mac":"52:54:00:12:34:56","tap":"tap[0-9]*","link":"br0"
+	expect_out '"present":true,"name":"eth-data","mac":"52:54:00:12:34:56","tap":"tap[0-9]*","link":"br0"'
 	[ "$(slot_of hotnic-003fc157-pci-4)" = 4 ] || fail "QEMU lacks the NIC at slot 4"
 	local tap
 	tap=$(sed -n 's/^  tap: //p' "$RT")
