@@ -82,7 +82,7 @@ demo: deps
 
 bench: deps
 	$(MAKE) kvm-hotplug $(B)/guest/vmlinux bench/qmp-floor
-	bench/disk.sh ./kvm-hotplug bench/qmp-floor $(B)/guest
+	bench/hotplug.sh ./kvm-hotplug bench/qmp-floor $(B)/guest
 
 bench/qmp-floor: bench/qmp-floor.c
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)

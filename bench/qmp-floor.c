@@ -1,13 +1,19 @@
-/* qmp-floor: the least a client can do to hot-add or hot-remove a disk,
- * for comparing kvm-hotplug against. No JSON library, no runtime file, no
- * checks: connect, negotiate, send the commands, wait for the replies
- * (and for DEVICE_DELETED on removal).
+/* qmp-floor: the least a client can do to hot-add or hot-remove a disk or
+ * a NIC, for comparing kvm-hotplug against. No JSON library, no runtime
+ * file, no checks: connect, negotiate, send the commands, wait for the
+ * replies (and for DEVICE_DELETED on removal).
  *   qmp-floor SOCK add ID PATH SLOT
  *   qmp-floor SOCK remove ID
+ *   qmp-floor SOCK nic-add ID SLOT MAC TAP
+ *   qmp-floor SOCK nic-remove ID
  * Prints the microseconds from device_del to DEVICE_DELETED on removal. */
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -45,14 +51,62 @@ static void wait_for(int fd, const char *needle)
 	}
 }
 
-static void command(int fd, const char *json, const char *id)
+/* Sends json, with passfd as SCM_RIGHTS if not -1, and waits for its reply. */
+static void command_fd(int fd, const char *json, const char *id, int passfd)
 {
-	char idkey[64];
+	char idkey[64], cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { (void *)json, strlen(json) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (write(fd, json, strlen(json)) != (ssize_t)strlen(json))
-		die("write");
+	if (passfd >= 0) {
+		struct cmsghdr *c;
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &passfd, sizeof(int));
+	}
+	if (sendmsg(fd, &mh, 0) != (ssize_t)strlen(json))
+		die("sendmsg");
 	snprintf(idkey, sizeof(idkey), "\"id\": \"%s\"", id);
 	wait_for(fd, idkey);
+}
+
+static void command(int fd, const char *json, const char *id)
+{
+	command_fd(fd, json, id, -1);
+}
+
+static int open_tap(const char *name)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+	int fd = open("/dev/net/tun", O_RDWR);
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (fd == -1 || ioctl(fd, TUNSETIFF, &ifr) == -1)
+		die("tap");
+	return fd;
+}
+
+static void nic_add(int fd, char **argv)
+{
+	char cmd[1024];
+	int tap = open_tap(argv[6]);
+
+	command_fd(fd, "{\"execute\": \"getfd\", \"id\": \"g\", "
+		   "\"arguments\": {\"fdname\": \"floorfd\"}}\n", "g", tap);
+	close(tap);
+	snprintf(cmd, sizeof(cmd), "{\"execute\": \"netdev_add\", \"id\": \"n\", "
+		 "\"arguments\": {\"type\": \"tap\", \"id\": \"%s\", "
+		 "\"fd\": \"floorfd\"}}\n", argv[3]);
+	command(fd, cmd, "n");
+	snprintf(cmd, sizeof(cmd), "{\"execute\": \"device_add\", \"id\": \"d\", "
+		 "\"arguments\": {\"driver\": \"virtio-net-pci\", \"netdev\": \"%s\", "
+		 "\"mac\": \"%s\", \"id\": \"%s\", \"bus\": \"pci.0\", "
+		 "\"addr\": \"0x%x\"}}\n", argv[3], argv[5], argv[3], atoi(argv[4]));
+	command(fd, cmd, "d");
 }
 
 static long long now_us(void)
@@ -71,7 +125,8 @@ int main(int argc, char **argv)
 	int fd;
 
 	if (argc < 4 || strlen(argv[1]) >= sizeof(sa.sun_path))
-		die("usage: qmp-floor SOCK add ID PATH SLOT | SOCK remove ID");
+		die("usage: qmp-floor SOCK add ID PATH SLOT | remove ID | "
+		    "nic-add ID SLOT MAC TAP | nic-remove ID");
 	strcpy(sa.sun_path, argv[1]);
 	fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
@@ -89,7 +144,10 @@ int main(int argc, char **argv)
 			 "\"id\": \"%s\", \"bus\": \"pci.0\", \"addr\": \"0x%x\"}}\n",
 			 argv[3], argv[3], atoi(argv[5]));
 		command(fd, cmd, "d");
-	} else if (strcmp(argv[2], "remove") == 0) {
+	} else if (strcmp(argv[2], "nic-add") == 0 && argc == 7) {
+		nic_add(fd, argv);
+	} else if (strcmp(argv[2], "remove") == 0 ||
+		   strcmp(argv[2], "nic-remove") == 0) {
 		snprintf(cmd, sizeof(cmd), "{\"execute\": \"device_del\", \"id\": \"x\", "
 			 "\"arguments\": {\"id\": \"%s\"}}\n", argv[3]);
 		t0 = now_us();
@@ -97,11 +155,18 @@ int main(int argc, char **argv)
 		snprintf(ev, sizeof(ev), "\"device\": \"%s\"", argv[3]);
 		wait_for(fd, ev);
 		printf("%lld\n", now_us() - t0);
-		snprintf(cmd, sizeof(cmd), "{\"execute\": \"blockdev-del\", \"id\": \"y\", "
-			 "\"arguments\": {\"node-name\": \"%s\"}}\n", argv[3]);
+		if (strcmp(argv[2], "remove") == 0)
+			snprintf(cmd, sizeof(cmd), "{\"execute\": \"blockdev-del\", "
+				 "\"id\": \"y\", \"arguments\": {\"node-name\": "
+				 "\"%s\"}}\n", argv[3]);
+		else
+			snprintf(cmd, sizeof(cmd), "{\"execute\": \"netdev_del\", "
+				 "\"id\": \"y\", \"arguments\": {\"id\": \"%s\"}}\n",
+				 argv[3]);
 		command(fd, cmd, "y");
 	} else {
-		die("usage: qmp-floor SOCK add ID PATH SLOT | SOCK remove ID");
+		die("usage: qmp-floor SOCK add ID PATH SLOT | remove ID | "
+		    "nic-add ID SLOT MAC TAP | nic-remove ID");
 	}
 	close(fd);
 	return 0;

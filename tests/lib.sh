@@ -20,12 +20,17 @@ in_ns() {
 # so tests never touch the host's interfaces.
 make_netns() {
 	NS=kh-$$-$RANDOM
-	ip netns add "$NS" || fail "cannot create network namespace $NS"
+	netns_create "$NS"
 	echo "$NS" >>"$T/netns"
-	ip -n "$NS" link set lo up
-	ip -n "$NS" link add br0 type bridge
-	ip -n "$NS" addr add 192.0.2.1/24 dev br0
-	ip -n "$NS" link set br0 up
+}
+
+# netns_create NAME: the namespace itself, lo up, br0 at 192.0.2.1/24.
+netns_create() {
+	ip netns add "$1" || fail "cannot create network namespace $1"
+	ip -n "$1" link set lo up
+	ip -n "$1" link add br0 type bridge
+	ip -n "$1" addr add 192.0.2.1/24 dev br0
+	ip -n "$1" link set br0 up
 }
 
 fail() {
