@@ -38,13 +38,13 @@ $(B)/qmpcmd: tests/qmpcmd.c monitor.c error.c tap.c monitor.h error.h tap.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/qmpcmd.c monitor.c error.c tap.c $(LDLIBS)
 
-$(B)/test_%: tests/test_%.c tests/qmp_peer.h $(SRCS) $(HDRS)
+$(B)/test_%: tests/test_%.c tests/qmp_peer.h tests/check_run.h $(SRCS) $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SANITIZE) $(CHECK_CFLAGS) -o $@ $< $(SRCS) \
 		$(LDLIBS) $(CHECK_LIBS)
 
 # The same unit tests without sanitizers, for valgrind.
-$(B)/vg/test_%: tests/test_%.c tests/qmp_peer.h $(SRCS) $(HDRS)
+$(B)/vg/test_%: tests/test_%.c tests/qmp_peer.h tests/check_run.h $(SRCS) $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -o $@ $< $(SRCS) $(LDLIBS) $(CHECK_LIBS)
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "../monitor.h"
+#include "check_run.h"
 #include "qmp_peer.h"
 
 static int64_t elapsed_ms(struct timespec *t0)
@@ -423,11 +424,5 @@ static Suite *monitor_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(monitor_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(monitor_suite());
 }

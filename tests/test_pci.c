@@ -4,6 +4,7 @@
 
 #include "../monitor.h"
 #include "../pci.h"
+#include "check_run.h"
 #include "qmp_peer.h"
 
 /* Shaped like QEMU 7.2's reply on pc with a pci-bridge at slot 6 holding
@@ -193,11 +194,5 @@ static Suite *pci_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(pci_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(pci_suite());
 }

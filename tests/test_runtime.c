@@ -18,6 +18,7 @@
 #include <check.h>
 
 #include "../runtime.h"
+#include "check_run.h"
 
 #define U1	"003fc157-66a8-4e6d-8b7e-ec4f69751396"
 #define U2	"113fc157-66a8-4e6d-8b7e-ec4f69751396"
@@ -1297,11 +1298,5 @@ static Suite *runtime_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(runtime_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(runtime_suite());
 }

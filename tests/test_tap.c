@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "../tap.h"
+#include "check_run.h"
 
 static int64_t now_ms(void)
 {
@@ -992,18 +993,11 @@ static bool private_net(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	if (!private_net()) {
 		fprintf(stderr, "test_tap: FAILED: these tests need root "
 			"(CAP_SYS_ADMIN, CAP_NET_ADMIN) for a private network "
 			"namespace\n");
 		return EXIT_FAILURE;
 	}
-	sr = srunner_create(tap_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(tap_suite());
 }
