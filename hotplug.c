@@ -75,6 +75,9 @@ static void usage(FILE *f)
 	      "  nic remove --uuid UUID\n"
 	      "  nic modify --uuid UUID [add options]  remove and add again, same slot\n"
 	      "  list        devices in the runtime file and whether QEMU has them\n"
+	      "  check       exit 0 only if the runtime file and the VM agree\n"
+	      "  cmdline [--format lines|shell|json]\n"
+	      "              QEMU options that make the recorded devices again (migration)\n"
 	      "\n"
 	      "options:\n"
 	      "  -r, --runtime FILE  instance runtime file (created by add if missing)\n"
@@ -107,9 +110,9 @@ static void device_usage(enum rt_kind kind, FILE *f)
 		      "       kvm-hotplug [options] nic modify --uuid UUID [any add option but --slot]\n", f);
 }
 
-static void list_usage(FILE *f)
+static void list_usage(const char *cmd, FILE *f)
 {
-	fputs("usage: kvm-hotplug [options] list\n", f);
+	fprintf(f, "usage: kvm-hotplug [options] %s\n", cmd);
 }
 
 /* Progress for -v, on stderr: stdout carries only the result. */
@@ -1115,6 +1118,245 @@ out:
 	return e->code;
 }
 
+/* ---- cmdline: the options that make the recorded devices again ---- */
+
+/* A path's QEMU driver, as check_disk_path would find it. The target may
+ * be another host, so a path missing here is a file unless under /dev. */
+static const char *file_driver_of(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0)
+		return S_ISBLK(st.st_mode) ? "host_device" : "file";
+	return strncmp(path, "/dev/", 5) == 0 ? "host_device" : "file";
+}
+
+/* The target's QEMU opens the tap by name; the caller puts it on its
+ * link (or runs the ifup script) once QEMU is up. */
+static json_t *netdev_cmdline_args(const struct rt_device *d)
+{
+	json_t *args = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "tap",
+				 "id", d->id, "ifname", d->tap, "script", "no",
+				 "downscript", "no");
+
+	if (args != NULL && d->queues > 1)
+		json_object_set_new(args, "queues", json_integer(d->queues));
+	if (args != NULL && strcmp(d->vhost, "on") == 0)
+		json_object_set_new(args, "vhost", json_true());
+	return args;
+}
+
+/* Appends "-OPTION" and args as JSON to argv (a JSON array of strings). */
+static int append_option(json_t *argv, const char *option, json_t *args)
+{
+	char *text = args != NULL ? json_dumps(args, JSON_COMPACT) : NULL;
+	int rc = text == NULL || json_array_append_new(argv, json_string(option)) ||
+		 json_array_append_new(argv, json_string(text));
+
+	free(text);
+	json_decref(args);
+	return rc ? -1 : 0;
+}
+
+static int device_options(json_t *argv, const struct rt_device *d)
+{
+	if (d->kind == RT_DISK)
+		return append_option(argv, "-blockdev",
+				     blockdev_args(d, file_driver_of(d->path))) ||
+		       append_option(argv, "-device", disk_device_args(d));
+	return append_option(argv, "-netdev", netdev_cmdline_args(d)) ||
+	       append_option(argv, "-device", nic_device_args(d));
+}
+
+/* 'it'\''s': one shell word, whatever s holds. */
+static void print_shell_word(const char *s)
+{
+	putchar('\'');
+	for (; *s != '\0'; s++)
+		fputs(*s == '\'' ? "'\\''" : (char[]){ *s, '\0' }, stdout);
+	putchar('\'');
+}
+
+static int print_cmdline(const char *format, json_t *argv)
+{
+	size_t i;
+	json_t *arg;
+
+	if (strcmp(format, "json") == 0) {
+		print_json(json_incref(argv));
+		return KH_OK;
+	}
+	json_array_foreach(argv, i, arg) {
+		const char *s = json_string_value(arg);
+
+		if (strcmp(format, "lines") == 0)
+			printf("%s\n", s);
+		else if (s[0] == '-')
+			printf("%s%s", i ? " " : "", s);
+		else {
+			putchar(' ');
+			print_shell_word(s);
+		}
+	}
+	if (strcmp(format, "shell") == 0 && json_array_size(argv) > 0)
+		putchar('\n');
+	return KH_OK;
+}
+
+static int cmdline(const struct options *o, const char *format, struct error *e)
+{
+	struct runtime rt;
+	json_t *argv = json_array();
+
+	runtime_init(&rt);
+	if (argv == NULL)
+		error_set(e, KH_EFAIL, "out of memory");
+	else if (load_runtime(o, &rt, false, e) == KH_OK) {
+		for (size_t i = 0; i < rt.ndev; i++)
+			if (device_options(argv, &rt.dev[i]) != 0) {
+				error_set(e, KH_EFAIL, "out of memory");
+				break;
+			}
+		/* released before printing: a slow reader must not hold it */
+		runtime_close(&rt);
+		if (e->code == KH_OK)
+			print_cmdline(format, argv);
+	}
+	json_decref(argv);
+	runtime_close(&rt);
+	return e->code;
+}
+
+/* ---- check: the runtime file against the live VM ---- */
+
+struct differences {
+	json_t *list;
+	const struct options *o;
+};
+
+static void differ(struct differences *df, const struct rt_device *d,
+		   const char *id, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void differ(struct differences *df, const struct rt_device *d,
+		   const char *id, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	json_array_append_new(df->list, json_pack("{s:s?, s:s?, s:s, s:s}",
+		"kind", d ? rt_kind_name(d->kind) : NULL, "uuid",
+		d ? d->uuid : NULL, "id", id, "problem", what));
+	if (!df->o->json)
+		printf("%s %s: %s\n", d ? rt_kind_name(d->kind) : "device", id,
+		       what);
+}
+
+static bool has_node(json_t *nodes, const char *name)
+{
+	size_t i;
+	json_t *n;
+
+	json_array_foreach(nodes, i, n)
+		if (strcmp(json_string_value(json_object_get(n, "node-name")), name) == 0)
+			return true;
+	return false;
+}
+
+/* Every recorded device at its recorded place, with its block node. */
+static void check_recorded(struct differences *df, const struct runtime *rt,
+			   json_t *pci, json_t *nodes)
+{
+	for (size_t i = 0; i < rt->ndev; i++) {
+		const struct rt_device *d = &rt->dev[i];
+		int bus = -1, slot = -1;
+
+		if (!pci_find_device(pci, d->id, &bus, &slot))
+			differ(df, d, d->id, "recorded at %s slot %d, QEMU does "
+			       "not have it", d->bus, d->slot);
+		else if (bus != 0 || slot != d->slot)
+			differ(df, d, d->id, "recorded at %s slot %d, QEMU has it "
+			       "at bus %d slot %d", d->bus, d->slot, bus, slot);
+		if (d->kind == RT_DISK && !has_node(nodes, d->id))
+			differ(df, d, d->id, "QEMU has no block node %s", d->id);
+		if (d->state == RT_UNPLUGGING)
+			differ(df, d, d->id, "a removal is pending");
+	}
+}
+
+/* Devices QEMU says were hot-plugged that the file does not know. */
+static int check_unrecorded(struct differences *df, struct monitor *m,
+			    struct runtime *rt, struct error *e)
+{
+	json_t *peripherals = NULL, *p;
+	unsigned long ids[256];
+	const char *names[256];
+	size_t i, n = 0;
+
+	if (monitor_execute(m, "qom-list", json_pack("{s:s}", "path",
+			    "/machine/peripheral"), &peripherals, e) != KH_OK)
+		return e->code;
+	json_array_foreach(peripherals, i, p) {
+		const char *name = json_string_value(json_object_get(p, "name"));
+		char path[300];
+
+		if (strncmp(json_string_value(json_object_get(p, "type")), "child<", 6) != 0 ||
+		    n == 256 || runtime_find_id(rt, name) != NULL)
+			continue;
+		snprintf(path, sizeof(path), "/machine/peripheral/%s", name);
+		if (monitor_send(m, "qom-get", json_pack("{s:s, s:s}", "path", path,
+				 "property", "hotplugged"), -1, &ids[n], e) != KH_OK)
+			break;
+		names[n++] = name;
+	}
+	for (i = 0; i < n && e->code == KH_OK; i++) {
+		json_t *hot = NULL;
+		if (monitor_reply(m, ids[i], "qom-get", &hot, e) == KH_OK &&
+		    json_is_true(hot))
+			differ(df, NULL, names[i], "hot-plugged, but not recorded");
+		json_decref(hot);
+	}
+	json_decref(peripherals);
+	return e->code;
+}
+
+static int check_vm(const struct options *o, struct error *e)
+{
+	struct runtime rt;
+	struct monitor *m = NULL;
+	json_t *pci = NULL, *nodes = NULL;
+	struct differences df = { json_array(), o };
+	size_t n;
+
+	runtime_init(&rt);
+	if (load_runtime(o, &rt, false, e) != KH_OK ||
+	    connect_monitor(o, &m, e) != KH_OK || pci_query(m, &pci, e) != KH_OK ||
+	    monitor_execute(m, "query-named-block-nodes", NULL, &nodes, e) != KH_OK)
+		goto out;
+	check_recorded(&df, &rt, pci, nodes);
+	if (check_unrecorded(&df, m, &rt, e) != KH_OK)
+		goto out;
+	n = json_array_size(df.list);
+	if (o->json)
+		print_json(json_pack("{s:s, s:b, s:O}", "runtime", o->runtime,
+				     "match", n == 0, "differences", df.list));
+	else if (n == 0 && !o->quiet)
+		printf("%s matches the VM: %zu devices\n", o->runtime, rt.ndev);
+	if (n > 0)
+		error_set(e, KH_EFAIL, "%zu difference%s between %s and the VM",
+			  n, n > 1 ? "s" : "", o->runtime);
+out:
+	json_decref(df.list);
+	json_decref(pci);
+	json_decref(nodes);
+	monitor_close(m);
+	runtime_close(&rt);
+	return e->code;
+}
+
 /* ---- command line ---- */
 
 static int need_paths(const struct options *o, struct error *e)
@@ -1295,19 +1537,42 @@ static int cmd_device(const struct options *o, enum rt_kind kind, int argc,
 	return add_device(o, &r, e);
 }
 
+static int cmd_cmdline(const struct options *o, int argc, char **argv,
+		       struct error *e)
+{
+	static const char *const formats[] = { "lines", "shell", "json", NULL };
+	const char *format = "lines";
+
+	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+		puts("usage: kvm-hotplug -r FILE cmdline [--format lines|shell|json]");
+		return KH_OK;
+	}
+	if (argc == 3 && strcmp(argv[1], "--format") == 0)
+		format = argv[2];
+	else if (argc != 1)
+		return error_set(e, KH_EUSAGE, "cmdline takes only --format "
+				 "lines|shell|json");
+	if (parse_choice("--format", format, formats, e) != KH_OK)
+		return e->code;
+	if (o->runtime == NULL)
+		return error_set(e, KH_EUSAGE, "--runtime FILE is required");
+	return cmdline(o, format, e);
+}
+
+/* argv[0] is "list" or "check": both set the file beside QEMU. */
 static int cmd_list(const struct options *o, int argc, char **argv,
 		    struct error *e)
 {
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		list_usage(stdout);
+		list_usage(argv[0], stdout);
 		return KH_OK;
 	}
 	if (argc > 1)
-		return error_set(e, KH_EUSAGE, "list: unexpected argument '%.40s'",
-				 argv[1]);
+		return error_set(e, KH_EUSAGE, "%s: unexpected argument '%.40s'",
+				 argv[0], argv[1]);
 	if (need_paths(o, e) != KH_OK)
 		return e->code;
-	return list_devices(o, e);
+	return strcmp(argv[0], "check") == 0 ? check_vm(o, e) : list_devices(o, e);
 }
 
 /* Parses the options before COMMAND; *next is COMMAND's index. */
@@ -1370,8 +1635,10 @@ static int run(int argc, char **argv, struct options *o, struct error *e)
 		return cmd_device(o, RT_DISK, argc - 1, argv + 1, e);
 	if (strcmp(cmd, "nic") == 0)
 		return cmd_device(o, RT_NIC, argc - 1, argv + 1, e);
-	if (strcmp(cmd, "list") == 0)
+	if (strcmp(cmd, "list") == 0 || strcmp(cmd, "check") == 0)
 		return cmd_list(o, argc, argv, e);
+	if (strcmp(cmd, "cmdline") == 0)
+		return cmd_cmdline(o, argc, argv, e);
 	return error_set(e, KH_EUSAGE, "unknown command '%.40s' (see --help)", cmd);
 }
 

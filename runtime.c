@@ -1510,6 +1510,14 @@ struct rt_device *runtime_find_uuid(struct runtime *rt, const char *uuid)
 	return NULL;
 }
 
+struct rt_device *runtime_find_id(struct runtime *rt, const char *id)
+{
+	for (size_t i = 0; i < rt->ndev; i++)
+		if (strcmp(rt->dev[i].id, id) == 0)
+			return &rt->dev[i];
+	return NULL;
+}
+
 struct rt_device *runtime_add_device(struct runtime *rt, struct error *e)
 {
 	struct rt_device *d;

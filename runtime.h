@@ -103,6 +103,7 @@ int runtime_commit(struct runtime *rt, struct error *e);
 void runtime_discard(struct runtime *rt);
 
 struct rt_device *runtime_find_uuid(struct runtime *rt, const char *uuid);
+struct rt_device *runtime_find_id(struct runtime *rt, const char *id);
 
 /* Appends a zeroed device (slot = -1) and returns it, NULL on ENOMEM. */
 struct rt_device *runtime_add_device(struct runtime *rt, struct error *e);

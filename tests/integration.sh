@@ -693,6 +693,115 @@ t_nic_cycles_keep_fds() {
 	echo "$n add/remove cycles, QEMU fds $fds -> $(fd_count)"
 }
 
+# ---- migration: the runtime file recreates the PCI layout ----
+
+# migrate SRC-SOCK DST-SOCK: live migration over a unix socket, waited for.
+migrate() {
+	local i status
+	"$QMPCMD" "$1" migrate "{\"uri\": \"unix:$T/migration.sock\"}" >/dev/null ||
+		fail "migrate refused"
+	for i in $(seq 300); do
+		status=$("$QMPCMD" "$1" query-migrate | grep -o '"status":"[a-z-]*"' | head -1)
+		case $status in
+		*completed*) return 0 ;;
+		*failed* | *cancelled*) fail "migration $status: $(cat "$T"/dst.log 2>/dev/null | tail -c 300)" ;;
+		esac
+		sleep 0.1
+	done
+	fail "migration did not complete in 30 s ($status)"
+}
+
+# Hot-add two disks and a NIC, hot-remove a disk, then boot the target from
+# the base command line plus `cmdline`, migrate, and use the guest there.
+t_migration_native() {
+	make_netns
+	start_guest src
+	local src=$SOCK args
+	disk_image "$T/d1.img"
+	disk_image "$T/d2.img"
+	kh -r "$RT" -m "$src" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	kh -r "$RT" -m "$src" disk add --uuid "$UUID2" --path "$T/d2.img" --cache none --slot 9
+	expect_rc 0
+	kh -r "$RT" -m "$src" nic add --uuid "$UUID3" --mac "$MAC1" --link br0 --tap ktap1 --queues 2
+	expect_rc 0
+	kh -r "$RT" -m "$src" disk remove --uuid "$UUID1"
+	expect_rc 0
+	kh -r "$RT" -m "$src" check
+	expect_rc 0
+	expect_out "matches the VM: 2 devices"
+	kh -r "$RT" cmdline
+	expect_rc 0
+	mapfile -t args <"$T/out"
+	[ "${#args[@]}" -eq 8 ] || fail "cmdline gave ${#args[@]} arguments, not 8: $OUT"
+	# the target host: a namespace of its own, where the tap name is free
+	make_netns
+	launch_guest dst "${args[@]}" -incoming "unix:$T/migration.sock"
+	local dst=$SOCK
+	in_ns ip link set ktap1 master br0 up || fail "target has no tap ktap1"
+	migrate "$src" "$dst"
+	"$QMPCMD" "$dst" query-status | grep -q '"status":"running"' || fail "target not running"
+	kh -r "$RT" -m "$dst" check
+	expect_rc 0
+	# the guest runs on the target: it answers unplugs there
+	kh -r "$RT" -m "$dst" disk remove --uuid "$UUID2"
+	expect_rc 0
+	kh -r "$RT" -m "$dst" nic remove --uuid "$UUID3"
+	expect_rc 0
+	! has_link ktap1 || fail "target's tap left behind"
+}
+
+# A slot that does not match makes the migration fail: check says so
+# first, naming the device; so does a device hot-plugged behind our back.
+t_check_finds_differences() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	disk_image "$T/d2.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 0
+	cp "$RT" "$T/rt.good"
+	sed -i 's/slot: 4/slot: 6/' "$RT"
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	expect_out "disk hotdisk-003fc157-pci-4: recorded at pci.0 slot 6, QEMU has it at bus 0 slot 4"
+	expect_err "1 difference between"
+	cp "$T/rt.good" "$RT"
+	qmp blockdev-add "{\"driver\": \"raw\", \"node-name\": \"stray\", \"file\": {\"driver\": \"file\", \"filename\": \"$T/d2.img\"}}" >/dev/null
+	qmp device_add '{"driver": "virtio-blk-pci", "drive": "stray", "id": "stray", "bus": "pci.0", "addr": "0x8"}' >/dev/null
+	kh -j -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	expect_out '"match":false'
+	expect_out '"id":"stray","problem":"hot-plugged, but not recorded"'
+	sed -i '/^- kind: disk/,$d; s/^devices:$/devices: []/' "$RT"
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	expect_out "device hotdisk-003fc157-pci-4: hot-plugged, but not recorded"
+}
+
+t_cmdline_formats() {
+	disk_image "$T/it's.img"
+	start_vm vm
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/it's.img" --mode ro
+	expect_rc 0
+	kh -r "$RT" cmdline --format shell
+	expect_rc 0
+	# the shell line is one command line again, quotes and all
+	eval "set -- $OUT"
+	[ "$#" -eq 4 ] && [ "$1" = -blockdev ] && [ "$3" = -device ] || fail "shell format: $OUT"
+	case $2 in *"it's.img"*'"read-only":true'*) ;; *) fail "blockdev: $2" ;; esac
+	kh -r "$RT" cmdline --format json
+	expect_rc 0
+	expect_out '^\["-blockdev","{'
+	kh -r "$RT" cmdline --format yaml
+	expect_rc 2
+	expect_err "format: 'yaml' is not one of lines|shell|json"
+	kh cmdline
+	expect_rc 2
+	expect_err "runtime FILE is required"
+}
+
 # ---- runner ----
 
 run_test() {

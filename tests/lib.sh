@@ -58,16 +58,23 @@ start_vm() {
 	launch_qemu "$name" -S "$@"
 }
 
-# start_guest NAME [QEMU ARGS...]: the tiny guest booted and ready to
-# acknowledge unplugs (ACPI hotplug is up once it prints the ready line).
-start_guest() {
-	local name=$1 i
+# launch_guest NAME [QEMU ARGS...]: QEMU running the tiny guest, not
+# waiting for it (a migration target's guest comes with the migration).
+launch_guest() {
+	local name=$1
 	shift
 	[ -f "$GUEST/vmlinux" ] || fail "no test guest in $GUEST (make $GUEST/vmlinux)"
 	launch_qemu "$name" -m 128 -kernel "$GUEST/vmlinux" \
 		-initrd "$GUEST/initramfs.cpio.gz" \
 		-append "console=ttyS0 quiet panic=-1 ${GUEST_APPEND:-}" \
 		-serial "file:$T/$name.log" "$@"
+}
+
+# start_guest NAME [QEMU ARGS...]: the tiny guest booted and ready to
+# acknowledge unplugs (ACPI hotplug is up once it prints the ready line).
+start_guest() {
+	local name=$1 i
+	launch_guest "$@"
 	for i in $(seq 600); do
 		grep -q KH-GUEST-READY "$T/$name.log" 2>/dev/null && return 0
 		sleep 0.1
