@@ -14,15 +14,15 @@ SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS = $(shell pkg-config --libs check)
 
-SRCS = monitor.c pci.c runtime.c tap.c error.c
-HDRS = monitor.h pci.h runtime.h tap.h error.h
+SRCS = monitor.c pci.c runtime.c ganeti.c tap.c error.c
+HDRS = monitor.h pci.h runtime.h ganeti.h tap.h error.h
 UNIT_TESTS = test_monitor test_pci test_runtime test_tap
 B = build
 
 # Everything `make check` and `make demo` need on a fresh Debian 12.
 DEBS = gcc make pkg-config libyaml-dev libjansson-dev check valgrind \
 	qemu-system-x86 qemu-utils iproute2 iputils-ping util-linux cpio busybox-static \
-	xz-utils kmod
+	xz-utils kmod jq
 
 all: kvm-hotplug
 

@@ -36,9 +36,14 @@
 
 #define NAME_MAX_LEN 128
 
+#define GANETI_DIR "/var/run/ganeti/kvm-hypervisor"
+
 struct options {
 	const char *runtime;
 	const char *monitor;
+	const char *instance;		/* --instance: the paths come from it */
+	const char *ganeti_dir;
+	char runtime_path[PATH_MAX], monitor_path[PATH_MAX];
 	int timeout_ms;
 	bool json, quiet, verbose;
 };
@@ -82,6 +87,9 @@ static void usage(FILE *f)
 	      "options:\n"
 	      "  -r, --runtime FILE  instance runtime file (created by add if missing)\n"
 	      "  -m, --monitor SOCK  QEMU's QMP socket\n"
+	      "  -i, --instance NAME Ganeti instance: FILE is DIR/conf/NAME.runtime,\n"
+	      "                      SOCK is DIR/ctrl/NAME.qmp\n"
+	      "      --ganeti-dir DIR  (default " GANETI_DIR ")\n"
 	      "  -t, --timeout SEC   bound on every wait (default 10)\n"
 	      "  -j, --json          print the result as one JSON object\n"
 	      "  -q, --quiet         print nothing on success\n"
@@ -636,7 +644,10 @@ static int run_nic_script(const struct options *o, const struct rt_device *d,
 		return KH_OK;
 	if (down)
 		script = path;
-	instance_name(o->runtime, instance, sizeof(instance));
+	if (o->instance != NULL)
+		snprintf(instance, sizeof(instance), "%s", o->instance);
+	else
+		instance_name(o->runtime, instance, sizeof(instance));
 	verbose(o, "running %s %s", script, d->tap);
 	return tap_run_script(script, d->tap, &env, o->timeout_ms, e);
 }
@@ -733,18 +744,17 @@ static int copy_string(char **to, const char *from, struct error *e)
 	return KH_OK;
 }
 
-/* The new entry, as it will be recorded. */
-static int fill_device(struct rt_device *d, const struct request *r, int slot,
-		       struct error *e)
+/* The new entry, as it will be recorded in rt. */
+static int fill_device(const struct runtime *rt, struct rt_device *d,
+		       const struct request *r, int slot, struct error *e)
 {
-	const char *kind = rt_kind_name(r->kind);
-
 	d->kind = r->kind;
 	d->state = RT_PLUGGED;
 	d->slot = slot;
 	memcpy(d->uuid, r->uuid, sizeof(d->uuid));
 	snprintf(d->bus, sizeof(d->bus), "%s", PCI_HOTPLUG_BUS);
-	if (pci_device_id(d->id, sizeof(d->id), kind, d->uuid, slot, e) != KH_OK ||
+	if (runtime_device_id(rt, d->kind, d->uuid, slot, d->id, sizeof(d->id),
+			      e) != KH_OK ||
 	    copy_string(&d->name, r->name, e) != KH_OK)
 		return e->code;
 	if (r->kind == RT_DISK) {
@@ -790,18 +800,26 @@ static int plug_new(const struct options *o, struct runtime *rt,
 		    struct error *e)
 {
 	struct rt_device *d = NULL;
+	struct request req = *r;
 	struct tap tap;
+	char tapname[IFNAMSIZ];
 	bool script_ran = false;
 	int slot = -1;
 
 	tap_init(&tap);
+	/* a Ganeti file has no place for the tap's name: make it derivable */
+	if (req.kind == RT_NIC && req.tap == NULL && rt->format == RT_GANETI) {
+		snprintf(tapname, sizeof(tapname), "kh%.8s", req.uuid);
+		req.tap = tapname;
+	}
+	r = &req;
 	/* 3 */
 	if (choose_slot(o, m, rt, r->slot, &slot, e) != KH_OK)
 		goto out;
 	/* Everything that can fail here happens before QEMU changes: a
 	 * plugged device cannot be taken back without the guest. */
 	if ((d = runtime_add_device(rt, e)) == NULL ||
-	    fill_device(d, r, slot, e) != KH_OK ||
+	    fill_device(rt, d, r, slot, e) != KH_OK ||
 	    (r->kind == RT_NIC &&
 	     nic_host_up(o, r, d, &tap, &script_ran, e) != KH_OK) ||
 	    runtime_prepare(rt, e) != KH_OK)
@@ -1575,6 +1593,31 @@ static int cmd_list(const struct options *o, int argc, char **argv,
 	return strcmp(argv[0], "check") == 0 ? check_vm(o, e) : list_devices(o, e);
 }
 
+/* --instance NAME: Ganeti's paths for NAME, unless -r or -m say otherwise. */
+static int instance_paths(struct options *o, struct error *e)
+{
+	const char *dir = o->ganeti_dir != NULL ? o->ganeti_dir : GANETI_DIR;
+	const char *n = o->instance;
+
+	if (n == NULL)
+		return o->ganeti_dir == NULL ? KH_OK :
+		       error_set(e, KH_EUSAGE, "--ganeti-dir goes with --instance");
+	if (n[0] == '\0' || n[0] == '.' || strchr(n, '/') != NULL ||
+	    strlen(n) > 255)
+		return error_set(e, KH_EUSAGE, "--instance: '%.60s' is not an "
+				 "instance name", n);
+	if ((size_t)snprintf(o->runtime_path, sizeof(o->runtime_path),
+			     "%s/conf/%s.runtime", dir, n) >= sizeof(o->runtime_path) ||
+	    (size_t)snprintf(o->monitor_path, sizeof(o->monitor_path),
+			     "%s/ctrl/%s.qmp", dir, n) >= sizeof(o->monitor_path))
+		return error_set(e, KH_EUSAGE, "--ganeti-dir: too long");
+	if (o->runtime == NULL)
+		o->runtime = o->runtime_path;
+	if (o->monitor == NULL)
+		o->monitor = o->monitor_path;
+	return KH_OK;
+}
+
 /* Parses the options before COMMAND; *next is COMMAND's index. */
 static int parse_global(int argc, char **argv, struct options *o, int *next,
 			struct error *e)
@@ -1582,6 +1625,8 @@ static int parse_global(int argc, char **argv, struct options *o, int *next,
 	static const struct option longopts[] = {
 		{ "runtime", required_argument, NULL, 'r' },
 		{ "monitor", required_argument, NULL, 'm' },
+		{ "instance", required_argument, NULL, 'i' },
+		{ "ganeti-dir", required_argument, NULL, 'G' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -1592,10 +1637,12 @@ static int parse_global(int argc, char **argv, struct options *o, int *next,
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+:r:m:t:jqvhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:r:m:i:t:jqvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r': o->runtime = optarg; break;
 		case 'm': o->monitor = optarg; break;
+		case 'i': o->instance = optarg; break;
+		case 'G': o->ganeti_dir = optarg; break;
 		case 't':
 			if (parse_timeout(optarg, &o->timeout_ms, e) != KH_OK)
 				return e->code;
@@ -1618,7 +1665,7 @@ static int parse_global(int argc, char **argv, struct options *o, int *next,
 		return error_set(e, KH_EUSAGE, "no command given");
 	}
 	*next = optind;
-	return KH_OK;
+	return instance_paths(o, e);
 }
 
 static int run(int argc, char **argv, struct options *o, struct error *e)

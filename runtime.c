@@ -25,6 +25,7 @@
 
 #include <yaml.h>
 
+#include "ganeti.h"
 #include "pci.h"
 #include "runtime.h"
 #include "tap.h"
@@ -828,6 +829,9 @@ static void clear_contents(struct runtime *rt)
 	rt->capdev = 0;
 	node_free(rt->doc);
 	rt->doc = NULL;
+	json_decref(rt->ganeti);
+	rt->ganeti = NULL;
+	rt->format = RT_NATIVE;
 	rt->reserved = RT_RESERVED;
 }
 
@@ -842,6 +846,11 @@ int runtime_parse(struct runtime *rt, const char *name, const char *buf,
 	if (len > RT_MAX_SIZE)
 		return error_set(e, KH_EUSAGE, "%s: larger than %d MiB, "
 				 "refusing to read it", name, RT_MAX_SIZE >> 20);
+	if (ganeti_is_json(buf, len)) {
+		if ((rc = ganeti_parse(rt, name, buf, len, e)) != KH_OK)
+			clear_contents(rt);
+		return rc;
+	}
 	if (!yaml_parser_initialize(&p.yp))
 		return nomem(e);
 	/* no guessing from byte order marks either */
@@ -1100,6 +1109,8 @@ int runtime_format(const struct runtime *rt, char **out, size_t *len,
 	struct emitter m = { .e = e };
 	int rc;
 
+	if (rt->format == RT_GANETI)
+		return ganeti_format(rt, out, len, e);
 	if (!yaml_emitter_initialize(&m.ye))
 		return nomem(e);
 	yaml_emitter_set_output(&m.ye, write_out, &m);
@@ -1274,6 +1285,40 @@ static int make_temp(struct runtime *rt, int *fd, struct error *e)
 	return KH_OK;
 }
 
+/* The file must say what the caller meant: a format that cannot hold a
+ * value (a Ganeti file and a NIC's script, say) is caught here, before
+ * QEMU is touched. A pending removal is the one thing allowed to be lost. */
+static int devices_agree(const struct runtime *rt, const struct runtime *back,
+			 struct error *e)
+{
+	char a[16], b[16];
+
+	for (size_t i = 0; i < rt->ndev; i++) {
+		const struct rt_device *d = &rt->dev[i];
+		struct rt_device *r = runtime_find_uuid((struct runtime *)back,
+							d->uuid);
+
+		for (size_t k = 0; k < NFIELDS; k++) {
+			const struct field *f = &fields[k];
+			const char *want, *got;
+
+			if (f->type == F_STATE || !field_applies(f, d->kind))
+				continue;
+			want = field_text(d, f, a, sizeof(a));
+			got = r != NULL ? field_text(r, f, b, sizeof(b)) : NULL;
+			if (r == NULL || (want == NULL) != (got == NULL) ||
+			    (want != NULL && strcmp(want, got) != 0))
+				return error_set(e, KH_EUSAGE, "%s: this %s file "
+						 "cannot record %s '%.60s' of %s %s",
+						 rt->path, rt->format == RT_GANETI ?
+						 "Ganeti runtime" : "runtime", f->key,
+						 want ? want : "(none)",
+						 rt_kind_name(d->kind), d->uuid);
+		}
+	}
+	return KH_OK;
+}
+
 /* Never write what could not be read back: that would lock every later
  * run out of the VM's runtime file. */
 static int check_readable(const struct runtime *rt, const char *text,
@@ -1284,12 +1329,14 @@ static int check_readable(const struct runtime *rt, const char *text,
 
 	runtime_init(&back);
 	rc = runtime_parse(&back, "new contents", text, len, e);
+	if (rc != KH_OK && e != NULL) {
+		error_prefix(e, "refusing to write %s: ", rt->path);
+		e->code = KH_EFAIL;	/* our data is wrong, not the user's file */
+	}
+	if (rc == KH_OK)
+		rc = devices_agree(rt, &back, e);
 	runtime_close(&back);
-	if (rc == KH_OK || e == NULL)
-		return rc == KH_OK ? KH_OK : KH_EFAIL;
-	error_prefix(e, "refusing to write %s: ", rt->path);
-	e->code = KH_EFAIL;	/* our data is wrong, not the user's file */
-	return KH_EFAIL;
+	return rc == KH_OK ? KH_OK : (e != NULL ? e->code : KH_EFAIL);
 }
 
 static int fill_temp(struct runtime *rt, int fd, const char *text,
@@ -1573,6 +1620,19 @@ void runtime_remove_device(struct runtime *rt, size_t i)
 	memmove(&rt->dev[i], &rt->dev[i + 1],
 		(rt->ndev - i - 1) * sizeof(rt->dev[0]));
 	rt->ndev--;
+}
+
+int runtime_device_id(const struct runtime *rt, enum rt_kind kind,
+		      const char *uuid, int slot, char *out, size_t size,
+		      struct error *e)
+{
+	if (rt->format == RT_GANETI && rt->ganeti_hvinfo) {
+		if (!uuid_is_valid(uuid))
+			return error_set(e, KH_EUSAGE, "invalid uuid '%s'", uuid);
+		snprintf(out, size, "%s-%.18s", rt_kind_name(kind), uuid);
+		return KH_OK;
+	}
+	return pci_device_id(out, size, rt_kind_name(kind), uuid, slot, e);
 }
 
 uint32_t runtime_used_slots(const struct runtime *rt, const char *bus)

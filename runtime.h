@@ -8,12 +8,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "error.h"
 
 #define RT_UUID_LEN 36
 #define RT_ID_MAX 32		/* QEMU's limit on device ids */
 
 enum rt_kind { RT_DISK, RT_NIC };
+/* The native YAML file, or Ganeti's [kvm_cmd, nics, hvparams, disks]. */
+enum rt_format { RT_NATIVE, RT_GANETI };
 enum rt_state { RT_PLUGGED, RT_UNPLUGGING };
 
 /* The values each disk parameter may take, NULL-terminated. */
@@ -53,6 +57,7 @@ struct rt_device {
 	/* the entry as loaded, so that keys we do not know survive a rewrite;
 	 * NULL for a device added in this run */
 	struct yaml_node *source;
+	json_t *gsource;	/* the same for a Ganeti file (borrowed) */
 };
 
 struct runtime {
@@ -64,6 +69,9 @@ struct runtime {
 	struct rt_device *dev;
 	size_t ndev, capdev;
 	struct yaml_node *doc;	/* the top-level mapping as loaded, or NULL */
+	enum rt_format format;
+	json_t *ganeti;		/* a Ganeti file as loaded, or NULL */
+	bool ganeti_hvinfo;	/* placement as "hvinfo" (newer) or "pci" */
 };
 
 /* Zeroes rt: no devices, default reserved slots 0-3, lock_fd = -1. */
@@ -118,6 +126,12 @@ void rt_device_release(struct rt_device *d);
 
 /* Drops the device at index i, freeing what it owns. */
 void runtime_remove_device(struct runtime *rt, size_t i);
+
+/* The QEMU id a new device gets in this file: hot<kind>-<uuid group
+ * 1>-pci-<slot>, or <kind>-<uuid groups 1-3> in a newer Ganeti file. */
+int runtime_device_id(const struct runtime *rt, enum rt_kind kind,
+		      const char *uuid, int slot, char *out, size_t size,
+		      struct error *e);
 
 /* Slots on bus that the file accounts for: reserved ones and recorded
  * devices. Bit n set means slot n. */

@@ -713,42 +713,56 @@ migrate() {
 
 # Hot-add two disks and a NIC, hot-remove a disk, then boot the target from
 # the base command line plus `cmdline`, migrate, and use the guest there.
-t_migration_native() {
+# migration_round TOOL: with TOOL (kh or gkh) on the source, hot-add two
+# disks and a NIC and hot-remove a disk; boot the target in a second
+# namespace from the base command line plus `cmdline`; migrate; unplug
+# there. The NIC's tap is TAP (given, or the one a Ganeti file derives).
+migration_round() {
+	local tool=$1 src dst args tap=ktap1 tapopt=(--tap ktap1)
 	make_netns
+	[ "$tool" = gkh ] && tap=kh${UUID3:0:8} tapopt=()
 	start_guest src
-	local src=$SOCK args
+	src=$SOCK
 	disk_image "$T/d1.img"
 	disk_image "$T/d2.img"
-	kh -r "$RT" -m "$src" disk add --uuid "$UUID1" --path "$T/d1.img"
+	$tool -m "$src" disk add --uuid "$UUID1" --path "$T/d1.img"
 	expect_rc 0
-	kh -r "$RT" -m "$src" disk add --uuid "$UUID2" --path "$T/d2.img" --cache none --slot 9
+	$tool -m "$src" disk add --uuid "$UUID2" --path "$T/d2.img" --slot 9
 	expect_rc 0
-	kh -r "$RT" -m "$src" nic add --uuid "$UUID3" --mac "$MAC1" --link br0 --tap ktap1 --queues 2
+	$tool -m "$src" nic add --uuid "$UUID3" --mac "$MAC1" --link br0 "${tapopt[@]}"
 	expect_rc 0
-	kh -r "$RT" -m "$src" disk remove --uuid "$UUID1"
+	$tool -m "$src" disk remove --uuid "$UUID1"
 	expect_rc 0
-	kh -r "$RT" -m "$src" check
+	$tool -m "$src" check
 	expect_rc 0
-	expect_out "matches the VM: 2 devices"
-	kh -r "$RT" cmdline
+	$tool cmdline
 	expect_rc 0
 	mapfile -t args <"$T/out"
 	[ "${#args[@]}" -eq 8 ] || fail "cmdline gave ${#args[@]} arguments, not 8: $OUT"
 	# the target host: a namespace of its own, where the tap name is free
 	make_netns
 	launch_guest dst "${args[@]}" -incoming "unix:$T/migration.sock"
-	local dst=$SOCK
-	in_ns ip link set ktap1 master br0 up || fail "target has no tap ktap1"
+	dst=$SOCK
+	in_ns ip link set "$tap" master br0 up || fail "target has no tap $tap"
 	migrate "$src" "$dst"
 	"$QMPCMD" "$dst" query-status | grep -q '"status":"running"' || fail "target not running"
-	kh -r "$RT" -m "$dst" check
+	$tool -m "$dst" check
 	expect_rc 0
 	# the guest runs on the target: it answers unplugs there
-	kh -r "$RT" -m "$dst" disk remove --uuid "$UUID2"
+	$tool -m "$dst" disk remove --uuid "$UUID2"
 	expect_rc 0
-	kh -r "$RT" -m "$dst" nic remove --uuid "$UUID3"
+	$tool -m "$dst" nic remove --uuid "$UUID3"
 	expect_rc 0
-	! has_link ktap1 || fail "target's tap left behind"
+	! has_link "$tap" || fail "target's tap left behind"
+}
+
+t_migration_native() {
+	migration_round native_kh
+}
+
+# native_kh ARGS: the tool on the test's native runtime file.
+native_kh() {
+	kh -r "$RT" "$@"
 }
 
 # A slot that does not match makes the migration fail: check says so
@@ -800,6 +814,138 @@ t_cmdline_formats() {
 	kh cmdline
 	expect_rc 2
 	expect_err "runtime FILE is required"
+}
+
+# ---- Ganeti runtime files ----
+
+GUUID_NIC=11111111-2222-4333-8444-555555555555
+GUUID_DISK=22222222-3333-4444-8555-666666666666
+
+# ganeti_file STYLE: a runtime file as Ganeti writes it, in its conf dir.
+# newer: hvinfo placement and 12 reserved slots; older: "pci" slots;
+# three: an older file without the disks entry.
+ganeti_file() {
+	local kvm_cmd='["qemu-system-x86_64", "-m", 128, "-name", "vm1", "-S"]'
+	local hv='{"disk_cache": "default", "vhost_net": false, "ratio": 1.5, "big": 12345678901234, "kernel_args": "ro"}'
+	local nic disk
+	mkdir -p "$T/ganeti/conf" "$T/ganeti/ctrl"
+	case $1 in
+	newer)
+		hv='{"disk_cache": "default", "kvm_pci_reservations": 12, "vhost_net": false, "ratio": 1.5}'
+		nic='{"mac": "aa:00:00:11:22:33", "nicparams": {"link": "br0", "mode": "bridged", "vlan": ""}, "uuid": "'$GUUID_NIC'", "name": "eth0", "ip": null, "hvinfo": {"driver": "virtio-net-pci", "id": "nic-11111111-2222-4333", "bus": "pci.0", "addr": "0xc"}}'
+		disk='[{"uuid": "'$GUUID_DISK'", "dev_type": "plain", "iv_name": "disk/0", "mode": "rw", "size": 1024, "name": null, "hvinfo": {"driver": "virtio-blk-pci", "id": "disk-22222222-3333-4444", "bus": "pci.0", "addr": "0xd"}}, "/dev/xenvg/disk0", null]'
+		echo "[$kvm_cmd, [$nic], $hv, [$disk]]" ;;
+	older)
+		nic='{"mac": "aa:00:00:11:22:33", "nicparams": {"link": "br0", "mode": "bridged"}, "uuid": "'$GUUID_NIC'", "pci": 6}'
+		disk='[{"uuid": "'$GUUID_DISK'", "dev_type": "plain", "mode": "rw", "size": 1024, "pci": 7}, "/dev/xenvg/disk0", null]'
+		echo "[$kvm_cmd, [$nic], $hv, [$disk]]" ;;
+	three)
+		nic='{"mac": "aa:00:00:11:22:33", "nicparams": {"link": "br0", "mode": "bridged"}, "uuid": "'$GUUID_NIC'", "pci": 6}'
+		echo "[$kvm_cmd, [$nic], $hv]" ;;
+	esac >"$T/ganeti/conf/vm1.runtime"
+	RT=$T/ganeti/conf/vm1.runtime
+}
+
+# gkh ARGS...: the tool on instance vm1 of the test's Ganeti directory.
+gkh() {
+	kh --instance vm1 --ganeti-dir "$T/ganeti" "$@"
+}
+
+# one_json_line FILE: one line, valid JSON, four entries.
+one_json_line() {
+	[ "$(wc -l <"$1")" -eq 1 ] || fail "$1 is not one line"
+	jq -e 'length == 4' "$1" >/dev/null || fail "$1 is not [kvm_cmd, nics, hvparams, disks]: $(cat "$1")"
+}
+
+# ganeti_round_trip STYLE NIC-ID DISK-ID: add a disk and a NIC, check their
+# entries, remove them: what is left equals the original as JSON.
+ganeti_round_trip() {
+	local style=$1 nic_id=$2 disk_id=$3
+	ganeti_file "$style"
+	cp "$RT" "$T/orig.json"
+	make_netns
+	# where --instance looks for the monitor
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1
+	disk_image "$T/d1.img"
+	gkh disk add --uuid "$UUID1" --path "$T/d1.img" --name data
+	expect_rc 0
+	gkh nic add --uuid "$UUID2" --mac "$MAC1" --link br0 --name lan
+	expect_rc 0
+	one_json_line "$RT"
+	[ "$(slot_of "$disk_id")" != "" ] || fail "QEMU lacks $disk_id"
+	[ "$(slot_of "$nic_id")" != "" ] || fail "QEMU lacks $nic_id"
+	jq -e --arg u "$UUID1" --arg p "$T/d1.img" '.[3][] | select(.[0].uuid == $u) | .[1] == $p and .[2] == null and .[0].name == "data"' "$RT" >/dev/null ||
+		fail "disk entry not Ganeti-shaped: $(cat "$RT")"
+	jq -e --arg u "$UUID2" '.[1][] | select(.uuid == $u) | .mac == "'"$MAC1"'" and .nicparams == {"mode": "bridged", "link": "br0"} and .name == "lan"' "$RT" >/dev/null ||
+		fail "nic entry not Ganeti-shaped: $(cat "$RT")"
+	in_ns ip link show "kh${UUID2:0:8}" >/dev/null || fail "tap kh${UUID2:0:8} missing"
+	gkh disk remove --uuid "$UUID1"
+	expect_rc 0
+	gkh nic remove --uuid "$UUID2"
+	expect_rc 0
+	one_json_line "$RT"
+	if [ "$style" = three ]; then
+		jq -e --slurpfile o "$T/orig.json" '. == $o[0] + [[]]' "$RT" >/dev/null
+	else
+		jq -e --slurpfile o "$T/orig.json" '. == $o[0]' "$RT" >/dev/null
+	fi || fail "not the original again: $(diff <(jq -S . "$T/orig.json") <(jq -S . "$RT"))"
+}
+
+t_ganeti_newer_file() {
+	ganeti_round_trip newer nic-1b2c3d4e-0000-4000 disk-003fc157-66a8-4e6d
+	# placement and ids as newer Ganeti writes them, after the reserved 12
+	gkh disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	expect_out "disk-003fc157-66a8-4e6d at pci.0 slot 14"
+	jq -e '.[3][1][0].hvinfo == {"driver": "virtio-blk-pci", "id": "disk-003fc157-66a8-4e6d", "bus": "pci.0", "addr": "0xe"}' "$RT" >/dev/null ||
+		fail "hvinfo: $(cat "$RT")"
+	# what the file cannot hold is refused before QEMU changes
+	snapshot before
+	gkh disk add --uuid "$UUID3" --path "$T/d1.img" --cache none
+	expect_rc 2
+	expect_err "Ganeti runtime file cannot record cache 'none'"
+	gkh nic add --uuid "$UUID3" --mac "$MAC2" --link br0 --queues 2
+	expect_rc 2
+	expect_err "cannot record queues '2'"
+	same_as before
+	! has_link "kh${UUID3:0:8}" || fail "tap left behind"
+}
+
+t_ganeti_older_file() {
+	ganeti_round_trip older hotnic-1b2c3d4e-pci-5 hotdisk-003fc157-pci-4
+	gkh disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	jq -e '.[3][1][0].pci == 4' "$RT" >/dev/null || fail "not placed with pci: $(cat "$RT")"
+	gkh list
+	expect_out "$GUUID_NIC nic  hotnic-11111111-pci-6"
+}
+
+t_ganeti_three_entry_file() {
+	ganeti_round_trip three hotnic-1b2c3d4e-pci-5 hotdisk-003fc157-pci-4
+}
+
+t_ganeti_bad_files() {
+	mkdir -p "$T/ganeti/conf"
+	RT=$T/ganeti/conf/vm1.runtime
+	for bad in '[["kvm"], [], {}' '[["kvm"], [], {}, [], []]' '[["kvm"], {}, {}, []]' \
+		'[["kvm"], [{"uuid": "'$GUUID_NIC'", "mac": "aa:00:00:11:22:33", "pci": 40}], {}, []]'; do
+		printf '%s\n' "$bad" >"$RT"
+		cp "$RT" "$T/bad"
+		gkh -m /nonexistent list
+		expect_rc 2
+		expect_err "vm1.runtime: "
+		cmp -s "$RT" "$T/bad" || fail "bad file changed"
+	done
+	kh --instance ../x disk remove --uuid "$UUID1"
+	expect_rc 2
+	expect_err "is not an instance name"
+}
+
+t_migration_ganeti() {
+	ganeti_file newer
+	sed -i 's/"kvm_pci_reservations": 12/"kvm_pci_reservations": 4/' "$RT"
+	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	migration_round gkh
 }
 
 # ---- runner ----

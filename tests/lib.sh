@@ -38,12 +38,13 @@ fail() {
 	exit 1
 }
 
-# launch_qemu NAME [QEMU ARGS...]: QEMU (pc, TCG) with a QMP socket,
-# returning once the socket is there; sets SOCK and PID.
+# launch_qemu NAME [QEMU ARGS...]: QEMU (pc, TCG) with a QMP socket
+# ($QMP_SOCK, or one in $T), returning once the socket is there; sets SOCK
+# and PID.
 launch_qemu() {
 	local name=$1
 	shift
-	SOCK=$T/$name.qmp
+	SOCK=${QMP_SOCK:-$T/$name.qmp}
 	in_ns qemu-system-x86_64 -M pc -accel tcg -nodefaults -display none \
 		-qmp "unix:$SOCK,server=on,wait=off" \
 		-daemonize -pidfile "$T/$name.pid" "$@" ||

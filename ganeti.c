@@ -1,0 +1,386 @@
+/*
+ * Ganeti's runtime file. Each NIC is an object (mac, nicparams {mode,
+ * link}, uuid, name, ...), each disk a triple [disk object, path, uri].
+ * Where a device sits is either "pci": SLOT (older files, ids
+ * hot<kind>-<uuid group 1>-pci-<slot>) or "hvinfo": {driver, id, bus,
+ * addr} (newer files, ids <kind>-<uuid groups 1-3>).
+ *
+ * Ganeti builds its objects from these dicts and refuses keys it does not
+ * know, so nothing of ours is added to them: a NIC's queues and vhost come
+ * from hvparams (virtio_net_queues, vhost_net), a disk's cache and discard
+ * from hvparams (disk_cache, disk_discard), a NIC's tap is named
+ * kh<uuid group 1>. What the file cannot hold is refused before QEMU is
+ * touched (runtime_prepare reads its own output back).
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ganeti.h"
+#include "pci.h"
+#include "tap.h"
+
+enum { G_KVM_CMD, G_NICS, G_HVPARAMS, G_DISKS };
+
+bool ganeti_is_json(const char *buf, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && isspace((unsigned char)buf[i]))
+		i++;
+	return i < len && buf[i] == '[';
+}
+
+static int bad(struct error *e, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int bad(struct error *e, const char *name, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return error_set(e, KH_EUSAGE, "%s: %s", name, msg);
+}
+
+static const char *str(json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+/* The device object of an entry: a NIC is one, a disk is [obj, path, uri]. */
+static json_t *entry_object(json_t *entry, enum rt_kind kind)
+{
+	return kind == RT_DISK ? json_array_get(entry, 0) : entry;
+}
+
+/* Entries the tool manages: a valid uuid and a PCI placement. */
+static bool manageable(json_t *entry, enum rt_kind kind)
+{
+	json_t *obj = entry_object(entry, kind);
+	const char *uuid = str(obj, "uuid");
+
+	return uuid != NULL && uuid_is_valid(uuid) &&
+	       (json_is_object(json_object_get(obj, "hvinfo")) ||
+		json_is_integer(json_object_get(obj, "pci")));
+}
+
+static int parse_slot_addr(const char *addr, int *slot)
+{
+	char *end;
+	long n = addr != NULL ? strtol(addr, &end, 16) : -1;
+
+	if (addr == NULL || end == addr || *end != '\0' || n < 0 || n >= PCI_SLOTS)
+		return -1;
+	*slot = (int)n;
+	return 0;
+}
+
+/* Where the device sits, and its QEMU id and driver. */
+static int read_placement(json_t *obj, struct rt_device *d, const char *name,
+			  const char *where, struct error *e)
+{
+	json_t *hv = json_object_get(obj, "hvinfo");
+	const char *kind = rt_kind_name(d->kind);
+
+	if (json_is_object(hv)) {
+		const char *id = str(hv, "id"), *bus = str(hv, "bus");
+		const char *driver = str(hv, "driver");
+
+		if (id == NULL || !qemu_id_is_valid(id) || bus == NULL ||
+		    strlen(bus) >= sizeof(d->bus) || driver == NULL ||
+		    strlen(driver) >= sizeof(d->driver) ||
+		    parse_slot_addr(str(hv, "addr"), &d->slot) != 0)
+			return bad(e, name, "%s: hvinfo needs a valid id, bus, "
+				   "driver and addr", where);
+		snprintf(d->id, sizeof(d->id), "%s", id);
+		snprintf(d->bus, sizeof(d->bus), "%s", bus);
+		snprintf(d->driver, sizeof(d->driver), "%s", driver);
+		return KH_OK;
+	}
+	d->slot = (int)json_integer_value(json_object_get(obj, "pci"));
+	if (d->slot < 0 || d->slot >= PCI_SLOTS)
+		return bad(e, name, "%s: pci %d is not a slot 0-%d", where,
+			   d->slot, PCI_SLOTS - 1);
+	snprintf(d->bus, sizeof(d->bus), "%s", PCI_HOTPLUG_BUS);
+	snprintf(d->driver, sizeof(d->driver), "virtio-%s-pci",
+		 d->kind == RT_DISK ? "blk" : "net");
+	return pci_device_id(d->id, sizeof(d->id), kind, d->uuid, d->slot, e);
+}
+
+static int copy_name(struct rt_device *d, json_t *obj, struct error *e)
+{
+	const char *name = str(obj, "name");
+
+	if (name != NULL && (d->name = strdup(name)) == NULL)
+		return error_set(e, KH_EFAIL, "out of memory");
+	return KH_OK;
+}
+
+/* A word from hvparams if it is one of words, else fallback. */
+static const char *hv_word(json_t *hvparams, const char *key,
+			   const char *const *words, const char *fallback)
+{
+	const char *v = str(hvparams, key);
+
+	for (size_t i = 0; v != NULL && words[i] != NULL; i++)
+		if (strcmp(v, words[i]) == 0)
+			return v;
+	return fallback;
+}
+
+static int parse_nic(struct rt_device *d, json_t *obj, json_t *hvparams,
+		     const char *name, const char *where, struct error *e)
+{
+	json_t *params = json_object_get(obj, "nicparams"), *queues;
+	const char *mac = str(obj, "mac");
+
+	if (mac == NULL || !mac_is_valid(mac))
+		return bad(e, name, "%s: invalid or missing mac", where);
+	for (size_t i = 0; i < sizeof(d->mac); i++)
+		d->mac[i] = (char)tolower((unsigned char)mac[i]);
+	snprintf(d->nic_mode, sizeof(d->nic_mode), "%s",
+		 hv_word(params, "mode", rt_nic_modes, "bridged"));
+	if (str(params, "link") != NULL &&
+	    (d->link = strdup(str(params, "link"))) == NULL)
+		return error_set(e, KH_EFAIL, "out of memory");
+	snprintf(d->tap, sizeof(d->tap), "kh%.8s", d->uuid);
+	queues = json_object_get(hvparams, "virtio_net_queues");
+	d->queues = json_is_integer(queues) && json_integer_value(queues) > 1 &&
+		    json_integer_value(queues) <= TAP_MAX_QUEUES ?
+		    (int)json_integer_value(queues) : 1;
+	snprintf(d->vhost, sizeof(d->vhost), "%s",
+		 json_is_true(json_object_get(hvparams, "vhost_net")) ? "on" : "off");
+	return copy_name(d, obj, e);
+}
+
+static int parse_disk(struct rt_device *d, json_t *entry, json_t *hvparams,
+		      const char *name, const char *where, struct error *e)
+{
+	json_t *obj = json_array_get(entry, 0);
+	const char *path = json_string_value(json_array_get(entry, 1));
+
+	if (path == NULL || path[0] != '/')
+		return bad(e, name, "%s: the disk's path must be absolute", where);
+	if ((d->path = strdup(path)) == NULL)
+		return error_set(e, KH_EFAIL, "out of memory");
+	snprintf(d->format, sizeof(d->format), "raw");
+	snprintf(d->mode, sizeof(d->mode), "%s",
+		 hv_word(obj, "mode", rt_disk_modes, "rw"));
+	snprintf(d->cache, sizeof(d->cache), "%s",
+		 hv_word(hvparams, "disk_cache", rt_disk_caches, "default"));
+	snprintf(d->discard, sizeof(d->discard), "%s",
+		 hv_word(hvparams, "disk_discard", rt_disk_discards, "ignore"));
+	return copy_name(d, obj, e);
+}
+
+static int parse_entry(struct runtime *rt, json_t *entry, enum rt_kind kind,
+		       size_t i, const char *name, struct error *e)
+{
+	json_t *obj = entry_object(entry, kind);
+	json_t *hvparams = json_array_get(rt->ganeti, G_HVPARAMS);
+	struct rt_device *d;
+	char where[32];
+
+	if (!manageable(entry, kind))
+		return KH_OK;
+	snprintf(where, sizeof(where), "%ss[%zu]", rt_kind_name(kind), i);
+	if ((d = runtime_add_device(rt, e)) == NULL)
+		return e->code;
+	d->kind = kind;
+	d->gsource = entry;
+	for (size_t c = 0; c <= RT_UUID_LEN; c++)
+		d->uuid[c] = (char)tolower((unsigned char)str(obj, "uuid")[c]);
+	if (read_placement(obj, d, name, where, e) != KH_OK)
+		return e->code;
+	return kind == RT_NIC ? parse_nic(d, obj, hvparams, name, where, e) :
+				parse_disk(d, entry, hvparams, name, where, e);
+}
+
+/* Newer files place devices with hvinfo; an empty one is taken for newer
+ * when it has the disks entry, which older ones lack. */
+static bool uses_hvinfo(json_t *root)
+{
+	static const int lists[] = { G_NICS, G_DISKS };
+	json_t *entry;
+	size_t i;
+
+	for (int l = 0; l < 2; l++) {
+		json_array_foreach(json_array_get(root, lists[l]), i, entry) {
+			json_t *obj = entry_object(entry, l == 0 ? RT_NIC : RT_DISK);
+			if (json_is_object(json_object_get(obj, "hvinfo")))
+				return true;
+			if (json_is_integer(json_object_get(obj, "pci")))
+				return false;
+		}
+	}
+	return json_array_size(root) == 4;
+}
+
+static uint32_t reserved_slots(json_t *hvparams, bool hvinfo)
+{
+	json_t *n = json_object_get(hvparams, "kvm_pci_reservations");
+
+	if (json_is_integer(n) && json_integer_value(n) >= 0 &&
+	    json_integer_value(n) <= PCI_SLOTS)
+		return json_integer_value(n) == PCI_SLOTS ? UINT32_MAX :
+		       (UINT32_C(1) << json_integer_value(n)) - 1;
+	return hvinfo ? 0xfff : 0xf;	/* as Ganeti reserves them */
+}
+
+static int check_shape(json_t *root, const char *name, struct error *e)
+{
+	size_t n = json_array_size(root);
+
+	if (n != 3 && n != 4)
+		return bad(e, name, "not a Ganeti runtime file: expected "
+			   "[kvm_cmd, nics, hvparams, disks], got %zu entries", n);
+	if (!json_is_array(json_array_get(root, G_KVM_CMD)) ||
+	    !json_is_array(json_array_get(root, G_NICS)) ||
+	    !json_is_object(json_array_get(root, G_HVPARAMS)) ||
+	    (n == 4 && !json_is_array(json_array_get(root, G_DISKS))))
+		return bad(e, name, "not a Ganeti runtime file: kvm_cmd, nics "
+			   "and disks must be lists, hvparams an object");
+	return KH_OK;
+}
+
+int ganeti_parse(struct runtime *rt, const char *name, const char *buf,
+		 size_t len, struct error *e)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *entry;
+	size_t i;
+
+	if (root == NULL)
+		return bad(e, name, "line %d, column %d: %s", jerr.line,
+			   jerr.column, jerr.text);
+	rt->format = RT_GANETI;
+	rt->ganeti = root;
+	if (check_shape(root, name, e) != KH_OK)
+		return e->code;
+	rt->ganeti_hvinfo = uses_hvinfo(root);
+	rt->reserved = reserved_slots(json_array_get(root, G_HVPARAMS),
+				      rt->ganeti_hvinfo);
+	json_array_foreach(json_array_get(root, G_NICS), i, entry)
+		if (parse_entry(rt, entry, RT_NIC, i, name, e) != KH_OK)
+			return e->code;
+	json_array_foreach(json_array_get(root, G_DISKS), i, entry)
+		if (!json_is_array(entry) ||
+		    parse_entry(rt, entry, RT_DISK, i, name, e) != KH_OK)
+			return e->code ? e->code :
+			       bad(e, name, "disks[%zu]: not [disk, path, uri]", i);
+	return KH_OK;
+}
+
+/* --- writing --- */
+
+static int set_placement(const struct runtime *rt, const struct rt_device *d,
+			 json_t *obj)
+{
+	char addr[8];
+	json_t *hv;
+
+	if (!rt->ganeti_hvinfo)
+		return json_object_set_new(obj, "pci", json_integer(d->slot));
+	if (!json_is_object(hv = json_object_get(obj, "hvinfo"))) {
+		if (json_object_set_new(obj, "hvinfo", hv = json_object()) != 0)
+			return -1;
+	}
+	snprintf(addr, sizeof(addr), "0x%x", (unsigned)d->slot);
+	return json_object_set_new(hv, "driver", json_string(d->driver)) |
+	       json_object_set_new(hv, "id", json_string(d->id)) |
+	       json_object_set_new(hv, "bus", json_string(d->bus)) |
+	       json_object_set_new(hv, "addr", json_string(addr));
+}
+
+/* An entry shaped like Ganeti's own, for a device added in this run. */
+static json_t *new_entry(const struct rt_device *d)
+{
+	json_t *obj = json_object();
+
+	if (obj == NULL)
+		return NULL;
+	if (d->kind == RT_NIC) {
+		json_object_set_new(obj, "mac", json_string(d->mac));
+		json_object_set_new(obj, "nicparams", json_pack("{s:s}", "mode",
+							       d->nic_mode));
+		if (d->link != NULL)
+			json_object_set_new(json_object_get(obj, "nicparams"),
+					    "link", json_string(d->link));
+	}
+	json_object_set_new(obj, "uuid", json_string(d->uuid));
+	if (d->name != NULL)
+		json_object_set_new(obj, "name", json_string(d->name));
+	if (d->kind == RT_NIC)
+		return obj;
+	json_object_set_new(obj, "mode", json_string(d->mode));
+	return json_pack("[o, s, n]", obj, d->path);
+}
+
+static const struct rt_device *device_of(const struct runtime *rt, json_t *entry)
+{
+	for (size_t i = 0; i < rt->ndev; i++)
+		if (rt->dev[i].gsource == entry)
+			return &rt->dev[i];
+	return NULL;
+}
+
+/* The list of one kind: kept entries in their order, updated where the
+ * tool manages them, removed devices left out, new ones at the end. */
+static json_t *rebuild(const struct runtime *rt, json_t *old, enum rt_kind kind)
+{
+	json_t *list = json_array(), *entry, *copy;
+	size_t i;
+
+	json_array_foreach(old, i, entry) {
+		const struct rt_device *d = device_of(rt, entry);
+		if (d == NULL) {
+			if (!manageable(entry, kind))
+				json_array_append(list, entry);
+			continue;	/* a removed device */
+		}
+		copy = json_deep_copy(entry);
+		set_placement(rt, d, entry_object(copy, kind));
+		json_array_append_new(list, copy);
+	}
+	for (i = 0; i < rt->ndev; i++) {
+		const struct rt_device *d = &rt->dev[i];
+		if (d->kind != kind || d->gsource != NULL)
+			continue;
+		copy = new_entry(d);
+		set_placement(rt, d, entry_object(copy, kind));
+		json_array_append_new(list, copy);
+	}
+	return list;
+}
+
+int ganeti_format(const struct runtime *rt, char **out, size_t *len,
+		  struct error *e)
+{
+	json_t *root = rt->ganeti, *disks = json_array_get(root, G_DISKS);
+	json_t *empty = json_array();
+	json_t *file = json_pack("[O, o, O, o]",
+				 json_array_get(root, G_KVM_CMD),
+				 rebuild(rt, json_array_get(root, G_NICS), RT_NIC),
+				 json_array_get(root, G_HVPARAMS),
+				 rebuild(rt, disks != NULL ? disks : empty, RT_DISK));
+	char *text = file != NULL ? json_dumps(file, JSON_ENSURE_ASCII) : NULL;
+
+	json_decref(file);
+	json_decref(empty);
+	if (text == NULL)
+		return error_set(e, KH_EFAIL, "cannot format the Ganeti runtime file");
+	*len = strlen(text);
+	/* one line, ended like Ganeti's own */
+	if ((*out = realloc(text, *len + 2)) == NULL) {
+		free(text);
+		return error_set(e, KH_EFAIL, "out of memory");
+	}
+	memcpy(*out + (*len)++, "\n", 2);
+	return KH_OK;
+}
