@@ -881,10 +881,13 @@ static int mark_unplugging(struct runtime *rt, struct rt_device *d,
 	    runtime_commit(rt, &werr) != KH_OK)
 		return error_set(e, code, "%s; recording that failed too: %s",
 				 why, werr.msg);
+	/* a Ganeti file has no place for the mark; the advice holds anyway */
 	return error_set(e, code,
-			 "%s; it stays recorded as unplugging: run '%s remove "
-			 "--uuid %s' again once the guest is up, or reboot the VM",
-			 why, rt_kind_name(d->kind), d->uuid);
+			 "%s; %s: run '%s remove --uuid %s' again once the guest "
+			 "is up, or reboot the VM", why,
+			 rt->format == RT_GANETI ? "it stays recorded" :
+			 "it stays recorded as unplugging",
+			 rt_kind_name(d->kind), d->uuid);
 }
 
 /* After the guest let go: what the device was attached to in QEMU. */
