@@ -16,7 +16,7 @@ CHECK_LIBS = $(shell pkg-config --libs check)
 
 SRCS = monitor.c pci.c runtime.c ganeti.c tap.c error.c
 HDRS = monitor.h pci.h runtime.h ganeti.h tap.h error.h
-UNIT_TESTS = test_monitor test_pci test_runtime test_tap
+UNIT_TESTS = test_monitor test_pci test_runtime test_tap test_ganeti
 B = build
 
 # Everything `make check` and `make demo` need on a fresh Debian 12.

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ganeti.h"
 #include "pci.h"
@@ -69,14 +70,19 @@ static bool manageable(json_t *entry, enum rt_kind kind)
 		json_is_integer(json_object_get(obj, "pci")));
 }
 
+/* "0x8": what Ganeti writes, and nothing looser. */
 static int parse_slot_addr(const char *addr, int *slot)
 {
-	char *end;
-	long n = addr != NULL ? strtol(addr, &end, 16) : -1;
+	size_t n;
+	long v;
 
-	if (addr == NULL || end == addr || *end != '\0' || n < 0 || n >= PCI_SLOTS)
+	if (addr == NULL || strncmp(addr, "0x", 2) != 0)
 		return -1;
-	*slot = (int)n;
+	n = strspn(addr + 2, "0123456789abcdefABCDEF");
+	if (n == 0 || n > 2 || addr[2 + n] != '\0' ||
+	    (v = strtol(addr + 2, NULL, 16)) >= PCI_SLOTS)
+		return -1;
+	*slot = (int)v;
 	return 0;
 }
 
@@ -86,13 +92,15 @@ static int read_placement(json_t *obj, struct rt_device *d, const char *name,
 {
 	json_t *hv = json_object_get(obj, "hvinfo");
 	const char *kind = rt_kind_name(d->kind);
+	json_int_t pci;
 
 	if (json_is_object(hv)) {
 		const char *id = str(hv, "id"), *bus = str(hv, "bus");
 		const char *driver = str(hv, "driver");
 
 		if (id == NULL || !qemu_id_is_valid(id) || bus == NULL ||
-		    strlen(bus) >= sizeof(d->bus) || driver == NULL ||
+		    !qemu_id_is_valid(bus) || strlen(bus) >= sizeof(d->bus) ||
+		    driver == NULL ||
 		    strlen(driver) >= sizeof(d->driver) ||
 		    parse_slot_addr(str(hv, "addr"), &d->slot) != 0)
 			return bad(e, name, "%s: hvinfo needs a valid id, bus, "
@@ -102,10 +110,11 @@ static int read_placement(json_t *obj, struct rt_device *d, const char *name,
 		snprintf(d->driver, sizeof(d->driver), "%s", driver);
 		return KH_OK;
 	}
-	d->slot = (int)json_integer_value(json_object_get(obj, "pci"));
-	if (d->slot < 0 || d->slot >= PCI_SLOTS)
-		return bad(e, name, "%s: pci %d is not a slot 0-%d", where,
-			   d->slot, PCI_SLOTS - 1);
+	pci = json_integer_value(json_object_get(obj, "pci"));
+	if (pci < 0 || pci >= PCI_SLOTS)	/* before it is cut to an int */
+		return bad(e, name, "%s: pci %" JSON_INTEGER_FORMAT " is not a "
+			   "slot 0-%d", where, pci, PCI_SLOTS - 1);
+	d->slot = (int)pci;
 	snprintf(d->bus, sizeof(d->bus), "%s", PCI_HOTPLUG_BUS);
 	snprintf(d->driver, sizeof(d->driver), "virtio-%s-pci",
 		 d->kind == RT_DISK ? "blk" : "net");
@@ -269,11 +278,14 @@ int ganeti_parse(struct runtime *rt, const char *name, const char *buf,
 	json_array_foreach(json_array_get(root, G_NICS), i, entry)
 		if (parse_entry(rt, entry, RT_NIC, i, name, e) != KH_OK)
 			return e->code;
-	json_array_foreach(json_array_get(root, G_DISKS), i, entry)
-		if (!json_is_array(entry) ||
-		    parse_entry(rt, entry, RT_DISK, i, name, e) != KH_OK)
-			return e->code ? e->code :
-			       bad(e, name, "disks[%zu]: not [disk, path, uri]", i);
+	json_array_foreach(json_array_get(root, G_DISKS), i, entry) {
+		json_t *uri = json_array_get(entry, 2);
+		if (json_array_size(entry) != 3 || !json_is_object(json_array_get(entry, 0)) ||
+		    !(json_is_string(uri) || json_is_null(uri)))
+			return bad(e, name, "disks[%zu]: not [disk, path, uri]", i);
+		if (parse_entry(rt, entry, RT_DISK, i, name, e) != KH_OK)
+			return e->code;
+	}
 	return KH_OK;
 }
 
@@ -298,28 +310,55 @@ static int set_placement(const struct runtime *rt, const struct rt_device *d,
 	       json_object_set_new(hv, "addr", json_string(addr));
 }
 
+/* Sets obj[key] to value unless it already says that (MACs and uuids
+ * are read in lower case: an unchanged one keeps its spelling). */
+static void set_string(json_t *obj, const char *key, const char *value,
+		       bool any_case)
+{
+	const char *now = str(obj, key);
+
+	if (now == NULL || (any_case ? strcasecmp(now, value) : strcmp(now, value)))
+		json_object_set_new(obj, key, json_string(value));
+}
+
+/* What the tool manages in an entry, set in place: keys already there
+ * keep their position, and everything else in the entry stays. */
+static void set_fields(const struct rt_device *d, json_t *entry)
+{
+	json_t *obj = entry_object(entry, d->kind), *params;
+
+	if (d->kind == RT_NIC) {
+		set_string(obj, "mac", d->mac, true);
+		if (!json_is_object(params = json_object_get(obj, "nicparams")))
+			json_object_set_new(obj, "nicparams", params = json_object());
+		set_string(params, "mode", d->nic_mode, false);
+		if (d->link != NULL)
+			set_string(params, "link", d->link, false);
+		else
+			json_object_del(params, "link");
+	}
+	set_string(obj, "uuid", d->uuid, true);
+	if (d->name != NULL)
+		set_string(obj, "name", d->name, false);
+	else if (json_object_get(obj, "name") != NULL)
+		json_object_set_new(obj, "name", json_null());
+	if (d->kind == RT_DISK) {
+		set_string(obj, "mode", d->mode, false);
+		const char *path = json_string_value(json_array_get(entry, 1));
+		if (path == NULL || strcmp(path, d->path) != 0)
+			json_array_set_new(entry, 1, json_string(d->path));
+	}
+}
+
 /* An entry shaped like Ganeti's own, for a device added in this run. */
 static json_t *new_entry(const struct rt_device *d)
 {
-	json_t *obj = json_object();
+	json_t *entry = d->kind == RT_NIC ? json_object() :
+			json_pack("[{}, s, n]", d->path);
 
-	if (obj == NULL)
-		return NULL;
-	if (d->kind == RT_NIC) {
-		json_object_set_new(obj, "mac", json_string(d->mac));
-		json_object_set_new(obj, "nicparams", json_pack("{s:s}", "mode",
-							       d->nic_mode));
-		if (d->link != NULL)
-			json_object_set_new(json_object_get(obj, "nicparams"),
-					    "link", json_string(d->link));
-	}
-	json_object_set_new(obj, "uuid", json_string(d->uuid));
-	if (d->name != NULL)
-		json_object_set_new(obj, "name", json_string(d->name));
-	if (d->kind == RT_NIC)
-		return obj;
-	json_object_set_new(obj, "mode", json_string(d->mode));
-	return json_pack("[o, s, n]", obj, d->path);
+	if (entry != NULL)
+		set_fields(d, entry);
+	return entry;
 }
 
 static const struct rt_device *device_of(const struct runtime *rt, json_t *entry)
@@ -345,6 +384,7 @@ static json_t *rebuild(const struct runtime *rt, json_t *old, enum rt_kind kind)
 			continue;	/* a removed device */
 		}
 		copy = json_deep_copy(entry);
+		set_fields(d, copy);
 		set_placement(rt, d, entry_object(copy, kind));
 		json_array_append_new(list, copy);
 	}

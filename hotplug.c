@@ -63,6 +63,9 @@ struct request {
 	char mac[18];
 	const char *nic_mode, *link, *script, *tap, *vhost;
 	int queues;
+	/* modify: the entry the NIC had in a Ganeti file, kept for the new
+	 * one so that what Ganeti has in it (ip, network, ...) stays */
+	json_t *gsource;
 };
 
 static void usage(FILE *f)
@@ -751,6 +754,7 @@ static int fill_device(const struct runtime *rt, struct rt_device *d,
 	d->kind = r->kind;
 	d->state = RT_PLUGGED;
 	d->slot = slot;
+	d->gsource = r->gsource;
 	memcpy(d->uuid, r->uuid, sizeof(d->uuid));
 	snprintf(d->bus, sizeof(d->bus), "%s", PCI_HOTPLUG_BUS);
 	if (runtime_device_id(rt, d->kind, d->uuid, slot, d->id, sizeof(d->id),
@@ -988,6 +992,7 @@ static void request_from_nic(const struct rt_device *d, struct request *r)
 	r->tap = d->tap;
 	r->vhost = d->vhost;
 	r->queues = d->queues;
+	r->gsource = d->gsource;
 }
 
 /* What modify was given replaces what the NIC had. */

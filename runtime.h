@@ -116,8 +116,8 @@ struct rt_device *runtime_find_id(struct runtime *rt, const char *id);
 /* Appends a zeroed device (slot = -1) and returns it, NULL on ENOMEM. */
 struct rt_device *runtime_add_device(struct runtime *rt, struct error *e);
 
-/* A copy of src that owns its own strings and no part of the file
- * (source NULL); release it with rt_device_release. */
+/* A copy of src that owns its own strings (source NULL; gsource, which
+ * rt->ganeti owns, is kept); release it with rt_device_release. */
 int rt_device_copy(struct rt_device *dst, const struct rt_device *src,
 		   struct error *e);
 

@@ -920,6 +920,24 @@ t_ganeti_older_file() {
 	expect_out "$GUUID_NIC nic  hotnic-11111111-pci-6"
 }
 
+# nic modify on a Ganeti file keeps what Ganeti has in the NIC's entry.
+t_ganeti_modify_keeps_entry() {
+	ganeti_file newer
+	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	make_netns
+	in_ns ip link add br1 type bridge
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1
+	gkh nic add --uuid "$UUID1" --mac "$MAC1" --link br0
+	expect_rc 0
+	# what Ganeti itself keeps in the entry
+	jq -c '.[1][0].ip = "192.0.2.9" | .[1][0].nicparams.vlan = ""' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	gkh nic modify --uuid "$UUID1" --mac "$MAC2" --link br1
+	expect_rc 0
+	jq -e '.[1] | length == 1' "$RT" >/dev/null || fail "entries: $(cat "$RT")"
+	jq -e '.[1][0] | .mac == "'"$MAC2"'" and .ip == "192.0.2.9" and .nicparams == {"link": "br1", "mode": "bridged", "vlan": ""} and .hvinfo.addr == "0xc"' "$RT" >/dev/null ||
+		fail "modified entry: $(cat "$RT")"
+}
+
 t_ganeti_three_entry_file() {
 	ganeti_round_trip three hotnic-1b2c3d4e-pci-5 hotdisk-003fc157-pci-4
 }
