@@ -67,9 +67,9 @@ unit: $(addprefix $(B)/,$(UNIT_TESTS)) $(addprefix $(B)/vg/,$(UNIT_TESTS))
 			--error-exitcode=1 $(B)/vg/$$t || exit 1; \
 	done
 
-integration: $(B)/asan/kvm-hotplug $(B)/qmpcmd $(B)/guest/vmlinux
-	KH=$(B)/asan/kvm-hotplug QMPCMD=$(B)/qmpcmd GUEST=$(B)/guest \
-		tests/integration.sh
+integration: kvm-hotplug $(B)/asan/kvm-hotplug $(B)/qmpcmd $(B)/guest/vmlinux
+	KH=$(B)/asan/kvm-hotplug KH_PLAIN=./kvm-hotplug QMPCMD=$(B)/qmpcmd \
+		GUEST=$(B)/guest tests/integration.sh
 
 check: deps
 	$(MAKE) kvm-hotplug

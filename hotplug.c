@@ -1520,10 +1520,12 @@ static int cmd_device(const struct options *o, enum rt_kind kind, int argc,
 	const char *name = rt_kind_name(kind);
 	int c, li = 0;
 
-	if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
-		device_usage(kind, argc < 1 ? stderr : stdout);
-		return argc < 1 ? error_set(e, KH_EUSAGE, "%s: add or remove?",
-					    name) : KH_OK;
+	if (argc < 1)
+		return error_set(e, KH_EUSAGE, "%s: add or remove? (see %s --help)",
+				 name, name);
+	if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
+		device_usage(kind, stdout);
+		return KH_OK;
 	}
 	for (r.op = OP_REMOVE; r.op <= OP_MODIFY; r.op++)
 		if (strcmp(argv[0], ops[r.op]) == 0 && takes[kind][r.op] != NULL)
@@ -1668,10 +1670,8 @@ static int parse_global(int argc, char **argv, struct options *o, int *next,
 					 argv[optind - 1]);
 		}
 	}
-	if (optind >= argc) {
-		usage(stderr);
-		return error_set(e, KH_EUSAGE, "no command given");
-	}
+	if (optind >= argc)
+		return error_set(e, KH_EUSAGE, "no command given (see --help)");
 	*next = optind;
 	return instance_paths(o, e);
 }

@@ -1180,7 +1180,7 @@ static int check_regular(int fd, const char *path, struct error *e)
 	if (fd != -1 && fstat(fd, &st) == -1)
 		rc = error_set(e, KH_EFAIL, "%s: %s", path, strerror(errno));
 	else if (fd == -1 || !S_ISREG(st.st_mode))
-		rc = error_set(e, KH_EFAIL, "%s: not a regular file", path);
+		rc = error_set(e, KH_EUSAGE, "%s: not a regular file", path);
 	if (rc != KH_OK && fd != -1)
 		close(fd);
 	return rc;
@@ -1202,7 +1202,7 @@ int runtime_load(struct runtime *rt, bool create, struct error *e)
 		return KH_OK;
 	}
 	if (fd == -1 && errno == ENOENT)
-		return error_set(e, KH_EFAIL, "%s: no such runtime file",
+		return error_set(e, KH_EUSAGE, "%s: no such runtime file",
 				 rt->path);
 	if ((rc = check_regular(fd, rt->path, e)) != KH_OK)
 		return rc;

@@ -359,7 +359,7 @@ t_remove_unknown_uuid() {
 	same_as before
 	rm -f "$T/none.runtime"
 	kh -r "$T/none.runtime" -m "$SOCK" disk remove --uuid "$UUID1"
-	expect_rc 1
+	expect_rc 2
 	expect_err "no such runtime file"
 	[ ! -e "$T/none.runtime" ] || fail "remove created a runtime file"
 }
@@ -964,6 +964,184 @@ t_migration_ganeti() {
 	sed -i 's/"kvm_pci_reservations": 12/"kvm_pci_reservations": 4/' "$RT"
 	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
 	migration_round gkh
+}
+
+# ---- hostile input, full disks, crowds (issue 5) ----
+
+# One row per bad input: expected exit, a phrase of the one-line error,
+# then the arguments. Each leaves the runtime file and the VM as they were.
+bad_input_rows() {
+	local x300 ctl
+	x300=$(printf 'x%.0s' $(seq 300))
+	ctl=$(printf 'a\001b')
+	cat <<-ROWS
+	2	no command given
+	2	unknown command 'frob'	frob
+	2	unknown option '--bogus'	--bogus list
+	2	missing value for '-r'	-r
+	2	timeout: 'abc' is not a number	-t abc list
+	2	timeout: '-1' is not a number	-t -1 list
+	2	timeout: '0' is not a number	-t 0 list
+	2	disk: add or remove?	disk
+	2	disk: unknown subcommand 'frob'	disk frob
+	2	disk add: --uuid is required	disk add --path $T/d.img
+	2	disk add: --path is required	disk add --uuid $UUID2
+	2	is not a UUID	disk add --uuid 003fc157 --path $T/d.img
+	2	is not a UUID	disk add --uuid $UUID2$UUID2 --path $T/d.img
+	2	is not a UUID	disk add --uuid $ctl --path $T/d.img
+	2	is not a UUID	disk remove --uuid 003fc157-66a8-4e6d-8b7e-ec4f6975139g
+	2	is not absolute	disk add --uuid $UUID2 --path rel.img
+	2	No such file or directory	disk add --uuid $UUID2 --path $T/missing.img
+	2	not a regular file or block device	disk add --uuid $UUID2 --path $T
+	2	not a regular file or block device	disk add --uuid $UUID2 --path /dev/null
+	2	--path: too long	disk add --uuid $UUID2 --path /$x300$x300$x300$x300$x300$x300$x300$x300$x300$x300$x300$x300$x300$x300
+	2	format: 'vmdk' is not one of raw|qcow2	disk add --uuid $UUID2 --path $T/d.img --format vmdk
+	2	cache: 'fast' is not one of	disk add --uuid $UUID2 --path $T/d.img --cache fast
+	2	mode: 'rx' is not one of rw|ro	disk add --uuid $UUID2 --path $T/d.img --mode rx
+	2	discard: 'yes' is not one of	disk add --uuid $UUID2 --path $T/d.img --discard yes
+	2	slot: '0' is not a number 1-31	disk add --uuid $UUID2 --path $T/d.img --slot 0
+	2	slot: '32' is not a number 1-31	disk add --uuid $UUID2 --path $T/d.img --slot 32
+	2	slot: '4x' is not a number	disk add --uuid $UUID2 --path $T/d.img --slot 4x
+	2	name: must be 1-128 characters	disk add --uuid $UUID2 --path $T/d.img --name $x300
+	2	control characters are not allowed	disk add --uuid $UUID2 --path $T/d.img --name $ctl
+	2	disk remove does not take '--path'	disk remove --uuid $UUID1 --path $T/d.img
+	2	unexpected argument 'extra'	disk remove --uuid $UUID1 extra
+	2	nic add: --mac is required	nic add --uuid $UUID2 --link br0
+	2	not a unicast MAC	nic add --uuid $UUID2 --mac 52:54:00:12:34 --link br0
+	2	not a unicast MAC	nic add --uuid $UUID2 --mac 01:00:5e:00:00:01 --link br0
+	2	not a unicast MAC	nic add --uuid $UUID2 --mac ff:ff:ff:ff:ff:ff --link br0
+	2	not a unicast MAC	nic add --uuid $UUID2 --mac 52-54-00-12-34-56 --link br0
+	2	queues: '0' is not a number 1-16	nic add --uuid $UUID2 --mac $MAC1 --link br0 --queues 0
+	2	vhost: 'maybe' is not one of on|off|auto	nic add --uuid $UUID2 --mac $MAC1 --link br0 --vhost maybe
+	2	--tap: 'a/b' is not an interface name	nic add --uuid $UUID2 --mac $MAC1 --link br0 --tap a/b
+	2	--tap: 'kh%d' is not an interface name	nic add --uuid $UUID2 --mac $MAC1 --link br0 --tap kh%d
+	2	is not an interface name	nic add --uuid $UUID2 --mac $MAC1 --link br0 --tap abcdefghijklmnop
+	2	bridge nosuchbr does not exist	nic add --uuid $UUID2 --mac $MAC1 --link nosuchbr
+	2	--mode routed needs --script	nic add --uuid $UUID2 --mac $MAC1 --mode routed
+	2	--mode bridged needs --link BRIDGE or --script	nic add --uuid $UUID2 --mac $MAC1
+	2	is not an executable with an absolute path	nic add --uuid $UUID2 --mac $MAC1 --script ifup
+	2	is not an executable with an absolute path	nic add --uuid $UUID2 --mac $MAC1 --script $T/d.img
+	2	nic remove does not take '--mac'	nic remove --uuid $UUID1 --mac $MAC1
+	2	list: unexpected argument	list now
+	2	format: 'yaml' is not one of	cmdline --format yaml
+	2	is not an instance name	--instance ../vm list
+	2	--ganeti-dir goes with --instance	--ganeti-dir /tmp list
+	1	a device with uuid $UUID1 is already recorded	disk add --uuid $UUID1 --path $T/d.img
+	1	no nic with uuid $UUID1	nic remove --uuid $UUID1
+	ROWS
+}
+
+t_bad_input_catalogue() {
+	make_netns
+	start_vm vm
+	disk_image "$T/d.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d.img"
+	expect_rc 0
+	snapshot before
+	local rc phrase args n=0
+	while IFS=$'\t' read -r rc phrase args; do
+		# shellcheck disable=SC2086 # the row's words are the arguments
+		case $args in
+		--instance* | --ganeti-dir*) kh $args ;;
+		*) kh -r "$RT" -m "$SOCK" $args ;;
+		esac
+		[ "$RC" -eq "$rc" ] || fail "row '$args': exit $RC, expected $rc: $ERR"
+		expect_err "$phrase"
+		same_as before
+		n=$((n + 1))
+	done < <(bad_input_rows)
+	[ "$n" -ge 40 ] || fail "only $n bad inputs"
+	# bad runtime files: exit 2, the file left as it was
+	for content in 'garbage: [' '' $'\x7fELF\x01\x02' '[1, 2' 'version: 7'; do
+		printf '%s' "$content" >"$T/bad.runtime"
+		cp "$T/bad.runtime" "$T/bad.copy"
+		kh -r "$T/bad.runtime" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d.img"
+		[ "$RC" -eq 2 ] || fail "runtime file '$content': exit $RC: $ERR"
+		expect_err "bad.runtime"
+		cmp -s "$T/bad.runtime" "$T/bad.copy" || fail "bad runtime file rewritten"
+		same_as before
+	done
+	mkdir "$T/dir.runtime"
+	kh -r "$T/dir.runtime" -m "$SOCK" list
+	[ "$RC" -eq 2 ] || fail "directory as runtime file: exit $RC"
+	expect_err "not a regular file"
+	echo "$n bad inputs and 6 bad runtime files"
+}
+
+# The runtime file's directory full, or read-only: exit 1, the VM as it
+# was, the old file intact.
+t_storage_faults() {
+	start_vm vm
+	mkdir "$T/mnt"
+	mount -t tmpfs -o size=64k tmpfs "$T/mnt" || fail "cannot mount a tmpfs"
+	RT=$T/mnt/vm.runtime
+	disk_image "$T/d1.img"
+	disk_image "$T/d2.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	dd if=/dev/zero of="$T/mnt/fill" bs=4k 2>/dev/null
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img"
+	expect_rc 1
+	expect_err "No space left on device"
+	same_as before
+	rm "$T/mnt/fill"
+	mount -o remount,ro "$T/mnt"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img"
+	expect_rc 1
+	expect_err "Read-only file system"
+	same_as before
+	umount "$T/mnt"
+}
+
+# 16 invocations at once, adds and removes mixed: all finish within the
+# timeout, on distinct slots, and the file matches the VM.
+t_concurrent_invocations() {
+	make_netns
+	GUEST_APPEND=kh.nomodules start_guest vm
+	local i pids=() uuid
+	for i in $(seq 10 17); do
+		disk_image "$T/d$i.img"
+		kh -r "$RT" -m "$SOCK" disk add --uuid "00000000-0000-4000-8000-0000000000$i" --path "$T/d$i.img"
+		expect_rc 0
+	done
+	for i in $(seq 10 25); do
+		uuid=00000000-0000-4000-8000-0000000000$i
+		if [ "$i" -le 17 ]; then
+			in_ns "$KH" -q -r "$RT" -m "$SOCK" disk remove --uuid "$uuid" 2>"$T/err.$i" &
+		elif [ $((i % 2)) -eq 0 ]; then
+			disk_image "$T/d$i.img"
+			in_ns "$KH" -q -r "$RT" -m "$SOCK" disk add --uuid "$uuid" --path "$T/d$i.img" 2>"$T/err.$i" &
+		else
+			in_ns "$KH" -q -r "$RT" -m "$SOCK" nic add --uuid "$uuid" --mac "52:54:00:00:00:$i" --link br0 2>"$T/err.$i" &
+		fi
+		pids+=($!)
+	done
+	for i in "${!pids[@]}"; do
+		wait "${pids[$i]}" || fail "invocation $i failed: $(cat "$T/err.$((i + 10))")"
+	done
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 0
+	expect_out "matches the VM: 8 devices"
+	[ "$(grep -c '^  slot:' "$RT")" -eq 8 ] || fail "not 8 devices"
+	[ "$(grep '^  slot:' "$RT" | sort | uniq -d)" = "" ] || fail "a slot twice"
+}
+
+# A full add and remove of each kind under valgrind: no leak, no error.
+t_valgrind_add_remove() {
+	[ -x "${KH_PLAIN:-}" ] || fail "KH_PLAIN (the tool without sanitizers) not set"
+	make_netns
+	GUEST_APPEND=kh.nomodules start_guest vm
+	disk_image "$T/d1.img"
+	local vg=(valgrind -q --leak-check=full --show-leak-kinds=all
+		--errors-for-leak-kinds=all --error-exitcode=99 --track-fds=yes)
+	for args in "disk add --uuid $UUID1 --path $T/d1.img" "disk remove --uuid $UUID1" \
+		"nic add --uuid $UUID2 --mac $MAC1 --link br0 --queues 2" "nic remove --uuid $UUID2"; do
+		# shellcheck disable=SC2086
+		in_ns "${vg[@]}" "$KH_PLAIN" -r "$RT" -m "$SOCK" $args >"$T/vg.out" 2>"$T/vg.err" ||
+			fail "valgrind: $args: $(cat "$T/vg.err")"
+		! grep -q "Open file descriptor [3-9]" "$T/vg.err" || fail "fd left open: $(cat "$T/vg.err")"
+	done
 }
 
 # ---- runner ----

@@ -89,6 +89,9 @@ stop_vms() {
 		# QEMU removes its pidfile as it exits
 		[ -f "$f" ] && kill "$(cat "$f" 2>/dev/null)" 2>/dev/null
 	done
+	# mounts a test made under its directory
+	awk -v t="$T/" 'index($2, t) == 1 { print $2 }' /proc/mounts |
+		while read -r f; do umount "$f"; done
 	if [ -f "$T/netns" ]; then
 		sleep 0.1	# QEMU gone first, so no tap outlives its namespace
 		while read -r f; do ip netns del "$f" 2>/dev/null; done <"$T/netns"

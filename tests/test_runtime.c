@@ -1086,7 +1086,7 @@ START_TEST(test_load_errors)
 
 	runtime_init(&rt);
 	rt.path = strdup(path);	/* as runtime_lock would */
-	ck_assert_int_eq(runtime_load(&rt, false, &e), KH_EFAIL);
+	ck_assert_int_eq(runtime_load(&rt, false, &e), KH_EUSAGE);
 	ck_assert_str_eq(strstr(e.msg, "load: "), "load: no such runtime file");
 
 	write_file(path, "version: 1\ndevices: {}\n", 0600);
@@ -1107,15 +1107,15 @@ START_TEST(test_load_errors)
 
 	unlink(path);
 	ck_assert_int_eq(symlink("/etc/hostname", path), 0);
-	ck_assert_int_eq(runtime_load(&rt, false, &e), KH_EFAIL);
+	ck_assert_int_eq(runtime_load(&rt, false, &e), KH_EUSAGE);
 	ck_assert_ptr_nonnull(strstr(e.msg, "not a regular file"));
 	unlink(path);
 	ck_assert_int_eq(mkfifo(path, 0600), 0);
-	ck_assert_int_eq(runtime_load(&rt, false, &e), KH_EFAIL);
+	ck_assert_int_eq(runtime_load(&rt, false, &e), KH_EUSAGE);
 	ck_assert_ptr_nonnull(strstr(e.msg, "not a regular file"));
 	unlink(path);
 	ck_assert_int_eq(mkdir(path, 0700), 0);
-	ck_assert_int_eq(runtime_load(&rt, true, &e), KH_EFAIL);
+	ck_assert_int_eq(runtime_load(&rt, true, &e), KH_EUSAGE);
 	ck_assert_ptr_nonnull(strstr(e.msg, "not a regular file"));
 
 	write_file(in_tmp("load-ok"), full, 0600);
