@@ -29,10 +29,11 @@ all: kvm-hotplug
 kvm-hotplug: hotplug.c $(SRCS) $(HDRS)
 	$(CC) $(CFLAGS) -o $@ hotplug.c $(SRCS) $(LDLIBS)
 
-# The tool as the integration tests run it: with ASan and UBSan.
+# The tool as the integration tests run it: with ASan and UBSan, and with
+# the fault points (KH_FAULT=NAME kills it there) that release builds lack.
 $(B)/asan/kvm-hotplug: hotplug.c $(SRCS) $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SANITIZE) -o $@ hotplug.c $(SRCS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(SANITIZE) -DKH_FAULT_INJECTION -o $@ hotplug.c $(SRCS) $(LDLIBS)
 
 $(B)/qmpcmd: tests/qmpcmd.c monitor.c error.c tap.c monitor.h error.h tap.h
 	@mkdir -p $(@D)

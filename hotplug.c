@@ -83,7 +83,8 @@ static void usage(FILE *f)
 	      "  nic remove --uuid UUID\n"
 	      "  nic modify --uuid UUID [add options]  remove and add again, same slot\n"
 	      "  list        devices in the runtime file and whether QEMU has them\n"
-	      "  check       exit 0 only if the runtime file and the VM agree\n"
+	      "  check [--repair]  exit 0 only if the runtime file and the VM agree;\n"
+	      "              --repair first settles what an interrupted run left\n"
 	      "  cmdline [--format lines|shell|json]\n"
 	      "              QEMU options that make the recorded devices again (migration)\n"
 	      "\n"
@@ -142,6 +143,20 @@ static void verbose(const struct options *o, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 }
+
+#ifdef KH_FAULT_INJECTION
+/* Test builds: KH_FAULT=NAME kills the tool at point NAME, as a crash,
+ * an OOM kill or a power cut would. */
+static void fault_point(const char *name)
+{
+	const char *want = getenv("KH_FAULT");
+
+	if (want != NULL && strcmp(want, name) == 0)
+		raise(SIGKILL);
+}
+#else
+#define fault_point(name) ((void)0)
+#endif
 
 /* Prints a JSON result on stdout; takes the reference. */
 static void print_json(json_t *obj)
@@ -345,6 +360,7 @@ static int device_add_verified(const struct options *o, struct monitor *m,
 	    monitor_reply(m, add_id, "device_add", NULL, e) != KH_OK)
 		return classify_plug_error(e);
 	*refused = false;
+	fault_point("after-device_add");
 	verbose(o, "device_add %s at %s slot %d: done", d->id, d->bus, d->slot);
 	if (verify_device(m, pci_id, d, e) != KH_OK) {
 		undo(m, "device_del", json_pack("{s:s}", "id", d->id));
@@ -460,6 +476,7 @@ static int disk_plug(const struct options *o, struct monitor *m,
 		return error_set(e, KH_EFAIL, "out of memory");
 	if (monitor_execute(m, "blockdev-add", args, NULL, e) != KH_OK)
 		return e->code;
+	fault_point("after-blockdev-add");
 	verbose(o, "blockdev-add %s: done", d->id);
 	if (device_add_verified(o, m, d, disk_device_args(d), &refused, e) != KH_OK &&
 	    refused)
@@ -591,10 +608,12 @@ static int nic_plug(const struct options *o, struct monitor *m,
 	bool refused;
 
 	if (pass_fds(m, d, tap, &fn, e) != KH_OK ||
-	    monitor_execute(m, "netdev_add", netdev_args(d, &fn), NULL, e) != KH_OK) {
+	    (fault_point("after-getfd"),
+	     monitor_execute(m, "netdev_add", netdev_args(d, &fn), NULL, e)) != KH_OK) {
 		close_fds(m, &fn);
 		return e->code;
 	}
+	fault_point("after-netdev_add");
 	verbose(o, "netdev_add %s on tap %s (%d queue%s, vhost %s): done",
 		d->id, d->tap, d->queues, d->queues > 1 ? "s" : "", d->vhost);
 	if (device_add_verified(o, m, d, nic_device_args(d), &refused, e) != KH_OK &&
@@ -797,6 +816,145 @@ static int choose_slot(const struct options *o, struct monitor *m,
 	return KH_OK;
 }
 
+/* ---- crash consistency: the intent record ---- */
+
+/* Notes what was about to happen to d, before QEMU changes. */
+static int tell_intent(struct runtime *rt, const char *op,
+		       const struct rt_device *d, struct error *e)
+{
+	json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "op", op,
+			       "kind", rt_kind_name(d->kind), "uuid", d->uuid,
+			       "id", d->id, "slot", d->slot, "queues", d->queues);
+	int rc;
+
+	if (in != NULL && rt->tmp_path != NULL)
+		json_object_set_new(in, "prepared", json_string(rt->tmp_path));
+	rc = in == NULL ? error_set(e, KH_EFAIL, "out of memory") :
+			  runtime_intent_write(rt, in, e);
+	json_decref(in);
+	fault_point(op[0] == 'a' ? "add-intent" : "remove-intent");
+	return rc;
+}
+
+static void notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* What settling an intent did: always said, it is news to the caller. */
+static void notice(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("kvm-hotplug: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Takes back what a half-made add left in QEMU: its backend and the fds
+ * it was handed. Each may be missing; that is fine. */
+static void undo_half_add(const struct options *o, struct monitor *m,
+			  const char *kind, const char *id, int queues)
+{
+	struct error ignored = { 0 };
+	char name[RT_ID_MAX + 24];
+
+	if (strcmp(kind, "disk") == 0) {
+		blockdev_del(o, m, id, &ignored);
+		return;
+	}
+	undo(m, "netdev_del", json_pack("{s:s}", "id", id));
+	for (int q = 0; q < queues && q < TAP_MAX_QUEUES; q++)
+		for (int v = 0; v < 2; v++) {
+			snprintf(name, sizeof(name), "%s-%s%d", id,
+				 v ? "vhost" : "tap", q);
+			undo(m, "closefd", json_pack("{s:s}", "fdname", name));
+		}
+}
+
+/* An add that died: QEMU has the device (record it: the prepared file
+ * says exactly that), or not (take back its leftovers). */
+static int settle_add(const struct options *o, struct runtime *rt,
+		      struct monitor *m, json_t *in, bool present,
+		      struct error *e)
+{
+	const char *id = json_string_value(json_object_get(in, "id"));
+	const char *prepared = json_string_value(json_object_get(in, "prepared"));
+
+	if (present) {
+		if (prepared != NULL && access(prepared, F_OK) == 0) {
+			if (rename(prepared, rt->path) == -1)
+				return error_set(e, KH_EFAIL, "%s: %s", prepared,
+						 strerror(errno));
+			if (runtime_load(rt, false, e) != KH_OK)
+				return e->code;
+		}
+		notice("an interrupted add of %s: QEMU has it, recorded", id);
+		return KH_OK;
+	}
+	undo_half_add(o, m, json_string_value(json_object_get(in, "kind")), id,
+		      (int)json_integer_value(json_object_get(in, "queues")));
+	if (prepared != NULL)
+		unlink(prepared);
+	notice("an interrupted add of %s: QEMU does not have it, its "
+	       "leftovers released", id);
+	return KH_OK;
+}
+
+static int release_backend(const struct options *o, struct monitor *m,
+			   const struct rt_device *d, struct error *e);
+
+/* A removal that died: while QEMU has the device it stays recorded; once
+ * QEMU let it go, its backend goes and so does the entry. */
+static int settle_remove(const struct options *o, struct runtime *rt,
+			 struct monitor *m, json_t *in, bool present,
+			 struct error *e)
+{
+	const char *id = json_string_value(json_object_get(in, "id"));
+	struct rt_device *d = runtime_find_id(rt, id);
+
+	if (present) {
+		notice("an interrupted removal of %s: QEMU still has it, it stays "
+		       "recorded (remove it again)", id);
+		return KH_OK;
+	}
+	if (d != NULL && (release_backend(o, m, d, e) != KH_OK ||
+			  (runtime_remove_device(rt, (size_t)(d - rt->dev)),
+			   runtime_prepare(rt, e)) != KH_OK ||
+			  runtime_commit(rt, e) != KH_OK))
+		return e->code;
+	notice("an interrupted removal of %s: QEMU let it go, no longer "
+	       "recorded", id);
+	return KH_OK;
+}
+
+/* Step 1 and a half: a run that died between its intent record and its
+ * runtime file left the two telling different stories; the VM decides. */
+static int settle_intent(const struct options *o, struct runtime *rt,
+			 struct monitor **m, struct error *e)
+{
+	json_t *in = NULL, *pci = NULL;
+	const char *op, *id;
+	int bus, slot;
+
+	if (runtime_intent_read(rt, &in, e) != KH_OK || in == NULL)
+		return e->code;
+	op = json_string_value(json_object_get(in, "op"));
+	id = json_string_value(json_object_get(in, "id"));
+	if (op == NULL || id == NULL || !json_is_string(json_object_get(in, "kind")))
+		error_set(e, KH_EUSAGE, "%s.intent: not an intent record",
+			  rt->path);
+	else if ((*m != NULL || connect_monitor(o, m, e) == KH_OK) &&
+		 pci_query(*m, &pci, e) == KH_OK &&
+		 (strcmp(op, "add") == 0 ?
+		  settle_add(o, rt, *m, in, pci_find_device(pci, id, &bus, &slot), e) :
+		  settle_remove(o, rt, *m, in, pci_find_device(pci, id, &bus, &slot), e))
+		 == KH_OK)
+		runtime_intent_clear(rt);
+	json_decref(pci);
+	json_decref(in);
+	return e->code;
+}
+
 /* Steps 3 to 5 of an add, on a locked runtime file and an open monitor.
  * On failure rt is as it was (the new entry is dropped again). */
 static int plug_new(const struct options *o, struct runtime *rt,
@@ -826,16 +984,21 @@ static int plug_new(const struct options *o, struct runtime *rt,
 	    fill_device(rt, d, r, slot, e) != KH_OK ||
 	    (r->kind == RT_NIC &&
 	     nic_host_up(o, r, d, &tap, &script_ran, e) != KH_OK) ||
-	    runtime_prepare(rt, e) != KH_OK)
+	    runtime_prepare(rt, e) != KH_OK ||
+	    tell_intent(rt, "add", d, e) != KH_OK)
 		goto out;
 	/* 4 */
 	if ((r->kind == RT_DISK ? disk_plug(o, m, d, r->file_driver, e) :
 				  nic_plug(o, m, d, &tap, e)) != KH_OK)
 		goto out;
 	/* 5 */
+	fault_point("before-commit");
 	if (runtime_commit(rt, e) == KH_OK)
 		*res = change_result("added", d);
+	fault_point("after-commit");
 out:
+	/* the file tells the outcome now: done, or all taken back */
+	runtime_intent_clear(rt);
 	if (e->code != KH_OK && script_ran) {
 		struct error ignored = { 0 };
 		run_nic_script(o, d, true, &ignored);
@@ -858,9 +1021,10 @@ static int add_device(const struct options *o, const struct request *r,
 	runtime_init(&rt);
 	/* 1 */
 	if (load_runtime(o, &rt, true, e) == KH_OK &&
+	    settle_intent(o, &rt, &m, e) == KH_OK &&
 	    refuse_duplicate(o, &rt, r, e) == KH_OK &&
 	    /* 2 */
-	    connect_monitor(o, &m, e) == KH_OK &&
+	    (m != NULL || connect_monitor(o, &m, e) == KH_OK) &&
 	    /* 3 to 5 */
 	    plug_new(o, &rt, m, r, &res, e) == KH_OK)
 		print_result(o, res);
@@ -922,15 +1086,22 @@ static int unplug_recorded(const struct options *o, struct runtime *rt,
 	json_t *done;
 
 	/* 4: the id is the one recorded, whatever scheme made it */
+	if (tell_intent(rt, "remove", d, e) != KH_OK)
+		return e->code;
 	if (unplug_device(o, m, d->id, e) != KH_OK) {
 		if (e->code == KH_ETIMEOUT)
 			mark_unplugging(rt, d, e);
+		runtime_intent_clear(rt);
 		return e->code;
 	}
+	fault_point("after-unplug");
 	if (release_backend(o, m, d, e) != KH_OK) {
 		error_prefix(e, "%s is unplugged but its backend remains: ", d->id);
-		return mark_unplugging(rt, d, e);
+		mark_unplugging(rt, d, e);
+		runtime_intent_clear(rt);
+		return e->code;
 	}
+	fault_point("after-release");
 	/* 5 */
 	done = change_result("removed", d);
 	runtime_remove_device(rt, (size_t)(d - rt->dev));
@@ -938,6 +1109,8 @@ static int unplug_recorded(const struct options *o, struct runtime *rt,
 		json_decref(done);
 		return e->code;
 	}
+	fault_point("after-commit-remove");
+	runtime_intent_clear(rt);
 	*res = done;
 	return KH_OK;
 }
@@ -966,8 +1139,9 @@ static int remove_device(const struct options *o, const struct request *r,
 	runtime_init(&rt);
 	/* 1, 3 (nothing to ask QEMU before the file knows the device), 2 */
 	if (load_runtime(o, &rt, false, e) == KH_OK &&
+	    settle_intent(o, &rt, &m, e) == KH_OK &&
 	    (d = find_recorded(o, &rt, r, e)) != NULL &&
-	    connect_monitor(o, &m, e) == KH_OK &&
+	    (m != NULL || connect_monitor(o, &m, e) == KH_OK) &&
 	    /* 4, 5 */
 	    unplug_recorded(o, &rt, m, d, &res, e) == KH_OK)
 		print_result(o, res);
@@ -1026,6 +1200,7 @@ static int modify_nic(const struct options *o, const struct request *given,
 
 	runtime_init(&rt);
 	if (load_runtime(o, &rt, false, e) != KH_OK ||
+	    settle_intent(o, &rt, &m, e) != KH_OK ||
 	    (d = find_recorded(o, &rt, given, e)) == NULL ||
 	    rt_device_copy(&old, d, e) != KH_OK)
 		goto out;
@@ -1033,7 +1208,7 @@ static int modify_nic(const struct options *o, const struct request *given,
 	want = was;
 	apply_changes(&want, given);
 	if (check_nic_link(&want, e) != KH_OK ||
-	    connect_monitor(o, &m, e) != KH_OK ||
+	    (m == NULL && connect_monitor(o, &m, e) != KH_OK) ||
 	    unplug_recorded(o, &rt, m, d, &gone, e) != KH_OK)
 		goto out;
 	if (plug_new(o, &rt, m, &want, &res, e) != KH_OK) {
@@ -1349,7 +1524,38 @@ static int check_unrecorded(struct differences *df, struct monitor *m,
 	return e->code;
 }
 
-static int check_vm(const struct options *o, struct error *e)
+/* check --repair: pending removals whose device QEMU has let go are
+ * finished. Nothing the file does not know is ever removed. */
+static int finish_removals(const struct options *o, struct runtime *rt,
+			   struct monitor *m, struct error *e)
+{
+	json_t *pci = NULL;
+	bool changed = false;
+	int bus, slot;
+
+	if (pci_query(m, &pci, e) != KH_OK)
+		return e->code;
+	for (size_t i = 0; i < rt->ndev && e->code == KH_OK;) {
+		struct rt_device *d = &rt->dev[i];
+
+		if (d->state != RT_UNPLUGGING ||
+		    pci_find_device(pci, d->id, &bus, &slot)) {
+			i++;
+			continue;
+		}
+		if (release_backend(o, m, d, e) != KH_OK)
+			break;
+		notice("the pending removal of %s is finished", d->id);
+		runtime_remove_device(rt, i);
+		changed = true;
+	}
+	json_decref(pci);
+	if (e->code == KH_OK && changed && runtime_prepare(rt, e) == KH_OK)
+		runtime_commit(rt, e);
+	return e->code;
+}
+
+static int check_vm(const struct options *o, bool repair, struct error *e)
 {
 	struct runtime rt;
 	struct monitor *m = NULL;
@@ -1358,8 +1564,12 @@ static int check_vm(const struct options *o, struct error *e)
 	size_t n;
 
 	runtime_init(&rt);
-	if (load_runtime(o, &rt, false, e) != KH_OK ||
-	    connect_monitor(o, &m, e) != KH_OK || pci_query(m, &pci, e) != KH_OK ||
+	/* --repair: the first add may have died before there was a file */
+	if (load_runtime(o, &rt, repair, e) != KH_OK ||
+	    (repair && settle_intent(o, &rt, &m, e) != KH_OK) ||
+	    (m == NULL && connect_monitor(o, &m, e) != KH_OK) ||
+	    (repair && finish_removals(o, &rt, m, e) != KH_OK) ||
+	    pci_query(m, &pci, e) != KH_OK ||
 	    monitor_execute(m, "query-named-block-nodes", NULL, &nodes, e) != KH_OK)
 		goto out;
 	check_recorded(&df, &rt, pci, nodes);
@@ -1591,16 +1801,21 @@ static int cmd_cmdline(const struct options *o, int argc, char **argv,
 static int cmd_list(const struct options *o, int argc, char **argv,
 		    struct error *e)
 {
+	bool repair;
+
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		list_usage(argv[0], stdout);
 		return KH_OK;
 	}
-	if (argc > 1)
+	repair = argc == 2 && strcmp(argv[0], "check") == 0 &&
+		 strcmp(argv[1], "--repair") == 0;
+	if (argc > 1 && !repair)
 		return error_set(e, KH_EUSAGE, "%s: unexpected argument '%.40s'",
 				 argv[0], argv[1]);
 	if (need_paths(o, e) != KH_OK)
 		return e->code;
-	return strcmp(argv[0], "check") == 0 ? check_vm(o, e) : list_devices(o, e);
+	return strcmp(argv[0], "check") == 0 ? check_vm(o, repair, e) :
+	       list_devices(o, e);
 }
 
 /* --instance NAME: Ganeti's paths for NAME, unless -r or -m say otherwise. */

@@ -1653,3 +1653,66 @@ const char *rt_kind_name(enum rt_kind k)
 {
 	return kinds[k];
 }
+
+/* --- the intent record: what a run is about to do to the VM --- */
+
+static char *intent_path(const struct runtime *rt)
+{
+	char *p;
+
+	return asprintf(&p, "%s.intent", rt->path) == -1 ? NULL : p;
+}
+
+int runtime_intent_write(struct runtime *rt, json_t *intent, struct error *e)
+{
+	char *path = intent_path(rt), *tmp = NULL, *text = NULL;
+	int fd = -1, rc = KH_OK;
+
+	if (path == NULL || asprintf(&tmp, "%s.tmp", path) == -1 ||
+	    (text = json_dumps(intent, JSON_COMPACT)) == NULL) {
+		rc = nomem(e);
+		goto out;
+	}
+	/* written and synced before QEMU changes, so a crash leaves it */
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		       0600)) == -1 || write_all(fd, text, strlen(text)) == -1 ||
+	    fsync(fd) == -1 || rename(tmp, path) == -1)
+		rc = error_set(e, KH_EFAIL, "%s: %s", path, strerror(errno));
+	if (rc == KH_OK)
+		rc = sync_dir(path, e);
+out:
+	if (fd != -1)
+		close(fd);
+	if (rc != KH_OK && tmp != NULL)
+		unlink(tmp);
+	free(text);
+	free(tmp);
+	free(path);
+	return rc;
+}
+
+int runtime_intent_read(struct runtime *rt, json_t **intent, struct error *e)
+{
+	char *path = intent_path(rt);
+	json_error_t jerr;
+
+	*intent = NULL;
+	if (path == NULL)
+		return nomem(e);
+	if (access(path, F_OK) == 0 &&
+	    (*intent = json_load_file(path, 0, &jerr)) == NULL)
+		error_set(e, KH_EUSAGE, "%s: %s (remove it once the VM is "
+			  "checked)", path, jerr.text);
+	free(path);
+	return e != NULL ? e->code : KH_OK;
+}
+
+void runtime_intent_clear(struct runtime *rt)
+{
+	char *path = intent_path(rt);
+	struct error ignored = { 0 };
+
+	if (path != NULL && unlink(path) == 0)
+		sync_dir(path, &ignored);
+	free(path);
+}

@@ -133,6 +133,14 @@ int runtime_device_id(const struct runtime *rt, enum rt_kind kind,
 		      const char *uuid, int slot, char *out, size_t size,
 		      struct error *e);
 
+/* The intent record, "PATH.intent": what a run is about to do to the VM,
+ * written durably before the first command that changes it and cleared
+ * once the runtime file tells the outcome. A later run that finds one
+ * settles it first (see kvm-hotplug(8), check --repair). */
+int runtime_intent_write(struct runtime *rt, json_t *intent, struct error *e);
+int runtime_intent_read(struct runtime *rt, json_t **intent, struct error *e);
+void runtime_intent_clear(struct runtime *rt);
+
 /* Slots on bus that the file accounts for: reserved ones and recorded
  * devices. Bit n set means slot n. */
 uint32_t runtime_used_slots(const struct runtime *rt, const char *bus);
