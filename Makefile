@@ -3,6 +3,8 @@
 # check, demo and bench install the Debian packages they miss (as root).
 
 VERSION = 0.1.0
+# bash: the fuzz target reads PIPESTATUS
+SHELL = /bin/bash
 CC ?= gcc
 PKGS = yaml-0.1 jansson
 # Recursive (=) so that pkg-config runs after `make deps` installed it.
@@ -22,7 +24,7 @@ B = build
 # Everything `make check` and `make demo` need on a fresh Debian 12.
 DEBS = gcc make pkg-config libyaml-dev libjansson-dev check valgrind \
 	qemu-system-x86 qemu-utils iproute2 iputils-ping util-linux cpio busybox-static \
-	xz-utils kmod jq
+	xz-utils kmod jq clang libclang-rt-14-dev
 
 all: kvm-hotplug
 
@@ -48,6 +50,26 @@ $(B)/test_%: tests/test_%.c tests/qmp_peer.h tests/check_run.h $(SRCS) $(HDRS)
 $(B)/vg/test_%: tests/test_%.c tests/qmp_peer.h tests/check_run.h $(SRCS) $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -o $@ $< $(SRCS) $(LDLIBS) $(CHECK_LIBS)
+
+# libFuzzer targets (clang): the runtime file loader and the QMP reader.
+FUZZ_SECONDS = 60
+$(B)/fuzz_%: tests/fuzz_%.c $(SRCS) $(HDRS)
+	@mkdir -p $(@D)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		$(shell pkg-config --cflags $(PKGS)) -o $@ $< $(SRCS) $(LDLIBS)
+
+# Each target for FUZZ_SECONDS from the seeds in tests/fuzz/; a crash or
+# a sanitizer report fails.
+fuzz: $(B)/fuzz_runtime $(B)/fuzz_qmp
+	@for t in runtime qmp; do \
+		mkdir -p $(B)/corpus/$$t && cp tests/fuzz/$$t/* $(B)/corpus/$$t/ && \
+		echo "== fuzz_$$t for $(FUZZ_SECONDS) s" && \
+		$(B)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+			-print_final_stats=1 -artifact_prefix=$(B)/fuzz_$$t- \
+			$(B)/corpus/$$t 2>&1 | grep -E '^(stat::number_of_executed_units|==|SUMMARY|INFO: Done)|ERROR' ; \
+		[ $${PIPESTATUS[0]} -eq 0 ] || exit 1; \
+	done
 
 $(B)/guest/vmlinux: tests/guest/build.sh tests/guest/init
 	tests/guest/build.sh $(B)/guest
@@ -75,6 +97,7 @@ integration: kvm-hotplug $(B)/asan/kvm-hotplug $(B)/qmpcmd $(B)/guest/vmlinux
 check: deps
 	$(MAKE) kvm-hotplug
 	$(MAKE) unit
+	$(MAKE) fuzz FUZZ_SECONDS=30
 	$(MAKE) integration
 
 demo: deps
@@ -85,10 +108,15 @@ bench: deps
 	$(MAKE) kvm-hotplug $(B)/guest/vmlinux bench/qmp-floor
 	bench/hotplug.sh ./kvm-hotplug bench/qmp-floor $(B)/guest
 
+# 1000 mixed operations on one VM, then check and QEMU's fd count.
+soak: deps
+	$(MAKE) kvm-hotplug $(B)/guest/vmlinux
+	bench/soak.sh ./kvm-hotplug $(B)/guest 1000
+
 bench/qmp-floor: bench/qmp-floor.c
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 clean:
 	rm -rf kvm-hotplug bench/qmp-floor $(B)/asan $(B)/vg $(B)/test_* $(B)/qmpcmd
 
-.PHONY: all deps unit integration check demo bench clean
+.PHONY: all deps unit integration check demo bench soak fuzz clean

@@ -1231,6 +1231,37 @@ t_kill_at_every_step() {
 	[ "$n" -eq 19 ] || fail "$n kill points, not 19"
 }
 
+# Paths QEMU must get as they are: commas (the -drive syntax's separator),
+# quotes, a newline, non-ASCII. Typed JSON all the way: no option string
+# is ever built by concatenation.
+t_hostile_paths() {
+	start_vm vm
+	local dir=$T/odd\ dir name i=0
+	mkdir "$dir"
+	for name in 'a,b.img' "it's \"quoted\".img" $'new\nline.img' 'café,file=x.img' 'x,format=qcow2'; do
+		i=$((i + 1))
+		disk_image "$dir/$name"
+		kh -r "$RT" -m "$SOCK" disk add --uuid "00000000-0000-4000-8000-00000000000$i" --path "$dir/$name"
+		expect_rc 0
+		qmp query-block | jq -e --arg p "$dir/$name" 'any(.[]; .inserted.file == $p)' >/dev/null ||
+			fail "QEMU does not have '$name' as it is: $(qmp query-block)"
+	done
+	# the runtime file holds them exactly, and cmdline gives them back
+	kh -r "$RT" cmdline --format json
+	expect_rc 0
+	[ "$(echo "$OUT" | jq -r '.[] | select(startswith("{\"driver\":\"raw\"")) | fromjson | .file.filename' | grep -c 'odd dir')" -eq 5 ] ||
+		fail "cmdline lost a path: $OUT"
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 0
+	# a path that is not UTF-8 cannot be recorded: refused, nothing done
+	snapshot before
+	disk_image "$dir/$(printf 'bad\377.img')"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID3" --path "$dir/$(printf 'bad\377.img')"
+	[ "$RC" -eq 1 ] || [ "$RC" -eq 2 ] || fail "non-UTF-8 path: exit $RC"
+	expect_err "UTF-8"
+	same_as before
+}
+
 # ---- runner ----
 
 run_test() {
