@@ -146,13 +146,17 @@ static void verbose(const struct options *o, const char *fmt, ...)
 
 #ifdef KH_FAULT_INJECTION
 /* Test builds: KH_FAULT=NAME kills the tool at point NAME, as a crash,
- * an OOM kill or a power cut would. */
+ * an OOM kill or a power cut would; KH_FAULT_PAUSE=NAME stops it there
+ * (SIGSTOP) so that a test can change the world before it goes on. */
 static void fault_point(const char *name)
 {
-	const char *want = getenv("KH_FAULT");
+	const char *kill_at = getenv("KH_FAULT");
+	const char *pause_at = getenv("KH_FAULT_PAUSE");
 
-	if (want != NULL && strcmp(want, name) == 0)
+	if (kill_at != NULL && strcmp(kill_at, name) == 0)
 		raise(SIGKILL);
+	if (pause_at != NULL && strcmp(pause_at, name) == 0)
+		raise(SIGSTOP);
 }
 #else
 #define fault_point(name) ((void)0)
@@ -818,6 +822,13 @@ static int choose_slot(const struct options *o, struct monitor *m,
 
 /* ---- crash consistency: the intent record ---- */
 
+/* A failure QEMU did not answer for (a timeout, a lost connection, a
+ * device it took but put elsewhere) leaves the VM's state unknown. */
+static bool outcome_unknown(const struct error *e)
+{
+	return e->code != KH_OK && e->qmp_class[0] == '\0';
+}
+
 /* Notes what was about to happen to d, before QEMU changes. */
 static int tell_intent(struct runtime *rt, const char *op,
 		       const struct rt_device *d, struct error *e)
@@ -965,7 +976,7 @@ static int plug_new(const struct options *o, struct runtime *rt,
 	struct request req = *r;
 	struct tap tap;
 	char tapname[IFNAMSIZ];
-	bool script_ran = false;
+	bool script_ran = false, intent_told = false;
 	int slot = -1;
 
 	tap_init(&tap);
@@ -987,6 +998,7 @@ static int plug_new(const struct options *o, struct runtime *rt,
 	    runtime_prepare(rt, e) != KH_OK ||
 	    tell_intent(rt, "add", d, e) != KH_OK)
 		goto out;
+	intent_told = true;
 	/* 4 */
 	if ((r->kind == RT_DISK ? disk_plug(o, m, d, r->file_driver, e) :
 				  nic_plug(o, m, d, &tap, e)) != KH_OK)
@@ -997,8 +1009,15 @@ static int plug_new(const struct options *o, struct runtime *rt,
 		*res = change_result("added", d);
 	fault_point("after-commit");
 out:
-	/* the file tells the outcome now: done, or all taken back */
-	runtime_intent_clear(rt);
+	if (intent_told && outcome_unknown(e)) {
+		/* QEMU may still do what it was asked: the next run decides,
+		 * with the record and the prepared file */
+		runtime_keep_prepared(rt);
+		error_prefix(e, "the outcome is unknown, the next run settles it: ");
+	} else {
+		/* the file tells the outcome now: done, or all taken back */
+		runtime_intent_clear(rt);
+	}
 	if (e->code != KH_OK && script_ran) {
 		struct error ignored = { 0 };
 		run_nic_script(o, d, true, &ignored);

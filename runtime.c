@@ -1413,6 +1413,12 @@ int runtime_commit(struct runtime *rt, struct error *e)
 	return sync_dir(rt->path, e);
 }
 
+void runtime_keep_prepared(struct runtime *rt)
+{
+	free(rt->tmp_path);
+	rt->tmp_path = NULL;
+}
+
 void runtime_discard(struct runtime *rt)
 {
 	if (rt->tmp_path == NULL)

@@ -110,6 +110,10 @@ int runtime_commit(struct runtime *rt, struct error *e);
 /* Removes the prepared temporary file, if any. */
 void runtime_discard(struct runtime *rt);
 
+/* Leaves the prepared file on disk for a later run (the intent record
+ * names it) and forgets it. */
+void runtime_keep_prepared(struct runtime *rt);
+
 struct rt_device *runtime_find_uuid(struct runtime *rt, const char *uuid);
 struct rt_device *runtime_find_id(struct runtime *rt, const char *id);
 

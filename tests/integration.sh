@@ -1262,6 +1262,47 @@ t_hostile_paths() {
 	same_as before
 }
 
+# QEMU stops answering in the middle of an add: the tool gives up within
+# its timeout (exit 4) and keeps its intent record, because QEMU may
+# still carry the command out once resumed (or drop it with the closed
+# connection); the next run settles whichever happened.
+t_qemu_stops_mid_add() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	KH_FAULT_PAUSE=after-blockdev-add "$KH" -t 1 -r "$RT" -m "$SOCK" \
+		disk add --uuid "$UUID1" --path "$T/d1.img" >"$T/out" 2>"$T/err" &
+	local tool=$! i rc=0
+	for i in $(seq 100); do
+		grep -q '^State:.*T' "/proc/$tool/status" 2>/dev/null && break
+		sleep 0.05
+	done
+	grep -q '^State:.*T' "/proc/$tool/status" || fail "the tool did not pause"
+	kill -STOP "$PID"
+	local t0=$SECONDS
+	kill -CONT "$tool"
+	wait "$tool" || rc=$?
+	kill -CONT "$PID"
+	[ "$rc" -eq 4 ] || fail "exit $rc, expected 4: $(cat "$T/err")"
+	grep -q "the outcome is unknown, the next run settles it: QEMU monitor did not answer in time (device_add)" "$T/err" ||
+		fail "message: $(cat "$T/err")"
+	[ $((SECONDS - t0)) -le 3 ] || fail "took $((SECONDS - t0)) s with --timeout 1"
+	[ -e "$RT.intent" ] || fail "the intent record was dropped"
+	qmp query-status >/dev/null	# QEMU answers again
+	kh -r "$RT" -m "$SOCK" check --repair
+	expect_rc 0
+	if [ -n "$(slot_of hotdisk-003fc157-pci-4)" ]; then
+		grep -q "QEMU has it, recorded" "$T/err" || fail "not settled: $ERR"
+		grep -q "id: hotdisk-003fc157-pci-4" "$RT" || fail "not recorded: $(cat "$RT")"
+	else
+		grep -q "QEMU does not have it, its leftovers released" "$T/err" ||
+			fail "not settled: $ERR"
+		! has_node hotdisk-003fc157-pci-4 || fail "block node left behind"
+		[ ! -e "$RT" ] || ! grep -q "hotdisk-003fc157" "$RT" || fail "recorded: $(cat "$RT")"
+	fi
+	[ ! -e "$RT.intent" ] || fail "intent record left"
+	[ -z "$(find "$T" -maxdepth 1 -name '.*.tmp.*')" ] || fail "temporary file left"
+}
+
 # ---- runner ----
 
 run_test() {
