@@ -690,7 +690,7 @@ t_nic_cycles_keep_fds() {
 	done
 	[ "$(fd_count)" -eq "$fds" ] || fail "QEMU's fds went from $fds to $(fd_count) in $n cycles"
 	[ "$(tun_fds)" -eq 0 ] || fail "QEMU still holds tap fds"
-	echo "$n add/remove cycles, QEMU fds $fds -> $(fd_count)"
+	echo "INFO: $n nic add/remove cycles, QEMU fds $fds -> $(fd_count)"
 }
 
 # ---- migration: the runtime file recreates the PCI layout ----
@@ -1065,7 +1065,7 @@ t_bad_input_catalogue() {
 	kh -r "$T/dir.runtime" -m "$SOCK" list
 	[ "$RC" -eq 2 ] || fail "directory as runtime file: exit $RC"
 	expect_err "not a regular file"
-	echo "$n bad inputs and 6 bad runtime files"
+	echo "INFO: $n bad inputs and 6 bad runtime files refused, nothing changed"
 }
 
 # The runtime file's directory full, or read-only: exit 1, the VM as it
@@ -1227,7 +1227,7 @@ t_kill_at_every_step() {
 	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID3"
 	expect_rc 0
 	settled "the end"
-	echo "$n kill points exercised"
+	echo "INFO: $n kill points exercised, each settled"
 	[ "$n" -eq 19 ] || fail "$n kill points, not 19"
 }
 
@@ -1316,6 +1316,7 @@ run_test() {
 	(T=$T stop_vms)
 	if [ $rc -eq 0 ]; then
 		echo "PASS $1"
+		sed -n 's/^INFO: /    /p' "$T/log"
 		rm -rf "$T"
 		return 0
 	fi
