@@ -11,15 +11,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/lib.sh
 . "$HERE/../tests/lib.sh"
 
-# Everything runs inside the namespace, so that no `ip netns exec` is timed.
-if [ -z "${KH_BENCH_NS:-}" ]; then
-	export KH_BENCH_NS=kh-bench-$$
-	netns_create "$KH_BENCH_NS"
-	rc=0
-	ip netns exec "$KH_BENCH_NS" "$0" "$@" || rc=$?
-	ip netns del "$KH_BENCH_NS"
-	exit "$rc"
-fi
+# inside a namespace of its own, so that no `ip netns exec` is timed
+reexec_in_netns kh-bench "$0" "$@"
 
 KH=$(realpath "$1")
 FLOOR=$(realpath "$2")

@@ -8,14 +8,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/lib.sh
 . "$HERE/../tests/lib.sh"
-if [ -z "${KH_BENCH_NS:-}" ]; then
-	export KH_BENCH_NS=kh-soak-$$
-	netns_create "$KH_BENCH_NS"
-	rc=0
-	ip netns exec "$KH_BENCH_NS" "$0" "$@" || rc=$?
-	ip netns del "$KH_BENCH_NS"
-	exit "$rc"
-fi
+# inside a namespace of its own, so that no `ip netns exec` is timed
+reexec_in_netns kh-soak "$0" "$@"
 KH=$(realpath "$1")
 GUEST=$(realpath "$2")
 OPS=${3:-1000}

@@ -744,23 +744,12 @@ static char topdir[64], tmpdir[80];
 
 static void make_topdir(void)
 {
-	strcpy(topdir, "/tmp/test_ganeti.XXXXXX");
-	if (mkdtemp(topdir) == NULL)
-		abort();
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
+	scratch_dir_make(topdir, sizeof(topdir), "test_ganeti");
 }
 
 static void remove_topdir(void)
 {
-	nftw(topdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	scratch_dir_remove(topdir);
 }
 
 static void make_tmpdir(void)

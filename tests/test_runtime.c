@@ -863,23 +863,12 @@ END_TEST
 
 static void make_tmpdir(void)
 {
-	strcpy(tmpdir, "/tmp/test_runtime.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL)
-		abort();
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
+	scratch_dir_make(tmpdir, sizeof(tmpdir), "test_runtime");
 }
 
 static void remove_tmpdir(void)
 {
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	scratch_dir_remove(tmpdir);
 }
 
 static char *in_tmp(const char *name)
