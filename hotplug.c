@@ -52,7 +52,6 @@ struct options {
 struct request {
 	enum rt_kind kind;
 	enum { OP_REMOVE, OP_ADD, OP_MODIFY } op;
-	bool add;			/* op == OP_ADD */
 	char uuid[RT_UUID_LEN + 1];
 	const char *name;
 	int slot;			/* -1: choose one */
@@ -1174,7 +1173,7 @@ static void request_from_nic(const struct rt_device *d, struct request *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->kind = RT_NIC;
-	r->add = true;
+	r->op = OP_ADD;
 	memcpy(r->uuid, d->uuid, sizeof(r->uuid));
 	memcpy(r->mac, d->mac, sizeof(r->mac));
 	r->name = d->name;
@@ -1708,7 +1707,7 @@ static int check_request(const struct request *r, const char *sub,
 
 	if (r->uuid[0] == '\0')
 		return error_set(e, KH_EUSAGE, "%s %s: --uuid is required", kind, sub);
-	if (!r->add)
+	if (r->op != OP_ADD)
 		return KH_OK;
 	if (r->kind == RT_DISK && r->path == NULL)
 		return error_set(e, KH_EUSAGE, "disk add: --path is required");
@@ -1762,7 +1761,6 @@ static int cmd_device(const struct options *o, enum rt_kind kind, int argc,
 	if (r.op > OP_MODIFY)
 		return error_set(e, KH_EUSAGE, "%s: unknown subcommand '%.40s'",
 				 name, argv[0]);
-	r.add = r.op == OP_ADD;
 	optind = 0;	/* glibc: 0 restarts getopt from scratch */
 	while ((c = getopt_long(argc, argv, ":h", longopts, &li)) != -1) {
 		if (c == 'h') {
