@@ -8,16 +8,25 @@
  * Ganeti builds its objects from these dicts and refuses keys it does not
  * know, so nothing of ours is added to them: a NIC's queues and vhost come
  * from hvparams (virtio_net_queues, vhost_net), a disk's cache and discard
- * from hvparams (disk_cache, disk_discard), a NIC's tap is named
- * kh<uuid group 1>. What the file cannot hold is refused before QEMU is
- * touched (runtime_prepare reads its own output back).
+ * from hvparams (disk_cache, disk_discard). What the file cannot hold is
+ * refused before QEMU is touched (runtime_prepare reads its own output
+ * back).
+ *
+ * A NIC's tap is where Ganeti keeps it: in the nic file
+ * DIR/nic/NAME/SEQ beside DIR/conf/NAME.runtime, SEQ being the NIC's
+ * place in the file's list of NICs. It is read with the file and written
+ * when the file is committed (ganeti_commit_nic_files).
  */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "ganeti.h"
 #include "pci.h"
@@ -142,6 +151,47 @@ static const char *hv_word(json_t *hvparams, const char *key,
 	return fallback;
 }
 
+/* DIR/nic/NAME[/SEQ] for the runtime file DIR/conf/NAME.runtime; -1 when
+ * the file is not named that way (then there is no nic file). */
+static int nic_file(const char *runtime, long seq, char *out, size_t size)
+{
+	const char *base = strrchr(runtime, '/');
+	size_t dirlen, n;
+	int len;
+
+	if (base == NULL || base - runtime < 5 ||
+	    strncmp(base - 5, "/conf", 5) != 0 ||
+	    (n = strlen(base + 1)) <= 8 || strcmp(base + 1 + n - 8, ".runtime"))
+		return -1;
+	dirlen = (size_t)(base - 5 - runtime);
+	len = seq < 0 ? snprintf(out, size, "%.*s/nic/%.*s", (int)dirlen,
+				 runtime, (int)(n - 8), base + 1) :
+			snprintf(out, size, "%.*s/nic/%.*s/%ld", (int)dirlen,
+				 runtime, (int)(n - 8), base + 1, seq);
+	return len < 0 || (size_t)len >= size ? -1 : 0;
+}
+
+/* The tap Ganeti's nic file names for NIC seq, or "" when there is none. */
+static void read_tap(const char *runtime, size_t seq, char *tap, size_t size)
+{
+	char path[4096], buf[IFNAMSIZ + 1];
+	ssize_t n = -1;
+	int fd;
+
+	tap[0] = '\0';
+	if (runtime == NULL || nic_file(runtime, (long)seq, path, sizeof(path)) ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) == -1)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	if (tap_name_is_valid(buf) && strlen(buf) < size)
+		memcpy(tap, buf, strlen(buf) + 1);
+}
+
 static int parse_nic(struct rt_device *d, json_t *obj, json_t *hvparams,
 		     const char *name, const char *where, struct error *e)
 {
@@ -157,7 +207,6 @@ static int parse_nic(struct rt_device *d, json_t *obj, json_t *hvparams,
 	if (str(params, "link") != NULL &&
 	    (d->link = strdup(str(params, "link"))) == NULL)
 		return error_set(e, KH_EFAIL, "out of memory");
-	snprintf(d->tap, sizeof(d->tap), "kh%.8s", d->uuid);
 	queues = json_object_get(hvparams, "virtio_net_queues");
 	d->queues = json_is_integer(queues) && json_integer_value(queues) > 1 &&
 		    json_integer_value(queues) <= TAP_MAX_QUEUES ?
@@ -206,6 +255,8 @@ static int parse_entry(struct runtime *rt, json_t *entry, enum rt_kind kind,
 		d->uuid[c] = (char)tolower((unsigned char)str(obj, "uuid")[c]);
 	if (read_placement(obj, d, name, where, e) != KH_OK)
 		return e->code;
+	if (kind == RT_NIC)
+		read_tap(rt->path, i, d->tap, sizeof(d->tap));
 	return kind == RT_NIC ? parse_nic(d, obj, hvparams, name, where, e) :
 				parse_disk(d, entry, hvparams, name, where, e);
 }
@@ -350,12 +401,20 @@ static void set_fields(const struct rt_device *d, json_t *entry)
 	}
 }
 
-/* An entry shaped like Ganeti's own, for a device added in this run. */
+/* An entry shaped like Ganeti's own, for a device added in this run:
+ * what the caller knows of Ganeti's object (d->gextra: dev_type, size,
+ * iv_name, ...) and what Ganeti reads whenever it starts the VM from the
+ * file (soft reboot, migration target): a disk's params and mode. */
 static json_t *new_entry(const struct rt_device *d)
 {
-	json_t *entry = d->kind == RT_NIC ? json_object() :
-			json_pack("[{}, s, n]", d->path);
+	json_t *obj = d->gextra != NULL ? json_deep_copy(d->gextra) : json_object();
+	json_t *entry = obj;
 
+	if (obj != NULL && d->kind == RT_DISK) {
+		if (!json_is_object(json_object_get(obj, "params")))
+			json_object_set_new(obj, "params", json_object());
+		entry = json_pack("[o, s, n]", obj, d->path);
+	}
 	if (entry != NULL)
 		set_fields(d, entry);
 	return entry;
@@ -399,17 +458,34 @@ static json_t *rebuild(const struct runtime *rt, json_t *old, enum rt_kind kind)
 	return list;
 }
 
+/* What Ganeti would refuse when it starts the VM from the file. */
+static int startable(const struct runtime *rt, struct error *e)
+{
+	for (size_t i = 0; i < rt->ndev; i++)
+		if (rt->dev[i].kind == RT_DISK && strcmp(rt->dev[i].mode, "rw") != 0)
+			return error_set(e, KH_EUSAGE, "%s: Ganeti starts no VM "
+					 "with a read-only disk (mode %s of disk %s)",
+					 rt->path != NULL ? rt->path : "runtime file",
+					 rt->dev[i].mode, rt->dev[i].uuid);
+	return KH_OK;
+}
+
 int ganeti_format(const struct runtime *rt, char **out, size_t *len,
 		  struct error *e)
 {
 	json_t *root = rt->ganeti, *disks = json_array_get(root, G_DISKS);
-	json_t *empty = json_array();
-	json_t *file = json_pack("[O, o, O, o]",
+	json_t *empty, *file;
+	char *text;
+
+	if (startable(rt, e) != KH_OK)
+		return e->code;
+	empty = json_array();
+	file = json_pack("[O, o, O, o]",
 				 json_array_get(root, G_KVM_CMD),
 				 rebuild(rt, json_array_get(root, G_NICS), RT_NIC),
 				 json_array_get(root, G_HVPARAMS),
 				 rebuild(rt, disks != NULL ? disks : empty, RT_DISK));
-	char *text = file != NULL ? json_dumps(file, JSON_ENSURE_ASCII) : NULL;
+	text = file != NULL ? json_dumps(file, JSON_ENSURE_ASCII) : NULL;
 
 	json_decref(file);
 	json_decref(empty);
@@ -422,5 +498,80 @@ int ganeti_format(const struct runtime *rt, char **out, size_t *len,
 		return error_set(e, KH_EFAIL, "out of memory");
 	}
 	memcpy(*out + (*len)++, "\n", 2);
+	return KH_OK;
+}
+
+/* --- the nic files --- */
+
+/* Writes tap into path unless it says that already: a temporary file
+ * renamed over it, as Ganeti writes its own. */
+static int write_nic_file(const char *path, const char *tap, struct error *e)
+{
+	char tmp[4200], now[IFNAMSIZ + 1];
+	ssize_t n = -1;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1) {
+		n = read(fd, now, sizeof(now) - 1);
+		close(fd);
+		if (n >= 0 && (now[n] = '\0', strcmp(now, tap) == 0))
+			return KH_OK;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.kh-tmp", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		       0644)) == -1 ||
+	    write(fd, tap, strlen(tap)) != (ssize_t)strlen(tap) ||
+	    close(fd) == -1 || rename(tmp, path) == -1) {
+		int err = errno;
+		if (fd != -1)
+			unlink(tmp);
+		return error_set(e, KH_EFAIL, "%s: %s", path, strerror(err));
+	}
+	return KH_OK;
+}
+
+int ganeti_commit_nic_files(const struct runtime *rt, struct error *e)
+{
+	json_t *nics = json_array_get(rt->ganeti, G_NICS), *entry;
+	char dir[4096], path[4200];
+	size_t i, seq = 0;
+
+	if (rt->format != RT_GANETI || rt->path == NULL ||
+	    nic_file(rt->path, -1, dir, sizeof(dir)) != 0)
+		return KH_OK;
+	/* DIR/nic, then DIR/nic/NAME, as Ganeti makes them at start */
+	*strrchr(dir, '/') = '\0';
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+		return error_set(e, KH_EFAIL, "%s: %s", dir, strerror(errno));
+	dir[strlen(dir)] = '/';
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+		return error_set(e, KH_EFAIL, "%s: %s", dir, strerror(errno));
+	/* the NICs in the order the file now lists them (see rebuild) */
+	json_array_foreach(nics, i, entry) {
+		const struct rt_device *d = device_of(rt, entry);
+		if (d == NULL && manageable(entry, RT_NIC))
+			continue;	/* removed */
+		if (d != NULL && d->tap[0] != '\0') {
+			snprintf(path, sizeof(path), "%s/%zu", dir, seq);
+			if (write_nic_file(path, d->tap, e) != KH_OK)
+				return e->code;
+		}
+		seq++;
+	}
+	for (i = 0; i < rt->ndev; i++) {
+		const struct rt_device *d = &rt->dev[i];
+		if (d->kind != RT_NIC || d->gsource != NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/%zu", dir, seq++);
+		if (d->tap[0] != '\0' && write_nic_file(path, d->tap, e) != KH_OK)
+			return e->code;
+	}
+	/* NICs that are gone leave no file behind them, as Ganeti's own
+	 * hot-remove does */
+	for (i = seq; i < json_array_size(nics); i++) {
+		snprintf(path, sizeof(path), "%s/%zu", dir, i);
+		if (unlink(path) == -1 && errno != ENOENT)
+			return error_set(e, KH_EFAIL, "%s: %s", path, strerror(errno));
+	}
 	return KH_OK;
 }

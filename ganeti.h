@@ -23,4 +23,9 @@ int ganeti_parse(struct runtime *rt, const char *name, const char *buf,
 int ganeti_format(const struct runtime *rt, char **out, size_t *len,
 		  struct error *e);
 
+/* After the file was replaced: Ganeti's nic files (DIR/nic/NAME/SEQ)
+ * name each NIC's tap at its place in the new list, and none is left for
+ * a place the list no longer has. Nothing for a native file. */
+int ganeti_commit_nic_files(const struct runtime *rt, struct error *e);
+
 #endif

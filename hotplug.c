@@ -10,6 +10,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -468,25 +469,6 @@ static json_t *disk_device_args(const struct rt_device *d)
 	return args;
 }
 
-static int disk_plug(const struct options *o, struct monitor *m,
-		     const struct rt_device *d, const char *file_driver,
-		     struct error *e)
-{
-	json_t *args = blockdev_args(d, file_driver);
-	bool refused;
-
-	if (args == NULL)
-		return error_set(e, KH_EFAIL, "out of memory");
-	if (monitor_execute(m, "blockdev-add", args, NULL, e) != KH_OK)
-		return e->code;
-	fault_point("after-blockdev-add");
-	verbose(o, "blockdev-add %s: done", d->id);
-	if (device_add_verified(o, m, d, disk_device_args(d), &refused, e) != KH_OK &&
-	    refused)
-		undo(m, "blockdev-del", json_pack("{s:s}", "node-name", d->id));
-	return e->code;
-}
-
 /* Drops the block node; one that is already gone is fine. QEMU lets go
  * of a deleted device's node a moment after the device itself is gone, in
  * a deferred release that sends no event: "in use" then means "not yet",
@@ -513,6 +495,147 @@ static int blockdev_del(const struct options *o, struct monitor *m,
 		if (pause.tv_nsec < 100 * 1000000)
 			pause.tv_nsec *= 2;
 	}
+}
+
+/* An HMP command through QMP. HMP tells failure only in its output, so
+ * any output that does not start with ok (NULL: no output at all) is the
+ * error, with the monitor's text as the message. */
+static int hmp(struct monitor *m, const char *ok, struct error *e,
+	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int hmp(struct monitor *m, const char *ok, struct error *e,
+	       const char *fmt, ...)
+{
+	char line[1024];
+	json_t *out = NULL;
+	const char *text;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (monitor_execute(m, "human-monitor-command", json_pack("{s:s}",
+			    "command-line", line), &out, e) != KH_OK)
+		return e->code;
+	text = json_string_value(out);
+	if (text != NULL && text[0] != '\0' &&
+	    (ok == NULL || strncmp(text, ok, strlen(ok)) != 0)) {
+		error_set(e, KH_EFAIL, "%.*s", (int)strcspn(text, "\r\n"), text);
+		snprintf(e->qmp_class, sizeof(e->qmp_class), "HMP");
+	}
+	json_decref(out);
+	return e->code;
+}
+
+/* The drive named id, made by -drive or drive_add, goes. One already gone
+ * (QEMU deletes such a drive with its device) is fine; so is a node made
+ * by blockdev-add under that name, which an older kvm-hotplug made in
+ * Ganeti files: that goes too. */
+static int drive_del(const struct options *o, struct monitor *m,
+		     const char *id, struct error *e)
+{
+	if (hmp(m, NULL, e, "drive_del %s", id) == KH_OK)
+		return KH_OK;
+	if (strstr(e->msg, "not found") == NULL)
+		return e->code;
+	error_clear(e);
+	return blockdev_del(o, m, id, e);
+}
+
+/* Ganeti's way (hv_kvm HotAddDisk): the file opened here and handed over
+ * with add-fd, a drive on /dev/fdset/N made with HMP drive_add, the set
+ * given up again (the drive keeps its own copy). Options as Ganeti gives
+ * them at start: format raw, aio threads, the file's cache and discard. */
+static int drive_add(const struct options *o, struct monitor *m,
+		     const struct rt_device *d, const char *file_driver,
+		     struct error *e)
+{
+	struct error ignored = { 0 };
+	json_t *ret = NULL;
+	json_int_t set;
+	int fd;
+
+	(void)file_driver;
+	if ((fd = open(d->path, (strcmp(d->mode, "ro") == 0 ? O_RDONLY : O_RDWR) |
+		       O_CLOEXEC)) == -1)
+		return error_set(e, KH_EFAIL, "%s: %s", d->path, strerror(errno));
+	/* opaque names the set, so that a run killed before remove-fd can be
+	 * cleaned up after (undo_half_add) */
+	if (monitor_execute_fd(m, "add-fd", json_pack("{s:s}", "opaque", d->id),
+			       fd, &ret, e) != KH_OK) {
+		close(fd);
+		return e->code;
+	}
+	close(fd);
+	set = json_integer_value(json_object_get(ret, "fdset-id"));
+	json_decref(ret);
+	fault_point("after-add-fd");
+	hmp(m, "OK", e, "drive_add dummy file=/dev/fdset/%" JSON_INTEGER_FORMAT
+	    ",if=none,id=%s,format=%s,auto-read-only=off,aio=threads%s%s%s%s",
+	    set, d->id, d->format, strcmp(d->cache, "default") ? ",cache=" : "",
+	    strcmp(d->cache, "default") ? d->cache : "",
+	    strcmp(d->discard, "unmap") ? "" : ",discard=unmap",
+	    strcmp(d->mode, "ro") ? "" : ",readonly=on");
+	monitor_execute(m, "remove-fd", json_pack("{s:I}", "fdset-id", set),
+			NULL, &ignored);
+	if (e->code == KH_OK)
+		verbose(o, "drive_add %s on fdset %" JSON_INTEGER_FORMAT ": done",
+			d->id, set);
+	return e->code;
+}
+
+static int blockdev_add(const struct options *o, struct monitor *m,
+			const struct rt_device *d, const char *file_driver,
+			struct error *e)
+{
+	json_t *args = blockdev_args(d, file_driver);
+
+	if (args == NULL)
+		return error_set(e, KH_EFAIL, "out of memory");
+	if (monitor_execute(m, "blockdev-add", args, NULL, e) != KH_OK)
+		return e->code;
+	verbose(o, "blockdev-add %s: done", d->id);
+	return KH_OK;
+}
+
+/* What a disk's device is attached to in QEMU: made before device_add,
+ * released after the device is gone (or QEMU refused it). */
+struct disk_backend {
+	int (*make)(const struct options *o, struct monitor *m,
+		    const struct rt_device *d, const char *file_driver,
+		    struct error *e);
+	int (*release)(const struct options *o, struct monitor *m,
+		       const char *id, struct error *e);
+};
+
+/* A native file's disks are blockdev-add nodes named by the id. A Ganeti
+ * file's are drives (a BlockBackend named by the id) made as Ganeti makes
+ * them, because Ganeti removes them its own way: device_del and at once
+ * HMP drive_del, which leaves a blockdev-add node in QEMU for good. */
+static const struct disk_backend blockdev_backend = { blockdev_add, blockdev_del };
+static const struct disk_backend drive_backend = { drive_add, drive_del };
+
+static const struct disk_backend *disk_backend(const struct runtime *rt)
+{
+	return rt->format == RT_GANETI ? &drive_backend : &blockdev_backend;
+}
+
+static int disk_plug(const struct options *o, struct monitor *m,
+		     const struct runtime *rt, const struct rt_device *d,
+		     const char *file_driver, struct error *e)
+{
+	const struct disk_backend *b = disk_backend(rt);
+	bool refused;
+
+	if (b->make(o, m, d, file_driver, e) != KH_OK)
+		return e->code;
+	fault_point("after-backend");
+	if (device_add_verified(o, m, d, disk_device_args(d), &refused, e) != KH_OK &&
+	    refused) {
+		struct error ignored = { 0 };
+		b->release(o, m, d->id, &ignored);
+	}
+	return e->code;
 }
 
 /* ---- step 4 for a nic: a tap's fds, a netdev and a virtio-net-pci ---- */
@@ -747,6 +870,25 @@ static int load_runtime(const struct options *o, struct runtime *rt,
 	return KH_OK;
 }
 
+/* Step 5: the new file in place, then what its format keeps beside it.
+ * Those side files only tell Ganeti which tap is whose; the VM and the
+ * file agree already, so failing them is a warning, not a failure. */
+static void write_side_files(const struct runtime *rt)
+{
+	struct error side = { 0 };
+
+	if (runtime_commit_side_files(rt, &side) != KH_OK)
+		fprintf(stderr, "kvm-hotplug: warning: %s\n", side.msg);
+}
+
+static int commit_file(struct runtime *rt, struct error *e)
+{
+	if (runtime_commit(rt, e) != KH_OK)
+		return e->code;
+	write_side_files(rt);
+	return KH_OK;
+}
+
 /* A second device with the same uuid, or a second NIC with the same MAC,
  * would make the file ambiguous: refused before anything is sent. */
 static int refuse_duplicate(const struct options *o, struct runtime *rt,
@@ -839,6 +981,8 @@ static int tell_intent(struct runtime *rt, const char *op,
 
 	if (in != NULL && rt->tmp_path != NULL)
 		json_object_set_new(in, "prepared", json_string(rt->tmp_path));
+	if (in != NULL && d->kind == RT_NIC)
+		json_object_set_new(in, "tap", json_string(d->tap));
 	rc = in == NULL ? error_set(e, KH_EFAIL, "out of memory") :
 			  runtime_intent_write(rt, in, e);
 	json_decref(in);
@@ -860,16 +1004,42 @@ static void notice(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/* add-fd sets a run left behind it, found by their opaque (the id). */
+static void remove_fdsets(struct monitor *m, const char *id)
+{
+	json_t *sets = NULL, *set;
+	size_t i;
+
+	if (monitor_execute(m, "query-fdsets", NULL, &sets, &(struct error){ 0 }) != KH_OK)
+		return;
+	json_array_foreach(sets, i, set) {
+		json_t *fds = json_object_get(set, "fds"), *fd;
+		size_t k;
+		bool ours = false;
+
+		json_array_foreach(fds, k, fd) {
+			const char *opaque = json_string_value(json_object_get(fd, "opaque"));
+			ours |= opaque != NULL && strcmp(opaque, id) == 0;
+		}
+		if (ours)
+			undo(m, "remove-fd", json_pack("{s:O}", "fdset-id",
+					json_object_get(set, "fdset-id")));
+	}
+	json_decref(sets);
+}
+
 /* Takes back what a half-made add left in QEMU: its backend and the fds
  * it was handed. Each may be missing; that is fine. */
 static void undo_half_add(const struct options *o, struct monitor *m,
-			  const char *kind, const char *id, int queues)
+			  const struct runtime *rt, const char *kind,
+			  const char *id, int queues)
 {
 	struct error ignored = { 0 };
 	char name[RT_ID_MAX + 24];
 
 	if (strcmp(kind, "disk") == 0) {
-		blockdev_del(o, m, id, &ignored);
+		disk_backend(rt)->release(o, m, id, &ignored);
+		remove_fdsets(m, id);
 		return;
 	}
 	undo(m, "netdev_del", json_pack("{s:s}", "id", id));
@@ -879,6 +1049,19 @@ static void undo_half_add(const struct options *o, struct monitor *m,
 				 v ? "vhost" : "tap", q);
 			undo(m, "closefd", json_pack("{s:s}", "fdname", name));
 		}
+}
+
+/* The tap of a NIC whose add died after QEMU took it, where the file's
+ * format keeps taps beside the file (Ganeti's nic files). */
+static void record_tap(struct runtime *rt, const char *id, const char *tap)
+{
+	struct rt_device *d = runtime_find_id(rt, id);
+
+	if (d == NULL || tap == NULL || d->tap[0] != '\0' ||
+	    strlen(tap) >= sizeof(d->tap))
+		return;
+	memcpy(d->tap, tap, strlen(tap) + 1);
+	write_side_files(rt);
 }
 
 /* An add that died: QEMU has the device (record it: the prepared file
@@ -897,11 +1080,12 @@ static int settle_add(const struct options *o, struct runtime *rt,
 						 strerror(errno));
 			if (runtime_load(rt, false, e) != KH_OK)
 				return e->code;
+			record_tap(rt, id, json_string_value(json_object_get(in, "tap")));
 		}
 		notice("an interrupted add of %s: QEMU has it, recorded", id);
 		return KH_OK;
 	}
-	undo_half_add(o, m, json_string_value(json_object_get(in, "kind")), id,
+	undo_half_add(o, m, rt, json_string_value(json_object_get(in, "kind")), id,
 		      (int)json_integer_value(json_object_get(in, "queues")));
 	if (prepared != NULL)
 		unlink(prepared);
@@ -911,7 +1095,8 @@ static int settle_add(const struct options *o, struct runtime *rt,
 }
 
 static int release_backend(const struct options *o, struct monitor *m,
-			   const struct rt_device *d, struct error *e);
+			   const struct runtime *rt, const struct rt_device *d,
+			   struct error *e);
 
 /* A removal that died: while QEMU has the device it stays recorded; once
  * QEMU let it go, its backend goes and so does the entry. */
@@ -927,10 +1112,10 @@ static int settle_remove(const struct options *o, struct runtime *rt,
 		       "recorded (remove it again)", id);
 		return KH_OK;
 	}
-	if (d != NULL && (release_backend(o, m, d, e) != KH_OK ||
+	if (d != NULL && (release_backend(o, m, rt, d, e) != KH_OK ||
 			  (runtime_remove_device(rt, (size_t)(d - rt->dev)),
 			   runtime_prepare(rt, e)) != KH_OK ||
-			  runtime_commit(rt, e) != KH_OK))
+			  commit_file(rt, e) != KH_OK))
 		return e->code;
 	notice("an interrupted removal of %s: QEMU let it go, no longer "
 	       "recorded", id);
@@ -972,19 +1157,11 @@ static int plug_new(const struct options *o, struct runtime *rt,
 		    struct error *e)
 {
 	struct rt_device *d = NULL;
-	struct request req = *r;
 	struct tap tap;
-	char tapname[IFNAMSIZ];
 	bool script_ran = false, intent_told = false;
 	int slot = -1;
 
 	tap_init(&tap);
-	/* a Ganeti file has no place for the tap's name: make it derivable */
-	if (req.kind == RT_NIC && req.tap == NULL && rt->format == RT_GANETI) {
-		snprintf(tapname, sizeof(tapname), "kh%.8s", req.uuid);
-		req.tap = tapname;
-	}
-	r = &req;
 	/* 3 */
 	if (choose_slot(o, m, rt, r->slot, &slot, e) != KH_OK)
 		goto out;
@@ -999,12 +1176,12 @@ static int plug_new(const struct options *o, struct runtime *rt,
 		goto out;
 	intent_told = true;
 	/* 4 */
-	if ((r->kind == RT_DISK ? disk_plug(o, m, d, r->file_driver, e) :
+	if ((r->kind == RT_DISK ? disk_plug(o, m, rt, d, r->file_driver, e) :
 				  nic_plug(o, m, d, &tap, e)) != KH_OK)
 		goto out;
 	/* 5 */
 	fault_point("before-commit");
-	if (runtime_commit(rt, e) == KH_OK)
+	if (commit_file(rt, e) == KH_OK)
 		*res = change_result("added", d);
 	fault_point("after-commit");
 out:
@@ -1064,7 +1241,7 @@ static int mark_unplugging(struct runtime *rt, struct rt_device *d,
 	memcpy(why, e->msg, sizeof(why));
 	d->state = RT_UNPLUGGING;
 	if (runtime_prepare(rt, &werr) != KH_OK ||
-	    runtime_commit(rt, &werr) != KH_OK)
+	    commit_file(rt, &werr) != KH_OK)
 		return error_set(e, code, "%s; recording that failed too: %s",
 				 why, werr.msg);
 	/* a Ganeti file has no place for the mark; the advice holds anyway */
@@ -1078,12 +1255,13 @@ static int mark_unplugging(struct runtime *rt, struct rt_device *d,
 
 /* After the guest let go: what the device was attached to in QEMU. */
 static int release_backend(const struct options *o, struct monitor *m,
-			   const struct rt_device *d, struct error *e)
+			   const struct runtime *rt, const struct rt_device *d,
+			   struct error *e)
 {
 	struct error down = { 0 };
 
 	if (d->kind == RT_DISK)
-		return blockdev_del(o, m, d->id, e);
+		return disk_backend(rt)->release(o, m, d->id, e);
 	/* closing QEMU's tap fds takes the tap away */
 	if (monitor_execute(m, "netdev_del", json_pack("{s:s}", "id", d->id),
 			    NULL, e) != KH_OK &&
@@ -1113,7 +1291,7 @@ static int unplug_recorded(const struct options *o, struct runtime *rt,
 		return e->code;
 	}
 	fault_point("after-unplug");
-	if (release_backend(o, m, d, e) != KH_OK) {
+	if (release_backend(o, m, rt, d, e) != KH_OK) {
 		error_prefix(e, "%s is unplugged but its backend remains: ", d->id);
 		mark_unplugging(rt, d, e);
 		runtime_intent_clear(rt);
@@ -1123,7 +1301,7 @@ static int unplug_recorded(const struct options *o, struct runtime *rt,
 	/* 5 */
 	done = change_result("removed", d);
 	runtime_remove_device(rt, (size_t)(d - rt->dev));
-	if (runtime_prepare(rt, e) != KH_OK || runtime_commit(rt, e) != KH_OK) {
+	if (runtime_prepare(rt, e) != KH_OK || commit_file(rt, e) != KH_OK) {
 		json_decref(done);
 		return e->code;
 	}
@@ -1181,7 +1359,7 @@ static void request_from_nic(const struct rt_device *d, struct request *r)
 	r->nic_mode = d->nic_mode;
 	r->link = d->link;
 	r->script = d->script;
-	r->tap = d->tap;
+	r->tap = d->tap[0] != '\0' ? d->tap : NULL;	/* "": not known */
 	r->vhost = d->vhost;
 	r->queues = d->queues;
 	r->gsource = d->gsource;
@@ -1474,20 +1652,29 @@ static void differ(struct differences *df, const struct rt_device *d,
 		       what);
 }
 
-static bool has_node(json_t *nodes, const char *name)
+/* Whether QEMU has a disk backend named id: a node of that name
+ * (blockdev-add, query-named-block-nodes) or a drive, a BlockBackend
+ * with a medium (-drive or drive_add, query-block's "device"). */
+static bool has_backend(json_t *nodes, json_t *blocks, const char *id)
 {
 	size_t i;
 	json_t *n;
 
 	json_array_foreach(nodes, i, n)
-		if (strcmp(json_string_value(json_object_get(n, "node-name")), name) == 0)
+		if (strcmp(json_string_value(json_object_get(n, "node-name")), id) == 0)
 			return true;
+	json_array_foreach(blocks, i, n) {
+		const char *device = json_string_value(json_object_get(n, "device"));
+		if (device != NULL && strcmp(device, id) == 0 &&
+		    json_object_get(n, "inserted") != NULL)
+			return true;
+	}
 	return false;
 }
 
 /* Every recorded device at its recorded place, with its block node. */
 static void check_recorded(struct differences *df, const struct runtime *rt,
-			   json_t *pci, json_t *nodes)
+			   json_t *pci, json_t *nodes, json_t *blocks)
 {
 	for (size_t i = 0; i < rt->ndev; i++) {
 		const struct rt_device *d = &rt->dev[i];
@@ -1499,8 +1686,9 @@ static void check_recorded(struct differences *df, const struct runtime *rt,
 		else if (bus != 0 || slot != d->slot)
 			differ(df, d, d->id, "recorded at %s slot %d, QEMU has it "
 			       "at bus %d slot %d", d->bus, d->slot, bus, slot);
-		if (d->kind == RT_DISK && !has_node(nodes, d->id))
-			differ(df, d, d->id, "QEMU has no block node %s", d->id);
+		if (d->kind == RT_DISK && !has_backend(nodes, blocks, d->id))
+			differ(df, d, d->id, "QEMU has no block node or drive %s",
+			       d->id);
 		if (d->state == RT_UNPLUGGING)
 			differ(df, d, d->id, "a removal is pending");
 	}
@@ -1561,7 +1749,7 @@ static int finish_removals(const struct options *o, struct runtime *rt,
 			i++;
 			continue;
 		}
-		if (release_backend(o, m, d, e) != KH_OK)
+		if (release_backend(o, m, rt, d, e) != KH_OK)
 			break;
 		notice("the pending removal of %s is finished", d->id);
 		runtime_remove_device(rt, i);
@@ -1569,7 +1757,7 @@ static int finish_removals(const struct options *o, struct runtime *rt,
 	}
 	json_decref(pci);
 	if (e->code == KH_OK && changed && runtime_prepare(rt, e) == KH_OK)
-		runtime_commit(rt, e);
+		commit_file(rt, e);
 	return e->code;
 }
 
@@ -1577,8 +1765,9 @@ static int check_vm(const struct options *o, bool repair, struct error *e)
 {
 	struct runtime rt;
 	struct monitor *m = NULL;
-	json_t *pci = NULL, *nodes = NULL;
+	json_t *pci = NULL, *nodes = NULL, *blocks = NULL;
 	struct differences df = { json_array(), o };
+	unsigned long nodes_id, blocks_id;
 	size_t n;
 
 	runtime_init(&rt);
@@ -1588,9 +1777,12 @@ static int check_vm(const struct options *o, bool repair, struct error *e)
 	    (m == NULL && connect_monitor(o, &m, e) != KH_OK) ||
 	    (repair && finish_removals(o, &rt, m, e) != KH_OK) ||
 	    pci_query(m, &pci, e) != KH_OK ||
-	    monitor_execute(m, "query-named-block-nodes", NULL, &nodes, e) != KH_OK)
+	    monitor_send(m, "query-named-block-nodes", NULL, -1, &nodes_id, e) != KH_OK ||
+	    monitor_send(m, "query-block", NULL, -1, &blocks_id, e) != KH_OK ||
+	    monitor_reply(m, nodes_id, "query-named-block-nodes", &nodes, e) != KH_OK ||
+	    monitor_reply(m, blocks_id, "query-block", &blocks, e) != KH_OK)
 		goto out;
-	check_recorded(&df, &rt, pci, nodes);
+	check_recorded(&df, &rt, pci, nodes, blocks);
 	if (check_unrecorded(&df, m, &rt, e) != KH_OK)
 		goto out;
 	n = json_array_size(df.list);
@@ -1606,6 +1798,7 @@ out:
 	json_decref(df.list);
 	json_decref(pci);
 	json_decref(nodes);
+	json_decref(blocks);
 	monitor_close(m);
 	runtime_close(&rt);
 	return e->code;

@@ -1304,6 +1304,11 @@ static int devices_agree(const struct runtime *rt, const struct runtime *back,
 
 			if (f->type == F_STATE || !field_applies(f, d->kind))
 				continue;
+			/* a Ganeti file leaves a NIC's tap to its nic file,
+			 * written once the file is committed */
+			if (rt->format == RT_GANETI &&
+			    f->off == offsetof(struct rt_device, tap))
+				continue;
 			want = field_text(d, f, a, sizeof(a));
 			got = r != NULL ? field_text(r, f, b, sizeof(b)) : NULL;
 			if (r == NULL || (want == NULL) != (got == NULL) ||
@@ -1411,6 +1416,11 @@ int runtime_commit(struct runtime *rt, struct error *e)
 	rt->tmp_path = NULL;
 	rt->exists = true;
 	return sync_dir(rt->path, e);
+}
+
+int runtime_commit_side_files(const struct runtime *rt, struct error *e)
+{
+	return rt->format == RT_GANETI ? ganeti_commit_nic_files(rt, e) : KH_OK;
 }
 
 void runtime_keep_prepared(struct runtime *rt)
@@ -1597,7 +1607,9 @@ void rt_device_release(struct rt_device *d)
 	free(d->path);
 	free(d->link);
 	free(d->script);
+	json_decref(d->gextra);
 	d->name = d->path = d->link = d->script = NULL;
+	d->gextra = NULL;
 }
 
 int rt_device_copy(struct rt_device *dst, const struct rt_device *src,
@@ -1608,6 +1620,7 @@ int rt_device_copy(struct rt_device *dst, const struct rt_device *src,
 
 	*dst = *src;
 	dst->source = NULL;
+	json_incref(dst->gextra);
 	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++)
 		*to[i] = NULL;
 	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++)

@@ -58,6 +58,9 @@ struct rt_device {
 	 * NULL for a device added in this run */
 	struct yaml_node *source;
 	json_t *gsource;	/* the same for a Ganeti file (borrowed) */
+	/* Ganeti's keys a new entry in a Ganeti file starts from (dev_type,
+	 * size, ...), or NULL; a reference of its own */
+	json_t *gextra;
 };
 
 struct runtime {
@@ -107,6 +110,10 @@ int runtime_prepare(struct runtime *rt, struct error *e);
 /* Renames the prepared file over rt->path and fsyncs the directory. */
 int runtime_commit(struct runtime *rt, struct error *e);
 
+/* After a commit: what a format keeps beside the file (a Ganeti file's
+ * nic files, naming each NIC's tap) made to match it. */
+int runtime_commit_side_files(const struct runtime *rt, struct error *e);
+
 /* Removes the prepared temporary file, if any. */
 void runtime_discard(struct runtime *rt);
 
@@ -121,7 +128,8 @@ struct rt_device *runtime_find_id(struct runtime *rt, const char *id);
 struct rt_device *runtime_add_device(struct runtime *rt, struct error *e);
 
 /* A copy of src that owns its own strings (source NULL; gsource, which
- * rt->ganeti owns, is kept); release it with rt_device_release. */
+ * rt->ganeti owns, is kept; gextra is shared); release it with
+ * rt_device_release. */
 int rt_device_copy(struct rt_device *dst, const struct rt_device *src,
 		   struct error *e);
 

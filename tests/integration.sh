@@ -720,7 +720,7 @@ migrate() {
 migration_round() {
 	local tool=$1 src dst args tap=ktap1 tapopt=(--tap ktap1)
 	make_netns
-	[ "$tool" = gkh ] && tap=kh${UUID3:0:8} tapopt=()
+	[ "$tool" = gkh ] && tapopt=()
 	start_guest src
 	src=$SOCK
 	disk_image "$T/d1.img"
@@ -731,6 +731,8 @@ migration_round() {
 	expect_rc 0
 	$tool -m "$src" nic add --uuid "$UUID3" --mac "$MAC1" --link br0 "${tapopt[@]}"
 	expect_rc 0
+	# a Ganeti file's NIC has the kernel's tap, named in Ganeti's nic file
+	[ "$tool" = gkh ] && tap=$(cat "$T/ganeti/nic/vm1/0")
 	$tool -m "$src" disk remove --uuid "$UUID1"
 	expect_rc 0
 	$tool -m "$src" check
@@ -878,11 +880,29 @@ ganeti_round_trip() {
 		fail "disk entry not Ganeti-shaped: $(cat "$RT")"
 	jq -e --arg u "$UUID2" '.[1][] | select(.uuid == $u) | .mac == "'"$MAC1"'" and .nicparams == {"mode": "bridged", "link": "br0"} and .name == "lan"' "$RT" >/dev/null ||
 		fail "nic entry not Ganeti-shaped: $(cat "$RT")"
-	in_ns ip link show "kh${UUID2:0:8}" >/dev/null || fail "tap kh${UUID2:0:8} missing"
+	# what Ganeti reads whenever it starts the VM from the file
+	jq -e --arg u "$UUID1" '.[3][] | select(.[0].uuid == $u) | .[0].params == {} and .[0].mode == "rw"' "$RT" >/dev/null ||
+		fail "disk entry lacks what Ganeti starts from: $(cat "$RT")"
+	# the disk made as Ganeti makes it: a drive named by the id, no node
+	has_drive "$disk_id" || fail "no drive $disk_id: $(qmp query-block)"
+	! has_node "$disk_id" || fail "a blockdev-add node $disk_id"
+	# an fd set stays listed, empty, while the drive holds its own copy
+	qmp query-fdsets | jq -e '[.[].fds[]] | length == 0' >/dev/null ||
+		fail "fds left in fd sets: $(qmp query-fdsets)"
+	# the tap the kernel named, where Ganeti keeps it: NIC 1's nic file
+	local tap
+	tap=$(cat "$T/ganeti/nic/vm1/1") || fail "no nic file for NIC 1"
+	in_ns ip link show "$tap" | grep -q "master br0" || fail "tap '$tap' missing or off br0"
+	gkh --json list
+	jq -e --arg u "$UUID2" --arg t "$tap" '.devices[] | select(.uuid == $u) | .tap == $t' "$T/out" >/dev/null ||
+		fail "list does not show tap $tap: $OUT"
 	gkh disk remove --uuid "$UUID1"
 	expect_rc 0
+	! has_drive "$disk_id" || fail "drive $disk_id left behind"
 	gkh nic remove --uuid "$UUID2"
 	expect_rc 0
+	[ ! -e "$T/ganeti/nic/vm1/1" ] || fail "nic file of the removed NIC left"
+	! has_link "$tap" || fail "tap $tap left behind"
 	one_json_line "$RT"
 	if [ "$style" = three ]; then
 		jq -e --slurpfile o "$T/orig.json" '. == $o[0] + [[]]' "$RT" >/dev/null
@@ -908,7 +928,7 @@ t_ganeti_newer_file() {
 	expect_rc 2
 	expect_err "cannot record queues '2'"
 	same_as before
-	! has_link "kh${UUID3:0:8}" || fail "tap left behind"
+	[ -z "$(in_ns ip tuntap show)" ] || fail "tap left behind: $(in_ns ip tuntap show)"
 }
 
 t_ganeti_older_file() {
@@ -940,6 +960,67 @@ t_ganeti_modify_keeps_entry() {
 
 t_ganeti_three_entry_file() {
 	ganeti_round_trip three hotnic-1b2c3d4e-pci-5 hotdisk-003fc157-pci-4
+}
+
+# Ganeti's own hot-remove of a disk the tool added: device_del and at once
+# HMP drive_del (hv_kvm HotDelDevice). Nothing may stay: no drive, no node,
+# no fd to the file. A blockdev-add node would answer "in use" and stay.
+t_ganeti_removes_tool_disk() {
+	ganeti_file newer
+	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1
+	disk_image "$T/d1.img"
+	local fds out id=disk-003fc157-66a8-4e6d
+	fds=$(fd_count)
+	gkh disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	ls -l /proc/"$PID"/fd | grep -q "$T/d1.img" || fail "QEMU does not hold the file"
+	qmp device_del "{\"id\": \"$id\"}" >/dev/null
+	# Ganeti ignores the answer: "" if the drive went now, "not found" if
+	# the guest was quicker and the drive went with the device
+	out=$(qmp human-monitor-command "{\"command-line\": \"drive_del $id\"}")
+	echo "INFO: drive_del right after device_del answered $out"
+	local i
+	for i in $(seq 50); do [ -z "$(slot_of "$id")" ] && break; sleep 0.1; done
+	[ -z "$(slot_of "$id")" ] || fail "the guest did not release $id"
+	sleep 0.2
+	! has_drive "$id" || fail "drive $id left"
+	! qmp query-named-block-nodes | grep -q d1.img || fail "a node still opens d1.img"
+	! ls -l /proc/"$PID"/fd | grep -q "$T/d1.img" || fail "QEMU still holds d1.img"
+	[ "$(fd_count)" -eq "$fds" ] || fail "QEMU has $(fd_count) fds, had $fds"
+}
+
+# A VM Ganeti started has its disks as -drive ...,id=ID: a drive (a
+# BlockBackend) named by the id, whose node has an automatic name.
+t_check_ganeti_started_vm() {
+	ganeti_file newer
+	disk_image "$T/boot.img"
+	jq -c --arg p "$T/boot.img" '.[1] = [] | .[3][0][1] = $p' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1 \
+		-drive "file=$T/boot.img,format=raw,if=none,aio=threads,id=disk-22222222-3333-4444,auto-read-only=off" \
+		-device virtio-blk-pci,id=disk-22222222-3333-4444,bus=pci.0,addr=0xd,drive=disk-22222222-3333-4444
+	gkh check
+	expect_rc 0
+	expect_out "matches the VM: 1 devices"
+	# and one whose drive is gone is told
+	qmp human-monitor-command '{"command-line": "drive_del disk-22222222-3333-4444"}' >/dev/null
+	gkh check
+	expect_rc 1
+	expect_out "QEMU has no block node or drive disk-22222222-3333-4444"
+}
+
+# Ganeti starts no VM with a read-only disk: one is refused before QEMU
+# changes, not recorded for the next soft reboot to fail on.
+t_ganeti_refuses_readonly_disk() {
+	ganeti_file newer
+	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1
+	disk_image "$T/d1.img"
+	snapshot before
+	gkh disk add --uuid "$UUID1" --path "$T/d1.img" --mode ro
+	expect_rc 2
+	expect_err "Ganeti starts no VM with a read-only disk"
+	same_as before
 }
 
 t_ganeti_bad_files() {

@@ -179,6 +179,11 @@ has_node() {
 	qmp query-named-block-nodes | grep -q "\"node-name\":\"$1\""
 }
 
+# has_drive ID: QEMU has a drive (a BlockBackend, -drive or drive_add) ID.
+has_drive() {
+	qmp query-block | jq -e --arg d "$1" '.[] | select(.device == $d)' >/dev/null
+}
+
 disk_image() {
 	truncate -s "${2:-16M}" "$1"
 }
