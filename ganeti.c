@@ -216,8 +216,19 @@ static int parse_nic(struct rt_device *d, json_t *obj, json_t *hvparams,
 	return copy_name(d, obj, e);
 }
 
-static int parse_disk(struct rt_device *d, json_t *entry, json_t *hvparams,
-		      const char *name, const char *where, struct error *e)
+void ganeti_disk_defaults(const struct runtime *rt, struct rt_device *d)
+{
+	json_t *hvparams = json_array_get(rt->ganeti, G_HVPARAMS);
+
+	snprintf(d->cache, sizeof(d->cache), "%s",
+		 hv_word(hvparams, "disk_cache", rt_disk_caches, "default"));
+	snprintf(d->discard, sizeof(d->discard), "%s",
+		 hv_word(hvparams, "disk_discard", rt_disk_discards, "ignore"));
+}
+
+static int parse_disk(const struct runtime *rt, struct rt_device *d,
+		      json_t *entry, const char *name, const char *where,
+		      struct error *e)
 {
 	json_t *obj = json_array_get(entry, 0);
 	const char *path = json_string_value(json_array_get(entry, 1));
@@ -229,10 +240,7 @@ static int parse_disk(struct rt_device *d, json_t *entry, json_t *hvparams,
 	snprintf(d->format, sizeof(d->format), "raw");
 	snprintf(d->mode, sizeof(d->mode), "%s",
 		 hv_word(obj, "mode", rt_disk_modes, "rw"));
-	snprintf(d->cache, sizeof(d->cache), "%s",
-		 hv_word(hvparams, "disk_cache", rt_disk_caches, "default"));
-	snprintf(d->discard, sizeof(d->discard), "%s",
-		 hv_word(hvparams, "disk_discard", rt_disk_discards, "ignore"));
+	ganeti_disk_defaults(rt, d);
 	return copy_name(d, obj, e);
 }
 
@@ -258,7 +266,7 @@ static int parse_entry(struct runtime *rt, json_t *entry, enum rt_kind kind,
 	if (kind == RT_NIC)
 		read_tap(rt->path, i, d->tap, sizeof(d->tap));
 	return kind == RT_NIC ? parse_nic(d, obj, hvparams, name, where, e) :
-				parse_disk(d, entry, hvparams, name, where, e);
+				parse_disk(rt, d, entry, name, where, e);
 }
 
 /* Newer files place devices with hvinfo; an empty one is taken for newer

@@ -25,6 +25,7 @@
 #include "monitor.h"
 #include "pci.h"
 #include "runtime.h"
+#include "sync.h"
 #include "tap.h"
 
 #ifndef KH_VERSION
@@ -47,6 +48,9 @@ struct options {
 	char runtime_path[PATH_MAX], monitor_path[PATH_MAX];
 	int timeout_ms;
 	bool json, quiet, verbose;
+	/* sync: each operation's result goes here instead of stdout */
+	json_t *results;
+	bool reported;		/* the outcome is printed: main adds no JSON */
 };
 
 /* One add or remove, as the command line asked for it. */
@@ -59,6 +63,8 @@ struct request {
 	/* disk */
 	const char *path, *format, *cache, *mode, *discard;
 	const char *file_driver;	/* "file" or "host_device", from path */
+	const char *dev_type;		/* Ganeti's disk type, for a Ganeti file */
+	json_t *gextra;			/* what Ganeti knows of it (sync), or NULL */
 	/* nic */
 	char mac[18];
 	const char *nic_mode, *link, *script, *tap, *vhost;
@@ -76,6 +82,7 @@ static void usage(FILE *f)
 	      "  disk add --uuid UUID --path PATH [--format raw|qcow2]\n"
 	      "           [--cache default|none|writeback|writethrough|unsafe]\n"
 	      "           [--mode rw|ro] [--discard ignore|unmap] [--name NAME] [--slot N]\n"
+	      "           [--dev-type TYPE]  (Ganeti's disk type, for a Ganeti file)\n"
 	      "  disk remove --uuid UUID\n"
 	      "  nic add --uuid UUID --mac MAC [--link BRIDGE]\n"
 	      "          [--mode bridged|routed|openvswitch] [--script PATH] [--tap NAME]\n"
@@ -87,6 +94,9 @@ static void usage(FILE *f)
 	      "              --repair first settles what an interrupted run left\n"
 	      "  cmdline [--format lines|shell|json]\n"
 	      "              QEMU options that make the recorded devices again (migration)\n"
+	      "  sync [--prune] [--from FILE]\n"
+	      "              make the VM have what Ganeti's hook environment (or FILE)\n"
+	      "              lists: add what is missing; --prune removes the rest\n"
 	      "\n"
 	      "options:\n"
 	      "  -r, --runtime FILE  instance runtime file (created by add if missing)\n"
@@ -112,6 +122,7 @@ static void device_usage(enum rt_kind kind, FILE *f)
 		fputs("usage: kvm-hotplug [options] disk add --uuid UUID --path PATH\n"
 		      "           [--format raw|qcow2] [--cache default|none|writeback|writethrough|unsafe]\n"
 		      "           [--mode rw|ro] [--discard ignore|unmap] [--name NAME] [--slot N]\n"
+		      "           [--dev-type TYPE]\n"
 		      "       kvm-hotplug [options] disk remove --uuid UUID\n", f);
 	else
 		fputs("usage: kvm-hotplug [options] nic add --uuid UUID --mac MAC\n"
@@ -550,12 +561,21 @@ static int drive_add(const struct options *o, struct monitor *m,
 		     const struct rt_device *d, const char *file_driver,
 		     struct error *e)
 {
+	static const char *const shared[] = { "sharedfile", "blockdev", "ext",
+					      "gluster", NULL };
+	const char *type = json_string_value(json_object_get(d->gextra, "dev_type"));
+	const char *cache = d->cache;
 	struct error ignored = { 0 };
 	json_t *ret = NULL;
 	json_int_t set;
 	int fd;
 
 	(void)file_driver;
+	/* Ganeti's _GenerateDiskAioCacheParameters: shared storage gets no
+	 * host cache, whatever disk_cache says, so that migration is safe */
+	for (size_t i = 0; type != NULL && shared[i] != NULL; i++)
+		if (strcmp(type, shared[i]) == 0)
+			cache = "none";
 	if ((fd = open(d->path, (strcmp(d->mode, "ro") == 0 ? O_RDONLY : O_RDWR) |
 		       O_CLOEXEC)) == -1)
 		return error_set(e, KH_EFAIL, "%s: %s", d->path, strerror(errno));
@@ -572,8 +592,8 @@ static int drive_add(const struct options *o, struct monitor *m,
 	fault_point("after-add-fd");
 	hmp(m, "OK", e, "drive_add dummy file=/dev/fdset/%" JSON_INTEGER_FORMAT
 	    ",if=none,id=%s,format=%s,auto-read-only=off,aio=threads%s%s%s%s",
-	    set, d->id, d->format, strcmp(d->cache, "default") ? ",cache=" : "",
-	    strcmp(d->cache, "default") ? d->cache : "",
+	    set, d->id, d->format, strcmp(cache, "default") ? ",cache=" : "",
+	    strcmp(cache, "default") ? cache : "",
 	    strcmp(d->discard, "unmap") ? "" : ",discard=unmap",
 	    strcmp(d->mode, "ro") ? "" : ",readonly=on");
 	monitor_execute(m, "remove-fd", json_pack("{s:I}", "fdset-id", set),
@@ -843,6 +863,10 @@ static json_t *change_result(const char *what, const struct rt_device *d)
 
 static void print_result(const struct options *o, json_t *res)
 {
+	if (o->results != NULL) {
+		json_array_append_new(o->results, res);
+		return;
+	}
 	if (o->json) {
 		print_json(res);
 		return;
@@ -911,6 +935,18 @@ static int copy_string(char **to, const char *from, struct error *e)
 	return KH_OK;
 }
 
+/* What a Ganeti file's entry says of a new disk beyond what every file
+ * records: what sync was told, or the type given or guessed from the path
+ * (a block device: plain, LVM's; else file). Ganeti reads the type when
+ * it starts the VM: for shared types it forces cache=none. */
+static json_t *disk_gextra(const struct request *r)
+{
+	if (r->gextra != NULL)
+		return json_incref(r->gextra);
+	return json_pack("{s:s}", "dev_type", r->dev_type != NULL ? r->dev_type :
+			 strcmp(r->file_driver, "host_device") == 0 ? "plain" : "file");
+}
+
 /* The new entry, as it will be recorded in rt. */
 static int fill_device(const struct runtime *rt, struct rt_device *d,
 		       const struct request *r, int slot, struct error *e)
@@ -928,9 +964,14 @@ static int fill_device(const struct runtime *rt, struct rt_device *d,
 	if (r->kind == RT_DISK) {
 		snprintf(d->driver, sizeof(d->driver), "virtio-blk-pci");
 		snprintf(d->format, sizeof(d->format), "%s", r->format);
-		snprintf(d->cache, sizeof(d->cache), "%s", r->cache);
 		snprintf(d->mode, sizeof(d->mode), "%s", r->mode);
-		snprintf(d->discard, sizeof(d->discard), "%s", r->discard);
+		runtime_disk_defaults(rt, d);
+		if (r->cache != NULL)
+			snprintf(d->cache, sizeof(d->cache), "%s", r->cache);
+		if (r->discard != NULL)
+			snprintf(d->discard, sizeof(d->discard), "%s", r->discard);
+		if ((d->gextra = disk_gextra(r)) == NULL)
+			return error_set(e, KH_EFAIL, "out of memory");
 		return copy_string(&d->path, r->path, e);
 	}
 	snprintf(d->driver, sizeof(d->driver), "virtio-net-pci");
@@ -1346,23 +1387,35 @@ static int remove_device(const struct options *o, const struct request *r,
 	return e->code;
 }
 
-/* The request that makes d again; its strings point into d. */
-static void request_from_nic(const struct rt_device *d, struct request *r)
+/* The request that makes d again; its strings point into d. Empty values
+ * are left to the add's defaults. */
+static void request_from_device(const struct rt_device *d, struct request *r)
 {
+#define OR_NULL(s) ((s)[0] != '\0' ? (s) : NULL)
 	memset(r, 0, sizeof(*r));
-	r->kind = RT_NIC;
+	r->kind = d->kind;
 	r->op = OP_ADD;
 	memcpy(r->uuid, d->uuid, sizeof(r->uuid));
-	memcpy(r->mac, d->mac, sizeof(r->mac));
 	r->name = d->name;
 	r->slot = d->slot;
+	if (d->kind == RT_DISK) {
+		r->path = d->path;
+		r->format = OR_NULL(d->format);
+		r->cache = OR_NULL(d->cache);
+		r->mode = OR_NULL(d->mode);
+		r->discard = OR_NULL(d->discard);
+		r->gextra = d->gextra;
+		return;
+	}
+	memcpy(r->mac, d->mac, sizeof(r->mac));
 	r->nic_mode = d->nic_mode;
 	r->link = d->link;
 	r->script = d->script;
-	r->tap = d->tap[0] != '\0' ? d->tap : NULL;	/* "": not known */
-	r->vhost = d->vhost;
+	r->tap = OR_NULL(d->tap);	/* "": not known */
+	r->vhost = OR_NULL(d->vhost);
 	r->queues = d->queues;
 	r->gsource = d->gsource;
+#undef OR_NULL
 }
 
 /* What modify was given replaces what the NIC had. */
@@ -1400,7 +1453,7 @@ static int modify_nic(const struct options *o, const struct request *given,
 	    (d = find_recorded(o, &rt, given, e)) == NULL ||
 	    rt_device_copy(&old, d, e) != KH_OK)
 		goto out;
-	request_from_nic(&old, &was);
+	request_from_device(&old, &was);
 	want = was;
 	apply_changes(&want, given);
 	if (check_nic_link(&want, e) != KH_OK ||
@@ -1853,6 +1906,9 @@ static int parse_device_option(int c, const char *arg, struct request *r,
 			       struct error *e)
 {
 	static const char *const vhosts[] = { "on", "off", "auto", NULL };
+	/* Ganeti 3.0's disk types (constants.DTS_BLOCK and the rest) */
+	static const char *const dev_types[] = { "plain", "drbd", "file",
+		"sharedfile", "blockdev", "rbd", "ext", "gluster", NULL };
 	bool disk = r->kind == RT_DISK;
 
 	switch (c) {
@@ -1872,6 +1928,7 @@ static int parse_device_option(int c, const char *arg, struct request *r,
 	case 'T': r->tap = arg; return parse_ifname("--tap", arg, e);
 	case 'Q': return parse_int_option("--queues", arg, 1, TAP_MAX_QUEUES, &r->queues, e);
 	case 'H': r->vhost = arg; return parse_choice("--vhost", arg, vhosts, e);
+	case 'D': r->dev_type = arg; return parse_choice("--dev-type", arg, dev_types, e);
 	}
 	return error_set(e, KH_EUSAGE, "unknown option");
 }
@@ -1881,10 +1938,8 @@ static void apply_defaults(struct request *r)
 {
 #define DEFAULT(f, v) if (r->f == NULL) r->f = v
 	DEFAULT(format, "raw");
-	DEFAULT(cache, "default");
 	DEFAULT(mode, "rw");
-	DEFAULT(discard, "ignore");
-	DEFAULT(nic_mode, "bridged");
+	DEFAULT(nic_mode, "bridged");	/* cache, discard: the file's */
 	DEFAULT(vhost, "auto");
 #undef DEFAULT
 	if (r->queues == 0)
@@ -1909,6 +1964,188 @@ static int check_request(const struct request *r, const char *sub,
 	return KH_OK;
 }
 
+/* An add as the command line or sync asks for it: defaults, what the
+ * host can tell, then the operation. */
+static int add_checked(const struct options *o, struct request *r,
+		       struct error *e)
+{
+	apply_defaults(r);
+	if ((r->kind == RT_DISK ? check_disk_path(r, e) : check_nic_link(r, e)) != KH_OK)
+		return e->code;
+	return add_device(o, r, e);
+}
+
+/* ---- sync: the VM made to have what the configuration says ---- */
+
+/* One change sync made or tried: its result, or why not, and its exit. */
+static void sync_action(json_t *actions, const char *action,
+			const struct rt_device *d, json_t *res,
+			const struct error *e)
+{
+	json_t *a = res != NULL ? res : json_pack("{s:s, s:s}", "kind",
+			rt_kind_name(d->kind), "uuid", d->uuid);
+
+	json_object_set_new(a, "action", json_string(action));
+	json_object_set_new(a, "exit", json_integer(e->code));
+	if (e->code != KH_OK)
+		json_object_set_new(a, "error", json_string(e->msg));
+	json_array_append_new(actions, a);
+}
+
+/* Does what one recorded or wanted device needs; its result joins
+ * actions. The operation runs as on the command line: its own lock,
+ * connection and intent record. */
+static void sync_one(const struct options *o, json_t *actions, bool add,
+		     const struct rt_device *d)
+{
+	struct options one = *o;
+	struct error e = { 0 };
+	struct request r;
+
+	one.results = json_array();
+	request_from_device(d, &r);
+	r.slot = -1;		/* where the VM has room now */
+	if (add)
+		add_checked(&one, &r, &e);
+	else {
+		r.op = OP_REMOVE;
+		remove_device(&one, &r, &e);
+	}
+	sync_action(actions, add ? "add" : "remove", d,
+		    json_incref(json_array_get(one.results, 0)), &e);
+	json_decref(one.results);
+}
+
+/* The worst outcome decides: a failure (the first one's exit code), else
+ * a change that waits for a reboot (3), else all live (0). */
+static int sync_outcome(json_t *actions, struct error *e)
+{
+	size_t i, failed = 0, later = 0;
+	int code = KH_OK;
+	json_t *a;
+
+	json_array_foreach(actions, i, a) {
+		int c = (int)json_integer_value(json_object_get(a, "exit"));
+		if (c == KH_ENOHOTPLUG)
+			later++;
+		else if (c != KH_OK && failed++ == 0)
+			code = c;
+	}
+	if (failed > 0)
+		return error_set(e, code, "sync: %zu of %zu changes failed", failed,
+				 json_array_size(actions));
+	if (later > 0)
+		return error_set(e, KH_ENOHOTPLUG, "sync: %zu of %zu changes take "
+				 "effect at the next reboot", later,
+				 json_array_size(actions));
+	return KH_OK;
+}
+
+static void print_sync(const struct options *o, json_t *actions)
+{
+	size_t i;
+	json_t *a;
+
+	if (o->json) {
+		print_json(json_pack("{s:s, s:O}", "runtime", o->runtime,
+				     "actions", actions));
+		return;
+	}
+	if (o->quiet)
+		return;
+	if (json_array_size(actions) == 0)
+		printf("%s: the VM has what the configuration says\n", o->runtime);
+	json_array_foreach(actions, i, a) {
+		const char *err = json_string_value(json_object_get(a, "error"));
+		if (err == NULL)
+			print_result(o, json_incref(a));
+		else
+			printf("not done: %s %s %s: %s\n",
+			       json_string_value(json_object_get(a, "action")),
+			       json_string_value(json_object_get(a, "kind")),
+			       json_string_value(json_object_get(a, "uuid")), err);
+	}
+}
+
+/* The devices to add (wanted, not recorded) and, with prune, to remove
+ * (recorded, not wanted), each done in turn; then what could not be. */
+static int sync_vm(struct options *o, const char *from, bool prune,
+		   struct error *e)
+{
+	struct runtime have, want;
+	json_t *actions = json_array(), *refused = json_array(), *r;
+	struct options quiet = *o;
+	size_t i;
+
+	runtime_init(&have);
+	runtime_init(&want);
+	if (from != NULL ? sync_from_file(&want, from, e) :
+			   sync_from_hook_env(&want, refused, e))
+		goto out;
+	/* a snapshot: each change below takes the lock for itself; no file
+	 * yet is no device yet, as for an add */
+	if (load_runtime(o, &have, true, e) != KH_OK)
+		goto out;
+	if (have.lock_fd != -1) {
+		close(have.lock_fd);
+		have.lock_fd = -1;
+	}
+	quiet.json = false;
+	for (i = 0; i < want.ndev; i++)
+		if (runtime_find_uuid(&have, want.dev[i].uuid) == NULL)
+			sync_one(&quiet, actions, true, &want.dev[i]);
+	for (i = 0; prune && i < have.ndev; i++)
+		if (runtime_find_uuid(&want, have.dev[i].uuid) == NULL)
+			sync_one(&quiet, actions, false, &have.dev[i]);
+	json_array_foreach(refused, i, r) {
+		json_object_set_new(r, "action", json_string("add"));
+		json_object_set_new(r, "exit", json_integer(KH_ENOHOTPLUG));
+		json_object_set(r, "error", json_object_get(r, "reason"));
+		json_object_del(r, "reason");
+		json_array_append(actions, r);
+	}
+	print_sync(o, actions);
+	o->reported = o->json;	/* one JSON object per run */
+	sync_outcome(actions, e);
+out:
+	json_decref(actions);
+	json_decref(refused);
+	runtime_close(&have);
+	runtime_close(&want);
+	return e->code;
+}
+
+static int cmd_sync(struct options *o, int argc, char **argv, struct error *e)
+{
+	const char *from = NULL;
+	bool prune = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			puts("usage: kvm-hotplug [options] sync [--prune] [--from FILE]");
+			return KH_OK;
+		}
+		if (strcmp(argv[i], "--prune") == 0)
+			prune = true;
+		else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
+			from = argv[++i];
+		else
+			return error_set(e, KH_EUSAGE, "sync: unexpected argument "
+					 "'%.40s'", argv[i]);
+	}
+	if (need_paths(o, e) != KH_OK)
+		return e->code;
+	if (from == NULL && sync_pre_phase()) {
+		if (!o->quiet && !o->json)
+			puts("sync: the pre phase; the configuration has not changed yet");
+		if (o->json)
+			print_json(json_pack("{s:s, s:[]}", "runtime", o->runtime,
+					     "actions"));
+		return KH_OK;
+	}
+	return sync_vm(o, from, prune, e);
+}
+
 /* argv[0] is "add" or "remove". */
 static int cmd_device(const struct options *o, enum rt_kind kind, int argc,
 		      char **argv, struct error *e)
@@ -1928,12 +2165,13 @@ static int cmd_device(const struct options *o, enum rt_kind kind, int argc,
 		{ "tap", required_argument, NULL, 'T' },
 		{ "queues", required_argument, NULL, 'Q' },
 		{ "vhost", required_argument, NULL, 'H' },
+		{ "dev-type", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* which options each command takes; NULL: no such command */
 	static const char *const takes[2][3] = {
-		[RT_DISK] = { "u", "unspfcdo", NULL },
+		[RT_DISK] = { "u", "unspfcdoD", NULL },
 		[RT_NIC] = { "u", "unsoMlSTQH", "unoMlSTQH" },
 	};
 	static const char *const ops[] = { "remove", "add", "modify" };
@@ -1979,10 +2217,7 @@ static int cmd_device(const struct options *o, enum rt_kind kind, int argc,
 		return remove_device(o, &r, e);
 	if (r.op == OP_MODIFY)
 		return modify_nic(o, &r, e);
-	apply_defaults(&r);
-	if ((kind == RT_DISK ? check_disk_path(&r, e) : check_nic_link(&r, e)) != KH_OK)
-		return e->code;
-	return add_device(o, &r, e);
+	return add_checked(o, &r, e);
 }
 
 static int cmd_cmdline(const struct options *o, int argc, char **argv,
@@ -2119,6 +2354,8 @@ static int run(int argc, char **argv, struct options *o, struct error *e)
 		return cmd_list(o, argc, argv, e);
 	if (strcmp(cmd, "cmdline") == 0)
 		return cmd_cmdline(o, argc, argv, e);
+	if (strcmp(cmd, "sync") == 0)
+		return cmd_sync(o, argc, argv, e);
 	return error_set(e, KH_EUSAGE, "unknown command '%.40s' (see --help)", cmd);
 }
 
@@ -2131,7 +2368,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (run(argc, argv, &o, &e) != KH_OK) {
 		fprintf(stderr, "kvm-hotplug: %s\n", e.msg);
-		if (o.json)
+		if (o.json && !o.reported)
 			print_json(json_pack("{s:s, s:i, s:s}", "error", e.msg,
 					     "exit", e.code, "qmp_class",
 					     e.qmp_class));

@@ -1023,6 +1023,101 @@ t_ganeti_refuses_readonly_disk() {
 	same_as before
 }
 
+# sync from a Ganeti hook's environment: what the configuration has after
+# the change (the POST set) is added, idempotently; --prune removes what
+# it no longer has; what cannot be made here is told, with exit 3.
+t_sync_hook_env() {
+	ganeti_file newer
+	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	make_netns
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1
+	disk_image "$T/d1.img"
+	export GANETI_HOOKS_PHASE=post GANETI_INSTANCE_NAME=vm1
+	export GANETI_INSTANCE_NIC_COUNT=0 GANETI_INSTANCE_DISK_COUNT=0
+	export GANETI_POST_INSTANCE_NIC_COUNT=1 GANETI_POST_INSTANCE_DISK_COUNT=1
+	export GANETI_POST_INSTANCE_NIC0_UUID=$UUID2 GANETI_POST_INSTANCE_NIC0_MAC=$MAC1
+	export GANETI_POST_INSTANCE_NIC0_MODE=bridged GANETI_POST_INSTANCE_NIC0_LINK=br0
+	export GANETI_POST_INSTANCE_DISK0_UUID=$UUID1 GANETI_POST_INSTANCE_DISK0_DEV_TYPE=file
+	export GANETI_POST_INSTANCE_DISK0_DRIVER=loop GANETI_POST_INSTANCE_DISK0_ID=$T/d1.img
+	export GANETI_POST_INSTANCE_DISK0_MODE=rw GANETI_POST_INSTANCE_DISK0_SIZE=16
+	gkh --json sync
+	expect_rc 0
+	[ "$(wc -l <"$T/out")" -eq 1 ] || fail "not one JSON object: $OUT"
+	jq -e '[.actions[] | .action + " " + .kind + " " + (.exit | tostring)] == ["add nic 0", "add disk 0"]' "$T/out" >/dev/null ||
+		fail "actions: $OUT"
+	[ -n "$(slot_of nic-1b2c3d4e-0000-4000)" ] && [ -n "$(slot_of disk-003fc157-66a8-4e6d)" ] ||
+		fail "QEMU lacks the devices"
+	# the disk entry has what Ganeti knows of it
+	jq -e --arg p "$T/d1.img" '.[3][0][0] | .dev_type == "file" and .logical_id == ["loop", $p] and .iv_name == "disk/0" and .size == 16 and .params == {}' "$RT" >/dev/null ||
+		fail "disk entry: $(cat "$RT")"
+	cp "$RT" "$T/synced"
+	gkh --json sync --prune
+	expect_rc 0
+	jq -e '.actions == []' "$T/out" >/dev/null || fail "second sync did something: $OUT"
+	cmp -s "$RT" "$T/synced" || fail "second sync changed the file"
+	gkh check
+	expect_rc 0
+	# the NIC is gone from the configuration; a drbd disk came
+	export GANETI_POST_INSTANCE_NIC_COUNT=0 GANETI_POST_INSTANCE_DISK_COUNT=2
+	export GANETI_POST_INSTANCE_DISK1_UUID=$UUID3 GANETI_POST_INSTANCE_DISK1_DEV_TYPE=drbd
+	gkh sync --prune
+	expect_rc 3
+	expect_out "removed nic $UUID2"
+	expect_out "not done: add disk $UUID3: disk type drbd"
+	grep -q "1 of 2 changes take effect at the next reboot" "$T/err" || fail "stderr: $ERR"
+	[ -z "$(slot_of nic-1b2c3d4e-0000-4000)" ] || fail "the NIC is still in QEMU"
+	# without --prune nothing is removed; the pre phase changes nothing
+	export GANETI_POST_INSTANCE_DISK_COUNT=0
+	gkh sync
+	expect_rc 0
+	[ -n "$(slot_of disk-003fc157-66a8-4e6d)" ] || fail "sync without --prune removed the disk"
+	GANETI_HOOKS_PHASE=pre gkh sync --prune
+	expect_rc 0
+	[ -n "$(slot_of disk-003fc157-66a8-4e6d)" ] || fail "the pre phase removed the disk"
+	# no hook environment at all
+	env -u GANETI_POST_INSTANCE_NIC_COUNT -u GANETI_POST_INSTANCE_DISK_COUNT \
+		-u GANETI_INSTANCE_NIC_COUNT -u GANETI_INSTANCE_DISK_COUNT \
+		"$KH" --instance vm1 --ganeti-dir "$T/ganeti" sync >"$T/out" 2>"$T/err" && RC=0 || RC=$?
+	ERR=$(cat "$T/err")
+	expect_rc 2
+	expect_err "no Ganeti hook environment"
+}
+
+# sync --from FILE: a desired-state file in the native format.
+t_sync_from_file() {
+	make_netns
+	start_guest vm
+	disk_image "$T/d1.img"
+	cat >"$T/want.yaml" <<-EOF
+	version: 1
+	devices:
+	- kind: disk
+	  uuid: $UUID1
+	  id: hotdisk-003fc157-pci-9
+	  bus: pci.0
+	  slot: 9
+	  driver: virtio-blk-pci
+	  path: $T/d1.img
+	  format: raw
+	  cache: default
+	  mode: rw
+	  discard: ignore
+	EOF
+	kh -r "$RT" -m "$SOCK" sync --from "$T/want.yaml"
+	expect_rc 0
+	expect_out "added disk $UUID1"
+	kh -r "$RT" -m "$SOCK" sync --from "$T/want.yaml"
+	expect_rc 0
+	expect_out "the VM has what the configuration says"
+	printf 'version: 1\ndevices: []\n' >"$T/none.yaml"
+	kh -r "$RT" -m "$SOCK" sync --prune --from "$T/none.yaml"
+	expect_rc 0
+	expect_out "removed disk $UUID1"
+	kh -r "$RT" -m "$SOCK" sync --from "$T/missing.yaml"
+	expect_rc 2
+	expect_err "from: .*missing.yaml: no such runtime file"
+}
+
 t_ganeti_bad_files() {
 	mkdir -p "$T/ganeti/conf"
 	RT=$T/ganeti/conf/vm1.runtime

@@ -1,0 +1,233 @@
+/*
+ * The desired state for `sync`. Ganeti's hooks are told what the instance
+ * has after a change, not what changed (GANETI_POST_INSTANCE_NICn_* and
+ * ..._DISKn_*, built by cmdlib/instance_utils.py); this turns that into
+ * devices, each as a runtime file would record it, for hotplug.c to
+ * compare with the runtime file and the VM.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pci.h"
+#include "sync.h"
+#include "tap.h"
+
+#define MAX_DEVICES 64
+
+/* GANETI_<set>NIC3_MAC and the like; NULL when unset or empty. */
+static const char *hook_var(const char *set, const char *kind, int n,
+			    const char *key)
+{
+	char name[128];
+	const char *v;
+
+	if (n >= 0)
+		snprintf(name, sizeof(name), "GANETI_%s%s%d_%s", set, kind, n, key);
+	else
+		snprintf(name, sizeof(name), "GANETI_%s%s_%s", set, kind, key);
+	v = getenv(name);
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+static int count(const char *set, const char *kind, int *n, struct error *e)
+{
+	const char *v = hook_var(set, kind, -1, "COUNT");
+	char *end;
+	long c;
+
+	*n = 0;
+	if (v == NULL)
+		return KH_OK;
+	c = strtol(v, &end, 10);
+	if (*end != '\0' || c < 0 || c > MAX_DEVICES)
+		return error_set(e, KH_EUSAGE, "GANETI_%s%s_COUNT: '%.20s' is not "
+				 "a number 0-%d", set, kind, v, MAX_DEVICES);
+	*n = (int)c;
+	return KH_OK;
+}
+
+static int refuse(json_t *refused, const char *kind, const char *uuid,
+		  const char *fmt, const char *arg, struct error *e)
+{
+	char reason[256];
+
+	snprintf(reason, sizeof(reason), fmt, arg);
+	if (json_array_append_new(refused, json_pack("{s:s, s:s?, s:s}", "kind",
+				  kind, "uuid", uuid, "reason", reason)) != 0)
+		return error_set(e, KH_EFAIL, "out of memory");
+	return KH_OK;
+}
+
+static int copy(char **to, const char *from, struct error *e)
+{
+	if (from != NULL && (*to = strdup(from)) == NULL)
+		return error_set(e, KH_EFAIL, "out of memory");
+	return KH_OK;
+}
+
+/* The common part of a wanted device: kind, uuid, name. */
+static struct rt_device *want_device(struct runtime *want, enum rt_kind kind,
+				     const char *uuid, const char *name,
+				     struct error *e)
+{
+	struct rt_device *d = runtime_add_device(want, e);
+
+	if (d == NULL)
+		return NULL;
+	d->kind = kind;
+	for (size_t i = 0; i <= RT_UUID_LEN; i++)
+		d->uuid[i] = (char)tolower((unsigned char)uuid[i]);
+	if (copy(&d->name, name, e) != KH_OK)
+		return NULL;
+	return d;
+}
+
+static int want_nic(struct runtime *want, json_t *refused, const char *set,
+		    int n, struct error *e)
+{
+	const char *uuid = hook_var(set, "NIC", n, "UUID");
+	const char *mac = hook_var(set, "NIC", n, "MAC");
+	const char *mode = hook_var(set, "NIC", n, "MODE");
+	const char *link = hook_var(set, "NIC", n, "LINK");
+	struct rt_device *d;
+
+	if (uuid == NULL || !uuid_is_valid(uuid))
+		return refuse(refused, "nic", NULL, "NIC with mac %s has no "
+			      "valid uuid", mac != NULL ? mac : "(none)", e);
+	if (mac == NULL || !mac_is_valid(mac))
+		return refuse(refused, "nic", uuid, "no valid mac (%.40s)",
+			      mac != NULL ? mac : "none", e);
+	if (mode != NULL && strcmp(mode, "bridged") != 0)
+		return refuse(refused, "nic", uuid, "mode %.20s needs Ganeti's "
+			      "own kvm-ifup, which kvm-hotplug does not run "
+			      "for a Ganeti instance", mode, e);
+	if (link == NULL || !tap_name_is_valid(link))
+		return refuse(refused, "nic", uuid, "no bridge to put it on "
+			      "(link %.40s)", link != NULL ? link : "none", e);
+	if ((d = want_device(want, RT_NIC, uuid, hook_var(set, "NIC", n, "NAME"),
+			     e)) == NULL)
+		return e->code;
+	for (size_t i = 0; i < sizeof(d->mac); i++)
+		d->mac[i] = (char)tolower((unsigned char)mac[i]);
+	snprintf(d->nic_mode, sizeof(d->nic_mode), "bridged");
+	d->queues = 1;
+	return copy(&d->link, link, e);
+}
+
+/* Where a disk of this type is on the node, and its logical_id, as
+ * Ganeti's BuildDiskLogicalIDEnv spells them out; -1 for types whose
+ * path the hook environment does not tell. */
+static int disk_place(const char *set, int n, const char *type, char *path,
+		      size_t size, json_t **logical_id)
+{
+	const char *id = hook_var(set, "DISK", n, "ID");
+
+	if (id == NULL)
+		return -1;
+	if (strcmp(type, "file") == 0 || strcmp(type, "sharedfile") == 0) {
+		const char *driver = hook_var(set, "DISK", n, "DRIVER");
+		snprintf(path, size, "%s", id);
+		*logical_id = json_pack("[s, s]", driver ? driver : "loop", id);
+		return 0;
+	}
+	if (strcmp(type, "plain") == 0 && hook_var(set, "DISK", n, "VG") != NULL) {
+		const char *vg = hook_var(set, "DISK", n, "VG");
+		snprintf(path, size, "/dev/%s/%s", vg, id);
+		*logical_id = json_pack("[s, s]", vg, id);
+		return 0;
+	}
+	return -1;
+}
+
+/* What Ganeti knows of the disk, for its entry in a Ganeti file. */
+static json_t *disk_object(const char *set, int n, const char *type,
+			   json_t *logical_id)
+{
+	const char *size = hook_var(set, "DISK", n, "SIZE");
+	char iv_name[32];
+	json_t *obj;
+
+	snprintf(iv_name, sizeof(iv_name), "disk/%d", n);
+	obj = json_pack("{s:s, s:o, s:[], s:s, s:{}}", "dev_type", type,
+			"logical_id", logical_id, "children", "iv_name",
+			iv_name, "params");
+	if (obj != NULL && size != NULL && strspn(size, "0123456789") == strlen(size))
+		json_object_set_new(obj, "size", json_integer(strtoll(size, NULL, 10)));
+	return obj;
+}
+
+static int want_disk(struct runtime *want, json_t *refused, const char *set,
+		     int n, struct error *e)
+{
+	const char *uuid = hook_var(set, "DISK", n, "UUID");
+	const char *type = hook_var(set, "DISK", n, "DEV_TYPE");
+	const char *mode = hook_var(set, "DISK", n, "MODE");
+	json_t *logical_id = NULL;
+	struct rt_device *d;
+	char path[4096];
+
+	if (uuid == NULL || !uuid_is_valid(uuid))
+		return refuse(refused, "disk", NULL, "disk/%s has no valid uuid",
+			      hook_var(set, "DISK", n, "ID") != NULL ?
+			      hook_var(set, "DISK", n, "ID") : "?", e);
+	if (type == NULL ||
+	    disk_place(set, n, type, path, sizeof(path), &logical_id) != 0)
+		return refuse(refused, "disk", uuid, "disk type %.20s: the hook "
+			      "environment does not say where it is on this node "
+			      "(file, sharedfile and plain are known)",
+			      type != NULL ? type : "(none)", e);
+	if ((d = want_device(want, RT_DISK, uuid, hook_var(set, "DISK", n, "NAME"),
+			     e)) == NULL) {
+		json_decref(logical_id);
+		return e->code;
+	}
+	snprintf(d->format, sizeof(d->format), "raw");
+	snprintf(d->mode, sizeof(d->mode), "%s",
+		 mode != NULL && strcmp(mode, "ro") == 0 ? "ro" : "rw");
+	if ((d->gextra = disk_object(set, n, type, logical_id)) == NULL)
+		return error_set(e, KH_EFAIL, "out of memory");
+	return copy(&d->path, path, e);
+}
+
+bool sync_pre_phase(void)
+{
+	const char *phase = getenv("GANETI_HOOKS_PHASE");
+
+	return phase != NULL && strcmp(phase, "pre") == 0;
+}
+
+int sync_from_hook_env(struct runtime *want, json_t *refused, struct error *e)
+{
+	const char *set = "POST_INSTANCE_";
+	int nics, disks;
+
+	if (hook_var(set, "NIC", -1, "COUNT") == NULL &&
+	    hook_var(set, "DISK", -1, "COUNT") == NULL)
+		set = "INSTANCE_";
+	if (hook_var(set, "NIC", -1, "COUNT") == NULL &&
+	    hook_var(set, "DISK", -1, "COUNT") == NULL)
+		return error_set(e, KH_EUSAGE, "sync: no Ganeti hook environment "
+				 "(GANETI_INSTANCE_NIC_COUNT, ..._DISK_COUNT); "
+				 "run it from a hook, or use --from FILE");
+	if (count(set, "NIC", &nics, e) != KH_OK ||
+	    count(set, "DISK", &disks, e) != KH_OK)
+		return e->code;
+	for (int n = 0; n < nics; n++)
+		if (want_nic(want, refused, set, n, e) != KH_OK)
+			return e->code;
+	for (int n = 0; n < disks; n++)
+		if (want_disk(want, refused, set, n, e) != KH_OK)
+			return e->code;
+	return KH_OK;
+}
+
+int sync_from_file(struct runtime *want, const char *path, struct error *e)
+{
+	if ((want->path = strdup(path)) == NULL)
+		return error_set(e, KH_EFAIL, "out of memory");
+	if (runtime_load(want, false, e) != KH_OK)
+		return error_prefix(e, "--from: ");
+	return KH_OK;
+}
