@@ -1202,6 +1202,12 @@ bad_input_rows() {
 	2	format: 'yaml' is not one of	cmdline --format yaml
 	2	is not an instance name	--instance ../vm list
 	2	--ganeti-dir goes with --instance	--ganeti-dir /tmp list
+	2	dev-type: 'zfs' is not one of	disk add --uuid $UUID2 --path $T/d.img --dev-type zfs
+	2	nic add does not take '--dev-type'	nic add --uuid $UUID2 --mac $MAC1 --link br0 --dev-type file
+	2	sync: unexpected argument 'now'	sync now
+	2	sync: unexpected argument '--from'	sync --from
+	2	no Ganeti hook environment	sync --prune
+	2	from: .*nope.yaml: no such runtime file	sync --from $T/nope.yaml
 	1	a device with uuid $UUID1 is already recorded	disk add --uuid $UUID1 --path $T/d.img
 	1	no nic with uuid $UUID1	nic remove --uuid $UUID1
 	ROWS
@@ -1357,7 +1363,7 @@ t_kill_at_every_step() {
 	local p n=0 add_disk add_nic
 	add_disk=(disk add --uuid "$UUID1" --path "$T/d1.img")
 	add_nic=(nic add --uuid "$UUID2" --mac "$MAC1" --link br0 --tap kh0 --queues 2)
-	for p in add-intent after-blockdev-add after-device_add before-commit after-commit; do
+	for p in add-intent after-backend after-device_add before-commit after-commit; do
 		KH_FAULT=$p kh -r "$RT" -m "$SOCK" "${add_disk[@]}"
 		[ "$RC" -eq 137 ] || fail "disk add was not killed at $p (exit $RC)"
 		kh -r "$RT" -m "$SOCK" check --repair
@@ -1393,7 +1399,7 @@ t_kill_at_every_step() {
 		done
 	done
 	# the next ordinary run settles it too, and says what it did
-	KH_FAULT=after-blockdev-add kh -r "$RT" -m "$SOCK" "${add_disk[@]}"
+	KH_FAULT=after-backend kh -r "$RT" -m "$SOCK" "${add_disk[@]}"
 	[ "$RC" -eq 137 ] || fail "not killed"
 	disk_image "$T/d2.img"
 	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID3" --path "$T/d2.img"
@@ -1405,6 +1411,39 @@ t_kill_at_every_step() {
 	settled "the end"
 	echo "INFO: $n kill points exercised, each settled"
 	[ "$n" -eq 19 ] || fail "$n kill points, not 19"
+}
+
+# A Ganeti file's disk is made in more steps (add-fd, drive_add,
+# remove-fd): killed after each, the next run leaves no drive, no fd set
+# with an fd and no record; killed after the device, it is recorded.
+t_kill_ganeti_disk_add() {
+	ganeti_file newer
+	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1
+	disk_image "$T/d1.img"
+	local p id=disk-003fc157-66a8-4e6d n=0
+	for p in add-intent after-add-fd after-backend after-device_add before-commit after-commit; do
+		KH_FAULT=$p gkh disk add --uuid "$UUID1" --path "$T/d1.img"
+		[ "$RC" -eq 137 ] || fail "disk add was not killed at $p (exit $RC)"
+		gkh check --repair
+		case $p in
+		add-intent | after-add-fd | after-backend)
+			expect_rc 0
+			! has_drive "$id" || fail "killed at $p: drive $id left"
+			[ -z "$(slot_of "$id")" ] || fail "killed at $p: device in QEMU" ;;
+		*)
+			expect_rc 0
+			[ -n "$(slot_of "$id")" ] || fail "killed at $p: device lost"
+			jq -e '.[3] | length == 1' "$RT" >/dev/null || fail "killed at $p: not recorded" ;;
+		esac
+		qmp query-fdsets | jq -e '[.[].fds[]] | length == 0' >/dev/null ||
+			fail "killed at $p: fds left in fd sets: $(qmp query-fdsets)"
+		[ ! -e "$RT.intent" ] || fail "killed at $p: intent left"
+		gkh disk remove --uuid "$UUID1"
+		! has_drive "$id" || fail "after $p: drive left after removal"
+		n=$((n + 1))
+	done
+	echo "INFO: $n kill points of a Ganeti disk add, each settled"
 }
 
 # Paths QEMU must get as they are: commas (the -drive syntax's separator),
