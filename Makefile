@@ -18,13 +18,13 @@ CHECK_LIBS = $(shell pkg-config --libs check)
 
 SRCS = monitor.c pci.c runtime.c ganeti.c tap.c error.c sync.c
 HDRS = monitor.h pci.h runtime.h ganeti.h tap.h error.h sync.h
-UNIT_TESTS = test_monitor test_pci test_runtime test_tap test_ganeti
+UNIT_TESTS = test_monitor test_pci test_runtime test_tap test_ganeti test_sync
 B = build
 
 # Everything `make check` and `make demo` need on a fresh Debian 12.
 DEBS = gcc make pkg-config libyaml-dev libjansson-dev check valgrind \
 	qemu-system-x86 qemu-utils iproute2 iputils-ping util-linux cpio busybox-static \
-	xz-utils kmod jq clang libclang-rt-14-dev
+	xz-utils kmod jq clang libclang-rt-14-dev ganeti openssh-server socat
 
 all: kvm-hotplug
 
@@ -94,11 +94,17 @@ integration: kvm-hotplug $(B)/asan/kvm-hotplug $(B)/qmpcmd $(B)/guest/vmlinux
 	KH=$(B)/asan/kvm-hotplug KH_PLAIN=./kvm-hotplug QMPCMD=$(B)/qmpcmd \
 		GUEST=$(B)/guest tests/integration.sh
 
+# kvm-hotplug against a real Ganeti 3.0 cluster (1 node, then 2 with live
+# migration) in namespaces on this machine; leaves the host as it was.
+ganeti: kvm-hotplug $(B)/asan/kvm-hotplug $(B)/qmpcmd $(B)/guest/vmlinux
+	KH=$(B)/asan/kvm-hotplug QMPCMD=$(B)/qmpcmd GUEST=$(B)/guest tests/ganeti.sh
+
 check: deps
 	$(MAKE) kvm-hotplug
 	$(MAKE) unit
 	$(MAKE) fuzz FUZZ_SECONDS=30
 	$(MAKE) integration
+	$(MAKE) ganeti
 
 demo: deps
 	$(MAKE) kvm-hotplug $(B)/guest/vmlinux

@@ -466,11 +466,13 @@ static json_t *rebuild(const struct runtime *rt, json_t *old, enum rt_kind kind)
 	return list;
 }
 
-/* What Ganeti would refuse when it starts the VM from the file. */
+/* What Ganeti would refuse when it starts the VM from the file, added
+ * in this run (what the file had, Ganeti wrote). */
 static int startable(const struct runtime *rt, struct error *e)
 {
 	for (size_t i = 0; i < rt->ndev; i++)
-		if (rt->dev[i].kind == RT_DISK && strcmp(rt->dev[i].mode, "rw") != 0)
+		if (rt->dev[i].kind == RT_DISK && rt->dev[i].gsource == NULL &&
+		    strcmp(rt->dev[i].mode, "rw") != 0)
 			return error_set(e, KH_EUSAGE, "%s: Ganeti starts no VM "
 					 "with a read-only disk (mode %s of disk %s)",
 					 rt->path != NULL ? rt->path : "runtime file",
@@ -538,6 +540,17 @@ static int write_nic_file(const char *path, const char *tap, struct error *e)
 	return KH_OK;
 }
 
+/* The nic file at path names tap, or there is none when the tap is not
+ * known: a file that may name another NIC's tap would mislead. */
+static int nic_file_is(const char *path, const char *tap, struct error *e)
+{
+	if (tap[0] != '\0')
+		return write_nic_file(path, tap, e);
+	if (unlink(path) == -1 && errno != ENOENT)
+		return error_set(e, KH_EFAIL, "%s: %s", path, strerror(errno));
+	return KH_OK;
+}
+
 int ganeti_commit_nic_files(const struct runtime *rt, struct error *e)
 {
 	json_t *nics = json_array_get(rt->ganeti, G_NICS), *entry;
@@ -559,27 +572,24 @@ int ganeti_commit_nic_files(const struct runtime *rt, struct error *e)
 		const struct rt_device *d = device_of(rt, entry);
 		if (d == NULL && manageable(entry, RT_NIC))
 			continue;	/* removed */
-		if (d != NULL && d->tap[0] != '\0') {
-			snprintf(path, sizeof(path), "%s/%zu", dir, seq);
-			if (write_nic_file(path, d->tap, e) != KH_OK)
-				return e->code;
-		}
-		seq++;
+		snprintf(path, sizeof(path), "%s/%zu", dir, seq++);
+		if (nic_file_is(path, d != NULL ? d->tap : "", e) != KH_OK)
+			return e->code;
 	}
 	for (i = 0; i < rt->ndev; i++) {
 		const struct rt_device *d = &rt->dev[i];
 		if (d->kind != RT_NIC || d->gsource != NULL)
 			continue;
 		snprintf(path, sizeof(path), "%s/%zu", dir, seq++);
-		if (d->tap[0] != '\0' && write_nic_file(path, d->tap, e) != KH_OK)
+		if (nic_file_is(path, d->tap, e) != KH_OK)
 			return e->code;
 	}
 	/* NICs that are gone leave no file behind them, as Ganeti's own
 	 * hot-remove does */
 	for (i = seq; i < json_array_size(nics); i++) {
 		snprintf(path, sizeof(path), "%s/%zu", dir, i);
-		if (unlink(path) == -1 && errno != ENOENT)
-			return error_set(e, KH_EFAIL, "%s: %s", path, strerror(errno));
+		if (nic_file_is(path, "", e) != KH_OK)
+			return e->code;
 	}
 	return KH_OK;
 }
