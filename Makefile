@@ -122,7 +122,14 @@ soak: deps
 bench/qmp-floor: bench/qmp-floor.c
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
+PREFIX = /usr/local
+install: kvm-hotplug
+	install -D -m 0755 kvm-hotplug $(DESTDIR)$(PREFIX)/sbin/kvm-hotplug
+	install -D -m 0644 docs/kvm-hotplug.8 $(DESTDIR)$(PREFIX)/share/man/man8/kvm-hotplug.8
+	install -D -m 0644 docs/kvm-hotplug-runtime.5 \
+		$(DESTDIR)$(PREFIX)/share/man/man5/kvm-hotplug-runtime.5
+
 clean:
 	rm -rf kvm-hotplug bench/qmp-floor $(B)/asan $(B)/vg $(B)/test_* $(B)/qmpcmd
 
-.PHONY: all deps unit integration check demo bench soak fuzz clean
+.PHONY: all deps unit integration check demo bench soak fuzz install clean
