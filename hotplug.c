@@ -2054,7 +2054,8 @@ static void print_sync(const struct options *o, json_t *actions)
 	if (o->quiet)
 		return;
 	if (json_array_size(actions) == 0)
-		printf("%s: the VM has what the configuration says\n", o->runtime);
+		printf("%s: the VM has what the configuration says\n",
+		       o->instance != NULL ? o->instance : o->runtime);
 	json_array_foreach(actions, i, a) {
 		const char *err = json_string_value(json_object_get(a, "error"));
 		if (err == NULL)
@@ -2082,14 +2083,21 @@ static int sync_vm(struct options *o, const char *from, bool prune,
 	if (from != NULL ? sync_from_file(&want, from, e) :
 			   sync_from_hook_env(&want, refused, e))
 		goto out;
+	/* A Ganeti instance without a runtime file does not run here (it is
+	 * stopped, or this is not its node: hooks run on several) */
+	if (o->instance != NULL && access(o->runtime, F_OK) == -1 && errno == ENOENT) {
+		if (!o->quiet && !o->json)
+			printf("%s does not run on this node: nothing to do\n",
+			       o->instance);
+		print_sync(o, actions);
+		o->reported = o->json;
+		goto out;
+	}
 	/* a snapshot: each change below takes the lock for itself; no file
 	 * yet is no device yet, as for an add */
 	if (load_runtime(o, &have, true, e) != KH_OK)
 		goto out;
-	if (have.lock_fd != -1) {
-		close(have.lock_fd);
-		have.lock_fd = -1;
-	}
+	runtime_unlock(&have);
 	quiet.json = false;
 	for (i = 0; i < want.ndev; i++)
 		if (runtime_find_uuid(&have, want.dev[i].uuid) == NULL)
@@ -2098,6 +2106,10 @@ static int sync_vm(struct options *o, const char *from, bool prune,
 		if (runtime_find_uuid(&want, have.dev[i].uuid) == NULL)
 			sync_one(&quiet, actions, false, &have.dev[i]);
 	json_array_foreach(refused, i, r) {
+		const char *uuid = json_string_value(json_object_get(r, "uuid"));
+		/* what cannot be made here but is there already is no change */
+		if (uuid != NULL && runtime_find_uuid(&have, uuid) != NULL)
+			continue;
 		json_object_set_new(r, "action", json_string("add"));
 		json_object_set_new(r, "exit", json_integer(KH_ENOHOTPLUG));
 		json_object_set(r, "error", json_object_get(r, "reason"));

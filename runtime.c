@@ -1548,6 +1548,13 @@ int runtime_lock(struct runtime *rt, const char *path, int timeout_ms,
 
 /* --- the rest of the interface --- */
 
+void runtime_unlock(struct runtime *rt)
+{
+	if (rt->lock_fd != -1)
+		close(rt->lock_fd);
+	rt->lock_fd = -1;
+}
+
 void runtime_init(struct runtime *rt)
 {
 	memset(rt, 0, sizeof(*rt));
@@ -1560,8 +1567,7 @@ void runtime_close(struct runtime *rt)
 	runtime_discard(rt);
 	clear_contents(rt);
 	free(rt->path);
-	if (rt->lock_fd != -1)
-		close(rt->lock_fd);
+	runtime_unlock(rt);
 	runtime_init(rt);
 }
 

@@ -89,6 +89,9 @@ void runtime_close(struct runtime *rt);
 int runtime_lock(struct runtime *rt, const char *path, int timeout_ms,
 		 struct error *e);
 
+/* Releases the lock taken by runtime_lock; what was loaded stays. */
+void runtime_unlock(struct runtime *rt);
+
 /* Reads rt->path. A missing file is an error unless create is set, in
  * which case rt stays empty and rt->exists is false. A malformed file
  * gives KH_EUSAGE with "PATH: line N: problem". */

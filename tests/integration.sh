@@ -990,6 +990,24 @@ t_ganeti_removes_tool_disk() {
 	[ "$(fd_count)" -eq "$fds" ] || fail "QEMU has $(fd_count) fds, had $fds"
 }
 
+# Two NICs whose uuids share the first group: each gets a tap of its own
+# (the kernel's names), each named in its nic file.
+t_ganeti_nics_share_uuid_group() {
+	ganeti_file newer
+	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	make_netns
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1
+	gkh nic add --uuid 1b2c3d4e-0000-4000-8000-000000000002 --mac "$MAC1" --link br0
+	expect_rc 0
+	gkh nic add --uuid 1b2c3d4e-1111-4000-8000-000000000005 --mac "$MAC2" --link br0
+	expect_rc 0
+	local t0 t1
+	t0=$(cat "$T/ganeti/nic/vm1/0") && t1=$(cat "$T/ganeti/nic/vm1/1") || fail "nic files missing"
+	[ "$t0" != "$t1" ] || fail "both NICs name tap $t0"
+	[ "$(tap_fds "$t0")" -eq 1 ] && [ "$(tap_fds "$t1")" -eq 1 ] ||
+		fail "QEMU does not hold both taps ($t0, $t1)"
+}
+
 # A VM Ganeti started has its disks as -drive ...,id=ID: a drive (a
 # BlockBackend) named by the id, whose node has an automatic name.
 t_check_ganeti_started_vm() {
@@ -1074,6 +1092,16 @@ t_sync_hook_env() {
 	GANETI_HOOKS_PHASE=pre gkh sync --prune
 	expect_rc 0
 	[ -n "$(slot_of disk-003fc157-66a8-4e6d)" ] || fail "the pre phase removed the disk"
+	# a disk that cannot be made here but is recorded already is no change
+	export GANETI_POST_INSTANCE_DISK_COUNT=1 GANETI_POST_INSTANCE_DISK0_DEV_TYPE=drbd
+	gkh sync
+	expect_rc 0
+	expect_out "vm1: the VM has what the configuration says"
+	# an instance that does not run on this node: nothing to do, no file made
+	kh --instance vm2 --ganeti-dir "$T/ganeti" sync --prune
+	expect_rc 0
+	expect_out "vm2 does not run on this node: nothing to do"
+	[ -z "$(ls "$T/ganeti/conf" | grep vm2)" ] || fail "files made for vm2: $(ls "$T/ganeti/conf")"
 	# no hook environment at all
 	env -u GANETI_POST_INSTANCE_NIC_COUNT -u GANETI_POST_INSTANCE_DISK_COUNT \
 		-u GANETI_INSTANCE_NIC_COUNT -u GANETI_INSTANCE_DISK_COUNT \
@@ -1484,7 +1512,7 @@ t_hostile_paths() {
 t_qemu_stops_mid_add() {
 	start_vm vm
 	disk_image "$T/d1.img"
-	KH_FAULT_PAUSE=after-blockdev-add "$KH" -t 1 -r "$RT" -m "$SOCK" \
+	KH_FAULT_PAUSE=after-backend "$KH" -t 1 -r "$RT" -m "$SOCK" \
 		disk add --uuid "$UUID1" --path "$T/d1.img" >"$T/out" 2>"$T/err" &
 	local tool=$! i rc=0
 	for i in $(seq 100); do
