@@ -25,6 +25,9 @@ RUN=$(mktemp -d /run/kh-bench.XXXXXX)
 trap 'stop_vms; rm -rf "$T" "$RUN"' EXIT
 RT=$RUN/vm.runtime
 RT_DISK=$T/vm.runtime
+# a Ganeti file (newer style, no devices yet): disks made Ganeti's way
+RT_GANETI=$RUN/g.runtime
+echo '[["qemu-system-x86_64"], [], {"kvm_pci_reservations": 4}, []]' >"$RT_GANETI"
 UUID=003fc157-66a8-4e6d-8b7e-ec4f69751396
 MAC=52:54:00:12:34:56
 
@@ -39,12 +42,13 @@ timed() {
 	echo $(( ${t1/./} - ${t0/./} ))
 }
 
-# kh_remove KIND FILE: times a verbose removal; FILE.overhead gets the time
-# minus the guest's own DEVICE_DELETED latency that -v reports.
+# kh_remove KIND FILE [RUNTIME]: times a verbose removal; FILE.overhead
+# gets the time minus the guest's own DEVICE_DELETED latency that -v
+# reports.
 kh_remove() {
 	local t0 t1 us guest
 	t0=$EPOCHREALTIME
-	"$KH" -v -r "$RT" -m "$SOCK" "$1" remove --uuid "$UUID" >/dev/null 2>"$T/kh.err"
+	"$KH" -v -r "${3:-$RT}" -m "$SOCK" "$1" remove --uuid "$UUID" >/dev/null 2>"$T/kh.err"
 	t1=$EPOCHREALTIME
 	us=$(( ${t1/./} - ${t0/./} ))
 	guest=$(sed -n 's/.*released by the guest after \([0-9.]*\) ms/\1/p' "$T/kh.err")
@@ -72,6 +76,11 @@ for i in $(seq "$ROUNDS"); do
 	timed "$FLOOR" "$SOCK" add floor"$i" "$T/disk.img" 10 >>"$T/floor.disk.add"
 	floor_remove remove floor"$i" "$T/floor.disk.rm"
 
+	timed "$KH" -q -r "$RT_GANETI" -m "$SOCK" disk add --uuid "$UUID" --path "$T/disk.img" >>"$T/kh.drive.add"
+	kh_remove disk "$T/kh.drive.rm" "$RT_GANETI"
+	timed "$FLOOR" "$SOCK" drive-add fdrive"$i" "$T/disk.img" 10 >>"$T/floor.drive.add"
+	floor_remove drive-remove fdrive"$i" "$T/floor.drive.rm"
+
 	timed "$KH" -q -r "$RT" -m "$SOCK" nic add --uuid "$UUID" --mac "$MAC" --link br0 >>"$T/kh.nic.add"
 	kh_remove nic "$T/kh.nic.rm"
 	timed "$FLOOR" "$SOCK" nic-add fnic"$i" 11 "$MAC" fltap"$i" >>"$T/floor.nic.add"
@@ -98,6 +107,8 @@ row disk-add "$T/kh.disk.add" "$T/floor.disk.add"
 row disk-add-fs "$T/kh.disk.add.ondisk" "$T/floor.disk.add"
 row disk-rm "$T/kh.disk.rm" "$T/floor.disk.rm"
 row disk-rm-own "$T/kh.disk.rm.overhead" "$T/floor.disk.rm.overhead"
+row drive-add "$T/kh.drive.add" "$T/floor.drive.add"
+row drive-rm-own "$T/kh.drive.rm.overhead" "$T/floor.drive.rm.overhead"
 row nic-add "$T/kh.nic.add" "$T/floor.nic.add"
 row nic-rm "$T/kh.nic.rm" "$T/floor.nic.rm"
 row nic-rm-own "$T/kh.nic.rm.overhead" "$T/floor.nic.rm.overhead"
@@ -106,4 +117,6 @@ printf 'guest DEVICE_DELETED latency (device_del -> event): %s ms median\n' \
 echo "disk-add: runtime file on tmpfs (/run, where Ganeti keeps it); disk-add-fs: on $(df --output=fstype "$T" | tail -1)"
 echo "*-rm-own: a removal's time minus the guest's own DEVICE_DELETED latency in"
 echo "that same removal, i.e. what the tool adds around the guest's wait"
+echo "drive-*: a disk in a Ganeti runtime file, made and removed as Ganeti does"
+echo "(add-fd, HMP drive_add, remove-fd / HMP drive_del); the floor does the same"
 echo "nic-add: kvm-hotplug also brings the tap up and puts it on br0; the floor only opens it"

@@ -6,6 +6,9 @@
  *   qmp-floor SOCK remove ID
  *   qmp-floor SOCK nic-add ID SLOT MAC TAP
  *   qmp-floor SOCK nic-remove ID
+ *   qmp-floor SOCK drive-add ID PATH SLOT   (Ganeti's way: add-fd, HMP
+ *                                            drive_add, remove-fd)
+ *   qmp-floor SOCK drive-remove ID          (device_del, HMP drive_del)
  * Prints the microseconds from device_del to DEVICE_DELETED on removal. */
 #include <fcntl.h>
 #include <linux/if_tun.h>
@@ -109,6 +112,35 @@ static void nic_add(int fd, char **argv)
 	command(fd, cmd, "d");
 }
 
+/* A disk as Ganeti's hv_kvm adds it; the fd set's id is the slot's,
+ * chosen here so that no reply needs parsing. */
+static void drive_add(int fd, char **argv)
+{
+	char cmd[8192];
+	int set = 1000 + atoi(argv[5]);
+	int file = open(argv[4], O_RDWR);
+
+	if (file == -1)
+		die("open");
+	snprintf(cmd, sizeof(cmd), "{\"execute\": \"add-fd\", \"id\": \"a\", "
+		 "\"arguments\": {\"fdset-id\": %d}}\n", set);
+	command_fd(fd, cmd, "a", file);
+	close(file);
+	snprintf(cmd, sizeof(cmd), "{\"execute\": \"human-monitor-command\", "
+		 "\"id\": \"h\", \"arguments\": {\"command-line\": \"drive_add "
+		 "dummy file=/dev/fdset/%d,if=none,id=%s,format=raw,"
+		 "auto-read-only=off\"}}\n", set, argv[3]);
+	command(fd, cmd, "h");
+	snprintf(cmd, sizeof(cmd), "{\"execute\": \"remove-fd\", \"id\": \"r\", "
+		 "\"arguments\": {\"fdset-id\": %d}}\n", set);
+	command(fd, cmd, "r");
+	snprintf(cmd, sizeof(cmd), "{\"execute\": \"device_add\", \"id\": \"d\", "
+		 "\"arguments\": {\"driver\": \"virtio-blk-pci\", \"drive\": \"%s\", "
+		 "\"id\": \"%s\", \"bus\": \"pci.0\", \"addr\": \"0x%x\"}}\n",
+		 argv[3], argv[3], atoi(argv[5]));
+	command(fd, cmd, "d");
+}
+
 static long long now_us(void)
 {
 	struct timespec ts;
@@ -146,7 +178,10 @@ int main(int argc, char **argv)
 		command(fd, cmd, "d");
 	} else if (strcmp(argv[2], "nic-add") == 0 && argc == 7) {
 		nic_add(fd, argv);
+	} else if (strcmp(argv[2], "drive-add") == 0 && argc == 6) {
+		drive_add(fd, argv);
 	} else if (strcmp(argv[2], "remove") == 0 ||
+		   strcmp(argv[2], "drive-remove") == 0 ||
 		   strcmp(argv[2], "nic-remove") == 0) {
 		snprintf(cmd, sizeof(cmd), "{\"execute\": \"device_del\", \"id\": \"x\", "
 			 "\"arguments\": {\"id\": \"%s\"}}\n", argv[3]);
@@ -155,7 +190,12 @@ int main(int argc, char **argv)
 		snprintf(ev, sizeof(ev), "\"device\": \"%s\"", argv[3]);
 		wait_for(fd, ev);
 		printf("%lld\n", now_us() - t0);
-		if (strcmp(argv[2], "remove") == 0)
+		if (strcmp(argv[2], "drive-remove") == 0)
+			snprintf(cmd, sizeof(cmd), "{\"execute\": "
+				 "\"human-monitor-command\", \"id\": \"y\", "
+				 "\"arguments\": {\"command-line\": \"drive_del "
+				 "%s\"}}\n", argv[3]);
+		else if (strcmp(argv[2], "remove") == 0)
 			snprintf(cmd, sizeof(cmd), "{\"execute\": \"blockdev-del\", "
 				 "\"id\": \"y\", \"arguments\": {\"node-name\": "
 				 "\"%s\"}}\n", argv[3]);
@@ -166,7 +206,8 @@ int main(int argc, char **argv)
 		command(fd, cmd, "y");
 	} else {
 		die("usage: qmp-floor SOCK add ID PATH SLOT | remove ID | "
-		    "nic-add ID SLOT MAC TAP | nic-remove ID");
+		    "nic-add ID SLOT MAC TAP | nic-remove ID | "
+		    "drive-add ID PATH SLOT | drive-remove ID");
 	}
 	close(fd);
 	return 0;
