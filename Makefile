@@ -132,4 +132,4 @@ install: kvm-hotplug
 clean:
 	rm -rf kvm-hotplug bench/qmp-floor $(B)/asan $(B)/vg $(B)/test_* $(B)/qmpcmd
 
-.PHONY: all deps unit integration check demo bench soak fuzz install clean
+.PHONY: all deps unit integration ganeti check demo bench soak fuzz install clean

@@ -1,0 +1,695 @@
+#!/usr/bin/env bash
+# Tests of kvm-hotplug against a real Ganeti 3.0 cluster on this machine
+# (KVM hypervisor under TCG, the tiny test guest as kernel and initrd),
+# each node in its own namespaces (tests/ganeti-lib.sh). The single-node
+# tests share one cluster with one instance, inst1 (file disk, one NIC on
+# gnt-br0, started); the two-node tests share a second cluster, set up
+# after the first is torn down. Leaves the host as it found it.
+# Usage: KH=... QMPCMD=... GUEST=... tests/ganeti.sh [TEST...]
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+: "${KH:?}" "${QMPCMD:?}" "${GUEST:?}"
+KH=$(realpath "$KH")
+QMPCMD=$(realpath "$QMPCMD")
+GUEST=$(realpath "$GUEST")
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+# shellcheck source=tests/lib.sh
+. "$HERE/lib.sh"
+# shellcheck source=tests/ganeti-lib.sh
+. "$HERE/ganeti-lib.sh"
+
+INST=inst1
+KVMDIR=/var/run/ganeti/kvm-hypervisor	# as the node sees it
+HOOK=/etc/ganeti/hooks/instance-modify-post.d/kvmhotplug
+GNODE=1		# the node the instance runs on
+GUEST_IP=192.0.2.50	# the two-node guest's address on its first NIC
+
+# ---- looking at QEMU, Ganeti and the files ----
+
+# gq COMMAND [ARGS-JSON]: QEMU's answer in QOUT (one client at a time:
+# qmpcmd connects, asks, disconnects). Fails if QEMU refuses.
+gq() {
+	local rc=0
+	QOUT=$(on_node "$GNODE" "$QMPCMD" "$KVMDIR/ctrl/$INST.qmp" "$@" 2>&1) || rc=$?
+	[ "$rc" -eq 0 ] || fail "QMP $1 on node$GNODE failed (exit $rc): $QOUT"
+}
+
+# pci_map: "id=slot ..." of every device with an id on pci.0, sorted.
+pci_map() {
+	gq query-pci
+	PCI=$(jq -r '.[0].devices[] | select(.qdev_id != "") | "\(.qdev_id)=\(.slot)"' \
+		<<<"$QOUT" | sort | tr '\n' ' ')
+}
+
+# qemu_slot ID: the slot QEMU shows the device at, "" if it has none.
+qemu_slot() {
+	gq query-pci
+	jq -r --arg id "$1" '.[0].devices[] | select(.qdev_id == $id) | .slot' <<<"$QOUT"
+}
+
+qemu_pid() {
+	gnt "$GNODE" cat "$KVMDIR/pid/$INST"
+	QPID=$GOUT
+}
+
+# rt_read: Ganeti's runtime file for the instance, in RTJ.
+rt_read() {
+	gnt "$GNODE" cat "$KVMDIR/conf/$INST.runtime"
+	RTJ=$GOUT
+}
+
+# rt_entry UUID: the NIC's or disk's entry in the runtime file ("" if none).
+rt_entry() {
+	rt_read
+	jq -c --arg u "$1" '([.[1][] | select(.uuid == $u)] +
+		[.[3][] | select(.[0].uuid == $u)])[0] // empty' <<<"$RTJ"
+}
+
+# rt_slot UUID: the slot the runtime file records for it (decimal).
+rt_slot() {
+	local addr
+	rt_read
+	addr=$(jq -r --arg u "$1" '([.[1][] | select(.uuid == $u) | .hvinfo.addr] +
+		[.[3][] | select(.[0].uuid == $u) | .[0].hvinfo.addr])[0] // empty' <<<"$RTJ")
+	[ -n "$addr" ] && echo $((addr))
+}
+
+# kh_list: the tool's `list --json` on the instance's node, in LIST.
+kh_list() {
+	kh_on "$GNODE" --instance "$INST" --json list
+	expect_rc 0
+	LIST=$OUT
+}
+
+# dev_field UUID FIELD: a field of the device in LIST.
+dev_field() {
+	jq -r --arg u "$1" --arg f "$2" '.devices[] | select(.uuid == $u) | .[$f] // empty' <<<"$LIST"
+}
+
+# expect_check: `kvm-hotplug check` exits 0 on the instance's node.
+expect_check() {
+	kh_on "$GNODE" --instance "$INST" check
+	[ "$RC" -eq 0 ] || fail "check ${1:-} exits $RC, expected 0: $OUT $ERR"
+}
+
+# gnt_status: the instance's status as Ganeti reports it.
+gnt_status() {
+	gnt 1 gnt-instance list --no-headers -o status,pnode "$INST"
+	echo "$GOUT"
+}
+
+expect_running() {
+	local s
+	s=$(gnt_status)
+	case $s in
+	"running $(gnt_node "$GNODE")") ;;
+	*) fail "instance is not running on node$GNODE ${1:-}: $s" ;;
+	esac
+}
+
+# gnt_counts: NDISKS and NNICS of the instance in Ganeti's config.
+gnt_counts() {
+	gnt 1 gnt-instance list --no-headers -o disk.count,nic.count "$INST"
+	read -r NDISKS NNICS <<<"$GOUT"
+}
+
+# gnt_disk IDX: DISK_UUID and DISK_PATH (the file) of disk IDX.
+gnt_disk() {
+	gnt 1 gnt-instance info "$INST"
+	DISK_UUID=$(awk -v d="- disk/$1:" '$0 ~ d { f = 1; next } f && /- (disk|nic)\// { exit }
+		f && $1 == "UUID:" { print $2; exit }' <<<"$GOUT")
+	DISK_PATH=$(awk -v d="- disk/$1:" '$0 ~ d { f = 1; next } f && /- (disk|nic)\// { exit }
+		f && /on primary:/ { print $3; exit }' <<<"$GOUT")
+	[ -n "$DISK_UUID" ] && [ -n "$DISK_PATH" ] ||
+		fail "disk/$1's UUID and path not in gnt-instance info: $GOUT"
+	# Ganeti's disk type, which the tool records (and which decides the
+	# cache mode Ganeti gives the disk at start)
+	case $DISK_PATH in
+	*/shared-file-storage/*) DISK_TYPE=sharedfile ;;
+	*) DISK_TYPE=file ;;
+	esac
+}
+
+# gnt_nic IDX: NIC_UUID and NIC_MAC of NIC IDX.
+gnt_nic() {
+	gnt 1 gnt-instance list --no-headers -o "nic.uuid/$1,nic.mac/$1" "$INST"
+	read -r NIC_UUID NIC_MAC <<<"$GOUT"
+	[ -n "$NIC_MAC" ] || fail "nic/$1 not in Ganeti's config: $GOUT"
+}
+
+# ganeti_add_disk [--hotplug]: a 32 MiB disk added with gnt-instance
+# modify; sets DISK_IDX, DISK_UUID, DISK_PATH.
+ganeti_add_disk() {
+	gnt 1 gnt-instance modify "$@" --disk add:size=32M "$INST"
+	case " $* " in
+	*" --hotplug "*) grep -q "hotplug:done" <<<"$GOUT" ||
+		fail "Ganeti did not hot-plug the disk: $GOUT" ;;
+	esac
+	gnt_counts
+	DISK_IDX=$((NDISKS - 1))
+	gnt_disk "$DISK_IDX"
+}
+
+# ganeti_add_nic [--hotplug]: a NIC on gnt-br0 added with gnt-instance
+# modify; sets NIC_SEQ (its index), NIC_UUID, NIC_MAC.
+ganeti_add_nic() {
+	gnt 1 gnt-instance modify "$@" --net add:link=gnt-br0 "$INST"
+	case " $* " in
+	*" --hotplug "*) grep -q "hotplug:done" <<<"$GOUT" ||
+		fail "Ganeti did not hot-plug the NIC: $GOUT" ;;
+	esac
+	gnt_counts
+	NIC_SEQ=$((NNICS - 1))
+	gnt_nic "$NIC_SEQ"
+}
+
+# tool_add_disk, tool_add_nic: the tool hot-adds what ganeti_add_* put in
+# Ganeti's config; DISK_ID/NIC_ID, NIC_TAP from its list.
+tool_add_disk() {
+	kh_on "$GNODE" --instance "$INST" disk add --uuid "$DISK_UUID" --path "$DISK_PATH" \
+		--dev-type "$DISK_TYPE"
+	expect_rc 0
+	rt_entry "$DISK_UUID" | jq -e --arg t "$DISK_TYPE" '.[0] | .dev_type == $t and .params == {} and .mode == "rw"' >/dev/null ||
+		fail "the disk's entry lacks what Ganeti starts from: $(rt_entry "$DISK_UUID")"
+	kh_list
+	DISK_ID=$(dev_field "$DISK_UUID" id)
+	[ "$(dev_field "$DISK_UUID" present)" = true ] || fail "list: disk not present: $LIST"
+	[ -n "$(qemu_slot "$DISK_ID")" ] || fail "QEMU has no device $DISK_ID: $QOUT"
+}
+
+tool_add_nic() {
+	kh_on "$GNODE" --instance "$INST" nic add --uuid "$NIC_UUID" --mac "$NIC_MAC" --link gnt-br0
+	expect_rc 0
+	kh_list
+	NIC_ID=$(dev_field "$NIC_UUID" id)
+	NIC_TAP=$(dev_field "$NIC_UUID" tap)
+	[ "$(dev_field "$NIC_UUID" present)" = true ] || fail "list: NIC not present: $LIST"
+	[ -n "$(qemu_slot "$NIC_ID")" ] || fail "QEMU has no device $NIC_ID: $QOUT"
+}
+
+# expect_at_recorded_slot UUID: QEMU has the device at the slot the
+# runtime file records.
+expect_at_recorded_slot() {
+	local e id slot qslot
+	e=$(rt_entry "$1")
+	[ -n "$e" ] || fail "runtime file does not list $1: $RTJ"
+	id=$(jq -r 'if type == "array" then .[0].hvinfo.id else .hvinfo.id end' <<<"$e")
+	slot=$(rt_slot "$1")
+	qslot=$(qemu_slot "$id")
+	[ -n "$qslot" ] || fail "QEMU has no device $id (uuid $1): $QOUT"
+	[ "$qslot" = "$slot" ] || fail "$id is at slot $qslot in QEMU, recorded $slot"
+}
+
+# no_disk_left ID PATH: no device, BlockBackend, block node or fd of the disk.
+no_disk_left() {
+	local id=$1 path=$2 left
+	[ -z "$(qemu_slot "$id")" ] || fail "QEMU still has device $id"
+	gq query-block
+	left=$(jq -c --arg id "$id" --arg p "$path" '[.[] | select(.device == $id or
+		((.qdev // "") | contains("/" + $id + "/")) or
+		(.inserted.file // "") == $p)]' <<<"$QOUT")
+	[ "$left" = "[]" ] || fail "QEMU still has a BlockBackend for $id: $left"
+	gq query-named-block-nodes
+	left=$(jq -c --arg id "$id" --arg p "$path" '[.[] | select(."node-name" == $id or
+		.file == $p) | ."node-name"]' <<<"$QOUT")
+	[ "$left" = "[]" ] || fail "QEMU still has block nodes for $id: $left"
+	qemu_pid
+	gnt "$GNODE" ls -l "/proc/$QPID/fd"
+	! grep -qF "$path" <<<"$GOUT" || fail "QEMU still holds $path open: $(grep -F "$path" <<<"$GOUT")"
+}
+
+# no_nic_left TAP ID: no device, netdev, tap fd or tap left.
+no_nic_left() {
+	local tap=$1 id=$2
+	[ -n "$tap" ] || fail "no tap name known for $id"
+	[ -z "$(qemu_slot "$id")" ] || fail "QEMU still has device $id"
+	gq human-monitor-command '{"command-line": "info network"}'
+	! grep -q "$id" <<<"$QOUT" || fail "netdev $id left in QEMU: $QOUT"
+	qemu_pid
+	gnt_rc "$GNODE" sh -c "grep -l '^iff:[[:space:]]*$tap\$' /proc/$QPID/fdinfo/*"
+	[ -z "$GOUT" ] || fail "QEMU still holds fds of $tap: $GOUT"
+	gnt_rc "$GNODE" ip link show "$tap"
+	[ "$GRC" -ne 0 ] || fail "tap $tap left behind: $GOUT"
+}
+
+not_in_runtime() {
+	[ -z "$(rt_entry "$1")" ] || fail "runtime file still lists $1: $(rt_entry "$1")"
+}
+
+# guest_ready: the guest's ready count on its node now.
+guest_ready() { gnt_ready_count "$GNODE" "$INST"; }
+
+# ---- single node ----
+
+t_check_ganeti_started() {
+	local sum
+	sum=$(on_node 1 md5sum "$KVMDIR/conf/$INST.runtime")
+	kh_on 1 --instance "$INST" check
+	[ "$RC" -eq 0 ] || fail "check on the VM Ganeti started exits $RC: $OUT $ERR"
+	kh_list
+	[ "$(jq '[.devices[] | select(.present != true)] | length' <<<"$LIST")" = 0 ] ||
+		fail "list shows devices QEMU lacks: $LIST"
+	jq -e '[.devices[].kind] | index("disk") and index("nic")' <<<"$LIST" >/dev/null ||
+		fail "list lacks Ganeti's disk or NIC: $LIST"
+	[ "$(on_node 1 md5sum "$KVMDIR/conf/$INST.runtime")" = "$sum" ] ||
+		fail "check or list changed Ganeti's runtime file"
+}
+
+t_tool_add_then_soft_reboot() {
+	local du nu before after dslot nslot c
+	ganeti_add_disk
+	du=$DISK_UUID
+	ganeti_add_nic
+	nu=$NIC_UUID
+	tool_add_disk
+	tool_add_nic
+	gnt 1 gnt-instance info "$INST"
+	gnt 1 gnt-instance list "$INST"
+	expect_at_recorded_slot "$du"
+	expect_at_recorded_slot "$nu"
+	dslot=$(rt_slot "$du")
+	nslot=$(rt_slot "$nu")
+	expect_check "after the tool's adds"
+	pci_map
+	before=$PCI
+	c=$(guest_ready)
+	gnt_rc 1 gnt-instance reboot --type soft --shutdown-timeout 0 "$INST"
+	[ "$GRC" -eq 0 ] || fail "soft reboot failed (exit $GRC): $GOUT; status: $(gnt_status)"
+	expect_running "after the soft reboot"
+	gnt_wait_ready "$GNODE" "$INST" "$c"
+	pci_map
+	after=$PCI
+	[ "$before" = "$after" ] || fail "PCI layout changed by the soft reboot: before: $before; after: $after"
+	[ "$(rt_slot "$du")" = "$dslot" ] && [ "$(rt_slot "$nu")" = "$nslot" ] ||
+		fail "recorded slots changed: disk $dslot -> $(rt_slot "$du"), nic $nslot -> $(rt_slot "$nu")"
+	expect_at_recorded_slot "$du"
+	expect_at_recorded_slot "$nu"
+	expect_check "after the soft reboot"
+	echo "INFO: disk at slot $dslot, NIC at slot $nslot before and after the soft reboot"
+}
+
+t_ganeti_removes_what_tool_added() {
+	local didx nseq
+	ganeti_add_disk
+	didx=$DISK_IDX
+	ganeti_add_nic
+	nseq=$NIC_SEQ
+	tool_add_disk
+	tool_add_nic
+	qemu_pid
+	gnt_rc "$GNODE" ls -l "/proc/$QPID/fd"
+	grep -qF "$DISK_PATH" <<<"$GOUT" || fail "QEMU does not hold $DISK_PATH after the tool's add"
+	gnt_rc 1 gnt-instance modify --hotplug --net "$nseq:remove" "$INST"
+	[ "$GRC" -eq 0 ] || fail "gnt-instance modify --hotplug --net $nseq:remove failed (exit $GRC): $GOUT"
+	grep -q "hotplug:done" <<<"$GOUT" || fail "Ganeti did not hot-remove the NIC: $GOUT"
+	gnt_rc 1 gnt-instance modify -f --hotplug --disk "$didx:remove" "$INST"
+	[ "$GRC" -eq 0 ] || fail "gnt-instance modify --hotplug --disk $didx:remove failed (exit $GRC): $GOUT"
+	grep -q "hotplug:done" <<<"$GOUT" || fail "Ganeti did not hot-remove the disk: $GOUT"
+	no_nic_left "$NIC_TAP" "$NIC_ID"
+	no_disk_left "$DISK_ID" "$DISK_PATH"
+	not_in_runtime "$NIC_UUID"
+	not_in_runtime "$DISK_UUID"
+	gnt_rc "$GNODE" test -e "$KVMDIR/nic/$INST/$nseq"
+	[ "$GRC" -ne 0 ] || fail "Ganeti's nic file $nseq is still there"
+	expect_check "after Ganeti's removals"
+}
+
+t_tool_removes_what_ganeti_added() {
+	local du dp did nu ntap nid
+	ganeti_add_disk --hotplug
+	du=$DISK_UUID
+	dp=$DISK_PATH
+	ganeti_add_nic --hotplug
+	nu=$NIC_UUID
+	kh_list
+	did=$(dev_field "$du" id)
+	nid=$(dev_field "$nu" id)
+	ntap=$(dev_field "$nu" tap)
+	[ "$(dev_field "$du" present)" = true ] && [ "$(dev_field "$nu" present)" = true ] ||
+		fail "list does not show Ganeti's hot-added devices present: $LIST"
+	expect_check "after Ganeti's hot-adds"
+	kh_on "$GNODE" --instance "$INST" disk remove --uuid "$du"
+	expect_rc 0
+	kh_on "$GNODE" --instance "$INST" nic remove --uuid "$nu"
+	expect_rc 0
+	no_disk_left "$did" "$dp"
+	no_nic_left "$ntap" "$nid"
+	not_in_runtime "$du"
+	not_in_runtime "$nu"
+	expect_check "after the tool's removals"
+	# Ganeti's config forgets the NIC (allowed without --hotplug); the
+	# disk stays in the config (a running instance's disk can only be
+	# removed with --hotplug) and comes back at the next start
+	gnt 1 gnt-instance modify --net "$NIC_SEQ:remove" "$INST"
+}
+
+t_nic_file_names_tap() {
+	local f tap
+	ganeti_add_nic
+	f=$KVMDIR/nic/$INST/$NIC_SEQ
+	tool_add_nic
+	gnt_rc "$GNODE" cat "$f"
+	[ "$GRC" -eq 0 ] || fail "no nic file $f after the tool's nic add: $GOUT"
+	tap=$GOUT
+	[ "$tap" = "$NIC_TAP" ] || fail "nic file $NIC_SEQ says '$tap', the tool's list says '$NIC_TAP'"
+	[[ $tap =~ ^tap[0-9]+$ ]] || fail "tap name '$tap' is not a kernel-chosen tapN"
+	gnt_rc "$GNODE" cat "/sys/class/net/$tap/master/uevent"
+	grep -q "^INTERFACE=gnt-br0$" <<<"$GOUT" || fail "$tap is not a port of gnt-br0: $GOUT"
+	kh_on "$GNODE" --instance "$INST" nic remove --uuid "$NIC_UUID"
+	expect_rc 0
+	gnt_rc "$GNODE" test -e "$f"
+	[ "$GRC" -ne 0 ] || fail "nic file $f left after the tool's nic remove: $(on_node "$GNODE" cat "$f")"
+	no_nic_left "$tap" "$NIC_ID"
+	gnt 1 gnt-instance modify --net "$NIC_SEQ:remove" "$INST"
+}
+
+# hook_install: the kvm-hotplug hook on node 1, logging to $T/hook.log.
+hook_install() {
+	on_node 1 sh -c 'mkdir -p "${1%/*}" && cat >"$1" && chmod 755 "$1"' sh "$HOOK" <<-EOF ||
+		#!/bin/sh
+		# kvm-hotplug: bring the VM in line with Ganeti's config after every
+		# gnt-instance modify (test hook; output and exit status logged).
+		exec >>"$T/hook.log" 2>&1
+		echo "hook: \$GANETI_HOOKS_PHASE \$GANETI_OP_CODE \$GANETI_INSTANCE_NAME"
+		env | grep '^GANETI_' >"$T/hook.env"
+		$KH --instance "\$GANETI_INSTANCE_NAME" sync --prune
+		rc=\$?
+		echo "hook exit \$rc"
+		exit \$rc
+	EOF
+		fail "cannot install the hook"
+}
+
+# hook_ran N: the hook has run N times, each exiting 0, no sanitizer report.
+hook_ran() {
+	local runs ok
+	runs=$(grep -c '^hook: post OP_INSTANCE_SET_PARAMS' "$T/hook.log" 2>/dev/null)
+	ok=$(grep -c '^hook exit 0$' "$T/hook.log" 2>/dev/null)
+	[ "$runs" = "$1" ] && [ "$ok" = "$1" ] ||
+		fail "hook ran ${runs:-0} times, ${ok:-0} exits 0, expected $1: $(cat "$T/hook.log" 2>/dev/null)"
+	! grep -q -e Sanitizer -e 'runtime error' "$T/hook.log" ||
+		fail "sanitizer report in the hook: $(cat "$T/hook.log")"
+}
+
+t_hook_sync() {
+	local nu nseq du sum
+	hook_install
+	ganeti_add_nic
+	nu=$NIC_UUID
+	nseq=$NIC_SEQ
+	hook_ran 1
+	expect_at_recorded_slot "$nu"
+	ganeti_add_disk
+	du=$DISK_UUID
+	hook_ran 2
+	expect_at_recorded_slot "$du"
+	# the entry sync wrote: what Ganeti's own entry for the disk says
+	rt_entry "$du" | jq -e --arg p "$DISK_PATH" --arg iv "disk/$DISK_IDX" '.[0] |
+		.dev_type == "file" and .logical_id == ["loop", $p] and
+		.iv_name == $iv and .size == 32 and .params == {} and .mode == "rw"' >/dev/null ||
+		fail "sync's disk entry: $(rt_entry "$du")"
+	expect_at_recorded_slot "$nu"
+	expect_check "after the hook's adds"
+	kh_list
+	NIC_ID=$(dev_field "$nu" id)
+	NIC_TAP=$(dev_field "$nu" tap)
+	gnt 1 gnt-instance modify --net "$nseq:remove" "$INST"
+	hook_ran 3
+	not_in_runtime "$nu"
+	no_nic_left "$NIC_TAP" "$NIC_ID"
+	expect_at_recorded_slot "$du"
+	expect_check "after the hook's removal"
+	# sync by hand a second time, with the last hook's environment:
+	# nothing to do
+	sum=$(on_node 1 md5sum "$KVMDIR/conf/$INST.runtime")
+	pci_map
+	local before=$PCI
+	# (the environment of the hook's last run, as Ganeti gave it)
+	local envs
+	mapfile -t envs <"$T/hook.env"
+	RC=0
+	on_node "$GNODE" env -i PATH=/sbin:/bin:/usr/sbin:/usr/bin \
+		ASAN_OPTIONS="$ASAN_OPTIONS" "${envs[@]}" \
+		"$KH" --instance "$INST" --json sync --prune >"$T/out" 2>"$T/err" || RC=$?
+	OUT=$(cat "$T/out")
+	ERR=$(cat "$T/err")
+	! grep -q -e Sanitizer -e 'runtime error' "$T/err" || fail "sanitizer report from sync: $ERR"
+	expect_rc 0
+	jq -e '.actions == []' <<<"$OUT" >/dev/null ||
+		fail "a second sync reports actions: $OUT"
+	pci_map
+	[ "$PCI" = "$before" ] || fail "a second sync changed QEMU's devices: $before -> $PCI"
+	[ "$(on_node 1 md5sum "$KVMDIR/conf/$INST.runtime")" = "$sum" ] ||
+		fail "a second sync changed the runtime file"
+	on_node 1 rm "$HOOK" || fail "cannot remove the hook"
+}
+
+t_stop_start_hard_reboot() {
+	local du nu c
+	ganeti_add_disk
+	du=$DISK_UUID
+	ganeti_add_nic
+	nu=$NIC_UUID
+	tool_add_disk
+	tool_add_nic
+	expect_check "after the tool's adds"
+	gnt_rc 1 gnt-instance stop --timeout 0 "$INST"
+	[ "$GRC" -eq 0 ] || fail "stop failed (exit $GRC): $GOUT"
+	case $(gnt_status) in ADMIN_down*) ;; *) fail "not down after stop: $(gnt_status)" ;; esac
+	c=$(guest_ready)
+	gnt_rc 1 gnt-instance start "$INST"
+	[ "$GRC" -eq 0 ] || fail "start failed (exit $GRC): $GOUT"
+	expect_running "after start"
+	gnt_wait_ready "$GNODE" "$INST" "$c"
+	expect_at_recorded_slot "$du"
+	expect_at_recorded_slot "$nu"
+	expect_check "after stop and start"
+	c=$(guest_ready)
+	gnt_rc 1 gnt-instance reboot --type hard --shutdown-timeout 0 "$INST"
+	[ "$GRC" -eq 0 ] || fail "hard reboot failed (exit $GRC): $GOUT"
+	expect_running "after the hard reboot"
+	gnt_wait_ready "$GNODE" "$INST" "$c"
+	expect_at_recorded_slot "$du"
+	expect_at_recorded_slot "$nu"
+	expect_check "after the hard reboot"
+}
+
+# ---- two nodes ----
+
+# guest_alive N WHEN: the guest answers pings from node N's bridge, or the
+# test fails saying the guest hung (QEMU itself running).
+guest_alive() {
+	local n=$1 when=$2 k st
+	for k in $(seq 10); do
+		on_node "$n" ping -c 1 -W 1 "$GUEST_IP" >/dev/null 2>&1 && return 0
+	done
+	gq query-status
+	st=$QOUT
+	fail "guest hung $when: QEMU on node$n reports $st but the guest does not answer ping for 10 s; serial: $(tail -c 300 "$(gnt_serial_log "$n" "$INST")")"
+}
+
+# migrate_to N: live migration to node N with Ganeti; tells a failed
+# migration from a guest that hung after it.
+migrate_to() {
+	local n=$1 t0 before=$PCI
+	t0=$(gnt_ms)
+	gnt_rc 1 gnt-instance migrate -f -n "$(gnt_node "$n")" "$INST"
+	[ "$GRC" -eq 0 ] || fail "migration to node$n failed (exit $GRC): $GOUT; status: $(gnt_status)"
+	echo "INFO: migration to node$n in $(gnt_secs "$t0") s"
+	GNODE=$n
+	expect_running "after the migration (migration failed)"
+	gq query-status
+	jq -e '.status == "running"' <<<"$QOUT" >/dev/null ||
+		fail "migration failed: QEMU on node$n is not running: $QOUT"
+	guest_alive "$n" "after migration to node$n"
+	pci_map
+	[ "$PCI" = "$before" ] ||
+		fail "PCI layout differs on node$n: before: $before; after: $PCI"
+	expect_check "on node$n after the migration"
+}
+
+t_migrate_with_tool_devices() {
+	local _
+	for _ in $(seq 100); do
+		grep -q "KH-GUEST-IP" "$(gnt_serial_log 1 "$INST")" && break
+		sleep 0.1
+	done
+	grep -q "KH-GUEST-IP" "$(gnt_serial_log 1 "$INST")" ||
+		fail "the guest did not configure $GUEST_IP: $(tail -c 300 "$(gnt_serial_log 1 "$INST")")"
+	guest_alive 1 "before the migration"
+	ganeti_add_disk
+	case $DISK_PATH in
+	/srv/ganeti/shared-file-storage/*) ;;
+	*) fail "disk is not in the shared storage dir: $DISK_PATH" ;;
+	esac
+	tool_add_disk
+	ganeti_add_nic
+	tool_add_nic
+	expect_check "on node1 before the migration"
+	pci_map
+	echo "INFO: devices before: $PCI"
+	migrate_to 2
+	kh_on 2 --instance "$INST" nic remove --uuid "$NIC_UUID"
+	[ "$RC" -ne 4 ] || fail "guest hung after migration: nic remove not acknowledged: $ERR"
+	expect_rc 0
+	no_nic_left "$NIC_TAP" "$NIC_ID"
+	expect_check "on node2 after the tool's nic remove"
+	pci_map
+	migrate_to 1
+	expect_at_recorded_slot "$DISK_UUID"
+}
+
+# ---- runner ----
+
+SINGLE=(t_check_ganeti_started t_tool_add_then_soft_reboot
+	t_ganeti_removes_what_tool_added t_tool_removes_what_ganeti_added
+	t_nic_file_names_tap t_hook_sync t_stop_start_hard_reboot)
+TWO=(t_migrate_with_tool_devices)
+RUN=$(mktemp -d /tmp/kh-gt-run.XXXXXX)
+START=$(gnt_ms)
+passed=0
+failed=0
+
+# Each test and setup runs in a background subshell that the runner waits
+# for, so that a signal reaches the runner's trap at once: the subshell is
+# killed, then the EXIT trap tears the cluster down (every process left in
+# its namespaces, by PID).
+CHILD=
+finish() {
+	[ -z "$CHILD" ] || kill -TERM "$CHILD" 2>/dev/null
+	gnt_teardown >/dev/null 2>&1
+	rm -rf "$RUN" "${T:-}"
+}
+trap finish EXIT
+trap 'echo "ganeti.sh: interrupted, tearing down" >&2; exit 130' INT
+trap 'echo "ganeti.sh: terminated, tearing down" >&2; exit 143' TERM
+trap 'exit 129' HUP
+
+# in_child LOG COMMAND...: runs COMMAND in a background subshell with its
+# output in LOG and waits for it; its exit status.
+in_child() {
+	local log=$1 rc=0
+	shift
+	("$@") >"$log" 2>&1 </dev/null &
+	CHILD=$!
+	wait "$CHILD" || rc=$?
+	CHILD=
+	return "$rc"
+}
+
+indent_info() { sed -n 's/^INFO: /    /p; s/^FAIL: /    FAIL: /p' "$1"; }
+
+setup_cluster() {
+	[ "$1" -lt 2 ] || GNT_KERNEL_ARGS="kh.ip=$GUEST_IP/24"
+	cluster_up "$1"
+	gnt_instance_add "$INST" "$2"
+}
+
+# phase_up NODES TEMPLATE: a cluster and its instance; 1 if it failed.
+phase_up() {
+	local rc=0
+	gnt_scratch
+	GNT_NODES=$1
+	in_child "$RUN/setup.log" setup_cluster "$1" "$2" || rc=$?
+	if [ $rc -eq 0 ]; then
+		echo "SETUP $1-node cluster"
+		indent_info "$RUN/setup.log"
+		return 0
+	fi
+	echo "FAIL setup of the $1-node cluster"
+	sed 's/^/    /' "$RUN/setup.log"
+	return 1
+}
+
+phase_down() {
+	gnt_teardown >"$RUN/teardown.log" 2>&1
+	echo "TEARDOWN $1-node cluster"
+	indent_info "$RUN/teardown.log"
+	if grep -q '^FAIL' "$RUN/teardown.log"; then
+		failed=$((failed + 1))
+	fi
+}
+
+# recover: after a single-node test, the hook gone and the instance running
+# and booted again, whatever the test left.
+recover() {
+	local c
+	on_node 1 rm -f "$HOOK"
+	GNODE=1
+	case $(gnt_status 2>/dev/null) in
+	"running "*) return 0 ;;
+	esac
+	echo "    (instance not running after the test: starting it again)"
+	c=$(gnt_ready_count 1 "$INST")
+	on_node 1 gnt-instance start "$INST" >"$RUN/recover.log" 2>&1 ||
+		sed 's/^/    /' "$RUN/recover.log"
+	(gnt_wait_ready 1 "$INST" "$c") 2>&1 | sed 's/^/    /'
+}
+
+run_test() {
+	T=$(mktemp -d /tmp/kh-gt.XXXXXX)
+	GNODE=1
+	local rc=0
+	in_child "$T/log" "$1" || rc=$?
+	if [ $rc -eq 0 ]; then
+		echo "PASS $1"
+		indent_info "$T/log"
+		passed=$((passed + 1))
+	else
+		echo "FAIL $1"
+		sed 's/^/    /' "$T/log"
+		failed=$((failed + 1))
+	fi
+	rm -rf "$T"
+}
+
+# run_phase NODES TEMPLATE TEST...
+run_phase() {
+	local nodes=$1 template=$2 t
+	shift 2
+	[ $# -gt 0 ] || return 0
+	if phase_up "$nodes" "$template"; then
+		for t in "$@"; do
+			run_test "$t"
+			[ "$nodes" -ne 1 ] || recover
+		done
+	else
+		for t in "$@"; do
+			echo "FAIL $t (no cluster)"
+			failed=$((failed + 1))
+		done
+	fi
+	phase_down "$nodes"
+}
+
+want=("$@")
+single=()
+two=()
+for t in "${want[@]}"; do
+	case " ${SINGLE[*]} ${TWO[*]} " in
+	*" $t "*) ;;
+	*) echo "ganeti.sh: no test $t (tests: ${SINGLE[*]} ${TWO[*]})" >&2; exit 2 ;;
+	esac
+done
+for t in "${SINGLE[@]}"; do
+	[ ${#want[@]} -eq 0 ] || [[ " ${want[*]} " == *" $t "* ]] && single+=("$t")
+done
+for t in "${TWO[@]}"; do
+	[ ${#want[@]} -eq 0 ] || [[ " ${want[*]} " == *" $t "* ]] && two+=("$t")
+done
+
+gnt_host_state >"$RUN/host.before"
+run_phase 1 file "${single[@]}"
+run_phase 2 sharedfile "${two[@]}"
+gnt_host_state >"$RUN/host.after"
+if cmp -s "$RUN/host.before" "$RUN/host.after"; then
+	echo "PASS t_host_left_as_found"
+	passed=$((passed + 1))
+else
+	echo "FAIL t_host_left_as_found"
+	diff "$RUN/host.before" "$RUN/host.after" | sed 's/^/    /'
+	failed=$((failed + 1))
+fi
+echo "INFO: total $(gnt_secs "$START") s"
+echo "ganeti: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
