@@ -200,8 +200,7 @@ static int parse_nic(struct rt_device *d, json_t *obj, json_t *hvparams,
 
 	if (mac == NULL || !mac_is_valid(mac))
 		return bad(e, name, "%s: invalid or missing mac", where);
-	for (size_t i = 0; i < sizeof(d->mac); i++)
-		d->mac[i] = (char)tolower((unsigned char)mac[i]);
+	rt_copy_lower(d->mac, sizeof(d->mac), mac);
 	snprintf(d->nic_mode, sizeof(d->nic_mode), "%s",
 		 hv_word(params, "mode", rt_nic_modes, "bridged"));
 	if (str(params, "link") != NULL &&
@@ -259,8 +258,7 @@ static int parse_entry(struct runtime *rt, json_t *entry, enum rt_kind kind,
 		return e->code;
 	d->kind = kind;
 	d->gsource = entry;
-	for (size_t c = 0; c <= RT_UUID_LEN; c++)
-		d->uuid[c] = (char)tolower((unsigned char)str(obj, "uuid")[c]);
+	rt_copy_lower(d->uuid, sizeof(d->uuid), str(obj, "uuid"));
 	if (read_placement(obj, d, name, where, e) != KH_OK)
 		return e->code;
 	if (kind == RT_NIC)

@@ -207,8 +207,7 @@ static int parse_uuid(const char *value, char *out, struct error *e)
 		return error_set(e, KH_EUSAGE,
 				 "--uuid: '%.60s' is not a UUID "
 				 "(8-4-4-4-12 hex digits)", value);
-	for (size_t i = 0; i <= RT_UUID_LEN; i++)
-		out[i] = (char)tolower((unsigned char)value[i]);
+	rt_copy_lower(out, RT_UUID_LEN + 1, value);
 	return KH_OK;
 }
 
@@ -1897,8 +1896,7 @@ static int parse_mac(const char *value, char *out, struct error *e)
 	if (!mac_is_valid(value))
 		return error_set(e, KH_EUSAGE, "--mac: '%.40s' is not a unicast "
 				 "MAC address like 52:54:00:12:34:56", value);
-	for (size_t i = 0; i < 18; i++)
-		out[i] = (char)tolower((unsigned char)value[i]);
+	rt_copy_lower(out, 18, value);
 	return KH_OK;
 }
 

@@ -635,10 +635,13 @@ static int check_string(struct parser *p, const struct field *f,
 	return KH_OK;
 }
 
-static void lower(char *s)
+void rt_copy_lower(char *out, size_t size, const char *in)
 {
-	for (; *s != '\0'; s++)
-		*s = tolower((unsigned char)*s);
+	size_t i;
+
+	for (i = 0; i + 1 < size && in[i] != '\0'; i++)
+		out[i] = (char)tolower((unsigned char)in[i]);
+	out[i] = '\0';
 }
 
 static int parse_field(struct parser *p, struct rt_device *d,
@@ -661,7 +664,7 @@ static int parse_field(struct parser *p, struct rt_device *d,
 	case F_CHARS:
 		memcpy(at, v->value, v->len + 1);
 		if (f->flags & F_LOWER)
-			lower(at);
+			rt_copy_lower(at, f->size, at);
 		break;
 	default:
 		if ((*(char **)at = strdup(v->value)) == NULL)

@@ -166,4 +166,8 @@ void runtime_disk_defaults(const struct runtime *rt, struct rt_device *d);
 
 const char *rt_kind_name(enum rt_kind k);
 
+/* Copies in to out (size bytes with the NUL) in lower case: uuids and
+ * MACs are kept and compared that way, whatever spelling came in. */
+void rt_copy_lower(char *out, size_t size, const char *in);
+
 #endif

@@ -5,7 +5,6 @@
  * devices, each as a runtime file would record it, for hotplug.c to
  * compare with the runtime file and the VM.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,8 +76,7 @@ static struct rt_device *want_device(struct runtime *want, enum rt_kind kind,
 	if (d == NULL)
 		return NULL;
 	d->kind = kind;
-	for (size_t i = 0; i <= RT_UUID_LEN; i++)
-		d->uuid[i] = (char)tolower((unsigned char)uuid[i]);
+	rt_copy_lower(d->uuid, sizeof(d->uuid), uuid);
 	if (copy(&d->name, name, e) != KH_OK)
 		return NULL;
 	return d;
@@ -109,8 +107,7 @@ static int want_nic(struct runtime *want, json_t *refused, const char *set,
 	if ((d = want_device(want, RT_NIC, uuid, hook_var(set, "NIC", n, "NAME"),
 			     e)) == NULL)
 		return e->code;
-	for (size_t i = 0; i < sizeof(d->mac); i++)
-		d->mac[i] = (char)tolower((unsigned char)mac[i]);
+	rt_copy_lower(d->mac, sizeof(d->mac), mac);
 	snprintf(d->nic_mode, sizeof(d->nic_mode), "bridged");
 	d->queues = 1;
 	return copy(&d->link, link, e);
