@@ -721,7 +721,9 @@ migration_round() {
 	local tool=$1 src dst args tap=ktap1 tapopt=(--tap ktap1)
 	make_netns
 	[ "$tool" = gkh ] && tapopt=()
-	start_guest src
+	# RAM not a multiple of 256 KiB: QEMU 7.2 under TCG can leave guest
+	# pages stale on the target with one that is (docs/design.md)
+	start_guest src -m 131080k
 	src=$SOCK
 	disk_image "$T/d1.img"
 	disk_image "$T/d2.img"
@@ -743,7 +745,7 @@ migration_round() {
 	[ "${#args[@]}" -eq 8 ] || fail "cmdline gave ${#args[@]} arguments, not 8: $OUT"
 	# the target host: a namespace of its own, where the tap name is free
 	make_netns
-	launch_guest dst "${args[@]}" -incoming "unix:$T/migration.sock"
+	launch_guest dst "${args[@]}" -m 131080k -incoming "unix:$T/migration.sock"
 	dst=$SOCK
 	in_ns ip link set "$tap" master br0 up || fail "target has no tap $tap"
 	migrate "$src" "$dst"
