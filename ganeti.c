@@ -192,10 +192,11 @@ static void read_tap(const char *runtime, size_t seq, char *tap, size_t size)
 		memcpy(tap, buf, strlen(buf) + 1);
 }
 
-static int parse_nic(struct rt_device *d, json_t *obj, json_t *hvparams,
-		     const char *name, const char *where, struct error *e)
+static int parse_nic(const struct runtime *rt, struct rt_device *d,
+		     json_t *obj, const char *name, const char *where,
+		     struct error *e)
 {
-	json_t *params = json_object_get(obj, "nicparams"), *queues;
+	json_t *params = json_object_get(obj, "nicparams");
 	const char *mac = str(obj, "mac");
 
 	if (mac == NULL || !mac_is_valid(mac))
@@ -206,19 +207,24 @@ static int parse_nic(struct rt_device *d, json_t *obj, json_t *hvparams,
 	if (str(params, "link") != NULL &&
 	    (d->link = strdup(str(params, "link"))) == NULL)
 		return error_set(e, KH_EFAIL, "out of memory");
-	queues = json_object_get(hvparams, "virtio_net_queues");
-	d->queues = json_is_integer(queues) && json_integer_value(queues) > 1 &&
-		    json_integer_value(queues) <= TAP_MAX_QUEUES ?
-		    (int)json_integer_value(queues) : 1;
-	snprintf(d->vhost, sizeof(d->vhost), "%s",
-		 json_is_true(json_object_get(hvparams, "vhost_net")) ? "on" : "off");
+	ganeti_device_defaults(rt, d);
 	return copy_name(d, obj, e);
 }
 
-void ganeti_disk_defaults(const struct runtime *rt, struct rt_device *d)
+void ganeti_device_defaults(const struct runtime *rt, struct rt_device *d)
 {
 	json_t *hvparams = json_array_get(rt->ganeti, G_HVPARAMS);
+	json_t *queues = json_object_get(hvparams, "virtio_net_queues");
 
+	if (d->kind == RT_NIC) {
+		d->queues = json_is_integer(queues) && json_integer_value(queues) > 1 &&
+			    json_integer_value(queues) <= TAP_MAX_QUEUES ?
+			    (int)json_integer_value(queues) : 1;
+		snprintf(d->vhost, sizeof(d->vhost), "%s",
+			 json_is_true(json_object_get(hvparams, "vhost_net")) ?
+			 "on" : "off");
+		return;
+	}
 	snprintf(d->cache, sizeof(d->cache), "%s",
 		 hv_word(hvparams, "disk_cache", rt_disk_caches, "default"));
 	snprintf(d->discard, sizeof(d->discard), "%s",
@@ -239,7 +245,7 @@ static int parse_disk(const struct runtime *rt, struct rt_device *d,
 	snprintf(d->format, sizeof(d->format), "raw");
 	snprintf(d->mode, sizeof(d->mode), "%s",
 		 hv_word(obj, "mode", rt_disk_modes, "rw"));
-	ganeti_disk_defaults(rt, d);
+	ganeti_device_defaults(rt, d);
 	return copy_name(d, obj, e);
 }
 
@@ -247,7 +253,6 @@ static int parse_entry(struct runtime *rt, json_t *entry, enum rt_kind kind,
 		       size_t i, const char *name, struct error *e)
 {
 	json_t *obj = entry_object(entry, kind);
-	json_t *hvparams = json_array_get(rt->ganeti, G_HVPARAMS);
 	struct rt_device *d;
 	char where[32];
 
@@ -263,7 +268,7 @@ static int parse_entry(struct runtime *rt, json_t *entry, enum rt_kind kind,
 		return e->code;
 	if (kind == RT_NIC)
 		read_tap(rt->path, i, d->tap, sizeof(d->tap));
-	return kind == RT_NIC ? parse_nic(d, obj, hvparams, name, where, e) :
+	return kind == RT_NIC ? parse_nic(rt, d, obj, name, where, e) :
 				parse_disk(rt, d, entry, name, where, e);
 }
 

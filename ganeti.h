@@ -23,9 +23,10 @@ int ganeti_parse(struct runtime *rt, const char *name, const char *buf,
 int ganeti_format(const struct runtime *rt, char **out, size_t *len,
 		  struct error *e);
 
-/* A disk's cache and discard in this file: hvparams' disk_cache and
- * disk_discard, which Ganeti applies to every disk. */
-void ganeti_disk_defaults(const struct runtime *rt, struct rt_device *d);
+/* What hvparams give every device of d's kind, which is all this file can
+ * record: a disk's cache and discard (disk_cache, disk_discard), a NIC's
+ * queues and vhost (virtio_net_queues, vhost_net). */
+void ganeti_device_defaults(const struct runtime *rt, struct rt_device *d);
 
 /* After the file was replaced: Ganeti's nic files (DIR/nic/NAME/SEQ)
  * name each NIC's tap at its place in the new list, and none is left for

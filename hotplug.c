@@ -825,10 +825,13 @@ static int nic_host_up(const struct options *o, const struct request *r,
 		       struct rt_device *d, struct tap *tap, bool *script_ran,
 		       struct error *e)
 {
+	/* asked for, else what the file gives every NIC, else the host's */
+	const char *mode = r->vhost != NULL ? r->vhost :
+			   d->vhost[0] != '\0' ? d->vhost : "auto";
 	bool vhost;
 
-	if (tap_open(tap, r->tap, r->queues, e) != KH_OK ||
-	    tap_open_vhost(tap, r->vhost, &vhost, e) != KH_OK)
+	if (tap_open(tap, r->tap, d->queues, e) != KH_OK ||
+	    tap_open_vhost(tap, mode, &vhost, e) != KH_OK)
 		return e->code;
 	snprintf(d->tap, sizeof(d->tap), "%s", tap->name);
 	snprintf(d->vhost, sizeof(d->vhost), "%s", vhost ? "on" : "off");
@@ -964,7 +967,7 @@ static int fill_device(const struct runtime *rt, struct rt_device *d,
 		snprintf(d->driver, sizeof(d->driver), "virtio-blk-pci");
 		snprintf(d->format, sizeof(d->format), "%s", r->format);
 		snprintf(d->mode, sizeof(d->mode), "%s", r->mode);
-		runtime_disk_defaults(rt, d);
+		runtime_device_defaults(rt, d);
 		if (r->cache != NULL)
 			snprintf(d->cache, sizeof(d->cache), "%s", r->cache);
 		if (r->discard != NULL)
@@ -976,7 +979,9 @@ static int fill_device(const struct runtime *rt, struct rt_device *d,
 	snprintf(d->driver, sizeof(d->driver), "virtio-net-pci");
 	snprintf(d->mac, sizeof(d->mac), "%s", r->mac);
 	snprintf(d->nic_mode, sizeof(d->nic_mode), "%s", r->nic_mode);
-	d->queues = r->queues;
+	runtime_device_defaults(rt, d);
+	if (r->queues > 0)
+		d->queues = r->queues;
 	if (copy_string(&d->link, r->link, e) != KH_OK)
 		return e->code;
 	return copy_string(&d->script, r->script, e);
@@ -1937,11 +1942,9 @@ static void apply_defaults(struct request *r)
 #define DEFAULT(f, v) if (r->f == NULL) r->f = v
 	DEFAULT(format, "raw");
 	DEFAULT(mode, "rw");
-	DEFAULT(nic_mode, "bridged");	/* cache, discard: the file's */
-	DEFAULT(vhost, "auto");
+	DEFAULT(nic_mode, "bridged");
 #undef DEFAULT
-	if (r->queues == 0)
-		r->queues = 1;
+	/* cache, discard, queues, vhost: the runtime file's defaults */
 }
 
 /* Checks what only the whole command line can tell, and what the host

@@ -1677,14 +1677,16 @@ uint32_t runtime_used_slots(const struct runtime *rt, const char *bus)
 	return used;
 }
 
-void runtime_disk_defaults(const struct runtime *rt, struct rt_device *d)
+void runtime_device_defaults(const struct runtime *rt, struct rt_device *d)
 {
 	if (rt->format == RT_GANETI) {
-		ganeti_disk_defaults(rt, d);
+		ganeti_device_defaults(rt, d);
 		return;
 	}
 	snprintf(d->cache, sizeof(d->cache), "default");
 	snprintf(d->discard, sizeof(d->discard), "ignore");
+	d->queues = 1;
+	d->vhost[0] = '\0';
 }
 
 const char *rt_kind_name(enum rt_kind k)

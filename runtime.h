@@ -160,9 +160,10 @@ void runtime_intent_clear(struct runtime *rt);
  * devices. Bit n set means slot n. */
 uint32_t runtime_used_slots(const struct runtime *rt, const char *bus);
 
-/* What a new disk in this file gets where its add says nothing: cache
- * and discard (a Ganeti file's are its hvparams'). */
-void runtime_disk_defaults(const struct runtime *rt, struct rt_device *d);
+/* What a new device of d's kind gets in this file where its add says
+ * nothing: a disk's cache and discard, a NIC's queues and vhost (vhost
+ * "" leaves it to the host). A Ganeti file's are its hvparams'. */
+void runtime_device_defaults(const struct runtime *rt, struct rt_device *d);
 
 const char *rt_kind_name(enum rt_kind k);
 

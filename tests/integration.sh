@@ -992,6 +992,30 @@ t_ganeti_removes_tool_disk() {
 	[ "$(fd_count)" -eq "$fds" ] || fail "QEMU has $(fd_count) fds, had $fds"
 }
 
+# A Ganeti file gives every NIC its hvparams' queues and vhost: a NIC
+# added without --queues or --vhost gets them, as Ganeti's own would,
+# instead of being refused as one the file cannot record.
+t_ganeti_nic_follows_hvparams() {
+	[ ! -e /dev/vhost-net ] || fail "this test expects a machine without /dev/vhost-net"
+	ganeti_file newer
+	jq -c '.[1] = [] | .[3] = [] | .[2].virtio_net_queues = 2' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	make_netns
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1
+	gkh nic add --uuid "$UUID1" --mac "$MAC1" --link br0
+	expect_rc 0
+	[ "$(tap_fds "$(cat "$T/ganeti/nic/vm1/0")")" -eq 2 ] || fail "not 2 queues"
+	gkh nic add --uuid "$UUID2" --mac "$MAC2" --link br0 --queues 1
+	expect_rc 2
+	expect_err "cannot record queues '1'"
+	# vhost_net: the NIC must have vhost, which this host cannot give
+	jq -c '.[2].vhost_net = true' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	snapshot before
+	gkh nic add --uuid "$UUID2" --mac "$MAC2" --link br0
+	expect_rc 3
+	expect_err "vhost-net is not available"
+	same_as before
+}
+
 # Two NICs whose uuids share the first group: each gets a tap of its own
 # (the kernel's names), each named in its nic file.
 t_ganeti_nics_share_uuid_group() {
