@@ -1818,7 +1818,7 @@ static int finish_removals(const struct options *o, struct runtime *rt,
 	return e->code;
 }
 
-static int check_vm(const struct options *o, bool repair, struct error *e)
+static int check_vm(struct options *o, bool repair, struct error *e)
 {
 	struct runtime rt;
 	struct monitor *m = NULL;
@@ -1843,14 +1843,22 @@ static int check_vm(const struct options *o, bool repair, struct error *e)
 	if (check_unrecorded(&df, m, &rt, e) != KH_OK)
 		goto out;
 	n = json_array_size(df.list);
-	if (o->json)
-		print_json(json_pack("{s:s, s:b, s:O}", "runtime", o->runtime,
-				     "match", n == 0, "differences", df.list));
-	else if (n == 0 && !o->quiet)
-		printf("%s matches the VM: %zu devices\n", o->runtime, rt.ndev);
 	if (n > 0)
 		error_set(e, KH_EFAIL, "%zu difference%s between %s and the VM",
 			  n, n > 1 ? "s" : "", o->runtime);
+	if (o->json) {
+		/* one object per run: the differences and the verdict */
+		json_t *res = json_pack("{s:s, s:b, s:O}", "runtime", o->runtime,
+					"match", n == 0, "differences", df.list);
+		if (res != NULL && n > 0) {
+			json_object_set_new(res, "error", json_string(e->msg));
+			json_object_set_new(res, "exit", json_integer(e->code));
+		}
+		print_json(res);
+		o->reported = true;
+	} else if (n == 0 && !o->quiet)
+		printf("%s matches the VM: %zu device%s\n", o->runtime, rt.ndev,
+		       rt.ndev == 1 ? "" : "s");
 out:
 	json_decref(df.list);
 	json_decref(pci);
@@ -2256,7 +2264,7 @@ static int cmd_cmdline(const struct options *o, int argc, char **argv,
 }
 
 /* argv[0] is "list" or "check": both set the file beside QEMU. */
-static int cmd_list(const struct options *o, int argc, char **argv,
+static int cmd_list(struct options *o, int argc, char **argv,
 		    struct error *e)
 {
 	bool repair;

@@ -792,6 +792,10 @@ t_check_finds_differences() {
 	expect_rc 1
 	expect_out '"match":false'
 	expect_out '"id":"stray","problem":"hot-plugged, but not recorded"'
+	# one JSON object per run, the verdict in it
+	[ "$(wc -l <"$T/out")" -eq 1 ] || fail "check --json printed more than one object: $OUT"
+	jq -e '.exit == 1 and (.error | test("1 difference between"))' "$T/out" >/dev/null ||
+		fail "no verdict in check's object: $OUT"
 	sed -i '/^- kind: disk/,$d; s/^devices:$/devices: []/' "$RT"
 	kh -r "$RT" -m "$SOCK" check
 	expect_rc 1
@@ -1045,7 +1049,7 @@ t_check_ganeti_started_vm() {
 		-device virtio-blk-pci,id=disk-22222222-3333-4444,bus=pci.0,addr=0xd,drive=disk-22222222-3333-4444
 	gkh check
 	expect_rc 0
-	expect_out "matches the VM: 1 devices"
+	expect_out "matches the VM: 1 device$"
 	# and one whose drive is gone is told
 	qmp human-monitor-command '{"command-line": "drive_del disk-22222222-3333-4444"}' >/dev/null
 	gkh check
