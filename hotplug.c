@@ -267,6 +267,28 @@ static int check_disk_path(struct request *r, struct error *e)
 	return KH_OK;
 }
 
+/* An image whose content says qcow2 attached as raw would let the guest
+ * see the container and overwrite its header: only when asked for by
+ * name (--format raw). */
+static int check_disk_content(const struct request *r, bool format_given,
+			      struct error *e)
+{
+	unsigned char magic[4];
+	ssize_t n = 0;
+	int fd;
+
+	if (format_given ||
+	    (fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
+		return KH_OK;	/* what QEMU cannot open, it will say */
+	n = read(fd, magic, sizeof(magic));
+	close(fd);
+	if (n == 4 && memcmp(magic, "QFI\xfb", 4) == 0)
+		return error_set(e, KH_EUSAGE, "--path: %.200s holds a qcow2 image: "
+				 "give --format qcow2, or --format raw to attach "
+				 "the container itself", r->path);
+	return KH_OK;
+}
+
 /* What the host side of a NIC needs, checked before anything is made:
  * the tool sets up a bridged tap itself; other modes are the script's. */
 static int check_nic_link(const struct request *r, struct error *e)
@@ -1978,8 +2000,11 @@ static int check_request(const struct request *r, const char *sub,
 static int add_checked(const struct options *o, struct request *r,
 		       struct error *e)
 {
+	bool format_given = r->format != NULL;
+
 	apply_defaults(r);
-	if ((r->kind == RT_DISK ? check_disk_path(r, e) : check_nic_link(r, e)) != KH_OK)
+	if ((r->kind == RT_DISK ? check_disk_path(r, e) : check_nic_link(r, e)) != KH_OK ||
+	    (r->kind == RT_DISK && check_disk_content(r, format_given, e) != KH_OK))
 		return e->code;
 	return add_device(o, r, e);
 }

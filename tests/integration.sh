@@ -1020,6 +1020,23 @@ t_ganeti_nic_follows_hvparams() {
 	same_as before
 }
 
+# An image whose content says qcow2 is never attached as raw unless asked
+# for by name: the guest would see the container and could overwrite its
+# header.
+t_qcow2_not_taken_for_raw() {
+	start_vm vm
+	qemu-img create -q -f qcow2 "$T/d.qcow2" 16M
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d.qcow2"
+	expect_rc 2
+	expect_err "holds a qcow2 image: give --format qcow2, or --format raw"
+	same_as before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d.qcow2" --format qcow2
+	expect_rc 0
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d.qcow2" --format raw
+	[ "$RC" -ne 2 ] || fail "--format raw asked for by name was refused: $ERR"
+}
+
 # Two NICs whose uuids share the first group: each gets a tap of its own
 # (the kernel's names), each named in its nic file.
 t_ganeti_nics_share_uuid_group() {
