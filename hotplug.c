@@ -1461,6 +1461,35 @@ static void apply_changes(struct request *to, const struct request *given)
 #undef TAKE
 }
 
+/* What the new settings of a modified NIC (old, recorded in rt) need,
+ * checked before the old NIC is unplugged: what add would refuse, a tap
+ * name another interface has, vhost the host cannot give. */
+static int check_nic_change(const struct runtime *rt, const struct rt_device *old,
+			    const struct request *want, struct error *e)
+{
+	struct tap probe;
+	bool used;
+	int rc;
+
+	for (size_t i = 0; i < rt->ndev; i++)
+		if (rt->dev[i].kind == RT_NIC && &rt->dev[i] != old &&
+		    strcmp(rt->dev[i].mac, want->mac) == 0)
+			return error_set(e, KH_EFAIL, "mac %s is already used by "
+					 "nic %s", want->mac, rt->dev[i].uuid);
+	if (want->tap != NULL && strcmp(want->tap, old->tap) != 0 &&
+	    if_nametoindex(want->tap) != 0)
+		return error_set(e, KH_EFAIL, "interface %s already exists",
+				 want->tap);
+	if (check_nic_link(want, e) != KH_OK)
+		return e->code;
+	tap_init(&probe);
+	probe.queues = want->queues;
+	rc = tap_open_vhost(&probe, want->vhost != NULL ? want->vhost : "auto",
+			    &used, e);
+	tap_close(&probe);
+	return rc;
+}
+
 /* nic modify: the NIC removed and made again with the changes, at the
  * same slot, under one lock and one monitor connection. If the new NIC
  * cannot be made, the old one is put back. */
@@ -1482,7 +1511,7 @@ static int modify_nic(const struct options *o, const struct request *given,
 	request_from_device(&old, &was);
 	want = was;
 	apply_changes(&want, given);
-	if (check_nic_link(&want, e) != KH_OK ||
+	if (check_nic_change(&rt, d, &want, e) != KH_OK ||
 	    (m == NULL && connect_monitor(o, &m, e) != KH_OK) ||
 	    unplug_recorded(o, &rt, m, d, &gone, e) != KH_OK)
 		goto out;

@@ -483,6 +483,33 @@ t_nic_add_paused() {
 	has_link kh0 || fail "named tap kh0 missing"
 }
 
+# nic modify checks what the new settings need before the old NIC is
+# unplugged: on a VM without a guest an unplug would never finish, so
+# each refusal must come at once, with nothing changed.
+t_nic_modify_checks_first() {
+	[ ! -e /dev/vhost-net ] || fail "this test expects a machine without /dev/vhost-net"
+	make_netns
+	start_vm vm
+	kh -r "$RT" -m "$SOCK" nic add --uuid "$UUID1" --mac "$MAC1" --link br0 --tap kh1
+	expect_rc 0
+	kh -r "$RT" -m "$SOCK" nic add --uuid "$UUID2" --mac "$MAC2" --link br0 --tap kh2
+	expect_rc 0
+	snapshot before
+	kh -t 1 -r "$RT" -m "$SOCK" nic modify --uuid "$UUID1" --mac "$MAC2"
+	expect_rc 1
+	expect_err "mac $MAC2 is already used by nic $UUID2"
+	same_as before
+	kh -t 1 -r "$RT" -m "$SOCK" nic modify --uuid "$UUID1" --tap kh2
+	expect_rc 1
+	expect_err "interface kh2 already exists"
+	same_as before
+	kh -t 1 -r "$RT" -m "$SOCK" nic modify --uuid "$UUID1" --vhost on
+	expect_rc 3
+	expect_err "vhost-net is not available"
+	same_as before
+	[ "$(tap_fds kh1)" -eq 1 ] || fail "kh1 lost its fd in QEMU"
+}
+
 t_nic_multiqueue() {
 	make_netns
 	start_vm vm
