@@ -911,6 +911,13 @@ static void print_result(const struct options *o, json_t *res)
 static int load_runtime(const struct options *o, struct runtime *rt,
 			bool create, struct error *e)
 {
+	/* A Ganeti instance that runs has its runtime file: none means it
+	 * does not run here, and a file of ours there would be one Ganeti
+	 * cannot read (nor a lock file left for it) */
+	if (o->instance != NULL && access(o->runtime, F_OK) == -1 && errno == ENOENT)
+		return error_set(e, KH_EUSAGE, "instance %s has no runtime file "
+				 "(%s): it does not run on this node", o->instance,
+				 o->runtime);
 	if (runtime_lock(rt, o->runtime, o->timeout_ms, e) != KH_OK ||
 	    runtime_load(rt, create, e) != KH_OK)
 		return e->code;

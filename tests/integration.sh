@@ -1220,6 +1220,23 @@ t_sync_from_file() {
 	expect_err "from: .*missing.yaml: no such runtime file"
 }
 
+# --instance names a Ganeti instance: without its runtime file it does not
+# run here, and nothing is written into Ganeti's directory.
+t_ganeti_instance_without_file() {
+	mkdir -p "$T/ganeti/conf" "$T/ganeti/ctrl"
+	start_vm vm
+	disk_image "$T/d1.img"
+	kh --instance vm9 --ganeti-dir "$T/ganeti" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 2
+	expect_err "instance vm9 has no runtime file .*: it does not run on this node"
+	kh --instance vm9 --ganeti-dir "$T/ganeti" -m "$SOCK" nic remove --uuid "$UUID1"
+	expect_rc 2
+	kh --instance vm9 --ganeti-dir "$T/ganeti" -m "$SOCK" check --repair
+	expect_rc 2
+	[ -z "$(ls -A "$T/ganeti/conf")" ] || fail "files made in Ganeti's conf: $(ls -A "$T/ganeti/conf")"
+	[ -z "$(slot_of hotdisk-003fc157-pci-4)$(slot_of disk-003fc157-66a8-4e6d)" ] || fail "QEMU changed"
+}
+
 t_ganeti_bad_files() {
 	mkdir -p "$T/ganeti/conf"
 	RT=$T/ganeti/conf/vm1.runtime
