@@ -68,14 +68,17 @@ static json_t *entry_object(json_t *entry, enum rt_kind kind)
 	return kind == RT_DISK ? json_array_get(entry, 0) : entry;
 }
 
-/* Entries the tool manages: a valid uuid and a PCI placement. */
+/* Entries the tool manages: a valid uuid and a PCI placement. A device
+ * on another bus (a SCSI disk's hvinfo has bus scsi.0, channel, scsi-id
+ * and lun) is kept as it is. */
 static bool manageable(json_t *entry, enum rt_kind kind)
 {
 	json_t *obj = entry_object(entry, kind);
-	const char *uuid = str(obj, "uuid");
+	json_t *hv = json_object_get(obj, "hvinfo");
+	const char *uuid = str(obj, "uuid"), *bus = str(hv, "bus");
 
 	return uuid != NULL && uuid_is_valid(uuid) &&
-	       (json_is_object(json_object_get(obj, "hvinfo")) ||
+	       ((json_is_object(hv) && (bus == NULL || strncmp(bus, "pci", 3) == 0)) ||
 		json_is_integer(json_object_get(obj, "pci")));
 }
 

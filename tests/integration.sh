@@ -1237,6 +1237,26 @@ t_ganeti_instance_without_file() {
 	[ -z "$(slot_of hotdisk-003fc157-pci-4)$(slot_of disk-003fc157-66a8-4e6d)" ] || fail "QEMU changed"
 }
 
+# A Ganeti file with a SCSI disk (hvinfo bus scsi.0, channel, scsi-id,
+# lun: no PCI placement) is not refused: the entry is kept as it is and
+# the tool manages the rest.
+t_ganeti_scsi_disk_kept() {
+	ganeti_file newer
+	local scsi='[{"uuid": "44444444-5555-4666-8777-888888888888", "dev_type": "plain", "mode": "rw", "size": 1024, "hvinfo": {"driver": "scsi-hd", "id": "disk-44444444-5555-4666", "bus": "scsi.0", "channel": 0, "scsi-id": 1, "lun": 0}}, "/dev/xenvg/disk9", null]'
+	jq -c --argjson d "$scsi" '.[1] = [] | .[3] = [$d]' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1
+	disk_image "$T/d1.img"
+	gkh disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	jq -e --argjson d "$scsi" '.[3][0] == $d and (.[3] | length) == 2' "$RT" >/dev/null ||
+		fail "the SCSI disk's entry changed: $(cat "$RT")"
+	gkh list
+	expect_rc 0
+	gkh disk remove --uuid 44444444-5555-4666-8777-888888888888
+	expect_rc 1
+	expect_err "no disk with uuid 44444444-5555-4666-8777-888888888888"
+}
+
 t_ganeti_bad_files() {
 	mkdir -p "$T/ganeti/conf"
 	RT=$T/ganeti/conf/vm1.runtime
