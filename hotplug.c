@@ -330,6 +330,53 @@ static int connect_monitor(const struct options *o, struct monitor **m,
 	return KH_OK;
 }
 
+/* Whether this QEMU is the VM's live copy and can carry out a change
+ * (removal: and have it acknowledged), asked in one round trip. A target
+ * waiting for its state (inmigrate, -incoming defer) takes adds: that is
+ * how a target is built; it has no guest to acknowledge a removal. */
+static int check_run_state(struct monitor *m, bool removal, struct error *e)
+{
+	static const struct { const char *state, *why; bool removal_only; } refused[] = {
+		{ "postmigrate", "the VM was migrated away and runs elsewhere", false },
+		{ "finish-migrate", "a migration is finishing", false },
+		{ "shutdown", "the guest has shut down", false },
+		{ "internal-error", "QEMU stopped on an internal error", false },
+		{ "save-vm", "a snapshot is being saved", false },
+		{ "restore-vm", "a snapshot is being restored", false },
+		{ "guest-panicked", "the guest panicked and cannot acknowledge a removal", true },
+		{ "inmigrate", "a migration target has no guest yet to acknowledge a removal", true },
+	};
+	static const char *const migrating[] = { "setup", "active", "pre-switchover",
+		"device", "postcopy-active", "postcopy-paused", "postcopy-recover",
+		"cancelling", "wait-unplug", NULL };
+	json_t *st = NULL, *mig = NULL;
+	unsigned long sid, mid;
+	const char *state, *mstate;
+
+	if (monitor_send(m, "query-status", NULL, -1, &sid, e) != KH_OK ||
+	    monitor_send(m, "query-migrate", NULL, -1, &mid, e) != KH_OK ||
+	    monitor_reply(m, sid, "query-status", &st, e) != KH_OK ||
+	    monitor_reply(m, mid, "query-migrate", &mig, e) != KH_OK)
+		goto out;
+	state = json_string_value(json_object_get(st, "status"));
+	mstate = json_string_value(json_object_get(mig, "status"));
+	for (size_t i = 0; state != NULL && i < sizeof(refused) / sizeof(refused[0]); i++)
+		if (strcmp(state, refused[i].state) == 0 &&
+		    (removal || !refused[i].removal_only)) {
+			error_set(e, KH_EFAIL, "QEMU is in state %s: %s; nothing "
+				  "changed", state, refused[i].why);
+			goto out;
+		}
+	for (size_t i = 0; mstate != NULL && migrating[i] != NULL; i++)
+		if (strcmp(mstate, migrating[i]) == 0)
+			error_set(e, KH_EFAIL, "a migration is under way (%s): the "
+				  "VM must not change now; nothing changed", mstate);
+out:
+	json_decref(st);
+	json_decref(mig);
+	return e->code;
+}
+
 /* ---- step 4: QMP commands shared by every kind ---- */
 
 /* Best effort: the undo must not hide the error that caused it. */
@@ -1294,6 +1341,7 @@ static int add_device(const struct options *o, const struct request *r,
 	    refuse_duplicate(o, &rt, r, e) == KH_OK &&
 	    /* 2 */
 	    (m != NULL || connect_monitor(o, &m, e) == KH_OK) &&
+	    check_run_state(m, false, e) == KH_OK &&
 	    /* 3 to 5 */
 	    plug_new(o, &rt, m, r, &res, e) == KH_OK)
 		print_result(o, res);
@@ -1412,6 +1460,7 @@ static int remove_device(const struct options *o, const struct request *r,
 	    settle_intent(o, &rt, &m, e) == KH_OK &&
 	    (d = find_recorded(o, &rt, r, e)) != NULL &&
 	    (m != NULL || connect_monitor(o, &m, e) == KH_OK) &&
+	    check_run_state(m, true, e) == KH_OK &&
 	    /* 4, 5 */
 	    unplug_recorded(o, &rt, m, d, &res, e) == KH_OK)
 		print_result(o, res);
@@ -1520,6 +1569,7 @@ static int modify_nic(const struct options *o, const struct request *given,
 	apply_changes(&want, given);
 	if (check_nic_change(&rt, d, &want, e) != KH_OK ||
 	    (m == NULL && connect_monitor(o, &m, e) != KH_OK) ||
+	    check_run_state(m, true, e) != KH_OK ||
 	    unplug_recorded(o, &rt, m, d, &gone, e) != KH_OK)
 		goto out;
 	if (plug_new(o, &rt, m, &want, &res, e) != KH_OK) {

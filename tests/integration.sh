@@ -787,6 +787,33 @@ migration_round() {
 	! has_link "$tap" || fail "target's tap left behind"
 }
 
+# Only the VM's live copy is changed: a source left in postmigrate (the VM
+# runs on the target now) refuses every change; a target waiting for its
+# state takes adds (that is how one is built) but has no guest to
+# acknowledge a removal.
+t_run_state() {
+	disk_image "$T/d1.img"
+	start_vm src
+	local src=$SOCK
+	launch_qemu dst -S -incoming defer
+	local dst=$SOCK
+	kh -r "$T/dst.runtime" -m "$dst" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	kh -r "$T/dst.runtime" -m "$dst" disk remove --uuid "$UUID1"
+	expect_rc 1
+	expect_err "QEMU is in state inmigrate: a migration target has no guest yet"
+	grep -q "uuid: $UUID1" "$T/dst.runtime" || fail "the refused removal changed the file"
+	launch_qemu dst2 -S -incoming "unix:$T/migration.sock"
+	migrate "$src" "$SOCK"
+	SOCK=$src
+	[ "$(qmp query-status | jq -r .status)" = postmigrate ] || fail "source not in postmigrate"
+	snapshot before
+	kh -r "$RT" -m "$src" disk add --uuid "$UUID2" --path "$T/d1.img"
+	expect_rc 1
+	expect_err "QEMU is in state postmigrate: the VM was migrated away and runs elsewhere; nothing changed"
+	same_as before
+}
+
 t_migration_native() {
 	migration_round native_kh
 }
