@@ -993,12 +993,65 @@ static int commit_file(struct runtime *rt, struct error *e)
 
 /* A second device with the same uuid, or a second NIC with the same MAC,
  * would make the file ambiguous: refused before anything is sent. */
+static bool same_string(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Whether r asks for what d already is: what r gives must match (what it
+ * leaves out was the file's or the host's choice). */
+static bool same_add(const struct rt_device *d, const struct request *r)
+{
+#define GIVEN_SAME(field, recorded) (r->field == NULL || same_string(r->field, recorded))
+	if (d->kind != r->kind || !GIVEN_SAME(name, d->name))
+		return false;
+	if (d->kind == RT_DISK)
+		return same_string(r->path, d->path) && GIVEN_SAME(format, d->format) &&
+		       GIVEN_SAME(mode, d->mode) && GIVEN_SAME(cache, d->cache) &&
+		       GIVEN_SAME(discard, d->discard);
+	return strcmp(r->mac, d->mac) == 0 && same_string(r->link, d->link) &&
+	       GIVEN_SAME(nic_mode, d->nic_mode) && same_string(r->script, d->script) &&
+	       GIVEN_SAME(tap, d->tap) && (r->queues == 0 || r->queues == d->queues) &&
+	       (r->vhost == NULL || strcmp(r->vhost, "auto") == 0 ||
+		strcmp(r->vhost, d->vhost) == 0);
+#undef GIVEN_SAME
+}
+
+/* The same add again: the device is recorded with what r asks for. If
+ * QEMU has it where recorded, that is success with nothing to do; the
+ * same uuid with other settings is refused by refuse_duplicate. */
+static int add_again(const struct options *o, struct monitor *m,
+		     const struct rt_device *d, json_t **res, struct error *e)
+{
+	json_t *pci = NULL;
+	int bus = -1, slot = -1;
+	bool present;
+
+	if (pci_query(m, &pci, e) != KH_OK)
+		return e->code;
+	present = pci_find_device(pci, d->id, &bus, &slot) && bus == 0 &&
+		  slot == d->slot;
+	json_decref(pci);
+	if (!present)
+		return error_set(e, KH_EFAIL, "%s %s is recorded in %s but QEMU "
+				 "does not have it at %s slot %d (see check)",
+				 rt_kind_name(d->kind), d->uuid, o->runtime, d->bus,
+				 d->slot);
+	*res = change_result("unchanged", d);
+	return KH_OK;
+}
+
 static int refuse_duplicate(const struct options *o, struct runtime *rt,
 			    const struct request *r, struct error *e)
 {
-	if (runtime_find_uuid(rt, r->uuid) != NULL)
+	const struct rt_device *d = runtime_find_uuid(rt, r->uuid);
+
+	if (d != NULL && !same_add(d, r))
 		return error_set(e, KH_EFAIL, "a device with uuid %s is already "
-				 "recorded in %s", r->uuid, o->runtime);
+				 "recorded in %s, with other settings", r->uuid,
+				 o->runtime);
+	if (d != NULL)
+		return KH_OK;	/* the same add again */
 	for (size_t i = 0; r->kind == RT_NIC && i < rt->ndev; i++)
 		if (rt->dev[i].kind == RT_NIC && strcmp(rt->dev[i].mac, r->mac) == 0)
 			return error_set(e, KH_EFAIL, "mac %s is already used by "
@@ -1332,6 +1385,7 @@ static int add_device(const struct options *o, const struct request *r,
 {
 	struct runtime rt;
 	struct monitor *m = NULL;
+	struct rt_device *again;
 	json_t *res = NULL;
 
 	runtime_init(&rt);
@@ -1342,8 +1396,9 @@ static int add_device(const struct options *o, const struct request *r,
 	    /* 2 */
 	    (m != NULL || connect_monitor(o, &m, e) == KH_OK) &&
 	    check_run_state(m, false, e) == KH_OK &&
-	    /* 3 to 5 */
-	    plug_new(o, &rt, m, r, &res, e) == KH_OK)
+	    /* 3 to 5, unless it is done already */
+	    ((again = runtime_find_uuid(&rt, r->uuid)) != NULL ?
+	     add_again(o, m, again, &res, e) : plug_new(o, &rt, m, r, &res, e)) == KH_OK)
 		print_result(o, res);
 	monitor_close(m);
 	runtime_close(&rt);
@@ -1859,40 +1914,55 @@ static void check_recorded(struct differences *df, const struct runtime *rt,
 	}
 }
 
-/* Devices QEMU says were hot-plugged that the file does not know. */
-static int check_unrecorded(struct differences *df, struct monitor *m,
-			    struct runtime *rt, struct error *e)
+/* Devices in a QOM container (/machine/peripheral: those with an id;
+ * /machine/peripheral-anon: those without) that QEMU says were
+ * hot-plugged and the file does not know. */
+static int check_container(struct differences *df, struct monitor *m,
+			   struct runtime *rt, const char *container,
+			   struct error *e)
 {
-	json_t *peripherals = NULL, *p;
+	bool anon = strstr(container, "-anon") != NULL;
+	json_t *children = NULL, *p;
 	unsigned long ids[256];
-	const char *names[256];
+	char paths[256][96];
 	size_t i, n = 0;
 
-	if (monitor_execute(m, "qom-list", json_pack("{s:s}", "path",
-			    "/machine/peripheral"), &peripherals, e) != KH_OK)
+	if (monitor_execute(m, "qom-list", json_pack("{s:s}", "path", container),
+			    &children, e) != KH_OK)
 		return e->code;
-	json_array_foreach(peripherals, i, p) {
+	json_array_foreach(children, i, p) {
 		const char *name = json_string_value(json_object_get(p, "name"));
-		char path[300];
 
 		if (strncmp(json_string_value(json_object_get(p, "type")), "child<", 6) != 0 ||
-		    n == 256 || runtime_find_id(rt, name) != NULL)
+		    n == 256 || (!anon && runtime_find_id(rt, name) != NULL))
 			continue;
-		snprintf(path, sizeof(path), "/machine/peripheral/%s", name);
-		if (monitor_send(m, "qom-get", json_pack("{s:s, s:s}", "path", path,
+		snprintf(paths[n], sizeof(paths[n]), "%s/%s", container, name);
+		if (monitor_send(m, "qom-get", json_pack("{s:s, s:s}", "path", paths[n],
 				 "property", "hotplugged"), -1, &ids[n], e) != KH_OK)
 			break;
-		names[n++] = name;
+		n++;
 	}
 	for (i = 0; i < n && e->code == KH_OK; i++) {
 		json_t *hot = NULL;
 		if (monitor_reply(m, ids[i], "qom-get", &hot, e) == KH_OK &&
 		    json_is_true(hot))
-			differ(df, NULL, names[i], "hot-plugged, but not recorded");
+			differ(df, NULL, anon ? paths[i] : strrchr(paths[i], '/') + 1,
+			       anon ? "hot-plugged without an id, not recorded" :
+			       "hot-plugged, but not recorded");
 		json_decref(hot);
 	}
-	json_decref(peripherals);
+	json_decref(children);
 	return e->code;
+}
+
+/* Devices QEMU says were hot-plugged that the file does not know, with an
+ * id or without one: a target built from the file would lack either. */
+static int check_unrecorded(struct differences *df, struct monitor *m,
+			    struct runtime *rt, struct error *e)
+{
+	if (check_container(df, m, rt, "/machine/peripheral", e) != KH_OK)
+		return e->code;
+	return check_container(df, m, rt, "/machine/peripheral-anon", e);
 }
 
 /* check --repair: pending removals whose device QEMU has let go are

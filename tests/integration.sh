@@ -116,6 +116,9 @@ t_all_slots_busy() {
 
 # ---- failure paths: runtime file and QEMU as before ----
 
+# The same add again succeeds and changes nothing (a hook may rerun it);
+# the same uuid with other settings is refused; so is one recorded that
+# QEMU does not have where recorded.
 t_duplicate_uuid() {
 	start_vm vm
 	disk_image "$T/d1.img"
@@ -123,9 +126,19 @@ t_duplicate_uuid() {
 	expect_rc 0
 	snapshot before
 	kh -r "$RT" -m "$SOCK" disk add --uuid "${UUID1^^}" --path "$T/d1.img"
-	expect_rc 1
-	expect_err "uuid $UUID1 is already recorded"
+	expect_rc 0
+	expect_out "unchanged disk $UUID1: hotdisk-003fc157-pci-4 at pci.0 slot 4"
 	same_as before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img" --mode ro
+	expect_rc 1
+	expect_err "uuid $UUID1 is already recorded in .*, with other settings"
+	same_as before
+	sed -i 's/slot: 4/slot: 9/' "$RT"
+	snapshot moved
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 1
+	expect_err "disk $UUID1 is recorded in .* but QEMU does not have it at pci.0 slot 9"
+	same_as moved
 }
 
 t_missing_disk_file() {
@@ -850,6 +863,13 @@ t_check_finds_differences() {
 	[ "$(wc -l <"$T/out")" -eq 1 ] || fail "check --json printed more than one object: $OUT"
 	jq -e '.exit == 1 and (.error | test("1 difference between"))' "$T/out" >/dev/null ||
 		fail "no verdict in check's object: $OUT"
+	# a device hot-plugged without an id lands in peripheral-anon
+	disk_image "$T/d3.img"
+	qmp blockdev-add "{\"driver\": \"raw\", \"node-name\": \"anon\", \"file\": {\"driver\": \"file\", \"filename\": \"$T/d3.img\"}}" >/dev/null
+	qmp device_add '{"driver": "virtio-blk-pci", "drive": "anon", "bus": "pci.0", "addr": "0x9"}' >/dev/null
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	expect_out "device /machine/peripheral-anon/device\[[0-9]*\]: hot-plugged without an id, not recorded"
 	sed -i '/^- kind: disk/,$d; s/^devices:$/devices: []/' "$RT"
 	kh -r "$RT" -m "$SOCK" check
 	expect_rc 1
@@ -1374,7 +1394,7 @@ bad_input_rows() {
 	2	sync: unexpected argument '--from'	sync --from
 	2	no Ganeti hook environment	sync --prune
 	2	from: .*nope.yaml: no such runtime file	sync --from $T/nope.yaml
-	1	a device with uuid $UUID1 is already recorded	disk add --uuid $UUID1 --path $T/d.img
+	1	a device with uuid $UUID1 is already recorded	disk add --uuid $UUID1 --path $T/d.img --mode ro
 	1	no nic with uuid $UUID1	nic remove --uuid $UUID1
 	ROWS
 }
