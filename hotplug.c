@@ -135,7 +135,8 @@ static void device_usage(enum rt_kind kind, FILE *f)
 
 static void list_usage(const char *cmd, FILE *f)
 {
-	fprintf(f, "usage: kvm-hotplug [options] %s\n", cmd);
+	fprintf(f, "usage: kvm-hotplug [options] %s%s\n", cmd,
+		strcmp(cmd, "check") == 0 ? " [--repair]" : "");
 }
 
 /* Progress for -v, on stderr: stdout carries only the result. */
@@ -220,7 +221,8 @@ static int parse_timeout(const char *value, int *ms, struct error *e)
 	s = strtod(value, &end);
 	if (errno || end == value || *end != '\0' || !(s > 0) || s > 86400)
 		return error_set(e, KH_EUSAGE,
-				 "--timeout: '%.20s' is not a number of seconds",
+				 "--timeout: '%.20s' is not a number of seconds "
+				 "above 0 and up to 86400",
 				 value);
 	*ms = (int)(s * 1000 + 0.5);
 	if (*ms < 1)
@@ -1125,6 +1127,11 @@ static int choose_slot(const struct options *o, struct monitor *m,
 	json_t *pci = NULL;
 	uint32_t occupied;
 
+	if (requested >= 0 && requested < PCI_SLOTS &&
+	    (rt->reserved & (UINT32_C(1) << requested)))
+		return error_set(e, KH_EFAIL, "slot %d on %s is reserved (%s)",
+				 requested, PCI_HOTPLUG_BUS, rt->format == RT_GANETI ?
+				 "as Ganeti reserves it" : "reserved-slots");
 	if (pci_survey(m, PCI_HOTPLUG_BUS, &pci, e) != KH_OK)
 		return e->code;
 	occupied = pci_occupied_slots(pci) | runtime_used_slots(rt, PCI_HOTPLUG_BUS);
@@ -2478,6 +2485,9 @@ static int instance_paths(struct options *o, struct error *e)
 	    strlen(n) > 255)
 		return error_set(e, KH_EUSAGE, "--instance: '%.60s' is not an "
 				 "instance name", n);
+	if (o->ganeti_dir != NULL && access(dir, F_OK) == -1)
+		return error_set(e, KH_EUSAGE, "--ganeti-dir: %.200s: %s", dir,
+				 strerror(errno));
 	if ((size_t)snprintf(o->runtime_path, sizeof(o->runtime_path),
 			     "%s/conf/%s.runtime", dir, n) >= sizeof(o->runtime_path) ||
 	    (size_t)snprintf(o->monitor_path, sizeof(o->monitor_path),

@@ -77,8 +77,9 @@ static int connect_unix(const char *path, int64_t deadline, int *fdp,
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return error_set(e, KH_EUSAGE, "monitor path too long: %s", path);
 	if (stat(path, &st) == -1)
-		return error_set(e, KH_EFAIL, "monitor %s: %s", path,
-				 strerror(errno));
+		return error_set(e, KH_EFAIL, "monitor %s: %s%s", path,
+				 strerror(errno), errno == ENOENT ?
+				 " (is QEMU running?)" : "");
 	if (!S_ISSOCK(st.st_mode))
 		return error_set(e, KH_EUSAGE, "monitor %s is not a socket", path);
 	strcpy(sa.sun_path, path);
@@ -87,8 +88,10 @@ static int connect_unix(const char *path, int64_t deadline, int *fdp,
 		return error_set(e, KH_EFAIL, "socket: %s", strerror(errno));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
 		if (errno != EINPROGRESS && errno != EAGAIN) {
-			error_set(e, KH_EFAIL, "cannot connect to monitor %s: %s",
-				  path, strerror(errno));
+			/* nobody listens: the socket of a QEMU that is gone */
+			error_set(e, KH_EFAIL, "cannot connect to monitor %s: %s%s",
+				  path, strerror(errno), errno == ECONNREFUSED ||
+				  errno == ENOENT ? " (is QEMU running?)" : "");
 			goto fail;
 		}
 		if (wait_fd(fd, POLLOUT, deadline, "connect", e) != KH_OK)

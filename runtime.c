@@ -1182,7 +1182,10 @@ static int check_regular(int fd, const char *path, struct error *e)
 		return error_set(e, KH_EFAIL, "%s: %s", path, strerror(errno));
 	if (fd != -1 && fstat(fd, &st) == -1)
 		rc = error_set(e, KH_EFAIL, "%s: %s", path, strerror(errno));
-	else if (fd == -1 || !S_ISREG(st.st_mode))
+	else if (fd == -1)
+		rc = error_set(e, KH_EUSAGE, "%s: a symlink, which the rewrite "
+			       "would replace by a file: name the file itself", path);
+	else if (!S_ISREG(st.st_mode))
 		rc = error_set(e, KH_EUSAGE, "%s: not a regular file", path);
 	if (rc != KH_OK && fd != -1)
 		close(fd);

@@ -96,7 +96,7 @@ t_requested_slot_and_taken_slot() {
 	same_as before
 	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img" --slot 2
 	expect_rc 1
-	expect_err "slot 2 on pci.0 is already in use"
+	expect_err "slot 2 on pci.0 is reserved (reserved-slots)"
 	same_as before
 }
 
@@ -409,6 +409,12 @@ t_usage_errors() {
 	kh disk add --help
 	expect_rc 0
 	expect_out "disk add --uuid UUID --path PATH"
+	kh check --help
+	expect_rc 0
+	expect_out "check \[--repair\]"
+	kh sync --help
+	expect_rc 0
+	expect_out "sync \[--prune\] \[--from FILE\]"
 	kh
 	expect_rc 2
 	kh frobnicate
@@ -1389,6 +1395,11 @@ bad_input_rows() {
 	2	is not an instance name	--instance ../vm list
 	2	--ganeti-dir goes with --instance	--ganeti-dir /tmp list
 	2	dev-type: 'zfs' is not one of	disk add --uuid $UUID2 --path $T/d.img --dev-type zfs
+	2	timeout: '100000' is not a number of seconds above 0 and up to 86400	-t 100000 list
+	2	--ganeti-dir: /nonexistent: No such file or directory	--instance vm --ganeti-dir /nonexistent list
+	1	slot 2 on pci.0 is reserved (reserved-slots)	disk add --uuid $UUID2 --path $T/d.img --slot 2
+	1	Connection refused (is QEMU running?)	-m $T/dead.sock list
+	1	No such file or directory (is QEMU running?)	-m $T/gone.sock list
 	2	nic add does not take '--dev-type'	nic add --uuid $UUID2 --mac $MAC1 --link br0 --dev-type file
 	2	sync: unexpected argument 'now'	sync now
 	2	sync: unexpected argument '--from'	sync --from
@@ -1405,6 +1416,8 @@ t_bad_input_catalogue() {
 	disk_image "$T/d.img"
 	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d.img"
 	expect_rc 0
+	# the socket of a QEMU that is gone: nobody listens on it
+	python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$T/dead.sock"
 	snapshot before
 	local rc phrase args n=0
 	while IFS=$'\t' read -r rc phrase args; do
@@ -1433,6 +1446,11 @@ t_bad_input_catalogue() {
 	kh -r "$T/dir.runtime" -m "$SOCK" list
 	[ "$RC" -eq 2 ] || fail "directory as runtime file: exit $RC"
 	expect_err "not a regular file"
+	ln -s "$RT" "$T/link.runtime"
+	kh -r "$T/link.runtime" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d.img"
+	[ "$RC" -eq 2 ] || fail "symlink as runtime file: exit $RC"
+	expect_err "link.runtime: a symlink, which the rewrite would replace by a file"
+	same_as before
 	echo "INFO: $n bad inputs and 6 bad runtime files refused, nothing changed"
 }
 
