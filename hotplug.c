@@ -1331,6 +1331,22 @@ static int settle_intent(const struct options *o, struct runtime *rt,
 	return e->code;
 }
 
+/* QEMU refuses a second writer of an image with only 'Failed to get
+ * "write" lock': name the recorded disk that has it. */
+static void name_image_user(const struct runtime *rt, const struct rt_device *d,
+			    struct error *e)
+{
+	if (d->kind != RT_DISK || strstr(e->msg, "\"write\" lock") == NULL)
+		return;
+	for (size_t i = 0; i < rt->ndev; i++)
+		if (&rt->dev[i] != d && rt->dev[i].kind == RT_DISK &&
+		    strcmp(rt->dev[i].path, d->path) == 0) {
+			error_prefix(e, "disk %s uses %.200s already: ",
+				     rt->dev[i].uuid, d->path);
+			return;
+		}
+}
+
 /* Steps 3 to 5 of an add, on a locked runtime file and an open monitor.
  * On failure rt is as it was (the new entry is dropped again). */
 static int plug_new(const struct options *o, struct runtime *rt,
@@ -1358,8 +1374,10 @@ static int plug_new(const struct options *o, struct runtime *rt,
 	intent_told = true;
 	/* 4 */
 	if ((r->kind == RT_DISK ? disk_plug(o, m, rt, d, r->file_driver, e) :
-				  nic_plug(o, m, d, &tap, e)) != KH_OK)
+				  nic_plug(o, m, d, &tap, e)) != KH_OK) {
+		name_image_user(rt, d, e);
 		goto out;
+	}
 	/* 5 */
 	fault_point("before-commit");
 	if (commit_file(rt, e) == KH_OK)

@@ -1115,6 +1115,9 @@ t_qcow2_not_taken_for_raw() {
 	expect_rc 0
 	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d.qcow2" --format raw
 	[ "$RC" -ne 2 ] || fail "--format raw asked for by name was refused: $ERR"
+	# QEMU's own refusal of a second writer names the disk that has it
+	expect_rc 1
+	expect_err "disk $UUID1 uses $T/d.qcow2 already: .*write\" lock"
 }
 
 # Two NICs whose uuids share the first group: each gets a tap of its own
