@@ -46,6 +46,7 @@ struct options {
 	const char *instance;		/* --instance: the paths come from it */
 	const char *ganeti_dir;
 	char runtime_path[PATH_MAX], monitor_path[PATH_MAX];
+	char runtime_abs[PATH_MAX];	/* a relative runtime path made absolute */
 	int timeout_ms;
 	bool json, quiet, verbose;
 	/* sync: each operation's result goes here instead of stdout */
@@ -1263,7 +1264,13 @@ static int settle_add(const struct options *o, struct runtime *rt,
 				return e->code;
 			record_tap(rt, id, json_string_value(json_object_get(in, "tap")));
 		}
-		notice("an interrupted add of %s: QEMU has it, recorded", id);
+		/* said only when the file says so */
+		if (runtime_find_id(rt, id) != NULL)
+			notice("an interrupted add of %s: QEMU has it, recorded", id);
+		else
+			notice("an interrupted add of %s: QEMU has it, but %s does "
+			       "not record it and its prepared file is gone: "
+			       "check lists it", id, rt->path);
 		return KH_OK;
 	}
 	undo_half_add(o, m, rt, json_string_value(json_object_get(in, "kind")), id,
@@ -2518,6 +2525,25 @@ static int instance_paths(struct options *o, struct error *e)
 	return KH_OK;
 }
 
+/* The runtime file's path, once and for all: what a run records of it
+ * (the prepared file the intent record names) must hold for a later run
+ * started in another directory. */
+static int absolute_runtime(struct options *o, struct error *e)
+{
+	char cwd[PATH_MAX];
+
+	if (o->runtime == NULL || o->runtime[0] == '/')
+		return KH_OK;
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return error_set(e, KH_EFAIL, "cannot tell the current directory: %s",
+				 strerror(errno));
+	if ((size_t)snprintf(o->runtime_abs, sizeof(o->runtime_abs), "%s/%s", cwd,
+			     o->runtime) >= sizeof(o->runtime_abs))
+		return error_set(e, KH_EUSAGE, "--runtime: too long");
+	o->runtime = o->runtime_abs;
+	return KH_OK;
+}
+
 /* Parses the options before COMMAND; *next is COMMAND's index. */
 static int parse_global(int argc, char **argv, struct options *o, int *next,
 			struct error *e)
@@ -2563,7 +2589,9 @@ static int parse_global(int argc, char **argv, struct options *o, int *next,
 	if (optind >= argc)
 		return error_set(e, KH_EUSAGE, "no command given (see --help)");
 	*next = optind;
-	return instance_paths(o, e);
+	if (instance_paths(o, e) != KH_OK)
+		return e->code;
+	return absolute_runtime(o, e);
 }
 
 static int run(int argc, char **argv, struct options *o, struct error *e)

@@ -1620,6 +1620,24 @@ t_kill_at_every_step() {
 	[ "$n" -eq 19 ] || fail "$n kill points, not 19"
 }
 
+# A relative --runtime path is resolved once: a run killed just before it
+# renames the new file into place, settled from another directory, puts
+# that file in place (it once looked for it relative to the new directory,
+# said "recorded" and lost it).
+t_relative_runtime_path() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	(cd "$T" && KH_FAULT=before-commit "$KH" -r vm.runtime -m "$SOCK" disk add \
+		--uuid "$UUID1" --path "$T/d1.img") >/dev/null 2>&1
+	[ -e "$RT.intent" ] || fail "the killed add left no intent record"
+	(cd / && kh -r "${RT#/}" -m "$SOCK" check --repair)
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 0
+	grep -q "uuid: $UUID1" "$RT" || fail "the file does not record the disk: $(cat "$RT" 2>&1)"
+	[ ! -e "$RT.intent" ] || fail "intent record left"
+	[ -z "$(find "$T" -maxdepth 1 -name '.*.tmp.*')" ] || fail "temporary file left"
+}
+
 # A Ganeti file's disk is made in more steps (add-fd, drive_add,
 # remove-fd): killed after each, the next run leaves no drive, no fd set
 # with an fd and no record; killed after the device, it is recorded.
