@@ -485,7 +485,9 @@ static int unplug_device(const struct options *o, struct monitor *m,
 	verbose(o, "device_del %s: waiting for the guest", id);
 	if (monitor_wait_event(m, "DEVICE_DELETED", is_deleted_device,
 			       (void *)id, o->timeout_ms, e) != KH_OK) {
-		if (e->code == KH_ETIMEOUT)
+		if (e->code == KH_ETIMEOUT && strstr(e->msg, "interrupted") != NULL)
+			error_prefix(e, "waiting for the guest to release %s: ", id);
+		else if (e->code == KH_ETIMEOUT)
 			error_set(e, KH_ETIMEOUT,
 				  "the guest did not release %s within %.1f s", id,
 				  o->timeout_ms / 1000.0);
@@ -1997,6 +1999,27 @@ static int check_unrecorded(struct differences *df, struct monitor *m,
 	return check_container(df, m, rt, "/machine/peripheral-anon", e);
 }
 
+/* An intent record means a run was interrupted in the middle of a change
+ * (killed, or a signal during a removal's wait): the file may not tell
+ * what the VM has until it is settled. */
+static int check_intent(struct differences *df, struct runtime *rt,
+			struct error *e)
+{
+	json_t *in = NULL;
+	const char *id, *op;
+
+	if (runtime_intent_read(rt, &in, e) != KH_OK)
+		return e->code;
+	id = json_string_value(json_object_get(in, "id"));
+	op = json_string_value(json_object_get(in, "op"));
+	if (in != NULL)
+		differ(df, NULL, id != NULL ? id : "?", "an interrupted %s is "
+		       "not settled (%s.intent): run check --repair",
+		       op != NULL ? op : "run", rt->path);
+	json_decref(in);
+	return KH_OK;
+}
+
 /* check --repair: pending removals whose device QEMU has let go are
  * finished. Nothing the file does not know is ever removed. */
 static int finish_removals(const struct options *o, struct runtime *rt,
@@ -2050,7 +2073,8 @@ static int check_vm(struct options *o, bool repair, struct error *e)
 	    monitor_reply(m, blocks_id, "query-block", &blocks, e) != KH_OK)
 		goto out;
 	check_recorded(&df, &rt, pci, nodes, blocks);
-	if (check_unrecorded(&df, m, &rt, e) != KH_OK)
+	if (check_intent(&df, &rt, e) != KH_OK ||
+	    check_unrecorded(&df, m, &rt, e) != KH_OK)
 		goto out;
 	n = json_array_size(df.list);
 	if (n > 0)
@@ -2617,13 +2641,31 @@ static int run(int argc, char **argv, struct options *o, struct error *e)
 	return error_set(e, KH_EUSAGE, "unknown command '%.40s' (see --help)", cmd);
 }
 
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { .timeout_ms = 10000 };
 	struct error e = { 0 };
+	/* no SA_RESTART: a wait ends at the signal */
+	struct sigaction sa = { .sa_handler = on_signal };
 
 	/* A monitor that goes away must give an error, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	/* A hook's caller times it out with SIGTERM, an operator with ^C: the
+	 * wait under way gives up and the run ends the way a timeout does,
+	 * with what it did recorded (a removal as pending, an add whose
+	 * outcome is unknown in its intent record) */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	monitor_interrupt_on(&interrupted);
 	if (run(argc, argv, &o, &e) != KH_OK) {
 		fprintf(stderr, "kvm-hotplug: %s\n", e.msg);
 		if (o.json && !o.reported)

@@ -48,13 +48,27 @@ static int remaining_ms(int64_t deadline)
 }
 
 /* Waits until fd is ready for events or the deadline passes. */
+static volatile sig_atomic_t *interrupt_flag;
+
+void monitor_interrupt_on(volatile sig_atomic_t *flag)
+{
+	interrupt_flag = flag;
+}
+
 static int wait_fd(int fd, short events, int64_t deadline, const char *what,
 		   struct error *e)
 {
 	struct pollfd p = { .fd = fd, .events = events };
 
 	for (;;) {
-		int n = poll(&p, 1, remaining_ms(deadline));
+		int n;
+
+		/* a signal that came before the wait counts as much as one
+		 * that ends it (EINTR) */
+		if (interrupt_flag != NULL && *interrupt_flag != 0)
+			return error_set(e, KH_ETIMEOUT, "interrupted by signal "
+					 "%d (%s)", (int)*interrupt_flag, what);
+		n = poll(&p, 1, remaining_ms(deadline));
 		if (n > 0)
 			return KH_OK;
 		if (n == 0)

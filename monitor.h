@@ -2,6 +2,7 @@
 #ifndef KH_MONITOR_H
 #define KH_MONITOR_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -59,6 +60,12 @@ typedef bool (*monitor_event_match)(json_t *data, void *arg);
 int monitor_wait_event(struct monitor *m, const char *name,
 		       monitor_event_match match, void *arg, int timeout_ms,
 		       struct error *e);
+
+/* A flag the caller's signal handlers set to the signal's number: once it
+ * is set, every wait on any connection gives up (KH_ETIMEOUT, "interrupted
+ * by signal N"), so that the caller can leave things recorded as they
+ * are. Handlers must be installed without SA_RESTART. */
+void monitor_interrupt_on(volatile sig_atomic_t *flag);
 
 /* The monotonic clock every wait is measured against, in microseconds. */
 int64_t monitor_clock_us(void);

@@ -1620,6 +1620,40 @@ t_kill_at_every_step() {
 	[ "$n" -eq 19 ] || fail "$n kill points, not 19"
 }
 
+# A signal during a removal's wait (a hook's caller timing it out, ^C)
+# leaves the removal recorded as pending, as a timeout does, and check
+# (the gate before migration) fails while it is; so it does while any
+# interrupted run is not settled.
+t_signal_during_removal() {
+	start_vm vm	# no guest: the unplug is never acknowledged
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	local sig tool rc
+	for sig in TERM INT HUP; do
+		"$KH" -t 30 -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1" >"$T/out" 2>"$T/err" &
+		tool=$!
+		sleep 1
+		kill -"$sig" "$tool"
+		rc=0
+		wait "$tool" || rc=$?
+		[ "$rc" -eq 4 ] || fail "SIG$sig: exit $rc, expected 4: $(cat "$T/err")"
+		grep -q "waiting for the guest to release hotdisk-003fc157-pci-4: interrupted by signal" "$T/err" ||
+			fail "SIG$sig: $(cat "$T/err")"
+		grep -q "state: unplugging" "$RT" || fail "SIG$sig: the removal is not recorded as pending"
+		[ ! -e "$RT.intent" ] || fail "SIG$sig: intent record left"
+		kh -r "$RT" -m "$SOCK" check
+		expect_rc 1
+		expect_out "a removal is pending"
+	done
+	# a run killed outright leaves its intent record: check says so
+	KH_FAULT=after-backend kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d1.img" --mode ro
+	[ "$RC" -eq 137 ] || fail "not killed: $RC"
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	expect_out "an interrupted add is not settled (.*vm.runtime.intent): run check --repair"
+}
+
 # A relative --runtime path is resolved once: a run killed just before it
 # renames the new file into place, settled from another directory, puts
 # that file in place (it once looked for it relative to the new directory,
