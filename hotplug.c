@@ -1273,6 +1273,7 @@ static int settle_add(const struct options *o, struct runtime *rt,
 			notice("an interrupted add of %s: QEMU has it, but %s does "
 			       "not record it and its prepared file is gone: "
 			       "check lists it", id, rt->path);
+		runtime_intent_clear(rt);
 		return KH_OK;
 	}
 	undo_half_add(o, m, rt, json_string_value(json_object_get(in, "kind")), id,
@@ -1281,6 +1282,7 @@ static int settle_add(const struct options *o, struct runtime *rt,
 		unlink(prepared);
 	notice("an interrupted add of %s: QEMU does not have it, its "
 	       "leftovers released", id);
+	runtime_intent_clear(rt);
 	return KH_OK;
 }
 
@@ -1297,9 +1299,16 @@ static int settle_remove(const struct options *o, struct runtime *rt,
 	const char *id = json_string_value(json_object_get(in, "id"));
 	struct rt_device *d = runtime_find_id(rt, id);
 
+	if (present && !runtime_records_unplugging(rt)) {
+		/* the record is the only mark of the pending removal */
+		notice("a removal of %s is pending: QEMU still has it (remove it "
+		       "again once the guest is up, or reboot the VM)", id);
+		return KH_OK;
+	}
 	if (present) {
 		notice("an interrupted removal of %s: QEMU still has it, it stays "
 		       "recorded (remove it again)", id);
+		runtime_intent_clear(rt);
 		return KH_OK;
 	}
 	if (d != NULL && (release_backend(o, m, rt, d, e) != KH_OK ||
@@ -1309,6 +1318,7 @@ static int settle_remove(const struct options *o, struct runtime *rt,
 		return e->code;
 	notice("an interrupted removal of %s: QEMU let it go, no longer "
 	       "recorded", id);
+	runtime_intent_clear(rt);
 	return KH_OK;
 }
 
@@ -1328,13 +1338,16 @@ static int settle_intent(const struct options *o, struct runtime *rt,
 	if (op == NULL || id == NULL || !json_is_string(json_object_get(in, "kind")))
 		error_set(e, KH_EUSAGE, "%s.intent: not an intent record",
 			  rt->path);
+	/* each settle clears the record once the file tells the outcome */
 	else if ((*m != NULL || connect_monitor(o, m, e) == KH_OK) &&
-		 pci_query(*m, &pci, e) == KH_OK &&
-		 (strcmp(op, "add") == 0 ?
-		  settle_add(o, rt, *m, in, pci_find_device(pci, id, &bus, &slot), e) :
-		  settle_remove(o, rt, *m, in, pci_find_device(pci, id, &bus, &slot), e))
-		 == KH_OK)
-		runtime_intent_clear(rt);
+		 pci_query(*m, &pci, e) == KH_OK) {
+		bool present = pci_find_device(pci, id, &bus, &slot);
+
+		if (strcmp(op, "add") == 0)
+			settle_add(o, rt, *m, in, present, e);
+		else
+			settle_remove(o, rt, *m, in, present, e);
+	}
 	json_decref(pci);
 	json_decref(in);
 	return e->code;
@@ -1441,7 +1454,9 @@ static int add_device(const struct options *o, const struct request *r,
 
 /* The removal could not finish (the guest did not answer in time, or the
  * backend stayed): remember it as pending so that the next run finishes
- * it, and tell the operator what to do. Keeps e->code. */
+ * it, and tell the operator what to do. Keeps e->code. A file that has
+ * no place for the mark keeps the removal's intent record instead, which
+ * check reports and the next run settles. */
 static int mark_unplugging(struct runtime *rt, struct rt_device *d,
 			   struct error *e)
 {
@@ -1450,18 +1465,21 @@ static int mark_unplugging(struct runtime *rt, struct rt_device *d,
 	int code = e->code;
 
 	memcpy(why, e->msg, sizeof(why));
+	if (!runtime_records_unplugging(rt))
+		return error_set(e, code, "%s; the removal stays pending in "
+				 "%s.intent: run '%s remove --uuid %s' again once "
+				 "the guest is up, or reboot the VM", why, rt->path,
+				 rt_kind_name(d->kind), d->uuid);
+	runtime_intent_clear(rt);
 	d->state = RT_UNPLUGGING;
 	if (runtime_prepare(rt, &werr) != KH_OK ||
 	    commit_file(rt, &werr) != KH_OK)
 		return error_set(e, code, "%s; recording that failed too: %s",
 				 why, werr.msg);
-	/* a Ganeti file has no place for the mark; the advice holds anyway */
 	return error_set(e, code,
-			 "%s; %s: run '%s remove --uuid %s' again once the guest "
-			 "is up, or reboot the VM", why,
-			 rt->format == RT_GANETI ? "it stays recorded" :
-			 "it stays recorded as unplugging",
-			 rt_kind_name(d->kind), d->uuid);
+			 "%s; it stays recorded as unplugging: run '%s remove "
+			 "--uuid %s' again once the guest is up, or reboot the VM",
+			 why, rt_kind_name(d->kind), d->uuid);
 }
 
 /* After the guest let go: what the device was attached to in QEMU. */
@@ -1498,14 +1516,14 @@ static int unplug_recorded(const struct options *o, struct runtime *rt,
 	if (unplug_device(o, m, d->id, e) != KH_OK) {
 		if (e->code == KH_ETIMEOUT)
 			mark_unplugging(rt, d, e);
-		runtime_intent_clear(rt);
+		else
+			runtime_intent_clear(rt);
 		return e->code;
 	}
 	fault_point("after-unplug");
 	if (release_backend(o, m, rt, d, e) != KH_OK) {
 		error_prefix(e, "%s is unplugged but its backend remains: ", d->id);
 		mark_unplugging(rt, d, e);
-		runtime_intent_clear(rt);
 		return e->code;
 	}
 	fault_point("after-release");

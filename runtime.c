@@ -1666,6 +1666,11 @@ int runtime_device_id(const struct runtime *rt, enum rt_kind kind,
 	return pci_device_id(out, size, rt_kind_name(kind), uuid, slot, e);
 }
 
+bool runtime_records_unplugging(const struct runtime *rt)
+{
+	return rt->format != RT_GANETI;
+}
+
 uint32_t runtime_used_slots(const struct runtime *rt, const char *bus)
 {
 	uint32_t used = strcmp(bus, PCI_HOTPLUG_BUS) == 0 ? rt->reserved : 0;

@@ -156,6 +156,10 @@ int runtime_intent_write(struct runtime *rt, json_t *intent, struct error *e);
 int runtime_intent_read(struct runtime *rt, json_t **intent, struct error *e);
 void runtime_intent_clear(struct runtime *rt);
 
+/* Whether the file can record a pending removal (state: unplugging); a
+ * Ganeti file cannot, and the intent record stands for it there. */
+bool runtime_records_unplugging(const struct runtime *rt);
+
 /* Slots on bus that the file accounts for: reserved ones and recorded
  * devices. Bit n set means slot n. */
 uint32_t runtime_used_slots(const struct runtime *rt, const char *bus);

@@ -1646,6 +1646,34 @@ t_signal_during_removal() {
 		expect_rc 1
 		expect_out "a removal is pending"
 	done
+	# a Ganeti file has no place for the mark: the removal's intent record
+	# stands for it until the removal is done
+	ganeti_file newer
+	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1
+	disk_image "$T/d2.img"
+	gkh disk add --uuid "$UUID1" --path "$T/d2.img" --dev-type file
+	expect_rc 0
+	"$KH" -t 30 --instance vm1 --ganeti-dir "$T/ganeti" disk remove --uuid "$UUID1" >"$T/out" 2>"$T/err" &
+	tool=$!
+	sleep 1
+	kill -TERM "$tool"
+	rc=0
+	wait "$tool" || rc=$?
+	[ "$rc" -eq 4 ] || fail "Ganeti file: exit $rc: $(cat "$T/err")"
+	grep -q "the removal stays pending in .*vm1.runtime.intent" "$T/err" || fail "Ganeti file: $(cat "$T/err")"
+	gkh check --repair
+	expect_rc 1
+	expect_out "an interrupted remove is not settled"
+	grep -q "a removal of disk-003fc157-66a8-4e6d is pending: QEMU still has it" "$T/err" ||
+		fail "the next run did not say the removal is pending: $ERR"
+	qmp system_reset >/dev/null	# completes the pending unplug
+	local i
+	for i in $(seq 50); do [ -z "$(slot_of disk-003fc157-66a8-4e6d)" ] && break; sleep 0.1; done
+	gkh check --repair
+	expect_rc 0
+	jq -e '.[3] == []' "$RT" >/dev/null || fail "the removed disk is still recorded: $(cat "$RT")"
+	RT=$T/vm.runtime SOCK=$T/vm.qmp
 	# a run killed outright leaves its intent record: check says so
 	KH_FAULT=after-backend kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d1.img" --mode ro
 	[ "$RC" -eq 137 ] || fail "not killed: $RC"
