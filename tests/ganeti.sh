@@ -8,13 +8,9 @@
 # Usage: KH=... QMPCMD=... GUEST=... tests/ganeti.sh [TEST...]
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-: "${KH:?}" "${QMPCMD:?}" "${GUEST:?}"
-KH=$(realpath "$KH")
-QMPCMD=$(realpath "$QMPCMD")
-GUEST=$(realpath "$GUEST")
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 # shellcheck source=tests/lib.sh
 . "$HERE/lib.sh"
+test_tools
 # shellcheck source=tests/ganeti-lib.sh
 . "$HERE/ganeti-lib.sh"
 
@@ -187,6 +183,15 @@ tool_add_nic() {
 	[ -n "$(qemu_slot "$NIC_ID")" ] || fail "QEMU has no device $NIC_ID: $QOUT"
 }
 
+# gnt_and_tool_add: a disk and a NIC put in Ganeti's config without
+# --hotplug, then hot-plugged by the tool (DISK_*, NIC_* are theirs).
+gnt_and_tool_add() {
+	ganeti_add_disk
+	ganeti_add_nic
+	tool_add_disk
+	tool_add_nic
+}
+
 # expect_at_recorded_slot UUID: QEMU has the device at the slot the
 # runtime file records.
 expect_at_recorded_slot() {
@@ -257,12 +262,9 @@ t_check_ganeti_started() {
 
 t_tool_add_then_soft_reboot() {
 	local du nu before after dslot nslot c
-	ganeti_add_disk
+	gnt_and_tool_add
 	du=$DISK_UUID
-	ganeti_add_nic
 	nu=$NIC_UUID
-	tool_add_disk
-	tool_add_nic
 	gnt 1 gnt-instance info "$INST"
 	gnt 1 gnt-instance list "$INST"
 	expect_at_recorded_slot "$du"
@@ -290,12 +292,9 @@ t_tool_add_then_soft_reboot() {
 
 t_ganeti_removes_what_tool_added() {
 	local didx nseq
-	ganeti_add_disk
+	gnt_and_tool_add
 	didx=$DISK_IDX
-	ganeti_add_nic
 	nseq=$NIC_SEQ
-	tool_add_disk
-	tool_add_nic
 	qemu_pid
 	gnt_rc "$GNODE" ls -l "/proc/$QPID/fd"
 	grep -qF "$DISK_PATH" <<<"$GOUT" || fail "QEMU does not hold $DISK_PATH after the tool's add"
@@ -446,12 +445,9 @@ t_hook_sync() {
 
 t_stop_start_hard_reboot() {
 	local du nu c
-	ganeti_add_disk
+	gnt_and_tool_add
 	du=$DISK_UUID
-	ganeti_add_nic
 	nu=$NIC_UUID
-	tool_add_disk
-	tool_add_nic
 	expect_check "after the tool's adds"
 	gnt_rc 1 gnt-instance stop --timeout 0 "$INST"
 	[ "$GRC" -eq 0 ] || fail "stop failed (exit $GRC): $GOUT"

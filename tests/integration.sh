@@ -4,13 +4,9 @@
 # Usage: KH=... QMPCMD=... GUEST=... tests/integration.sh [TEST...]
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-: "${KH:?}" "${QMPCMD:?}" "${GUEST:?}"
-KH=$(realpath "$KH")
-QMPCMD=$(realpath "$QMPCMD")
-GUEST=$(realpath "$GUEST")
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 # shellcheck source=tests/lib.sh
 . "$HERE/lib.sh"
+test_tools
 
 # ---- add on a paused VM ----
 

@@ -10,6 +10,17 @@ UUID3=2c3d4e5f-0000-4000-8000-000000000003
 
 NS=
 
+# test_tools: the tool under test, qmpcmd and the guest, as the test
+# runners need them (given as KH, QMPCMD, GUEST), by absolute path; the
+# tool's sanitizer reports leaks.
+test_tools() {
+	: "${KH:?}" "${QMPCMD:?}" "${GUEST:?}"
+	KH=$(realpath "$KH")
+	QMPCMD=$(realpath "$QMPCMD")
+	GUEST=$(realpath "$GUEST")
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+}
+
 # in_ns COMMAND...: runs it in the test's network namespace, if it has one.
 in_ns() {
 	if [ -n "$NS" ]; then ip netns exec "$NS" "$@"; else "$@"; fi
