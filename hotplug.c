@@ -2350,10 +2350,11 @@ static int sync_vm(struct options *o, const char *from, bool prune,
 	/* A Ganeti instance without a runtime file does not run here (it is
 	 * stopped, or this is not its node: hooks run on several) */
 	if (o->instance != NULL && access(o->runtime, F_OK) == -1 && errno == ENOENT) {
-		if (!o->quiet && !o->json)
+		if (o->json)
+			print_sync(o, actions);
+		else if (!o->quiet)
 			printf("%s does not run on this node: nothing to do\n",
 			       o->instance);
-		print_sync(o, actions);
 		o->reported = o->json;
 		goto out;
 	}
