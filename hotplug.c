@@ -1944,6 +1944,22 @@ static bool has_backend(json_t *nodes, json_t *blocks, const char *id)
 	return false;
 }
 
+/* A NIC's host side: its tap (where known) is there, and on its bridge
+ * when the tool put it there (bridged, no script). */
+static void check_nic_host(struct differences *df, const struct rt_device *d)
+{
+	char master[IFNAMSIZ + 1];
+
+	if (d->tap[0] == '\0')
+		return;
+	if (!tap_exists(d->tap, master, sizeof(master)))
+		differ(df, d, d->id, "its tap %s is gone", d->tap);
+	else if (d->script == NULL && d->link != NULL &&
+		 strcmp(d->nic_mode, "bridged") == 0 && strcmp(master, d->link) != 0)
+		differ(df, d, d->id, "its tap %s is not on bridge %s%s%s", d->tap,
+		       d->link, master[0] != '\0' ? " but on " : "", master);
+}
+
 /* Every recorded device at its recorded place, with its block node. */
 static void check_recorded(struct differences *df, const struct runtime *rt,
 			   json_t *pci, json_t *nodes, json_t *blocks)
@@ -1963,6 +1979,8 @@ static void check_recorded(struct differences *df, const struct runtime *rt,
 			       d->id);
 		if (d->state == RT_UNPLUGGING)
 			differ(df, d, d->id, "a removal is pending");
+		if (d->kind == RT_NIC)
+			check_nic_host(df, d);
 	}
 }
 

@@ -256,6 +256,23 @@ int tap_check_bridge(const char *bridge, struct error *e)
 	return KH_OK;
 }
 
+bool tap_exists(const char *name, char *master, size_t size)
+{
+	char link[64], target[256];
+	ssize_t n;
+
+	master[0] = '\0';
+	if (if_nametoindex(name) == 0)
+		return false;
+	snprintf(link, sizeof(link), "/sys/class/net/%s/master", name);
+	if ((n = readlink(link, target, sizeof(target) - 1)) > 0) {
+		target[n] = '\0';
+		snprintf(master, size, "%s", strrchr(target, '/') != NULL ?
+			 strrchr(target, '/') + 1 : target);
+	}
+	return true;
+}
+
 int tap_enslave(const struct tap *t, const char *bridge, struct error *e)
 {
 	struct ifreq ifr = { 0 };

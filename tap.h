@@ -53,6 +53,10 @@ int tap_up(const struct tap *t, struct error *e);
  * the kernel cannot be asked). */
 int tap_check_bridge(const char *bridge, struct error *e);
 
+/* Whether interface name exists, and the bridge it is a port of ("" for
+ * none; from /sys/class/net/NAME/master) in master. */
+bool tap_exists(const char *name, char *master, size_t size);
+
 /* Makes the tap a port of bridge (SIOCBRADDIF). */
 int tap_enslave(const struct tap *t, const char *bridge, struct error *e);
 

@@ -1678,6 +1678,30 @@ t_signal_during_removal() {
 	expect_out "an interrupted add is not settled (.*vm.runtime.intent): run check --repair"
 }
 
+# check looks at a NIC's host side too: a tap taken off its bridge, or
+# gone, is a difference.
+t_check_nic_host_side() {
+	make_netns
+	start_vm vm
+	in_ns ip link add br1 type bridge
+	kh -r "$RT" -m "$SOCK" nic add --uuid "$UUID1" --mac "$MAC1" --link br0 --tap kh1
+	expect_rc 0
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 0
+	in_ns ip link set kh1 nomaster
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	expect_out "its tap kh1 is not on bridge br0$"
+	in_ns ip link set kh1 master br1
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	expect_out "its tap kh1 is not on bridge br0 but on br1"
+	in_ns ip link del kh1
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	expect_out "its tap kh1 is gone"
+}
+
 # A relative --runtime path is resolved once: a run killed just before it
 # renames the new file into place, settled from another directory, puts
 # that file in place (it once looked for it relative to the new directory,
