@@ -295,15 +295,25 @@ static bool uses_hvinfo(json_t *root)
 	return json_array_size(root) == 4;
 }
 
-static uint32_t reserved_slots(json_t *hvparams, bool hvinfo)
+/* The low slots hvparams reserve, or Ganeti's defaults. A value that is
+ * not a slot count is refused: replaced by the default, it would place
+ * devices inside the range meant to be reserved. */
+static int reserved_slots(struct runtime *rt, json_t *hvparams,
+			  const char *name, struct error *e)
 {
 	json_t *n = json_object_get(hvparams, "kvm_pci_reservations");
 
-	if (json_is_integer(n) && json_integer_value(n) >= 0 &&
-	    json_integer_value(n) <= PCI_SLOTS)
-		return json_integer_value(n) == PCI_SLOTS ? UINT32_MAX :
+	if (n == NULL || json_is_null(n)) {
+		rt->reserved = rt->ganeti_hvinfo ? 0xfff : 0xf;	/* as Ganeti */
+		return KH_OK;
+	}
+	if (!json_is_integer(n) || json_integer_value(n) < 0 ||
+	    json_integer_value(n) > PCI_SLOTS)
+		return bad(e, name, "hvparams: kvm_pci_reservations is not a "
+			   "whole number 0-%d", PCI_SLOTS);
+	rt->reserved = json_integer_value(n) == PCI_SLOTS ? UINT32_MAX :
 		       (UINT32_C(1) << json_integer_value(n)) - 1;
-	return hvinfo ? 0xfff : 0xf;	/* as Ganeti reserves them */
+	return KH_OK;
 }
 
 static int check_shape(json_t *root, const char *name, struct error *e)
@@ -338,8 +348,8 @@ int ganeti_parse(struct runtime *rt, const char *name, const char *buf,
 	if (check_shape(root, name, e) != KH_OK)
 		return e->code;
 	rt->ganeti_hvinfo = uses_hvinfo(root);
-	rt->reserved = reserved_slots(json_array_get(root, G_HVPARAMS),
-				      rt->ganeti_hvinfo);
+	if (reserved_slots(rt, json_array_get(root, G_HVPARAMS), name, e) != KH_OK)
+		return e->code;
 	json_array_foreach(json_array_get(root, G_NICS), i, entry)
 		if (parse_entry(rt, entry, RT_NIC, i, name, e) != KH_OK)
 			return e->code;

@@ -296,8 +296,12 @@ static int check_disk_content(const struct request *r, bool format_given,
  * the tool sets up a bridged tap itself; other modes are the script's. */
 static int check_nic_link(const struct request *r, struct error *e)
 {
+	struct stat st;
+
 	if (r->script != NULL) {
-		if (r->script[0] != '/' || access(r->script, X_OK) == -1)
+		/* a directory is "executable" to access(2) too */
+		if (r->script[0] != '/' || access(r->script, X_OK) == -1 ||
+		    stat(r->script, &st) == -1 || !S_ISREG(st.st_mode))
 			return error_set(e, KH_EUSAGE, "--script: %.200s is not "
 					 "an executable with an absolute path",
 					 r->script);

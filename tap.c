@@ -29,8 +29,9 @@ bool tap_name_is_valid(const char *name)
 {
 	size_t n = strlen(name);
 
+	/* '-' first would read as an option to ip(8) and to scripts */
 	if (n == 0 || n >= IFNAMSIZ || strcmp(name, ".") == 0 ||
-	    strcmp(name, "..") == 0)
+	    strcmp(name, "..") == 0 || name[0] == '-')
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		/* unsigned, so that bytes above 0x7f are refused on every

@@ -1388,6 +1388,8 @@ bad_input_rows() {
 	2	--mode bridged needs --link BRIDGE or --script	nic add --uuid $UUID2 --mac $MAC1
 	2	is not an executable with an absolute path	nic add --uuid $UUID2 --mac $MAC1 --script ifup
 	2	is not an executable with an absolute path	nic add --uuid $UUID2 --mac $MAC1 --script $T/d.img
+	2	is not an executable with an absolute path	nic add --uuid $UUID2 --mac $MAC1 --script $T
+	2	--tap: '-x' is not an interface name	nic add --uuid $UUID2 --mac $MAC1 --link br0 --tap -x
 	2	nic remove does not take '--mac'	nic remove --uuid $UUID1 --mac $MAC1
 	2	list: unexpected argument	list now
 	2	format: 'yaml' is not one of	cmdline --format yaml

@@ -156,7 +156,8 @@ START_TEST(names)
 		{ "a:b", false }, { "a b", false }, { " a", false },
 		{ "a\tb", false }, { "a\nb", false }, { "a\x7f", false },
 		{ "a\x01", false }, { "caf\xc3\xa9", false },
-		{ "kh%d", false }, { "%", false },
+		{ "kh%d", false }, { "%", false }, { "-x", false },
+		{ "a-", true },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
