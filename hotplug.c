@@ -470,17 +470,24 @@ static bool is_deleted_device(json_t *data, void *id)
  * QEMU no longer knows counts as released: an earlier run may have timed
  * out before the guest acknowledged. */
 static int unplug_device(const struct options *o, struct monitor *m,
-			 const char *id, struct error *e)
+			 const char *id, bool pending, struct error *e)
 {
 	int64_t asked_us = monitor_clock_us();
 
 	if (monitor_execute(m, "device_del", json_pack("{s:s}", "id", id), NULL,
 			    e) != KH_OK) {
-		if (strcmp(e->qmp_class, "DeviceNotFound") == 0) {
+		/* gone meanwhile: only a removal already asked for may be;
+		 * else this QEMU is not the VM the file describes */
+		if (strcmp(e->qmp_class, "DeviceNotFound") == 0 && pending) {
 			verbose(o, "%s is already gone from QEMU", id);
 			error_clear(e);
 			return KH_OK;
 		}
+		if (strcmp(e->qmp_class, "DeviceNotFound") == 0)
+			return error_set(e, KH_EFAIL, "QEMU has no device %s, which "
+					 "the runtime file records as plugged: is "
+					 "it this VM's? (see check); nothing changed",
+					 id);
 		/* asked before, still waiting for the guest: wait again */
 		if (strstr(e->msg, "already in the process of unplug") == NULL)
 			return classify_plug_error(e);
@@ -1517,7 +1524,7 @@ static int unplug_recorded(const struct options *o, struct runtime *rt,
 	/* 4: the id is the one recorded, whatever scheme made it */
 	if (tell_intent(rt, "remove", d, e) != KH_OK)
 		return e->code;
-	if (unplug_device(o, m, d->id, e) != KH_OK) {
+	if (unplug_device(o, m, d->id, d->state == RT_UNPLUGGING, e) != KH_OK) {
 		if (e->code == KH_ETIMEOUT)
 			mark_unplugging(rt, d, e);
 		else
@@ -1562,19 +1569,30 @@ static int remove_device(const struct options *o, const struct request *r,
 {
 	struct runtime rt;
 	struct monitor *m = NULL;
-	struct rt_device *d;
+	struct rt_device *d, was = { 0 };
 	json_t *res = NULL;
 
 	runtime_init(&rt);
-	/* 1, 3 (nothing to ask QEMU before the file knows the device), 2 */
-	if (load_runtime(o, &rt, false, e) == KH_OK &&
-	    settle_intent(o, &rt, &m, e) == KH_OK &&
-	    (d = find_recorded(o, &rt, r, e)) != NULL &&
+	/* 1 */
+	if (load_runtime(o, &rt, false, e) != KH_OK ||
+	    ((d = runtime_find_uuid(&rt, r->uuid)) != NULL &&
+	     rt_device_copy(&was, d, e) != KH_OK) ||
+	    settle_intent(o, &rt, &m, e) != KH_OK)
+		goto out;
+	/* the settling finished a pending removal of this very device */
+	if (d != NULL && was.kind == r->kind && runtime_find_uuid(&rt, r->uuid) == NULL) {
+		print_result(o, change_result("removed", &was));
+		goto out;
+	}
+	/* 3 (nothing to ask QEMU before the file knows the device), 2 */
+	if ((d = find_recorded(o, &rt, r, e)) != NULL &&
 	    (m != NULL || connect_monitor(o, &m, e) == KH_OK) &&
 	    check_run_state(m, true, e) == KH_OK &&
 	    /* 4, 5 */
 	    unplug_recorded(o, &rt, m, d, &res, e) == KH_OK)
 		print_result(o, res);
+out:
+	rt_device_release(&was);
 	monitor_close(m);
 	runtime_close(&rt);
 	return e->code;

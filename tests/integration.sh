@@ -1668,9 +1668,13 @@ t_signal_during_removal() {
 	qmp system_reset >/dev/null	# completes the pending unplug
 	local i
 	for i in $(seq 50); do [ -z "$(slot_of disk-003fc157-66a8-4e6d)" ] && break; sleep 0.1; done
-	gkh check --repair
+	# the removal asked for again: the run that finds it done finishes it
+	gkh disk remove --uuid "$UUID1"
 	expect_rc 0
+	expect_out "removed disk $UUID1"
 	jq -e '.[3] == []' "$RT" >/dev/null || fail "the removed disk is still recorded: $(cat "$RT")"
+	gkh check
+	expect_rc 0
 	RT=$T/vm.runtime SOCK=$T/vm.qmp
 	# a run killed outright leaves its intent record: check says so
 	KH_FAULT=after-backend kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d1.img" --mode ro
@@ -1702,6 +1706,22 @@ t_check_nic_host_side() {
 	kh -r "$RT" -m "$SOCK" check
 	expect_rc 1
 	expect_out "its tap kh1 is gone"
+}
+
+# A removal of a device QEMU does not have, and that is not pending, is
+# an error: the file may not be this VM's (it once said "removed", exit 0,
+# and dropped the record).
+t_remove_device_qemu_lacks() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	start_vm other
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
+	expect_rc 1
+	expect_err "QEMU has no device hotdisk-003fc157-pci-4, which the runtime file records as plugged: is it this VM's?"
+	same_as before
 }
 
 # A relative --runtime path is resolved once: a run killed just before it
