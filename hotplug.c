@@ -1112,6 +1112,7 @@ static int fill_device(const struct runtime *rt, struct rt_device *d,
 		snprintf(d->driver, sizeof(d->driver), "virtio-blk-pci");
 		snprintf(d->format, sizeof(d->format), "%s", r->format);
 		snprintf(d->mode, sizeof(d->mode), "%s", r->mode);
+		snprintf(d->file_driver, sizeof(d->file_driver), "%s", r->file_driver);
 		runtime_device_defaults(rt, d);
 		if (r->cache != NULL)
 			snprintf(d->cache, sizeof(d->cache), "%s", r->cache);
@@ -1811,12 +1812,16 @@ out:
 
 /* ---- cmdline: the options that make the recorded devices again ---- */
 
-/* A path's QEMU driver, as check_disk_path would find it. The target may
- * be another host, so a path missing here is a file unless under /dev. */
-static const char *file_driver_of(const char *path)
+/* A disk's QEMU driver: as recorded, else as check_disk_path would find
+ * it. The target may be another host, so a path missing here is a file
+ * unless under /dev. */
+static const char *file_driver_of(const struct rt_device *d)
 {
+	const char *path = d->path;
 	struct stat st;
 
+	if (d->file_driver[0] != '\0')
+		return d->file_driver;
 	if (stat(path, &st) == 0)
 		return S_ISBLK(st.st_mode) ? "host_device" : "file";
 	return strncmp(path, "/dev/", 5) == 0 ? "host_device" : "file";
@@ -1853,7 +1858,7 @@ static int device_options(json_t *argv, const struct rt_device *d)
 {
 	if (d->kind == RT_DISK)
 		return append_option(argv, "-blockdev",
-				     blockdev_args(d, file_driver_of(d->path))) ||
+				     blockdev_args(d, file_driver_of(d))) ||
 		       append_option(argv, "-device", disk_device_args(d));
 	return append_option(argv, "-netdev", netdev_cmdline_args(d)) ||
 	       append_option(argv, "-device", nic_device_args(d));

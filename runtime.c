@@ -70,6 +70,8 @@ enum field_type {
 #define F_DISK		0x2	/* a disk's key; a nic keeps it as unknown */
 #define F_NIC		0x8	/* a nic's key; a disk keeps it as unknown */
 #define F_LOWER		0x4	/* stored in lower case */
+#define F_NATIVE	0x10	/* not in a Ganeti file (kept elsewhere, or
+				   not needed there) */
 
 struct field {
 	const char *key;
@@ -118,6 +120,7 @@ const char *const rt_disk_caches[] = {
 };
 const char *const rt_disk_modes[] = { "rw", "ro", NULL };
 const char *const rt_disk_discards[] = { "ignore", "unmap", NULL };
+const char *const rt_disk_file_drivers[] = { "file", "host_device", NULL };
 const char *const rt_nic_modes[] = { "bridged", "routed", "openvswitch", NULL };
 const char *const rt_nic_vhosts[] = { "on", "off", NULL };
 
@@ -149,14 +152,20 @@ static const struct field fields[] = {
 	  AT(mode), .words = rt_disk_modes },
 	{ .key = "discard", .type = F_CHARS, .flags = F_REQUIRED | F_DISK,
 	  AT(discard), .words = rt_disk_discards },
+	/* how QEMU opened the path, which the path may not tell later (a
+	 * symlink to a block device that is gone); Ganeti's -drive finds out
+	 * itself */
+	{ .key = "file-driver", .type = F_CHARS, .flags = F_DISK | F_NATIVE,
+	  AT(file_driver), .words = rt_disk_file_drivers },
 	{ .key = "mac", .type = F_CHARS, .flags = F_REQUIRED | F_NIC | F_LOWER,
 	  AT(mac), .valid = mac_is_valid },
 	{ .key = "mode", .type = F_CHARS, .flags = F_REQUIRED | F_NIC,
 	  AT(nic_mode), .words = rt_nic_modes },
 	{ .key = "link", .type = F_STRING, .flags = F_NIC, AT(link),
 	  .valid = nonempty },
-	{ .key = "tap", .type = F_CHARS, .flags = F_REQUIRED | F_NIC, AT(tap),
-	  .valid = tap_name_is_valid },
+	/* a Ganeti file's NICs have their taps in Ganeti's nic files */
+	{ .key = "tap", .type = F_CHARS, .flags = F_REQUIRED | F_NIC | F_NATIVE,
+	  AT(tap), .valid = tap_name_is_valid },
 	{ .key = "queues", .type = F_INT, .flags = F_REQUIRED | F_NIC,
 	  AT(queues), .min = 1, .max = TAP_MAX_QUEUES },
 	{ .key = "vhost", .type = F_CHARS, .flags = F_REQUIRED | F_NIC,
@@ -998,7 +1007,7 @@ static const char *field_text(const struct rt_device *d,
 		snprintf(num, size, "%d", *(const int *)at);
 		return num;
 	case F_CHARS:
-		return at;
+		return *at != '\0' ? at : NULL;	/* an optional one unset */
 	default:
 		return *(char *const *)at;
 	}
@@ -1308,12 +1317,8 @@ static int devices_agree(const struct runtime *rt, const struct runtime *back,
 			const struct field *f = &fields[k];
 			const char *want, *got;
 
-			if (f->type == F_STATE || !field_applies(f, d->kind))
-				continue;
-			/* a Ganeti file leaves a NIC's tap to its nic file,
-			 * written once the file is committed */
-			if (rt->format == RT_GANETI &&
-			    f->off == offsetof(struct rt_device, tap))
+			if (f->type == F_STATE || !field_applies(f, d->kind) ||
+			    (rt->format == RT_GANETI && (f->flags & F_NATIVE)))
 				continue;
 			want = field_text(d, f, a, sizeof(a));
 			got = r != NULL ? field_text(r, f, b, sizeof(b)) : NULL;

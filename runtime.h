@@ -25,6 +25,7 @@ extern const char *const rt_disk_formats[];
 extern const char *const rt_disk_caches[];
 extern const char *const rt_disk_modes[];
 extern const char *const rt_disk_discards[];
+extern const char *const rt_disk_file_drivers[];
 /* And of nic parameters. */
 extern const char *const rt_nic_modes[];
 extern const char *const rt_nic_vhosts[];
@@ -46,6 +47,8 @@ struct rt_device {
 	char cache[16];		/* default | none | writeback | writethrough | unsafe */
 	char mode[3];		/* rw | ro */
 	char discard[8];	/* ignore | unmap */
+	char file_driver[12];	/* file | host_device: how QEMU opened path;
+				   "" when not recorded */
 	/* nic parameters: all it takes to make the same NIC elsewhere */
 	char mac[18];		/* 52:54:00:12:34:56 */
 	char nic_mode[16];	/* bridged | routed | openvswitch ("mode") */

@@ -1724,6 +1724,25 @@ t_remove_device_qemu_lacks() {
 	same_as before
 }
 
+# cmdline gives a disk the driver QEMU opened it with, as recorded: a disk
+# added through a symlink to a block device stays host_device once the
+# link is gone (Ganeti's instance-disks links come and go).
+t_cmdline_records_file_driver() {
+	start_vm vm
+	disk_image "$T/lo.img"
+	local dev
+	dev=$(losetup -f --show "$T/lo.img") || fail "no loop device"
+	ln -s "$dev" "$T/link"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/link"
+	losetup -d "$dev"	# let go of it once QEMU does
+	expect_rc 0
+	grep -q "file-driver: host_device" "$RT" || fail "driver not recorded: $(cat "$RT")"
+	rm "$T/link"
+	kh -r "$RT" cmdline
+	expect_rc 0
+	expect_out '"driver":"host_device"'
+}
+
 # A relative --runtime path is resolved once: a run killed just before it
 # renames the new file into place, settled from another directory, puts
 # that file in place (it once looked for it relative to the new directory,
