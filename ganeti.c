@@ -174,23 +174,30 @@ static int nic_file(const char *runtime, long seq, char *out, size_t size)
 	return len < 0 || (size_t)len >= size ? -1 : 0;
 }
 
+/* What the nic file at path says (its first line, "" when there is no
+ * file or it is empty). */
+static void read_nic_file(const char *path, char buf[IFNAMSIZ + 1])
+{
+	ssize_t n = -1;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) != -1) {
+		n = read(fd, buf, IFNAMSIZ);
+		close(fd);
+	}
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
 /* The tap Ganeti's nic file names for NIC seq, or "" when there is none. */
 static void read_tap(const char *runtime, size_t seq, char *tap, size_t size)
 {
 	char path[4096], buf[IFNAMSIZ + 1];
-	ssize_t n = -1;
-	int fd;
 
 	tap[0] = '\0';
-	if (runtime == NULL || nic_file(runtime, (long)seq, path, sizeof(path)) ||
-	    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)) == -1)
+	if (runtime == NULL || nic_file(runtime, (long)seq, path, sizeof(path)))
 		return;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
+	read_nic_file(path, buf);
 	if (tap_name_is_valid(buf) && strlen(buf) < size)
 		memcpy(tap, buf, strlen(buf) + 1);
 }
@@ -534,15 +541,11 @@ int ganeti_format(const struct runtime *rt, char **out, size_t *len,
 static int write_nic_file(const char *path, const char *tap, struct error *e)
 {
 	char tmp[4200], now[IFNAMSIZ + 1];
-	ssize_t n = -1;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1) {
-		n = read(fd, now, sizeof(now) - 1);
-		close(fd);
-		if (n >= 0 && (now[n] = '\0', strcmp(now, tap) == 0))
-			return KH_OK;
-	}
+	read_nic_file(path, now);
+	if (strcmp(now, tap) == 0)
+		return KH_OK;
 	snprintf(tmp, sizeof(tmp), "%s.kh-tmp", path);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 		       0644)) == -1 ||

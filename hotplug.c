@@ -642,8 +642,7 @@ static int drive_del(const struct options *o, struct monitor *m,
  * given up again (the drive keeps its own copy). Options as Ganeti gives
  * them at start: format raw, aio threads, the file's cache and discard. */
 static int drive_add(const struct options *o, struct monitor *m,
-		     const struct rt_device *d, const char *file_driver,
-		     struct error *e)
+		     const struct rt_device *d, struct error *e)
 {
 	static const char *const shared[] = { "sharedfile", "blockdev", "ext",
 					      "gluster", NULL };
@@ -654,7 +653,6 @@ static int drive_add(const struct options *o, struct monitor *m,
 	json_int_t set;
 	int fd;
 
-	(void)file_driver;
 	/* Ganeti's _GenerateDiskAioCacheParameters: shared storage gets no
 	 * host cache, whatever disk_cache says, so that migration is safe */
 	for (size_t i = 0; type != NULL && shared[i] != NULL; i++)
@@ -689,10 +687,9 @@ static int drive_add(const struct options *o, struct monitor *m,
 }
 
 static int blockdev_add(const struct options *o, struct monitor *m,
-			const struct rt_device *d, const char *file_driver,
-			struct error *e)
+			const struct rt_device *d, struct error *e)
 {
-	json_t *args = blockdev_args(d, file_driver);
+	json_t *args = blockdev_args(d, d->file_driver);
 
 	if (args == NULL)
 		return error_set(e, KH_EFAIL, "out of memory");
@@ -706,8 +703,7 @@ static int blockdev_add(const struct options *o, struct monitor *m,
  * released after the device is gone (or QEMU refused it). */
 struct disk_backend {
 	int (*make)(const struct options *o, struct monitor *m,
-		    const struct rt_device *d, const char *file_driver,
-		    struct error *e);
+		    const struct rt_device *d, struct error *e);
 	int (*release)(const struct options *o, struct monitor *m,
 		       const char *id, struct error *e);
 };
@@ -726,12 +722,12 @@ static const struct disk_backend *disk_backend(const struct runtime *rt)
 
 static int disk_plug(const struct options *o, struct monitor *m,
 		     const struct runtime *rt, const struct rt_device *d,
-		     const char *file_driver, struct error *e)
+		     struct error *e)
 {
 	const struct disk_backend *b = disk_backend(rt);
 	bool refused;
 
-	if (b->make(o, m, d, file_driver, e) != KH_OK)
+	if (b->make(o, m, d, e) != KH_OK)
 		return e->code;
 	fault_point("after-backend");
 	if (device_add_verified(o, m, d, disk_device_args(d), &refused, e) != KH_OK &&
@@ -1057,6 +1053,18 @@ static int add_again(const struct options *o, struct monitor *m,
 	return KH_OK;
 }
 
+/* Two NICs with one MAC: refused for any recorded NIC but except. */
+static int refuse_mac_in_use(const struct runtime *rt, const char *mac,
+			     const struct rt_device *except, struct error *e)
+{
+	for (size_t i = 0; i < rt->ndev; i++)
+		if (rt->dev[i].kind == RT_NIC && &rt->dev[i] != except &&
+		    strcmp(rt->dev[i].mac, mac) == 0)
+			return error_set(e, KH_EFAIL, "mac %s is already used by "
+					 "nic %s", mac, rt->dev[i].uuid);
+	return KH_OK;
+}
+
 static int refuse_duplicate(const struct options *o, struct runtime *rt,
 			    const struct request *r, struct error *e)
 {
@@ -1068,11 +1076,7 @@ static int refuse_duplicate(const struct options *o, struct runtime *rt,
 				 o->runtime);
 	if (d != NULL)
 		return KH_OK;	/* the same add again */
-	for (size_t i = 0; r->kind == RT_NIC && i < rt->ndev; i++)
-		if (rt->dev[i].kind == RT_NIC && strcmp(rt->dev[i].mac, r->mac) == 0)
-			return error_set(e, KH_EFAIL, "mac %s is already used by "
-					 "nic %s", r->mac, rt->dev[i].uuid);
-	return KH_OK;
+	return r->kind == RT_NIC ? refuse_mac_in_use(rt, r->mac, NULL, e) : KH_OK;
 }
 
 static int copy_string(char **to, const char *from, struct error *e)
@@ -1407,7 +1411,7 @@ static int plug_new(const struct options *o, struct runtime *rt,
 		goto out;
 	intent_told = true;
 	/* 4 */
-	if ((r->kind == RT_DISK ? disk_plug(o, m, rt, d, r->file_driver, e) :
+	if ((r->kind == RT_DISK ? disk_plug(o, m, rt, d, e) :
 				  nic_plug(o, m, d, &tap, e)) != KH_OK) {
 		name_image_user(rt, d, e);
 		goto out;
@@ -1657,11 +1661,8 @@ static int check_nic_change(const struct runtime *rt, const struct rt_device *ol
 	bool used;
 	int rc;
 
-	for (size_t i = 0; i < rt->ndev; i++)
-		if (rt->dev[i].kind == RT_NIC && &rt->dev[i] != old &&
-		    strcmp(rt->dev[i].mac, want->mac) == 0)
-			return error_set(e, KH_EFAIL, "mac %s is already used by "
-					 "nic %s", want->mac, rt->dev[i].uuid);
+	if (refuse_mac_in_use(rt, want->mac, old, e) != KH_OK)
+		return e->code;
 	if (want->tap != NULL && strcmp(want->tap, old->tap) != 0 &&
 	    if_nametoindex(want->tap) != 0)
 		return error_set(e, KH_EFAIL, "interface %s already exists",
