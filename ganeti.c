@@ -339,6 +339,29 @@ static int check_shape(json_t *root, const char *name, struct error *e)
 	return KH_OK;
 }
 
+/* The VM kvm_cmd starts: "-name NAME" (QEMU's [guest=]NAME[,opts]) and
+ * "-uuid UUID", the last of each as QEMU takes it. */
+static int vm_identity(struct runtime *rt, json_t *kvm_cmd, struct error *e)
+{
+	for (size_t i = 0; i + 1 < json_array_size(kvm_cmd); i++) {
+		const char *opt = json_string_value(json_array_get(kvm_cmd, i));
+		const char *v = json_string_value(json_array_get(kvm_cmd, i + 1));
+
+		if (opt == NULL || v == NULL)
+			continue;
+		if (strcmp(opt, "-uuid") == 0)
+			rt_copy_lower(rt->vm_uuid, sizeof(rt->vm_uuid), v);
+		if (strcmp(opt, "-name") != 0)
+			continue;
+		if (strncmp(v, "guest=", 6) == 0)
+			v += 6;
+		free(rt->vm_name);
+		if ((rt->vm_name = strndup(v, strcspn(v, ","))) == NULL)
+			return error_set(e, KH_EFAIL, "out of memory");
+	}
+	return KH_OK;
+}
+
 int ganeti_parse(struct runtime *rt, const char *name, const char *buf,
 		 size_t len, struct error *e)
 {
@@ -355,7 +378,8 @@ int ganeti_parse(struct runtime *rt, const char *name, const char *buf,
 	if (check_shape(root, name, e) != KH_OK)
 		return e->code;
 	rt->ganeti_hvinfo = uses_hvinfo(root);
-	if (reserved_slots(rt, json_array_get(root, G_HVPARAMS), name, e) != KH_OK)
+	if (vm_identity(rt, json_array_get(root, G_KVM_CMD), e) != KH_OK ||
+	    reserved_slots(rt, json_array_get(root, G_HVPARAMS), name, e) != KH_OK)
 		return e->code;
 	json_array_foreach(json_array_get(root, G_NICS), i, entry)
 		if (parse_entry(rt, entry, RT_NIC, i, name, e) != KH_OK)

@@ -319,9 +319,55 @@ static int check_nic_link(const struct request *r, struct error *e)
 
 /* ---- step 2: the monitor, and whether hotplug can work at all ---- */
 
-static int connect_monitor(const struct options *o, struct monitor **m,
-			   struct error *e)
+/* "'vm1' (uuid 0b0c...)": how a VM is named in messages. */
+static void describe_vm(const char *name, const char *uuid, char *out,
+			size_t size)
 {
+	if (name != NULL && uuid != NULL)
+		snprintf(out, size, "'%.64s' (uuid %s)", name, uuid);
+	else if (name != NULL || uuid != NULL)
+		snprintf(out, size, name != NULL ? "'%.64s'" : "uuid %s",
+			 name != NULL ? name : uuid);
+	else
+		snprintf(out, size, "with no name or uuid");
+}
+
+/* The file belongs to one VM: QEMU's -name and -uuid must be what it
+ * records, or the monitor is another VM's and every change would be
+ * recorded in the wrong file. A native file that names no VM yet is
+ * bound to this one by its next write. */
+static int check_identity(const struct options *o, struct runtime *rt,
+			  json_t *name_reply, json_t *uuid_reply, struct error *e)
+{
+	const char *name = json_string_value(json_object_get(name_reply, "name"));
+	const char *uuid = json_string_value(json_object_get(uuid_reply, "UUID"));
+	char file_vm[160], qemu_vm[160];
+
+	if (uuid != NULL && strspn(uuid, "0-") == strlen(uuid))
+		uuid = NULL;	/* QEMU's way of saying there is none */
+	if ((rt->vm_name == NULL || (name != NULL && strcmp(name, rt->vm_name) == 0)) &&
+	    (rt->vm_uuid[0] == '\0' || (uuid != NULL && strcasecmp(uuid, rt->vm_uuid) == 0))) {
+		if (rt->format == RT_NATIVE && rt->vm_name == NULL && name != NULL &&
+		    (rt->vm_name = strdup(name)) == NULL)
+			return error_set(e, KH_EFAIL, "out of memory");
+		if (rt->format == RT_NATIVE && rt->vm_uuid[0] == '\0' && uuid != NULL)
+			rt_copy_lower(rt->vm_uuid, sizeof(rt->vm_uuid), uuid);
+		return KH_OK;
+	}
+	describe_vm(rt->vm_name, rt->vm_uuid[0] != '\0' ? rt->vm_uuid : NULL,
+		    file_vm, sizeof(file_vm));
+	describe_vm(name, uuid, qemu_vm, sizeof(qemu_vm));
+	return error_set(e, KH_EUSAGE, "%s belongs to VM %s, but %s is the monitor "
+			 "of VM %s: wrong --runtime or --monitor; nothing changed",
+			 o->runtime, file_vm, o->monitor, qemu_vm);
+}
+
+/* Connects to the VM rt belongs to, and to nothing else. */
+static int connect_monitor(const struct options *o, struct runtime *rt,
+			   struct monitor **m, struct error *e)
+{
+	json_t *name = NULL, *uuid = NULL;
+	unsigned long nid, uid;
 	int major, minor, micro;
 
 	if (monitor_open(m, o->monitor, o->timeout_ms, e) != KH_OK)
@@ -334,7 +380,14 @@ static int connect_monitor(const struct options *o, struct monitor **m,
 				 "QEMU %d.%d is too old for hotplug (%d.%d or "
 				 "newer needed)", major, minor, MIN_QEMU_MAJOR,
 				 MIN_QEMU_MINOR);
-	return KH_OK;
+	if (monitor_send(*m, "query-name", NULL, -1, &nid, e) == KH_OK &&
+	    monitor_send(*m, "query-uuid", NULL, -1, &uid, e) == KH_OK &&
+	    monitor_reply(*m, nid, "query-name", &name, e) == KH_OK &&
+	    monitor_reply(*m, uid, "query-uuid", &uuid, e) == KH_OK)
+		check_identity(o, rt, name, uuid, e);
+	json_decref(name);
+	json_decref(uuid);
+	return e->code;
 }
 
 /* Whether this QEMU is the VM's live copy and can carry out a change
@@ -1355,7 +1408,7 @@ static int settle_intent(const struct options *o, struct runtime *rt,
 		error_set(e, KH_EUSAGE, "%s.intent: not an intent record",
 			  rt->path);
 	/* each settle clears the record once the file tells the outcome */
-	else if ((*m != NULL || connect_monitor(o, m, e) == KH_OK) &&
+	else if ((*m != NULL || connect_monitor(o, rt, m, e) == KH_OK) &&
 		 pci_query(*m, &pci, e) == KH_OK) {
 		bool present = pci_find_device(pci, id, &bus, &slot);
 
@@ -1457,7 +1510,7 @@ static int add_device(const struct options *o, const struct request *r,
 	    settle_intent(o, &rt, &m, e) == KH_OK &&
 	    refuse_duplicate(o, &rt, r, e) == KH_OK &&
 	    /* 2 */
-	    (m != NULL || connect_monitor(o, &m, e) == KH_OK) &&
+	    (m != NULL || connect_monitor(o, &rt, &m, e) == KH_OK) &&
 	    check_run_state(m, false, e) == KH_OK &&
 	    /* 3 to 5, unless it is done already */
 	    ((again = runtime_find_uuid(&rt, r->uuid)) != NULL ?
@@ -1591,7 +1644,7 @@ static int remove_device(const struct options *o, const struct request *r,
 	}
 	/* 3 (nothing to ask QEMU before the file knows the device), 2 */
 	if ((d = find_recorded(o, &rt, r, e)) != NULL &&
-	    (m != NULL || connect_monitor(o, &m, e) == KH_OK) &&
+	    (m != NULL || connect_monitor(o, &rt, &m, e) == KH_OK) &&
 	    check_run_state(m, true, e) == KH_OK &&
 	    /* 4, 5 */
 	    unplug_recorded(o, &rt, m, d, &res, e) == KH_OK)
@@ -1699,7 +1752,7 @@ static int modify_nic(const struct options *o, const struct request *given,
 	want = was;
 	apply_changes(&want, given);
 	if (check_nic_change(&rt, d, &want, e) != KH_OK ||
-	    (m == NULL && connect_monitor(o, &m, e) != KH_OK) ||
+	    (m == NULL && connect_monitor(o, &rt, &m, e) != KH_OK) ||
 	    check_run_state(m, true, e) != KH_OK ||
 	    unplug_recorded(o, &rt, m, d, &gone, e) != KH_OK)
 		goto out;
@@ -1790,7 +1843,7 @@ static int list_devices(const struct options *o, struct error *e)
 
 	runtime_init(&rt);
 	if (load_runtime(o, &rt, false, e) != KH_OK ||
-	    connect_monitor(o, &m, e) != KH_OK || pci_query(m, &pci, e) != KH_OK)
+	    connect_monitor(o, &rt, &m, e) != KH_OK || pci_query(m, &pci, e) != KH_OK)
 		goto out;
 	if ((devices = json_array()) == NULL) {
 		error_set(e, KH_EFAIL, "out of memory");
@@ -2128,7 +2181,7 @@ static int check_vm(struct options *o, bool repair, struct error *e)
 	/* --repair: the first add may have died before there was a file */
 	if (load_runtime(o, &rt, repair, e) != KH_OK ||
 	    (repair && settle_intent(o, &rt, &m, e) != KH_OK) ||
-	    (m == NULL && connect_monitor(o, &m, e) != KH_OK) ||
+	    (m == NULL && connect_monitor(o, &rt, &m, e) != KH_OK) ||
 	    (repair && finish_removals(o, &rt, m, e) != KH_OK) ||
 	    pci_query(m, &pci, e) != KH_OK ||
 	    monitor_send(m, "query-named-block-nodes", NULL, -1, &nodes_id, e) != KH_OK ||

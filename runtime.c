@@ -176,9 +176,16 @@ static const struct field fields[] = {
 #define NFIELDS	(sizeof(fields) / sizeof(fields[0]))
 
 /* Top-level keys in the order they are written. */
-enum { TOP_VERSION, TOP_RESERVED, TOP_DEVICES, NTOP };
+enum { TOP_VERSION, TOP_VM_NAME, TOP_VM_UUID, TOP_RESERVED, TOP_DEVICES, NTOP };
 static const char *const top_keys[NTOP] = {
-	"version", "reserved-slots", "devices"
+	"version", "vm-name", "vm-uuid", "reserved-slots", "devices"
+};
+
+/* The VM's name and uuid, checked as a device's name and uuid are. */
+static const struct field vm_fields[] = {
+	{ .key = "vm-name", .type = F_STRING, .valid = nonempty },
+	{ .key = "vm-uuid", .type = F_CHARS, .flags = F_LOWER,
+	  .size = RT_UUID_LEN + 1, .valid = uuid_is_valid },
 };
 
 static int nomem(struct error *e)
@@ -814,6 +821,27 @@ static int parse_devices(struct parser *p, struct runtime *rt,
 	return check_unique(p, rt);
 }
 
+/* vm-name and vm-uuid, each optional. */
+static int parse_vm(struct parser *p, struct runtime *rt)
+{
+	const struct yaml_node *name = map_get(rt->doc, "vm-name");
+	const struct yaml_node *uuid = map_get(rt->doc, "vm-uuid");
+	int rc, word;
+
+	if (name != NULL) {
+		if ((rc = check_string(p, &vm_fields[0], name, &word)) != KH_OK)
+			return rc;
+		if ((rt->vm_name = strdup(name->value)) == NULL)
+			return nomem(p->e);
+	}
+	if (uuid != NULL) {
+		if ((rc = check_string(p, &vm_fields[1], uuid, &word)) != KH_OK)
+			return rc;
+		rt_copy_lower(rt->vm_uuid, sizeof(rt->vm_uuid), uuid->value);
+	}
+	return KH_OK;
+}
+
 static int parse_runtime(struct parser *p, struct runtime *rt)
 {
 	const struct yaml_node *v = map_get(rt->doc, "version");
@@ -825,7 +853,8 @@ static int parse_runtime(struct parser *p, struct runtime *rt)
 		return bad(p, v->line, "unsupported version '%.40s' (this "
 			   "program reads the unquoted number %s)", show(v),
 			   RT_VERSION);
-	if ((rc = parse_reserved(p, rt, map_get(rt->doc, "reserved-slots")))
+	if ((rc = parse_vm(p, rt)) != KH_OK ||
+	    (rc = parse_reserved(p, rt, map_get(rt->doc, "reserved-slots")))
 	    != KH_OK)
 		return rc;
 	return parse_devices(p, rt, map_get(rt->doc, "devices"));
@@ -845,6 +874,9 @@ static void clear_contents(struct runtime *rt)
 	rt->ganeti = NULL;
 	rt->format = RT_NATIVE;
 	rt->reserved = RT_RESERVED;
+	free(rt->vm_name);
+	rt->vm_name = NULL;
+	rt->vm_uuid[0] = '\0';
 }
 
 /* Replaces what rt holds. On failure rt is left empty. */
@@ -1085,11 +1117,18 @@ static int top_emit(struct emitter *m, const void *obj, size_t k)
 	const struct runtime *rt = obj;
 	int rc;
 
+	if ((k == TOP_VM_NAME && rt->vm_name == NULL) ||
+	    (k == TOP_VM_UUID && rt->vm_uuid[0] == '\0'))
+		return KH_OK;	/* the file names no VM */
 	if ((rc = emit_key(m, top_keys[k])) != KH_OK)
 		return rc;
 	switch (k) {
 	case TOP_VERSION:
 		return emit_scalar(m, RT_VERSION, strlen(RT_VERSION), true);
+	case TOP_VM_NAME:
+		return emit_string(m, rt->vm_name);
+	case TOP_VM_UUID:
+		return emit_string(m, rt->vm_uuid);
 	case TOP_RESERVED:
 		return emit_reserved(m, rt->reserved);
 	default:

@@ -78,6 +78,12 @@ struct runtime {
 	enum rt_format format;
 	json_t *ganeti;		/* a Ganeti file as loaded, or NULL */
 	bool ganeti_hvinfo;	/* placement as "hvinfo" (newer) or "pci" */
+	/* The VM the file belongs to, as QEMU names it (query-name,
+	 * query-uuid): NULL / "" where the file records none. A native file
+	 * keeps them as vm-name and vm-uuid; a Ganeti file's kvm_cmd has
+	 * -name and -uuid. */
+	char *vm_name;
+	char vm_uuid[RT_UUID_LEN + 1];
 };
 
 /* Zeroes rt: no devices, default reserved slots 0-3, lock_fd = -1. */

@@ -421,6 +421,31 @@ START_TEST(test_style)
 }
 END_TEST
 
+/* The VM is the one kvm_cmd names, as QEMU reads -name and -uuid. */
+static const struct {
+	const char *text, *name, *uuid;
+} identities[] = {
+	{ "[[], [], {}, []]", NULL, "" },
+	{ FILE4(N_CMD, "", "{}", ""), "vm1", "" },
+	{ "[['kvm', '-name', 'guest=vm2,debug-threads=on', '-uuid', '" U1_UP "'], [], {}, []]",
+	  "vm2", U1 },
+	{ "[['kvm', '-name', 'a', '-name', 'b', 7, '-uuid'], [], {}]", "b", "" },
+};
+
+START_TEST(test_identity)
+{
+	struct runtime rt;
+
+	parse_ok(&rt, identities[_i].text);
+	if (identities[_i].name == NULL)
+		ck_assert_ptr_null(rt.vm_name);
+	else
+		ck_assert_str_eq(rt.vm_name, identities[_i].name);
+	ck_assert_str_eq(rt.vm_uuid, identities[_i].uuid);
+	runtime_close(&rt);
+}
+END_TEST
+
 /* What comes from nicparams, hvparams and the disk object, defaults
  * included: one NIC and one disk in the file FILE_P(nicparams, hvparams,
  * disk keys). */
@@ -1027,6 +1052,7 @@ static Suite *ganeti_suite(void)
 
 	tcase_add_loop_test(tc, test_round_trip, 0, N(samples));
 	tcase_add_loop_test(tc, test_read, 0, N(samples));
+	tcase_add_loop_test(tc, test_identity, 0, N(identities));
 	tcase_add_loop_test(tc, test_style, 0, N(styles));
 	tcase_add_loop_test(tc, test_params, 0, N(params));
 	tcase_add_loop_test(tc, test_remove, 0, N(removals));

@@ -502,6 +502,36 @@ START_TEST(test_state_and_name)
 }
 END_TEST
 
+/* The VM the file belongs to: read in lower case, written after version
+ * where the file had them, after everything else where it had not. */
+START_TEST(test_vm_identity)
+{
+	struct runtime rt;
+	char *out;
+
+	parse_ok(&rt, "version: 1\nvm-name: 'vm 1'\nvm-uuid: 003FC157-66A8-4E6D-8B7E-EC4F69751396\ndevices: []\n");
+	ck_assert_str_eq(rt.vm_name, "vm 1");
+	ck_assert_str_eq(rt.vm_uuid, U1);
+	out = format_ok(&rt);
+	ck_assert_str_eq(out, "version: 1\nvm-name: vm 1\nvm-uuid: " U1
+			 "\ndevices: []\nreserved-slots: [0, 1, 2, 3]\n");
+	free(out);
+	runtime_close(&rt);
+
+	parse_ok(&rt, HDR DISK(U1, "d1", "5"));
+	ck_assert_ptr_null(rt.vm_name);
+	ck_assert_str_eq(rt.vm_uuid, "");
+	out = format_ok(&rt);
+	ck_assert_ptr_null(strstr(out, "vm-"));
+	free(out);
+	rt.vm_name = strdup("b");
+	out = format_ok(&rt);
+	ck_assert_ptr_nonnull(strstr(out, "  discard: unmap\nvm-name: b\n"));
+	free(out);
+	runtime_close(&rt);
+}
+END_TEST
+
 /* Strings that YAML would take apart, retype or trim if written plain. */
 static const char *const hostile[] = {
 	"/srv/a: b", "/srv/#x", "/srv/x #y", "#start", "'single'",
@@ -637,6 +667,12 @@ static const struct bad_case bad_cases[] = {
 	{ "version: \"1\"\n", 1, "unsupported version '1'" },
 	{ "version: 1.0\n", 1, "unsupported version '1.0'" },
 	{ "x: 1\nversion: [1]\n", 2, "unsupported version '[...]'" },
+	/* the VM */
+	{ "version: 1\nvm-name: 12\n", 2,
+	  "vm-name must be a string, not '12' (quote it if it is one)" },
+	{ "version: 1\nvm-name: ''\n", 2, "invalid vm-name ''" },
+	{ "version: 1\nvm-name: [a]\n", 2, "vm-name must be a string" },
+	{ "version: 1\nvm-uuid: 003fc157\n", 2, "invalid vm-uuid '003fc157'" },
 	/* reserved-slots and devices */
 	{ "version: 1\nreserved-slots: [0, x]\n", 2,
 	  "reserved slot must be an unquoted number 0-31, not 'x'" },
@@ -1255,6 +1291,7 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, test_unknown_keys);
 	tcase_add_test(tc, test_add_remove);
 	tcase_add_test(tc, test_state_and_name);
+	tcase_add_test(tc, test_vm_identity);
 	tcase_add_loop_test(tc, test_hostile_strings, 0,
 			    sizeof(hostile) / sizeof(hostile[0]));
 	tcase_add_test(tc, test_quoting);
