@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +44,24 @@ bool tap_name_is_valid(const char *name)
 			return false;
 	}
 	return true;
+}
+
+bool tap_name_is_kernels(const char *name)
+{
+	return strncmp(name, "tap", 3) == 0 && name[3] != '\0' &&
+	       strspn(name + 3, "0123456789") == strlen(name + 3);
+}
+
+void tap_name_for_uuid(const char *uuid, char *out, size_t size)
+{
+	char hex[13];
+	size_t n = 0;
+
+	for (; *uuid != '\0' && n < sizeof(hex) - 1; uuid++)
+		if (*uuid != '-')
+			hex[n++] = (char)tolower((unsigned char)*uuid);
+	hex[n] = '\0';
+	snprintf(out, size, "kh%s", hex);
 }
 
 bool mac_is_valid(const char *mac)
@@ -454,55 +473,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Reads the script's output until it is closed, normally as the script
- * exits: 1 then, 0 at the deadline, -1 on an error (errno). */
-static int read_output(int fd, int64_t deadline, struct last_line *l)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char buf[4096];
-	int64_t left;
-	ssize_t n;
-	int ready;
-
-	while ((left = deadline - now_ms()) > 0) {
-		if ((ready = poll(&pfd, 1, (int)left)) == -1 && errno != EINTR)
-			return -1;
-		if (ready <= 0)
-			continue;
-		if ((n = read(fd, buf, sizeof(buf))) == 0)
-			return 1;
-		if (n == -1 && errno != EINTR)
-			return -1;
-		if (n > 0)
-			last_line_add(l, buf, (size_t)n);
-	}
-	return 0;
-}
-
-/* Reaps the script when it exits, which may be well after it closed its
- * output. SIGCHLD is blocked (tap_run_script), so it waits for
- * sigtimedwait. 1 once reaped, 0 at the deadline, -1 on an error. */
-static int wait_exit(pid_t pid, int64_t deadline, int *status)
-{
-	struct timespec ts;
-	sigset_t chld;
-	int64_t left;
-	pid_t r;
-
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	while ((r = waitpid(pid, status, WNOHANG)) == 0) {
-		if ((left = deadline - now_ms()) <= 0)
-			return 0;
-		ts.tv_sec = left / 1000;
-		ts.tv_nsec = left % 1000 * 1000000;
-		if (sigtimedwait(&chld, NULL, &ts) == -1 && errno != EAGAIN &&
-		    errno != EINTR)
-			return -1;
-	}
-	return r == pid ? 1 : -1;
-}
-
 static int script_status(const char *script, int status,
 			 const struct last_line *l, struct error *e)
 {
@@ -519,6 +489,63 @@ static int script_status(const char *script, int status,
 			 l->len > 0 ? ": " : "", l->text);
 }
 
+/* Reads what the script wrote, without waiting for more: it has exited,
+ * and a child it left in the background may hold its output open. */
+static void drain_output(int fd, struct last_line *l)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char buf[4096];
+	ssize_t n;
+
+	for (int i = 0; i < 64 && poll(&pfd, 1, 0) == 1; i++) {
+		if ((n = read(fd, buf, sizeof(buf))) <= 0)
+			return;
+		last_line_add(l, buf, (size_t)n);
+	}
+}
+
+/* Waits for the script to exit, reading its output meanwhile: its exit
+ * status decides, not the end of its output, which a child left running
+ * in the background can hold open for ever. SIGCHLD is blocked
+ * (tap_run_script) and read from a signalfd. 1 once reaped, 0 at the
+ * deadline, -1 on an error (errno). */
+static int wait_script(pid_t pid, int outfd, int64_t deadline,
+		       struct last_line *l, int *status)
+{
+	struct signalfd_siginfo si;
+	sigset_t chld;
+	struct pollfd pfd[2] = { { .events = POLLIN }, { .fd = outfd, .events = POLLIN } };
+	char buf[4096];
+	int64_t left;
+	ssize_t n;
+	int done = 0, ready;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	if ((pfd[0].fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) == -1)
+		return -1;
+	/* an exit before the signalfd was made is pending, hence readable */
+	while (done == 0 && (left = deadline - now_ms()) > 0) {
+		if ((ready = poll(pfd, 2, (int)left)) == -1 && errno != EINTR)
+			done = -1;
+		if (ready <= 0 || done != 0)
+			continue;
+		if (pfd[1].revents != 0) {
+			if ((n = read(outfd, buf, sizeof(buf))) > 0)
+				last_line_add(l, buf, (size_t)n);
+			else if (n == 0 || errno != EINTR)
+				pfd[1].fd = -1;	/* closed: only the exit left */
+		}
+		if (pfd[0].revents != 0 && read(pfd[0].fd, &si, sizeof(si)) >= 0 &&
+		    waitpid(pid, status, WNOHANG) == pid) {
+			drain_output(outfd, l);
+			done = 1;
+		}
+	}
+	close(pfd[0].fd);
+	return done;
+}
+
 /* Sees the started script to its end, or kills it (and what it started
  * in its process group) at the deadline. */
 static int script_finish(const char *script, pid_t pid, int outfd,
@@ -528,8 +555,7 @@ static int script_finish(const char *script, pid_t pid, int outfd,
 	struct last_line last = { .len = 0 };
 	int status, done, err;
 
-	if ((done = read_output(outfd, deadline, &last)) == 1)
-		done = wait_exit(pid, deadline, &status);
+	done = wait_script(pid, outfd, deadline, &last, &status);
 	err = errno;
 	close(outfd);
 	if (done == 1)

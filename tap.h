@@ -25,6 +25,15 @@ struct tap {
  * ':', space, or '%' (which the kernel would take as a pattern). */
 bool tap_name_is_valid(const char *name);
 
+/* Whether name is one the kernel hands out to whoever asks for none,
+ * "tap" and digits: on another host it may be any VM's tap. */
+bool tap_name_is_kernels(const char *name);
+
+/* The name a NIC's tap is made under where none is given: "kh" and the
+ * first 12 hex digits of the NIC's uuid, made for this NIC on any host
+ * (a migration target must never open another VM's tap by name). */
+void tap_name_for_uuid(const char *uuid, char *out, size_t size);
+
 /* "52:54:00:12:34:56": six two-digit hex groups separated by ':', a
  * unicast address (lowest bit of the first octet clear), not all zero. */
 bool mac_is_valid(const char *mac);
@@ -75,8 +84,10 @@ struct tap_script_env {
 /* Runs script with the tap's name as its only argument, INTERFACE=tap and
  * env (may be NULL) in an otherwise minimal environment (PATH), stdin from
  * /dev/null, in a process group of its own, and waits at most timeout_ms
- * for it to exit and close its output (then kills the group: KH_ETIMEOUT).
- * A non-zero exit is KH_EFAIL with the status and its last line of output. */
+ * for it to exit (then kills the group: KH_ETIMEOUT). Its exit status
+ * decides: a child it leaves running, even one holding its output, is
+ * not waited for. A non-zero exit is KH_EFAIL with the status and its
+ * last line of output. SIGCHLD must not be ignored. */
 int tap_run_script(const char *script, const char *tap,
 		   const struct tap_script_env *env, int timeout_ms,
 		   struct error *e);

@@ -167,6 +167,24 @@ START_TEST(names)
 }
 END_TEST
 
+/* Kernel names are "tap" and digits; a NIC's own name comes from its
+ * uuid, in lower case, within IFNAMSIZ. */
+START_TEST(own_names)
+{
+	char name[IFNAMSIZ];
+
+	ck_assert(tap_name_is_kernels("tap0"));
+	ck_assert(tap_name_is_kernels("tap123"));
+	ck_assert(!tap_name_is_kernels("tap"));
+	ck_assert(!tap_name_is_kernels("tap0a"));
+	ck_assert(!tap_name_is_kernels("ktap1"));
+	ck_assert(!tap_name_is_kernels("kh003fc15766a8"));
+	tap_name_for_uuid("003FC157-66a8-4e6d-8b7e-ec4f69751396", name, sizeof(name));
+	ck_assert_str_eq(name, "kh003fc15766a8");
+	ck_assert(tap_name_is_valid(name) && !tap_name_is_kernels(name));
+}
+END_TEST
+
 START_TEST(macs)
 {
 	static const struct { const char *mac; bool ok; } cases[] = {
@@ -854,6 +872,37 @@ START_TEST(script_timeout)
 }
 END_TEST
 
+/* The exit status decides, even while a child the script left in the
+ * background holds its output open. */
+START_TEST(script_background_child)
+{
+	struct error e = { 0 };
+	const char *script;
+	char buf[32];
+	int64_t t0;
+
+	make_dir();
+	script = write_script("ifup", "sleep 10 & echo $! > @/bg\n"
+			      "echo started\n", 0755);
+	t0 = now_ms();
+	ck_assert_msg(tap_run_script(script, "kh-tap", NULL, 3000, &e) == KH_OK,
+		      "%s", e.msg);
+	ck_assert_int_lt(now_ms() - t0, 1500);
+	read_file("bg", buf, sizeof(buf));
+	kill((pid_t)atoi(buf), SIGKILL);
+	script = write_script("fails", "sleep 10 & echo $! > @/bg\n"
+			      "echo no bridge\nexit 3\n", 0755);
+	t0 = now_ms();
+	ck_assert_int_eq(tap_run_script(script, "kh-tap", NULL, 3000, &e), KH_EFAIL);
+	ck_assert_int_lt(now_ms() - t0, 1500);
+	ck_assert_ptr_nonnull(strstr(e.msg, "failed (exit 3): no bridge"));
+	read_file("bg", buf, sizeof(buf));
+	kill((pid_t)atoi(buf), SIGKILL);
+	assert_no_child();
+	remove_dir();
+}
+END_TEST
+
 /* No waiting for the deadline once the script is done. */
 START_TEST(script_returns_at_exit)
 {
@@ -948,6 +997,7 @@ static Suite *tap_suite(void)
 
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, names);
+	tcase_add_test(tc, own_names);
 	tcase_add_test(tc, macs);
 	tcase_add_test(tc, open_named);
 	tcase_add_test(tc, open_kernel_named);
@@ -966,6 +1016,7 @@ static Suite *tap_suite(void)
 	tcase_add_test(tc, script_long_output);
 	tcase_add_test(tc, script_cannot_run);
 	tcase_add_test(tc, script_timeout);
+	tcase_add_test(tc, script_background_child);
 	tcase_add_test(tc, script_returns_at_exit);
 	tcase_add_test(tc, script_no_leaks);
 	tcase_add_test(tc, script_signals_default);
