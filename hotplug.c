@@ -962,9 +962,11 @@ static int nic_host_up(const struct options *o, const struct request *r,
 	/* asked for, else what the file gives every NIC, else the host's */
 	const char *mode = r->vhost != NULL ? r->vhost :
 			   d->vhost[0] != '\0' ? d->vhost : "auto";
+	const char *name = r->tap != NULL ? r->tap :
+			   d->tap[0] != '\0' ? d->tap : NULL;
 	bool vhost;
 
-	if (tap_open(tap, r->tap, d->queues, e) != KH_OK ||
+	if (tap_open(tap, name, d->queues, e) != KH_OK ||
 	    tap_open_vhost(tap, mode, &vhost, e) != KH_OK)
 		return e->code;
 	snprintf(d->tap, sizeof(d->tap), "%s", tap->name);
@@ -1882,12 +1884,21 @@ static const char *file_driver_of(const struct rt_device *d)
 }
 
 /* The target's QEMU opens the tap by name; the caller puts it on its
- * link (or runs the ifup script) once QEMU is up. */
+ * link (or runs the ifup script) once QEMU is up. A name the source's
+ * kernel handed out may be another VM's tap on the target, where QEMU
+ * would take it (or its queues) over: such a NIC's tap there gets the
+ * name made for it. */
 static json_t *netdev_cmdline_args(const struct rt_device *d)
 {
-	json_t *args = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "tap",
-				 "id", d->id, "ifname", d->tap, "script", "no",
-				 "downscript", "no");
+	char own[IFNAMSIZ];
+	json_t *args;
+
+	if (tap_name_is_kernels(d->tap))
+		tap_name_for_uuid(d->uuid, own, sizeof(own));
+	else
+		snprintf(own, sizeof(own), "%s", d->tap);
+	args = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "tap", "id", d->id,
+			 "ifname", own, "script", "no", "downscript", "no");
 
 	if (args != NULL && d->queues > 1)
 		json_object_set_new(args, "queues", json_integer(d->queues));
@@ -2287,7 +2298,14 @@ static int parse_device_option(int c, const char *arg, struct request *r,
 	case 'M': return parse_mac(arg, r->mac, e);
 	case 'l': r->link = arg; return parse_ifname("--link", arg, e);
 	case 'S': r->script = arg; return KH_OK;
-	case 'T': r->tap = arg; return parse_ifname("--tap", arg, e);
+	case 'T':
+		r->tap = arg;
+		if (tap_name_is_kernels(arg))
+			return error_set(e, KH_EUSAGE, "--tap: '%s' is a name the "
+					 "kernel hands out (tapN): on a migration "
+					 "target it may be another VM's tap; choose "
+					 "another or leave --tap out", arg);
+		return parse_ifname("--tap", arg, e);
 	case 'Q': return parse_int_option("--queues", arg, 1, TAP_MAX_QUEUES, &r->queues, e);
 	case 'H': r->vhost = arg; return parse_choice("--vhost", arg, vhosts, e);
 	case 'D': r->dev_type = arg; return parse_choice("--dev-type", arg, dev_types, e);

@@ -1739,6 +1739,8 @@ void runtime_device_defaults(const struct runtime *rt, struct rt_device *d)
 	snprintf(d->discard, sizeof(d->discard), "ignore");
 	d->queues = 1;
 	d->vhost[0] = '\0';
+	if (d->kind == RT_NIC)
+		tap_name_for_uuid(d->uuid, d->tap, sizeof(d->tap));
 }
 
 const char *rt_kind_name(enum rt_kind k)

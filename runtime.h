@@ -173,9 +173,10 @@ bool runtime_records_unplugging(const struct runtime *rt);
  * devices. Bit n set means slot n. */
 uint32_t runtime_used_slots(const struct runtime *rt, const char *bus);
 
-/* What a new device of d's kind gets in this file where its add says
- * nothing: a disk's cache and discard, a NIC's queues and vhost (vhost
- * "" leaves it to the host). A Ganeti file's are its hvparams'. */
+/* What a new device of d's kind (its uuid set) gets in this file where
+ * its add says nothing: a disk's cache and discard, a NIC's queues, vhost
+ * ("" leaves it to the host) and tap name. A Ganeti file's are its
+ * hvparams', and its taps the kernel's names, as Ganeti's own are. */
 void runtime_device_defaults(const struct runtime *rt, struct rt_device *d);
 
 const char *rt_kind_name(enum rt_kind k);
