@@ -3,10 +3,14 @@
 # say what the user would see.
 # Needs: T (a scratch directory), GUEST (dir with vmlinux and
 # initramfs.cpio.gz); the tests also KH (the tool) and QMPCMD (tests/qmpcmd).
+# The integration tests' areas (tests/it-*.sh) share the Ganeti file
+# helpers and the runner at the end.
 
 UUID1=003fc157-66a8-4e6d-8b7e-ec4f69751396
 UUID2=1b2c3d4e-0000-4000-8000-000000000002
 UUID3=2c3d4e5f-0000-4000-8000-000000000003
+MAC1=52:54:00:12:34:56
+MAC2=52:54:00:12:34:57
 
 NS=
 
@@ -226,4 +230,90 @@ no_nic_left() {
 	! has_link "$1" || fail "tap $1 left behind"
 	! has_netdev "$2" || fail "netdev $2 left behind"
 	[ "$(tun_fds)" -eq 0 ] || fail "QEMU still holds $(tun_fds) tap fds"
+}
+
+# ---- Ganeti runtime files (it-ganeti.sh, it-reliability.sh) ----
+
+GUUID_NIC=11111111-2222-4333-8444-555555555555
+GUUID_DISK=22222222-3333-4444-8555-666666666666
+
+# ganeti_file STYLE: a runtime file as Ganeti writes it, in its conf dir.
+# newer: hvinfo placement and 12 reserved slots; older: "pci" slots;
+# three: an older file without the disks entry.
+ganeti_file() {
+	local kvm_cmd='["qemu-system-x86_64", "-m", 128, "-name", "vm1", "-S"]'
+	local hv='{"disk_cache": "default", "vhost_net": false, "ratio": 1.5, "big": 12345678901234, "kernel_args": "ro"}'
+	local nic disk
+	mkdir -p "$T/ganeti/conf" "$T/ganeti/ctrl"
+	case $1 in
+	newer)
+		hv='{"disk_cache": "default", "kvm_pci_reservations": 12, "vhost_net": false, "ratio": 1.5}'
+		nic='{"mac": "aa:00:00:11:22:33", "nicparams": {"link": "br0", "mode": "bridged", "vlan": ""}, "uuid": "'$GUUID_NIC'", "name": "eth0", "ip": null, "hvinfo": {"driver": "virtio-net-pci", "id": "nic-11111111-2222-4333", "bus": "pci.0", "addr": "0xc"}}'
+		disk='[{"uuid": "'$GUUID_DISK'", "dev_type": "plain", "iv_name": "disk/0", "mode": "rw", "size": 1024, "name": null, "hvinfo": {"driver": "virtio-blk-pci", "id": "disk-22222222-3333-4444", "bus": "pci.0", "addr": "0xd"}}, "/dev/xenvg/disk0", null]'
+		echo "[$kvm_cmd, [$nic], $hv, [$disk]]" ;;
+	older)
+		nic='{"mac": "aa:00:00:11:22:33", "nicparams": {"link": "br0", "mode": "bridged"}, "uuid": "'$GUUID_NIC'", "pci": 6}'
+		disk='[{"uuid": "'$GUUID_DISK'", "dev_type": "plain", "mode": "rw", "size": 1024, "pci": 7}, "/dev/xenvg/disk0", null]'
+		echo "[$kvm_cmd, [$nic], $hv, [$disk]]" ;;
+	three)
+		nic='{"mac": "aa:00:00:11:22:33", "nicparams": {"link": "br0", "mode": "bridged"}, "uuid": "'$GUUID_NIC'", "pci": 6}'
+		echo "[$kvm_cmd, [$nic], $hv]" ;;
+	esac >"$T/ganeti/conf/vm1.runtime"
+	RT=$T/ganeti/conf/vm1.runtime
+}
+
+# gkh ARGS...: the tool on instance vm1 of the test's Ganeti directory.
+gkh() {
+	kh --instance vm1 --ganeti-dir "$T/ganeti" "$@"
+}
+
+# ---- runner ----
+
+# run_test NAME: test function NAME in a scratch directory T of its own,
+# its VMs and namespaces gone after it; prints PASS (with its INFO lines)
+# or FAIL (with all it said).
+run_test() {
+	T=$(mktemp -d /tmp/kh-it.XXXXXX)
+	RT=$T/vm.runtime
+	(
+		trap stop_vms EXIT
+		"$1"
+	) >"$T/log" 2>&1
+	local rc=$?
+	(T=$T stop_vms)
+	if [ $rc -eq 0 ]; then
+		echo "PASS $1"
+		sed -n 's/^INFO: /    /p' "$T/log"
+		rm -rf "$T"
+		return 0
+	fi
+	echo "FAIL $1"
+	sed 's/^/    /' "$T/log"
+	rm -rf "$T"
+	return 1
+}
+
+# run_tests AREA [TEST...]: the named tests, or every t_* function
+# defined, then "AREA: N passed, M failed"; fails if any test did. An area
+# file ends with it; while tests/integration.sh sources the area files
+# (KH_IT_SOURCING set) it does nothing, and integration.sh then calls it
+# for all areas' tests at once.
+run_tests() {
+	[ -z "${KH_IT_SOURCING:-}" ] || return 0
+	local area=$1 t passed=0 failed=0
+	local -a tests
+	shift
+	tests=("$@")
+	if [ ${#tests[@]} -eq 0 ]; then
+		mapfile -t tests < <(declare -F | awk '$3 ~ /^t_/ { print $3 }')
+	fi
+	for t in "${tests[@]}"; do
+		if run_test "$t"; then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1))
+		fi
+	done
+	echo "$area: $passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
 }

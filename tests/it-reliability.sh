@@ -1,0 +1,419 @@
+#!/usr/bin/env bash
+# Integration tests, reliability: QEMU killed or hung, the lock held, the tool
+# killed or signalled at every step, full and read-only storage, concurrent
+# invocations, valgrind.
+# Usage: KH=... QMPCMD=... GUEST=... tests/it-reliability.sh [TEST...]; it runs
+# alone, or tests/integration.sh runs it with the other areas.
+set -u
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/lib.sh
+. "$HERE/lib.sh"
+test_tools
+
+# ---- QEMU killed or hung, the lock held ----
+
+t_killed_qemu() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	cp -p "$RT" "$T/rt.before"
+	kill -9 "$PID"
+	while kill -0 "$PID" 2>/dev/null; do sleep 0.05; done
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d1.img"
+	expect_rc 1
+	expect_err "cannot connect to monitor"
+	cmp -s "$RT" "$T/rt.before" || fail "runtime file changed"
+	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
+	expect_rc 1
+	cmp -s "$RT" "$T/rt.before" || fail "runtime file changed"
+}
+
+# QEMU dies with a NIC half made: the tool fails, nothing stays behind.
+t_nic_killed_qemu() {
+	make_netns
+	start_vm vm
+	kill -9 "$PID"
+	while kill -0 "$PID" 2>/dev/null; do sleep 0.05; done
+	kh -r "$RT" -m "$SOCK" nic add --uuid "$UUID1" --mac "$MAC1" --link br0 --tap kh1
+	expect_rc 1
+	expect_err "cannot connect to monitor"
+	! has_link kh1 || fail "tap kh1 left behind"
+	[ ! -e "$RT" ] || fail "runtime file created"
+}
+
+# QEMU dies while the tool waits for the guest: exit 1 at once, file kept.
+t_qemu_killed_during_remove() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	cp -p "$RT" "$T/rt.before"
+	local t0=$SECONDS
+	(sleep 0.5; kill -9 "$PID") &
+	kh -t 20 -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
+	wait
+	expect_rc 1
+	expect_err "QEMU closed the monitor connection"
+	[ $((SECONDS - t0)) -le 3 ] || fail "took $((SECONDS - t0)) s after QEMU died"
+	cmp -s "$RT" "$T/rt.before" || fail "runtime file changed"
+}
+
+# A QEMU that stops answering: every wait ends within --timeout.
+t_hung_qemu() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	kill -STOP "$PID"
+	local t0=$SECONDS
+	kh -t 1 -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	kill -CONT "$PID"
+	expect_rc 4
+	expect_err "no greeting from the QEMU monitor"
+	[ $((SECONDS - t0)) -le 3 ] || fail "took $((SECONDS - t0)) s with --timeout 1"
+	[ ! -e "$RT" ] || fail "runtime file created"
+}
+
+# QEMU stops answering in the middle of an add: the tool gives up within
+# its timeout (exit 4) and keeps its intent record, because QEMU may
+# still carry the command out once resumed (or drop it with the closed
+# connection); the next run settles whichever happened.
+t_qemu_stops_mid_add() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	KH_FAULT_PAUSE=after-backend "$KH" -t 1 -r "$RT" -m "$SOCK" \
+		disk add --uuid "$UUID1" --path "$T/d1.img" >"$T/out" 2>"$T/err" &
+	local tool=$! i rc=0
+	for i in $(seq 100); do
+		grep -q '^State:.*T' "/proc/$tool/status" 2>/dev/null && break
+		sleep 0.05
+	done
+	grep -q '^State:.*T' "/proc/$tool/status" || fail "the tool did not pause"
+	kill -STOP "$PID"
+	local t0=$SECONDS
+	kill -CONT "$tool"
+	wait "$tool" || rc=$?
+	kill -CONT "$PID"
+	[ "$rc" -eq 4 ] || fail "exit $rc, expected 4: $(cat "$T/err")"
+	grep -q "the outcome is unknown, the next run settles it: QEMU monitor did not answer in time (device_add)" "$T/err" ||
+		fail "message: $(cat "$T/err")"
+	[ $((SECONDS - t0)) -le 3 ] || fail "took $((SECONDS - t0)) s with --timeout 1"
+	[ -e "$RT.intent" ] || fail "the intent record was dropped"
+	qmp query-status >/dev/null	# QEMU answers again
+	kh -r "$RT" -m "$SOCK" check --repair
+	expect_rc 0
+	if [ -n "$(slot_of hotdisk-003fc157-pci-4)" ]; then
+		grep -q "QEMU has it, recorded" "$T/err" || fail "not settled: $ERR"
+		grep -q "id: hotdisk-003fc157-pci-4" "$RT" || fail "not recorded: $(cat "$RT")"
+	else
+		grep -q "QEMU does not have it, its leftovers released" "$T/err" ||
+			fail "not settled: $ERR"
+		! has_node hotdisk-003fc157-pci-4 || fail "block node left behind"
+		[ ! -e "$RT" ] || ! grep -q "hotdisk-003fc157" "$RT" || fail "recorded: $(cat "$RT")"
+	fi
+	[ ! -e "$RT.intent" ] || fail "intent record left"
+	[ -z "$(find "$T" -maxdepth 1 -name '.*.tmp.*')" ] || fail "temporary file left"
+}
+
+t_lock_timeout() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	touch "$RT.lock"
+	flock "$RT.lock" sleep 10 &
+	local holder=$! t0=$SECONDS
+	sleep 0.2
+	kh -t 1 -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 4
+	expect_err "locked by another process"
+	[ $((SECONDS - t0)) -le 3 ] || fail "lock wait took $((SECONDS - t0)) s"
+	kill "$holder"
+	wait "$holder" 2>/dev/null
+	[ ! -e "$RT" ] || fail "runtime file created"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+}
+
+# ---- the tool killed or interrupted ----
+
+# The tool killed at every step of every operation: after check --repair
+# the file and the VM agree, and nothing half-made is left in QEMU or on
+# the host.
+settled() {
+	local why=$1 nodes ids
+	[ ! -e "$RT.intent" ] || fail "$why: intent record left"
+	[ -z "$(find "$T" -maxdepth 1 -name '.*.tmp.*')" ] || fail "$why: temporary file left"
+	# a first add that died before QEMU had anything leaves no file
+	if [ -e "$RT" ]; then
+		kh -r "$RT" -m "$SOCK" check
+		[ "$RC" -eq 0 ] || fail "$why: check after repair: $OUT $ERR"
+	else
+		touch "$RT.none"
+		RT_SAVED=$RT RT=$RT.none
+	fi
+	# block nodes: exactly the recorded disks' (and their file children)
+	nodes=$(qmp query-named-block-nodes | grep -o '"node-name":"hot[^"]*"' | sort -u | cut -d'"' -f4)
+	ids=$(grep -o 'hotdisk-[^ ]*' "$RT" | sort -u)
+	[ "$nodes" = "$ids" ] || fail "$why: block nodes '$nodes', recorded '$ids'"
+	[ "$(tun_fds)" -eq "$(awk '/^  queues:/ { n += $2 } END { print n + 0 }' "$RT")" ] ||
+		fail "$why: QEMU holds $(tun_fds) tap fds"
+	if grep -q 'kind: nic' "$RT"; then has_netdev hotnic || fail "$why: netdev missing"
+	else ! has_netdev hotnic || fail "$why: netdev left"; fi
+	[ "$(in_ns ip -o link show | grep -c ' kh')" -eq "$(grep -c 'kind: nic' "$RT")" ] ||
+		fail "$why: taps: $(in_ns ip -o link show | grep ' kh')"
+	if [ -n "${RT_SAVED:-}" ]; then
+		RT=$RT_SAVED RT_SAVED=
+	fi
+}
+
+t_kill_at_every_step() {
+	make_netns
+	GUEST_APPEND=kh.nomodules start_guest vm
+	disk_image "$T/d1.img"
+	local p n=0 add_disk add_nic
+	add_disk=(disk add --uuid "$UUID1" --path "$T/d1.img")
+	add_nic=(nic add --uuid "$UUID2" --mac "$MAC1" --link br0 --tap kh0 --queues 2)
+	for p in add-intent after-backend after-device_add before-commit after-commit; do
+		KH_FAULT=$p kh -r "$RT" -m "$SOCK" "${add_disk[@]}"
+		[ "$RC" -eq 137 ] || fail "disk add was not killed at $p (exit $RC)"
+		kh -r "$RT" -m "$SOCK" check --repair
+		settled "disk add killed at $p"
+		kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"	# back to empty, if it got in
+		n=$((n + 1))
+	done
+	for p in add-intent after-getfd after-netdev_add after-device_add before-commit after-commit; do
+		KH_FAULT=$p kh -r "$RT" -m "$SOCK" "${add_nic[@]}"
+		[ "$RC" -eq 137 ] || fail "nic add was not killed at $p (exit $RC)"
+		kh -r "$RT" -m "$SOCK" check --repair
+		settled "nic add killed at $p"
+		kh -r "$RT" -m "$SOCK" nic remove --uuid "$UUID2"
+		n=$((n + 1))
+	done
+	for p in remove-intent after-unplug after-release after-commit-remove; do
+		for kind in disk nic; do
+			if [ "$kind" = disk ]; then
+				kh -r "$RT" -m "$SOCK" "${add_disk[@]}"
+				uuid=$UUID1
+			else
+				kh -r "$RT" -m "$SOCK" "${add_nic[@]}"
+				uuid=$UUID2
+			fi
+			expect_rc 0
+			KH_FAULT=$p kh -r "$RT" -m "$SOCK" "$kind" remove --uuid "$uuid"
+			[ "$RC" -eq 137 ] || fail "$kind remove was not killed at $p (exit $RC)"
+			kh -r "$RT" -m "$SOCK" check --repair
+			settled "$kind remove killed at $p"
+			# the next run finishes what is left (it may be done already)
+			kh -r "$RT" -m "$SOCK" "$kind" remove --uuid "$uuid"
+			n=$((n + 1))
+		done
+	done
+	# the next ordinary run settles it too, and says what it did
+	KH_FAULT=after-backend kh -r "$RT" -m "$SOCK" "${add_disk[@]}"
+	[ "$RC" -eq 137 ] || fail "not killed"
+	disk_image "$T/d2.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID3" --path "$T/d2.img"
+	expect_rc 0
+	grep -q "an interrupted add of hotdisk-003fc157-pci-4: QEMU does not have it, its leftovers released" "$T/err" ||
+		fail "the settling was not said: $ERR"
+	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID3"
+	expect_rc 0
+	settled "the end"
+	echo "INFO: $n kill points exercised, each settled"
+	[ "$n" -eq 19 ] || fail "$n kill points, not 19"
+}
+
+# A signal during a removal's wait (a hook's caller timing it out, ^C)
+# leaves the removal recorded as pending, as a timeout does, and check
+# (the gate before migration) fails while it is; so it does while any
+# interrupted run is not settled.
+t_signal_during_removal() {
+	start_vm vm	# no guest: the unplug is never acknowledged
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	local sig tool rc
+	for sig in TERM INT HUP; do
+		"$KH" -t 30 -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1" >"$T/out" 2>"$T/err" &
+		tool=$!
+		sleep 1
+		kill -"$sig" "$tool"
+		rc=0
+		wait "$tool" || rc=$?
+		[ "$rc" -eq 4 ] || fail "SIG$sig: exit $rc, expected 4: $(cat "$T/err")"
+		grep -q "waiting for the guest to release hotdisk-003fc157-pci-4: interrupted by signal" "$T/err" ||
+			fail "SIG$sig: $(cat "$T/err")"
+		grep -q "state: unplugging" "$RT" || fail "SIG$sig: the removal is not recorded as pending"
+		[ ! -e "$RT.intent" ] || fail "SIG$sig: intent record left"
+		kh -r "$RT" -m "$SOCK" check
+		expect_rc 1
+		expect_out "a removal is pending"
+	done
+	# a Ganeti file has no place for the mark: the removal's intent record
+	# stands for it until the removal is done
+	ganeti_file newer
+	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1
+	disk_image "$T/d2.img"
+	gkh disk add --uuid "$UUID1" --path "$T/d2.img" --dev-type file
+	expect_rc 0
+	"$KH" -t 30 --instance vm1 --ganeti-dir "$T/ganeti" disk remove --uuid "$UUID1" >"$T/out" 2>"$T/err" &
+	tool=$!
+	sleep 1
+	kill -TERM "$tool"
+	rc=0
+	wait "$tool" || rc=$?
+	[ "$rc" -eq 4 ] || fail "Ganeti file: exit $rc: $(cat "$T/err")"
+	grep -q "the removal stays pending in .*vm1.runtime.intent" "$T/err" || fail "Ganeti file: $(cat "$T/err")"
+	gkh check --repair
+	expect_rc 1
+	expect_out "an interrupted remove is not settled"
+	grep -q "a removal of disk-003fc157-66a8-4e6d is pending: QEMU still has it" "$T/err" ||
+		fail "the next run did not say the removal is pending: $ERR"
+	qmp system_reset >/dev/null	# completes the pending unplug
+	local i
+	for i in $(seq 50); do [ -z "$(slot_of disk-003fc157-66a8-4e6d)" ] && break; sleep 0.1; done
+	# the removal asked for again: the run that finds it done finishes it
+	gkh disk remove --uuid "$UUID1"
+	expect_rc 0
+	expect_out "removed disk $UUID1"
+	jq -e '.[3] == []' "$RT" >/dev/null || fail "the removed disk is still recorded: $(cat "$RT")"
+	gkh check
+	expect_rc 0
+	RT=$T/vm.runtime SOCK=$T/vm.qmp
+	# a run killed outright leaves its intent record: check says so
+	KH_FAULT=after-backend kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d1.img" --mode ro
+	[ "$RC" -eq 137 ] || fail "not killed: $RC"
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	expect_out "an interrupted add is not settled (.*vm.runtime.intent): run check --repair"
+}
+
+# A relative --runtime path is resolved once: a run killed just before it
+# renames the new file into place, settled from another directory, puts
+# that file in place (it once looked for it relative to the new directory,
+# said "recorded" and lost it).
+t_relative_runtime_path() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	(cd "$T" && KH_FAULT=before-commit "$KH" -r vm.runtime -m "$SOCK" disk add \
+		--uuid "$UUID1" --path "$T/d1.img") >/dev/null 2>&1
+	[ -e "$RT.intent" ] || fail "the killed add left no intent record"
+	(cd / && kh -r "${RT#/}" -m "$SOCK" check --repair)
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 0
+	grep -q "uuid: $UUID1" "$RT" || fail "the file does not record the disk: $(cat "$RT" 2>&1)"
+	[ ! -e "$RT.intent" ] || fail "intent record left"
+	[ -z "$(find "$T" -maxdepth 1 -name '.*.tmp.*')" ] || fail "temporary file left"
+}
+
+# A Ganeti file's disk is made in more steps (add-fd, drive_add,
+# remove-fd): killed after each, the next run leaves no drive, no fd set
+# with an fd and no record; killed after the device, it is recorded.
+t_kill_ganeti_disk_add() {
+	ganeti_file newer
+	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1
+	disk_image "$T/d1.img"
+	local p id=disk-003fc157-66a8-4e6d n=0
+	for p in add-intent after-add-fd after-backend after-device_add before-commit after-commit; do
+		KH_FAULT=$p gkh disk add --uuid "$UUID1" --path "$T/d1.img"
+		[ "$RC" -eq 137 ] || fail "disk add was not killed at $p (exit $RC)"
+		gkh check --repair
+		case $p in
+		add-intent | after-add-fd | after-backend)
+			expect_rc 0
+			! has_drive "$id" || fail "killed at $p: drive $id left"
+			[ -z "$(slot_of "$id")" ] || fail "killed at $p: device in QEMU" ;;
+		*)
+			expect_rc 0
+			[ -n "$(slot_of "$id")" ] || fail "killed at $p: device lost"
+			jq -e '.[3] | length == 1' "$RT" >/dev/null || fail "killed at $p: not recorded" ;;
+		esac
+		qmp query-fdsets | jq -e '[.[].fds[]] | length == 0' >/dev/null ||
+			fail "killed at $p: fds left in fd sets: $(qmp query-fdsets)"
+		[ ! -e "$RT.intent" ] || fail "killed at $p: intent left"
+		gkh disk remove --uuid "$UUID1"
+		! has_drive "$id" || fail "after $p: drive left after removal"
+		n=$((n + 1))
+	done
+	echo "INFO: $n kill points of a Ganeti disk add, each settled"
+}
+
+# ---- full disks, crowds, valgrind ----
+
+# The runtime file's directory full, or read-only: exit 1, the VM as it
+# was, the old file intact.
+t_storage_faults() {
+	start_vm vm
+	mkdir "$T/mnt"
+	mount -t tmpfs -o size=64k tmpfs "$T/mnt" || fail "cannot mount a tmpfs"
+	RT=$T/mnt/vm.runtime
+	disk_image "$T/d1.img"
+	disk_image "$T/d2.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	dd if=/dev/zero of="$T/mnt/fill" bs=4k 2>/dev/null
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img"
+	expect_rc 1
+	expect_err "No space left on device"
+	same_as before
+	rm "$T/mnt/fill"
+	mount -o remount,ro "$T/mnt"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img"
+	expect_rc 1
+	expect_err "Read-only file system"
+	same_as before
+	umount "$T/mnt"
+}
+
+# 16 invocations at once, adds and removes mixed: all finish within the
+# timeout, on distinct slots, and the file matches the VM.
+t_concurrent_invocations() {
+	make_netns
+	GUEST_APPEND=kh.nomodules start_guest vm
+	local i pids=() uuid
+	for i in $(seq 10 17); do
+		disk_image "$T/d$i.img"
+		kh -r "$RT" -m "$SOCK" disk add --uuid "00000000-0000-4000-8000-0000000000$i" --path "$T/d$i.img"
+		expect_rc 0
+	done
+	for i in $(seq 10 25); do
+		uuid=00000000-0000-4000-8000-0000000000$i
+		if [ "$i" -le 17 ]; then
+			in_ns "$KH" -q -r "$RT" -m "$SOCK" disk remove --uuid "$uuid" 2>"$T/err.$i" &
+		elif [ $((i % 2)) -eq 0 ]; then
+			disk_image "$T/d$i.img"
+			in_ns "$KH" -q -r "$RT" -m "$SOCK" disk add --uuid "$uuid" --path "$T/d$i.img" 2>"$T/err.$i" &
+		else
+			in_ns "$KH" -q -r "$RT" -m "$SOCK" nic add --uuid "$uuid" --mac "52:54:00:00:00:$i" --link br0 2>"$T/err.$i" &
+		fi
+		pids+=($!)
+	done
+	for i in "${!pids[@]}"; do
+		wait "${pids[$i]}" || fail "invocation $i failed: $(cat "$T/err.$((i + 10))")"
+	done
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 0
+	expect_out "matches the VM: 8 devices"
+	[ "$(grep -c '^  slot:' "$RT")" -eq 8 ] || fail "not 8 devices"
+	[ "$(grep '^  slot:' "$RT" | sort | uniq -d)" = "" ] || fail "a slot twice"
+}
+
+# A full add and remove of each kind under valgrind: no leak, no error.
+t_valgrind_add_remove() {
+	[ -x "${KH_PLAIN:-}" ] || fail "KH_PLAIN (the tool without sanitizers) not set"
+	make_netns
+	GUEST_APPEND=kh.nomodules start_guest vm
+	disk_image "$T/d1.img"
+	local vg=(valgrind -q --leak-check=full --show-leak-kinds=all
+		--errors-for-leak-kinds=all --error-exitcode=99 --track-fds=yes)
+	for args in "disk add --uuid $UUID1 --path $T/d1.img" "disk remove --uuid $UUID1" \
+		"nic add --uuid $UUID2 --mac $MAC1 --link br0 --queues 2" "nic remove --uuid $UUID2"; do
+		# shellcheck disable=SC2086
+		in_ns "${vg[@]}" "$KH_PLAIN" -r "$RT" -m "$SOCK" $args >"$T/vg.out" 2>"$T/vg.err" ||
+			fail "valgrind: $args: $(cat "$T/vg.err")"
+		! grep -q "Open file descriptor [3-9]" "$T/vg.err" || fail "fd left open: $(cat "$T/vg.err")"
+	done
+}
+
+run_tests reliability "$@"

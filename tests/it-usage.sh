@@ -1,0 +1,335 @@
+#!/usr/bin/env bash
+# Integration tests, usage: usage errors and help, list, check, the bad-input
+# catalogue, malformed runtime files, hostile paths, the messages they give.
+# Usage: KH=... QMPCMD=... GUEST=... tests/it-usage.sh [TEST...]; it runs
+# alone, or tests/integration.sh runs it with the other areas.
+set -u
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/lib.sh
+. "$HERE/lib.sh"
+test_tools
+
+# ---- usage, list ----
+
+t_usage_errors() {
+	kh --help
+	expect_rc 0
+	expect_out "exit status: 0 done"
+	kh -V
+	expect_rc 0
+	expect_out "^kvm-hotplug [0-9]"
+	kh disk add --help
+	expect_rc 0
+	expect_out "disk add --uuid UUID --path PATH"
+	kh check --help
+	expect_rc 0
+	expect_out "check \[--repair\]"
+	kh sync --help
+	expect_rc 0
+	expect_out "sync \[--prune\] \[--from FILE\]"
+	kh
+	expect_rc 2
+	kh frobnicate
+	expect_rc 2
+	expect_err "unknown command 'frobnicate'"
+	kh -m /x disk add --uuid "$UUID1" --path /x
+	expect_rc 2
+	expect_err "runtime FILE is required"
+	kh -r /x disk remove --uuid "$UUID1"
+	expect_rc 2
+	expect_err "monitor SOCK is required"
+	kh -r /x -m /x disk add --uuid 003fc157 --path /x
+	expect_rc 2
+	expect_err "'003fc157' is not a UUID"
+	kh -r /x -m /x disk add --uuid "$UUID1" --path /x --format vmdk
+	expect_rc 2
+	expect_err "format: 'vmdk' is not one of raw|qcow2"
+	kh -r /x -m /x disk add --uuid "$UUID1" --path /x --slot 32
+	expect_rc 2
+	expect_err "slot: '32' is not a number 1-31"
+	kh -r /x -m /x disk add --uuid "$UUID1" --path /x --bogus
+	expect_rc 2
+	expect_err "unknown option '--bogus'"
+	kh -r /x -m /x disk remove --uuid "$UUID1" --path /x
+	expect_rc 2
+	expect_err "disk remove does not take '--path'"
+	kh -t 0 disk remove --uuid "$UUID1"
+	expect_rc 2
+	expect_err "timeout: '0' is not a number of seconds"
+	kh -j -r /x -m /x disk add --uuid nope --path /x
+	expect_rc 2
+	expect_out '"exit":2'
+}
+
+t_list() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	disk_image "$T/d2.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img" --name "data disk"
+	# a recorded device QEMU does not have
+	printf -- '- kind: disk\n  uuid: %s\n  id: hotdisk-2c3d4e5f-pci-9\n  bus: pci.0\n  slot: 9\n  driver: virtio-blk-pci\n  path: /x\n  format: raw\n  cache: default\n  mode: rw\n  discard: ignore\n' "$UUID3" >>"$RT"
+	kh -r "$RT" -m "$SOCK" list
+	expect_rc 0
+	expect_out "^UUID .*KIND .*ID .*BUS .*SLOT .*STATE .*IN-QEMU"
+	expect_out "$UUID1 disk hotdisk-003fc157-pci-4 .*pci.0 .* 4 plugged .*yes"
+	expect_out "$UUID3 disk hotdisk-2c3d4e5f-pci-9 .*no"
+	kh -j -r "$RT" -m "$SOCK" list
+	expect_rc 0
+	expect_out '"present":true'
+	expect_out '"id":"hotdisk-2c3d4e5f-pci-9","bus":"pci.0","slot":9,"driver":"virtio-blk-pci","state":"plugged","present":false'
+	expect_out '"name":"data disk"'
+}
+
+# ---- bad input: one-line messages, nothing changed ----
+
+t_malformed_runtime_file() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	printf 'version: 1\ndevices:\n  - kind: disk\n    slot: [\n' >"$RT"
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 2
+	expect_err "$RT: line [0-9]"
+	same_as before
+	printf 'version: 1\ndevices:\n  - kind: disk\n    uuid: %s\n    id: hotdisk-003fc157-pci-5\n    bus: pci.0\n    slot: five\n' "$UUID1" >"$RT"
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
+	expect_rc 2
+	expect_err "$RT: line 7: .*slot"
+	same_as before
+	kh -r "$RT" -m "$SOCK" list
+	expect_rc 2
+	same_as before
+}
+
+t_hmp_socket_refused() {
+	start_vm vm -monitor "unix:$T/hmp.sock,server=on,wait=off"
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$T/hmp.sock" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 2
+	expect_err "HMP (human) monitor, not QMP"
+	[ ! -e "$RT" ] || fail "runtime file created"
+	kh -r "$RT" -m "$T/d1.img" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 2
+	expect_err "is not a socket"
+}
+
+# One row per bad input: expected exit, a phrase of the one-line error,
+# then the arguments. Each leaves the runtime file and the VM as they were.
+bad_input_rows() {
+	local x300 ctl
+	x300=$(printf 'x%.0s' $(seq 300))
+	ctl=$(printf 'a\001b')
+	cat <<-ROWS
+	2	no command given
+	2	unknown command 'frob'	frob
+	2	unknown option '--bogus'	--bogus list
+	2	missing value for '-r'	-r
+	2	timeout: 'abc' is not a number	-t abc list
+	2	timeout: '-1' is not a number	-t -1 list
+	2	timeout: '0' is not a number	-t 0 list
+	2	disk: add or remove?	disk
+	2	disk: unknown subcommand 'frob'	disk frob
+	2	disk add: --uuid is required	disk add --path $T/d.img
+	2	disk add: --path is required	disk add --uuid $UUID2
+	2	is not a UUID	disk add --uuid 003fc157 --path $T/d.img
+	2	is not a UUID	disk add --uuid $UUID2$UUID2 --path $T/d.img
+	2	is not a UUID	disk add --uuid $ctl --path $T/d.img
+	2	is not a UUID	disk remove --uuid 003fc157-66a8-4e6d-8b7e-ec4f6975139g
+	2	is not absolute	disk add --uuid $UUID2 --path rel.img
+	2	No such file or directory	disk add --uuid $UUID2 --path $T/missing.img
+	2	not a regular file or block device	disk add --uuid $UUID2 --path $T
+	2	not a regular file or block device	disk add --uuid $UUID2 --path /dev/null
+	2	--path: too long	disk add --uuid $UUID2 --path /$x300$x300$x300$x300$x300$x300$x300$x300$x300$x300$x300$x300$x300$x300
+	2	format: 'vmdk' is not one of raw|qcow2	disk add --uuid $UUID2 --path $T/d.img --format vmdk
+	2	cache: 'fast' is not one of	disk add --uuid $UUID2 --path $T/d.img --cache fast
+	2	mode: 'rx' is not one of rw|ro	disk add --uuid $UUID2 --path $T/d.img --mode rx
+	2	discard: 'yes' is not one of	disk add --uuid $UUID2 --path $T/d.img --discard yes
+	2	slot: '0' is not a number 1-31	disk add --uuid $UUID2 --path $T/d.img --slot 0
+	2	slot: '32' is not a number 1-31	disk add --uuid $UUID2 --path $T/d.img --slot 32
+	2	slot: '4x' is not a number	disk add --uuid $UUID2 --path $T/d.img --slot 4x
+	2	name: must be 1-128 characters	disk add --uuid $UUID2 --path $T/d.img --name $x300
+	2	control characters are not allowed	disk add --uuid $UUID2 --path $T/d.img --name $ctl
+	2	disk remove does not take '--path'	disk remove --uuid $UUID1 --path $T/d.img
+	2	unexpected argument 'extra'	disk remove --uuid $UUID1 extra
+	2	nic add: --mac is required	nic add --uuid $UUID2 --link br0
+	2	not a unicast MAC	nic add --uuid $UUID2 --mac 52:54:00:12:34 --link br0
+	2	not a unicast MAC	nic add --uuid $UUID2 --mac 01:00:5e:00:00:01 --link br0
+	2	not a unicast MAC	nic add --uuid $UUID2 --mac ff:ff:ff:ff:ff:ff --link br0
+	2	not a unicast MAC	nic add --uuid $UUID2 --mac 52-54-00-12-34-56 --link br0
+	2	queues: '0' is not a number 1-16	nic add --uuid $UUID2 --mac $MAC1 --link br0 --queues 0
+	2	vhost: 'maybe' is not one of on|off|auto	nic add --uuid $UUID2 --mac $MAC1 --link br0 --vhost maybe
+	2	--tap: 'a/b' is not an interface name	nic add --uuid $UUID2 --mac $MAC1 --link br0 --tap a/b
+	2	--tap: 'kh%d' is not an interface name	nic add --uuid $UUID2 --mac $MAC1 --link br0 --tap kh%d
+	2	is not an interface name	nic add --uuid $UUID2 --mac $MAC1 --link br0 --tap abcdefghijklmnop
+	2	bridge nosuchbr does not exist	nic add --uuid $UUID2 --mac $MAC1 --link nosuchbr
+	2	--mode routed needs --script	nic add --uuid $UUID2 --mac $MAC1 --mode routed
+	2	--mode bridged needs --link BRIDGE or --script	nic add --uuid $UUID2 --mac $MAC1
+	2	is not an executable with an absolute path	nic add --uuid $UUID2 --mac $MAC1 --script ifup
+	2	is not an executable with an absolute path	nic add --uuid $UUID2 --mac $MAC1 --script $T/d.img
+	2	is not an executable with an absolute path	nic add --uuid $UUID2 --mac $MAC1 --script $T
+	2	--tap: '-x' is not an interface name	nic add --uuid $UUID2 --mac $MAC1 --link br0 --tap -x
+	2	nic remove does not take '--mac'	nic remove --uuid $UUID1 --mac $MAC1
+	2	list: unexpected argument	list now
+	2	format: 'yaml' is not one of	cmdline --format yaml
+	2	is not an instance name	--instance ../vm list
+	2	--ganeti-dir goes with --instance	--ganeti-dir /tmp list
+	2	dev-type: 'zfs' is not one of	disk add --uuid $UUID2 --path $T/d.img --dev-type zfs
+	2	timeout: '100000' is not a number of seconds above 0 and up to 86400	-t 100000 list
+	2	--ganeti-dir: /nonexistent: No such file or directory	--instance vm --ganeti-dir /nonexistent list
+	1	slot 2 on pci.0 is reserved (reserved-slots)	disk add --uuid $UUID2 --path $T/d.img --slot 2
+	1	Connection refused (is QEMU running?)	-m $T/dead.sock list
+	1	No such file or directory (is QEMU running?)	-m $T/gone.sock list
+	2	nic add does not take '--dev-type'	nic add --uuid $UUID2 --mac $MAC1 --link br0 --dev-type file
+	2	sync: unexpected argument 'now'	sync now
+	2	sync: unexpected argument '--from'	sync --from
+	2	no Ganeti hook environment	sync --prune
+	2	from: .*nope.yaml: no such runtime file	sync --from $T/nope.yaml
+	1	a device with uuid $UUID1 is already recorded	disk add --uuid $UUID1 --path $T/d.img --mode ro
+	1	no nic with uuid $UUID1	nic remove --uuid $UUID1
+	ROWS
+}
+
+t_bad_input_catalogue() {
+	make_netns
+	start_vm vm
+	disk_image "$T/d.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d.img"
+	expect_rc 0
+	# the socket of a QEMU that is gone: nobody listens on it
+	python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$T/dead.sock"
+	snapshot before
+	local rc phrase args n=0
+	while IFS=$'\t' read -r rc phrase args; do
+		# shellcheck disable=SC2086 # the row's words are the arguments
+		case $args in
+		--instance* | --ganeti-dir*) kh $args ;;
+		*) kh -r "$RT" -m "$SOCK" $args ;;
+		esac
+		[ "$RC" -eq "$rc" ] || fail "row '$args': exit $RC, expected $rc: $ERR"
+		expect_err "$phrase"
+		same_as before
+		n=$((n + 1))
+	done < <(bad_input_rows)
+	[ "$n" -ge 40 ] || fail "only $n bad inputs"
+	# bad runtime files: exit 2, the file left as it was
+	for content in 'garbage: [' '' $'\x7fELF\x01\x02' '[1, 2' 'version: 7'; do
+		printf '%s' "$content" >"$T/bad.runtime"
+		cp "$T/bad.runtime" "$T/bad.copy"
+		kh -r "$T/bad.runtime" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d.img"
+		[ "$RC" -eq 2 ] || fail "runtime file '$content': exit $RC: $ERR"
+		expect_err "bad.runtime"
+		cmp -s "$T/bad.runtime" "$T/bad.copy" || fail "bad runtime file rewritten"
+		same_as before
+	done
+	mkdir "$T/dir.runtime"
+	kh -r "$T/dir.runtime" -m "$SOCK" list
+	[ "$RC" -eq 2 ] || fail "directory as runtime file: exit $RC"
+	expect_err "not a regular file"
+	ln -s "$RT" "$T/link.runtime"
+	kh -r "$T/link.runtime" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d.img"
+	[ "$RC" -eq 2 ] || fail "symlink as runtime file: exit $RC"
+	expect_err "link.runtime: a symlink, which the rewrite would replace by a file"
+	same_as before
+	echo "INFO: $n bad inputs and 6 bad runtime files refused, nothing changed"
+}
+
+# Paths QEMU must get as they are: commas (the -drive syntax's separator),
+# quotes, a newline, non-ASCII. Typed JSON all the way: no option string
+# is ever built by concatenation.
+t_hostile_paths() {
+	start_vm vm
+	local dir=$T/odd\ dir name i=0
+	mkdir "$dir"
+	for name in 'a,b.img' "it's \"quoted\".img" $'new\nline.img' 'café,file=x.img' 'x,format=qcow2'; do
+		i=$((i + 1))
+		disk_image "$dir/$name"
+		kh -r "$RT" -m "$SOCK" disk add --uuid "00000000-0000-4000-8000-00000000000$i" --path "$dir/$name"
+		expect_rc 0
+		qmp query-block | jq -e --arg p "$dir/$name" 'any(.[]; .inserted.file == $p)' >/dev/null ||
+			fail "QEMU does not have '$name' as it is: $(qmp query-block)"
+	done
+	# the runtime file holds them exactly, and cmdline gives them back
+	kh -r "$RT" cmdline --format json
+	expect_rc 0
+	[ "$(echo "$OUT" | jq -r '.[] | select(startswith("{\"driver\":\"raw\"")) | fromjson | .file.filename' | grep -c 'odd dir')" -eq 5 ] ||
+		fail "cmdline lost a path: $OUT"
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 0
+	# a path that is not UTF-8 cannot be recorded: refused, nothing done
+	snapshot before
+	disk_image "$dir/$(printf 'bad\377.img')"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID3" --path "$dir/$(printf 'bad\377.img')"
+	[ "$RC" -eq 1 ] || [ "$RC" -eq 2 ] || fail "non-UTF-8 path: exit $RC"
+	expect_err "UTF-8"
+	same_as before
+}
+
+# ---- check ----
+
+# A slot that does not match makes the migration fail: check says so
+# first, naming the device; so does a device hot-plugged behind our back.
+t_check_finds_differences() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	disk_image "$T/d2.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 0
+	cp "$RT" "$T/rt.good"
+	sed -i 's/slot: 4/slot: 6/' "$RT"
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	expect_out "disk hotdisk-003fc157-pci-4: recorded at pci.0 slot 6, QEMU has it at bus 0 slot 4"
+	expect_err "1 difference between"
+	cp "$T/rt.good" "$RT"
+	qmp blockdev-add "{\"driver\": \"raw\", \"node-name\": \"stray\", \"file\": {\"driver\": \"file\", \"filename\": \"$T/d2.img\"}}" >/dev/null
+	qmp device_add '{"driver": "virtio-blk-pci", "drive": "stray", "id": "stray", "bus": "pci.0", "addr": "0x8"}' >/dev/null
+	kh -j -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	expect_out '"match":false'
+	expect_out '"id":"stray","problem":"hot-plugged, but not recorded"'
+	# one JSON object per run, the verdict in it
+	[ "$(wc -l <"$T/out")" -eq 1 ] || fail "check --json printed more than one object: $OUT"
+	jq -e '.exit == 1 and (.error | test("1 difference between"))' "$T/out" >/dev/null ||
+		fail "no verdict in check's object: $OUT"
+	# a device hot-plugged without an id lands in peripheral-anon
+	disk_image "$T/d3.img"
+	qmp blockdev-add "{\"driver\": \"raw\", \"node-name\": \"anon\", \"file\": {\"driver\": \"file\", \"filename\": \"$T/d3.img\"}}" >/dev/null
+	qmp device_add '{"driver": "virtio-blk-pci", "drive": "anon", "bus": "pci.0", "addr": "0x9"}' >/dev/null
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	expect_out "device /machine/peripheral-anon/device\[[0-9]*\]: hot-plugged without an id, not recorded"
+	sed -i '/^- kind: disk/,$d; s/^devices:$/devices: []/' "$RT"
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	expect_out "device hotdisk-003fc157-pci-4: hot-plugged, but not recorded"
+}
+
+# check looks at a NIC's host side too: a tap taken off its bridge, or
+# gone, is a difference.
+t_check_nic_host_side() {
+	make_netns
+	start_vm vm
+	in_ns ip link add br1 type bridge
+	kh -r "$RT" -m "$SOCK" nic add --uuid "$UUID1" --mac "$MAC1" --link br0 --tap kh1
+	expect_rc 0
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 0
+	in_ns ip link set kh1 nomaster
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	expect_out "its tap kh1 is not on bridge br0$"
+	in_ns ip link set kh1 master br1
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	expect_out "its tap kh1 is not on bridge br0 but on br1"
+	in_ns ip link del kh1
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	expect_out "its tap kh1 is gone"
+}
+
+run_tests usage "$@"
