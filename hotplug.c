@@ -1473,8 +1473,11 @@ static int plug_new(const struct options *o, struct runtime *rt,
 	}
 	/* 5 */
 	fault_point("before-commit");
-	if (commit_file(rt, e) == KH_OK)
-		*res = change_result("added", d);
+	*res = change_result("added", d);
+	if (commit_file(rt, e) != KH_OK) {
+		json_decref(*res);
+		*res = NULL;
+	}
 	fault_point("after-commit");
 out:
 	if (intent_told && outcome_unknown(e)) {
@@ -1486,13 +1489,15 @@ out:
 		/* the file tells the outcome now: done, or all taken back */
 		runtime_intent_clear(rt);
 	}
-	if (e->code != KH_OK && script_ran) {
+	/* a commit may have merged another writer's file: d is looked up */
+	if (e->code != KH_OK && d != NULL &&
+	    (d = runtime_find_uuid(rt, r->uuid)) != NULL) {
 		struct error ignored = { 0 };
-		run_nic_script(o, d, true, &ignored);
-	}
-	if (e->code != KH_OK && d != NULL) {
+
+		if (script_ran)
+			run_nic_script(o, d, true, &ignored);
 		runtime_discard(rt);
-		runtime_remove_device(rt, rt->ndev - 1);
+		runtime_remove_device(rt, (size_t)(d - rt->dev));
 	}
 	tap_close(&tap);	/* QEMU holds its own copies */
 	return e->code;
@@ -1532,7 +1537,7 @@ static int mark_unplugging(struct runtime *rt, struct rt_device *d,
 			   struct error *e)
 {
 	struct error werr = { 0 };
-	char why[sizeof(e->msg)];
+	char why[sizeof(e->msg)], again[RT_UUID_LEN + 32];
 	int code = e->code;
 
 	memcpy(why, e->msg, sizeof(why));
@@ -1543,14 +1548,15 @@ static int mark_unplugging(struct runtime *rt, struct rt_device *d,
 				 rt_kind_name(d->kind), d->uuid);
 	runtime_intent_clear(rt);
 	d->state = RT_UNPLUGGING;
+	snprintf(again, sizeof(again), "%s remove --uuid %s",
+		 rt_kind_name(d->kind), d->uuid);
 	if (runtime_prepare(rt, &werr) != KH_OK ||
-	    commit_file(rt, &werr) != KH_OK)
+	    commit_file(rt, &werr) != KH_OK)	/* d is gone after it */
 		return error_set(e, code, "%s; recording that failed too: %s",
 				 why, werr.msg);
 	return error_set(e, code,
-			 "%s; it stays recorded as unplugging: run '%s remove "
-			 "--uuid %s' again once the guest is up, or reboot the VM",
-			 why, rt_kind_name(d->kind), d->uuid);
+			 "%s; it stays recorded as unplugging: run '%s' again "
+			 "once the guest is up, or reboot the VM", why, again);
 }
 
 /* After the guest let go: what the device was attached to in QEMU. */

@@ -1179,6 +1179,212 @@ int runtime_format(const struct runtime *rt, char **out, size_t *len,
 	return KH_OK;
 }
 
+/* --- another writer: what this run read, and merging into a newer file --- */
+
+static bool same_field(const struct rt_device *a, const struct rt_device *b,
+		       const struct field *f)
+{
+	char x[16], y[16];
+	const char *p = field_text(a, f, x, sizeof(x));
+	const char *q = field_text(b, f, y, sizeof(y));
+
+	return (p == NULL) == (q == NULL) && (p == NULL || strcmp(p, q) == 0);
+}
+
+static bool same_device(const struct rt_device *a, const struct rt_device *b)
+{
+	if (a->kind != b->kind)
+		return false;
+	for (size_t k = 0; k < NFIELDS; k++)
+		if (field_applies(&fields[k], a->kind) &&
+		    !same_field(a, b, &fields[k]))
+			return false;
+	return true;
+}
+
+static struct rt_device *find_uuid_in(struct rt_device *v, size_t n,
+				      const char *uuid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].uuid, uuid) == 0)
+			return &v[i];
+	return NULL;
+}
+
+static void forget_seen(struct runtime *rt)
+{
+	while (rt->nbase > 0)
+		rt_device_release(&rt->base[--rt->nbase]);
+	free(rt->base);
+	rt->base = NULL;
+	memset(&rt->seen, 0, sizeof(rt->seen));
+}
+
+static void file_id(struct rt_file_id *id, const struct stat *st)
+{
+	id->exists = st != NULL;
+	if (st == NULL)
+		return;
+	id->dev = st->st_dev;
+	id->ino = st->st_ino;
+	id->size = st->st_size;
+	id->mtime = st->st_mtim;
+}
+
+/* Remembers the file as it is now (st: its stat, NULL if there is none)
+ * and the devices rt holds for it. */
+static int remember_seen(struct runtime *rt, const struct stat *st,
+			 struct error *e)
+{
+	forget_seen(rt);
+	file_id(&rt->seen, st);
+	if (rt->ndev > 0 && (rt->base = calloc(rt->ndev, sizeof(*rt->base))) == NULL)
+		return nomem(e);
+	for (; rt->nbase < rt->ndev; rt->nbase++)
+		if (rt_device_copy(&rt->base[rt->nbase], &rt->dev[rt->nbase], e) != KH_OK)
+			return e->code;
+	return KH_OK;
+}
+
+/* Whether the file is no longer the one this run read or wrote. */
+static bool file_changed(const struct runtime *rt)
+{
+	struct rt_file_id now;
+	struct stat st;
+
+	file_id(&now, lstat(rt->path, &st) == 0 ? &st : NULL);
+	if (now.exists != rt->seen.exists)
+		return true;
+	return now.exists && (now.dev != rt->seen.dev || now.ino != rt->seen.ino ||
+			      now.size != rt->seen.size ||
+			      now.mtime.tv_sec != rt->seen.mtime.tv_sec ||
+			      now.mtime.tv_nsec != rt->seen.mtime.tv_nsec);
+}
+
+/* d, a device of this run, into theirs in place of their entry t (or as
+ * a new one): their entry's place is kept. d came from the file as this
+ * run read it if was_there, and its Ganeti entry then lived in the old
+ * file: a new entry is made for it if they have none. */
+static int put_device(struct runtime *theirs, struct rt_device *t,
+		      const struct rt_device *d, bool was_there, struct error *e)
+{
+	struct rt_device c;
+
+	if (rt_device_copy(&c, d, e) != KH_OK)
+		return e->code;
+	c.source = t != NULL ? t->source : NULL;
+	if (t != NULL || was_there)
+		c.gsource = t != NULL ? t->gsource : NULL;
+	if (t == NULL && (t = runtime_add_device(theirs, e)) == NULL) {
+		rt_device_release(&c);
+		return e->code;
+	}
+	rt_device_release(t);
+	*t = c;
+	return KH_OK;
+}
+
+/* This run's changes since it last read or wrote the file, applied to
+ * theirs: devices it added or changed, and removals. */
+static int apply_mine(struct runtime *theirs, const struct runtime *mine,
+			 struct error *e)
+{
+	struct rt_device *b, *t;
+
+	for (size_t i = 0; i < mine->ndev; i++) {
+		const struct rt_device *d = &mine->dev[i];
+
+		b = find_uuid_in(mine->base, mine->nbase, d->uuid);
+		if (b != NULL && same_device(b, d))
+			continue;
+		t = runtime_find_uuid(theirs, d->uuid);
+		if (put_device(theirs, t, d, b != NULL, e) != KH_OK)
+			return e->code;
+	}
+	for (size_t i = 0; i < mine->nbase; i++)
+		if (find_uuid_in(mine->dev, mine->ndev, mine->base[i].uuid) == NULL &&
+		    (t = runtime_find_uuid(theirs, mine->base[i].uuid)) != NULL)
+			runtime_remove_device(theirs, (size_t)(t - theirs->dev));
+	if (theirs->vm_name == NULL && mine->vm_name != NULL &&
+	    (theirs->vm_name = strdup(mine->vm_name)) == NULL)
+		return nomem(e);
+	if (theirs->vm_uuid[0] == '\0')
+		memcpy(theirs->vm_uuid, mine->vm_uuid, sizeof(theirs->vm_uuid));
+	return KH_OK;
+}
+
+/* rt takes what theirs read and holds; theirs keeps its path only. */
+static void take_contents(struct runtime *rt, struct runtime *theirs)
+{
+	clear_contents(rt);
+	forget_seen(rt);
+	rt->exists = theirs->exists;
+	rt->reserved = theirs->reserved;
+	rt->dev = theirs->dev;
+	rt->ndev = theirs->ndev;
+	rt->capdev = theirs->capdev;
+	rt->doc = theirs->doc;
+	rt->format = theirs->format;
+	rt->ganeti = theirs->ganeti;
+	rt->ganeti_hvinfo = theirs->ganeti_hvinfo;
+	rt->vm_name = theirs->vm_name;
+	memcpy(rt->vm_uuid, theirs->vm_uuid, sizeof(rt->vm_uuid));
+	rt->seen = theirs->seen;
+	rt->base = theirs->base;
+	rt->nbase = theirs->nbase;
+	theirs->dev = theirs->base = NULL;
+	theirs->ndev = theirs->capdev = theirs->nbase = 0;
+	theirs->doc = NULL;
+	theirs->ganeti = NULL;
+	theirs->vm_name = NULL;
+}
+
+/* The intent record names the prepared file: the new one now. */
+static int intent_names_prepared(struct runtime *rt, struct error *e)
+{
+	json_t *in = NULL;
+
+	if (runtime_intent_read(rt, &in, e) != KH_OK || in == NULL ||
+	    json_object_get(in, "prepared") == NULL) {
+		json_decref(in);
+		return e->code;
+	}
+	json_object_set_new(in, "prepared", json_string(rt->tmp_path));
+	runtime_intent_write(rt, in, e);
+	json_decref(in);
+	return e->code;
+}
+
+/* Another writer replaced or changed the file: read it again, apply this
+ * run's changes to it, and prepare that instead. rt's devices are new
+ * ones then: a pointer into rt->dev does not survive a commit. */
+static int merge_other_writer(struct runtime *rt, struct error *e)
+{
+	struct runtime theirs;
+
+	runtime_init(&theirs);
+	if ((theirs.path = strdup(rt->path)) == NULL)
+		return nomem(e);
+	if (runtime_load(&theirs, true, e) == KH_OK && theirs.format != rt->format)
+		error_set(e, KH_EFAIL, "%s is now in another format", rt->path);
+	/* rt changes only once the merged file is ready */
+	if (e->code == KH_OK && apply_mine(&theirs, rt, e) == KH_OK &&
+	    runtime_prepare(&theirs, e) == KH_OK) {
+		runtime_discard(rt);
+		take_contents(rt, &theirs);
+		rt->tmp_path = theirs.tmp_path;
+		theirs.tmp_path = NULL;
+		intent_names_prepared(rt, e);
+	}
+	runtime_close(&theirs);
+	if (e->code != KH_OK) {
+		error_prefix(e, "another writer changed %s meanwhile, and this "
+			     "run's change could not be added to it: ", rt->path);
+		e->code = KH_EFAIL;	/* not the caller's input */
+	}
+	return e->code;
+}
+
 /* --- reading and writing the file --- */
 
 /* Reads fd whole, but never more than one byte over RT_MAX_SIZE: that
@@ -1242,6 +1448,7 @@ static int check_regular(int fd, const char *path, struct error *e)
 
 int runtime_load(struct runtime *rt, bool create, struct error *e)
 {
+	struct stat st;
 	char *buf = NULL;
 	size_t len = 0;
 	int fd, rc;
@@ -1253,21 +1460,24 @@ int runtime_load(struct runtime *rt, bool create, struct error *e)
 	fd = open(rt->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd == -1 && errno == ENOENT && create) {
 		clear_contents(rt);
-		return KH_OK;
+		return remember_seen(rt, NULL, e);
 	}
 	if (fd == -1 && errno == ENOENT)
 		return error_set(e, KH_EUSAGE, "%s: no such runtime file",
 				 rt->path);
 	if ((rc = check_regular(fd, rt->path, e)) != KH_OK)
 		return rc;
-	rc = read_all(fd, rt->path, &buf, &len, e);
+	if (fstat(fd, &st) == -1)
+		rc = error_set(e, KH_EFAIL, "%s: %s", rt->path, strerror(errno));
+	else
+		rc = read_all(fd, rt->path, &buf, &len, e);
 	close(fd);
 	if (rc != KH_OK)
 		return rc;
 	rc = runtime_parse(rt, rt->path, buf, len, e);
 	free(buf);
 	rt->exists = rc == KH_OK;
-	return rc;
+	return rc == KH_OK ? remember_seen(rt, &st, e) : rc;
 }
 
 /* Removes the temporary file after a failure, returning KH_EFAIL with
@@ -1345,7 +1555,7 @@ static int make_temp(struct runtime *rt, int *fd, struct error *e)
 static int devices_agree(const struct runtime *rt, const struct runtime *back,
 			 struct error *e)
 {
-	char a[16], b[16];
+	char a[16];
 
 	for (size_t i = 0; i < rt->ndev; i++) {
 		const struct rt_device *d = &rt->dev[i];
@@ -1354,21 +1564,20 @@ static int devices_agree(const struct runtime *rt, const struct runtime *back,
 
 		for (size_t k = 0; k < NFIELDS; k++) {
 			const struct field *f = &fields[k];
-			const char *want, *got;
+			const char *want;
 
 			if (f->type == F_STATE || !field_applies(f, d->kind) ||
 			    (rt->format == RT_GANETI && (f->flags & F_NATIVE)))
 				continue;
+			if (r != NULL && same_field(d, r, f))
+				continue;
 			want = field_text(d, f, a, sizeof(a));
-			got = r != NULL ? field_text(r, f, b, sizeof(b)) : NULL;
-			if (r == NULL || (want == NULL) != (got == NULL) ||
-			    (want != NULL && strcmp(want, got) != 0))
-				return error_set(e, KH_EUSAGE, "%s: this %s file "
-						 "cannot record %s '%.60s' of %s %s",
-						 rt->path, rt->format == RT_GANETI ?
-						 "Ganeti runtime" : "runtime", f->key,
-						 want ? want : "(none)",
-						 rt_kind_name(d->kind), d->uuid);
+			return error_set(e, KH_EUSAGE, "%s: this %s file "
+					 "cannot record %s '%.60s' of %s %s",
+					 rt->path, rt->format == RT_GANETI ?
+					 "Ganeti runtime" : "runtime", f->key,
+					 want ? want : "(none)",
+					 rt_kind_name(d->kind), d->uuid);
 		}
 	}
 	return KH_OK;
@@ -1452,10 +1661,19 @@ static int sync_dir(const char *path, struct error *e)
 
 int runtime_commit(struct runtime *rt, struct error *e)
 {
+	struct stat st;
 	int rc;
 
 	if (rt->tmp_path == NULL)
 		return error_set(e, KH_EFAIL, "no runtime file prepared");
+	for (int tries = 0; file_changed(rt); tries++)
+		if (tries == 3)
+			return error_set(e, KH_EFAIL, "%s keeps changing under "
+					 "another writer; not replaced", rt->path);
+		else if (merge_other_writer(rt, e) != KH_OK) {
+			runtime_discard(rt);
+			return e->code;
+		}
 	if (rename(rt->tmp_path, rt->path) == -1) {
 		rc = error_set(e, KH_EFAIL, "cannot replace %s: %s", rt->path,
 			       strerror(errno));
@@ -1465,7 +1683,9 @@ int runtime_commit(struct runtime *rt, struct error *e)
 	free(rt->tmp_path);
 	rt->tmp_path = NULL;
 	rt->exists = true;
-	return sync_dir(rt->path, e);
+	if (sync_dir(rt->path, e) != KH_OK)
+		return e->code;
+	return remember_seen(rt, lstat(rt->path, &st) == 0 ? &st : NULL, e);
 }
 
 int runtime_commit_side_files(const struct runtime *rt, struct error *e)
@@ -1616,6 +1836,7 @@ void runtime_close(struct runtime *rt)
 {
 	runtime_discard(rt);
 	clear_contents(rt);
+	forget_seen(rt);
 	free(rt->path);
 	runtime_unlock(rt);
 	runtime_init(rt);

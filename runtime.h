@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -84,6 +86,18 @@ struct runtime {
 	 * -name and -uuid. */
 	char *vm_name;
 	char vm_uuid[RT_UUID_LEN + 1];
+	/* The file as this run last read or wrote it, so that a commit
+	 * notices another writer (Ganeti does not take our lock): its
+	 * identity, and copies of its devices. */
+	struct rt_file_id {
+		bool exists;
+		dev_t dev;
+		ino_t ino;
+		off_t size;
+		struct timespec mtime;
+	} seen;
+	struct rt_device *base;
+	size_t nbase;
 };
 
 /* Zeroes rt: no devices, default reserved slots 0-3, lock_fd = -1. */
@@ -119,7 +133,14 @@ int runtime_format(const struct runtime *rt, char **out, size_t *len,
  * Nothing visible changes until runtime_commit. */
 int runtime_prepare(struct runtime *rt, struct error *e);
 
-/* Renames the prepared file over rt->path and fsyncs the directory. */
+/* Renames the prepared file over rt->path and fsyncs the directory.
+ * If another writer replaced or changed the file since this run read or
+ * wrote it, that file is read again and this run's changes (devices
+ * added, removed or changed since) are applied to it first, so that
+ * neither change is lost; an intent record then names the new prepared
+ * file. A device both changed is taken as this run has it: this run
+ * knows what QEMU has. rt->dev may be another array afterwards: look
+ * devices up again (runtime_find_uuid) rather than keep pointers. */
 int runtime_commit(struct runtime *rt, struct error *e);
 
 /* After a commit: what a format keeps beside the file (a Ganeti file's

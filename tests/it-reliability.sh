@@ -399,6 +399,32 @@ t_concurrent_invocations() {
 	[ "$(grep '^  slot:' "$RT" | sort | uniq -d)" = "" ] || fail "a slot twice"
 }
 
+# Another writer (Ganeti takes no lock of ours) replaces the runtime file
+# while a removal waits for the guest: the removal's outcome is added to
+# the new file, and what the other writer recorded stays.
+t_file_replaced_during_removal() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	in_ns "$KH" -t 3 -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1" >"$T/out" 2>"$T/err" &
+	local pid=$!
+	sleep 1
+	{
+		cat "$RT"
+		printf '%s\n' "- kind: disk" "  uuid: $UUID3" "  id: other-disk" "  bus: pci.0" \
+			"  slot: 9" "  driver: virtio-blk-pci" "  path: /srv/other.img" "  format: raw" \
+			"  cache: none" "  mode: rw" "  discard: ignore"
+	} >"$T/new.runtime"
+	mv "$T/new.runtime" "$RT"
+	local rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 4 ] || fail "removal exit $rc, not 4: $(cat "$T/err")"
+	grep -q "uuid: $UUID3" "$RT" || fail "the other writer's device was lost: $(cat "$RT")"
+	grep -q "state: unplugging" "$RT" || fail "the pending removal was lost: $(cat "$RT")"
+	[ "$(ls "$T" | grep -c '\.tmp\.')" -eq 0 ] || fail "temporary file left: $(ls "$T")"
+}
+
 # A full add and remove of each kind under valgrind: no leak, no error.
 t_valgrind_add_remove() {
 	[ -x "${KH_PLAIN:-}" ] || fail "KH_PLAIN (the tool without sanitizers) not set"

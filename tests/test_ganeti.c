@@ -851,6 +851,47 @@ static void file_is(const char *path, const char *sq)
 	free(want);
 }
 
+/* Ganeti changed the file while this run held it: this run's new disk is
+ * added to Ganeti's file, whose own changes (a key, a NIC) stay. */
+START_TEST(test_other_writer)
+{
+	static const struct want disk =
+		DISK(U2, "hotdisk-113fc157-pci-6", 6, NULL, "/d", "rw", "default", "ignore");
+	struct runtime rt, back;
+	struct error e = { 0 };
+	char *text, *tmp;
+	FILE *f;
+
+	load_file(&rt, FILE4("['kvm']", "{'mac': '52:54:00:00:00:01', 'uuid': '" U1 "', "
+			     "'pci': 5, 'x': 1}", "{}", ""));
+	add_device(&rt, &disk);
+	ck_assert_msg(runtime_prepare(&rt, &e) == KH_OK, "%s", e.msg);
+	text = json(FILE4("['kvm']", "{'mac': '52:54:00:00:00:01', 'uuid': '" U1 "', "
+			  "'pci': 5, 'x': 2}, {'mac': '52:54:00:00:00:03', 'uuid': '" U3 "', "
+			  "'pci': 7}", "{}", ""));
+	ck_assert_int_ne(asprintf(&tmp, "%s.ganeti", rt.path), -1);
+	ck_assert_ptr_nonnull(f = fopen(tmp, "w"));
+	ck_assert_int_eq(fputs(text, f) >= 0, 1);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(rename(tmp, rt.path), 0);
+	ck_assert_msg(runtime_commit(&rt, &e) == KH_OK, "%s", e.msg);
+	free(text);
+	free(tmp);
+
+	runtime_init(&back);
+	back.path = strdup(rt.path);
+	ck_assert_msg(runtime_load(&back, false, &e) == KH_OK, "%s", e.msg);
+	ck_assert_uint_eq(back.ndev, 3);
+	ck_assert_int_eq(runtime_find_uuid(&back, U2)->slot, 6);
+	ck_assert_int_eq(runtime_find_uuid(&back, U3)->slot, 7);
+	ck_assert_ptr_nonnull(strstr(text = read_file(rt.path), "\"x\": 2"));
+	free(text);
+	ck_assert_str_eq(dir_listing(), "g.runtime");
+	runtime_close(&back);
+	runtime_close(&rt);
+}
+END_TEST
+
 /* Each sample written back to disk through prepare and commit. */
 START_TEST(test_file_round_trip)
 {
@@ -1069,6 +1110,7 @@ static Suite *ganeti_suite(void)
 	tc = tcase_create("files");
 	tcase_add_unchecked_fixture(tc, make_topdir, remove_topdir);
 	tcase_add_checked_fixture(tc, make_tmpdir, NULL);
+	tcase_add_test(tc, test_other_writer);
 	tcase_add_loop_test(tc, test_file_round_trip, 0, N(samples));
 	tcase_add_loop_test(tc, test_prepare_refuses, 0, N(holdable));
 	tcase_add_test(tc, test_nic_files);

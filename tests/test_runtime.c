@@ -22,6 +22,8 @@
 
 #define U1	"003fc157-66a8-4e6d-8b7e-ec4f69751396"
 #define U2	"113fc157-66a8-4e6d-8b7e-ec4f69751396"
+#define U3	"223fc157-66a8-4e6d-8b7e-ec4f69751396"
+#define U4	"443fc157-66a8-4e6d-8b7e-ec4f69751396"
 
 /* A valid file with two disks: the first device starts on line 3, the
  * second on line 14 (each is 11 lines). */
@@ -1063,6 +1065,70 @@ START_TEST(test_discard)
 }
 END_TEST
 
+/* Another writer replaced the file while this run held it: the commit
+ * applies this run's changes (a removal, a new device, a changed one) to
+ * the new file, keeping the other writer's (a device it added, a key),
+ * and an intent record names the new prepared file. */
+START_TEST(test_other_writer)
+{
+	char *path = in_tmp("shared"), *other = in_tmp("shared.new");
+	struct runtime rt, back;
+	struct error e = { 0 };
+	json_t *in;
+
+	write_file(path, HDR DISK(U1, "d1", "5") DISK(U2, "d2", "6"), 0600);
+	open_runtime(&rt, path, false);
+	/* this run: removes d1, marks d2 unplugging, adds d3 */
+	runtime_remove_device(&rt, 0);
+	rt.dev[0].state = RT_UNPLUGGING;
+	add_disk(&rt, U3, "d3", 7, "/d3.img");
+	ck_assert_int_eq(runtime_prepare(&rt, &e), KH_OK);
+	in = json_pack("{s:s, s:s}", "op", "add", "prepared", rt.tmp_path);
+	ck_assert_int_eq(runtime_intent_write(&rt, in, &e), KH_OK);
+	json_decref(in);
+	/* meanwhile: another writer adds d4 and a key of its own */
+	write_file(other, "version: 1\nowner: other\ndevices:\n"
+		   DISK(U1, "d1", "5") DISK(U2, "d2", "6") DISK(U4, "d4", "8"), 0600);
+	ck_assert_int_eq(rename(other, path), 0);
+	ck_assert_msg(runtime_commit(&rt, &e) == KH_OK, "%s", e.msg);
+	ck_assert_int_eq(runtime_intent_read(&rt, &in, &e), KH_OK);
+	ck_assert_str_ne(json_string_value(json_object_get(in, "prepared")), "");
+	ck_assert_int_ne(access(json_string_value(json_object_get(in, "prepared")), F_OK), 0);
+	json_decref(in);
+	runtime_intent_clear(&rt);
+	runtime_close(&rt);
+
+	open_runtime(&back, path, false);
+	ck_assert_uint_eq(back.ndev, 3);
+	ck_assert_ptr_null(runtime_find_uuid(&back, U1));
+	ck_assert_int_eq(runtime_find_uuid(&back, U2)->state, RT_UNPLUGGING);
+	ck_assert_int_eq(runtime_find_uuid(&back, U3)->slot, 7);
+	ck_assert_int_eq(runtime_find_uuid(&back, U4)->slot, 8);
+	ck_assert_ptr_nonnull(strstr(read_text(path), "owner: other"));
+	/* a second commit with nothing changed meanwhile just writes */
+	runtime_remove_device(&back, 0);
+	ck_assert_int_eq(runtime_prepare(&back, &e), KH_OK);
+	ck_assert_int_eq(runtime_commit(&back, &e), KH_OK);
+	runtime_close(&back);
+	open_runtime(&back, path, false);
+	ck_assert_uint_eq(back.ndev, 2);
+	runtime_close(&back);
+
+	/* the same slot taken by both: refused, the other file stays */
+	write_file(path, HDR DISK(U1, "d1", "5"), 0600);
+	open_runtime(&rt, path, false);
+	add_disk(&rt, U3, "d3", 7, "/d3.img");
+	ck_assert_int_eq(runtime_prepare(&rt, &e), KH_OK);
+	write_file(other, HDR DISK(U1, "d1", "5") DISK(U4, "d4", "7"), 0600);
+	ck_assert_int_eq(rename(other, path), 0);
+	ck_assert_int_eq(runtime_commit(&rt, &e), KH_EFAIL);
+	ck_assert_ptr_nonnull(strstr(e.msg, "another writer changed"));
+	ck_assert_ptr_nonnull(strstr(read_text(path), "id: d4"));
+	ck_assert_int_eq(count_files(".shared"), 0);
+	runtime_close(&rt);
+}
+END_TEST
+
 START_TEST(test_commit_fails)
 {
 	char *path = in_tmp("onto-dir");
@@ -1072,9 +1138,21 @@ START_TEST(test_commit_fails)
 
 	open_runtime(&rt, path, true);
 	ck_assert_int_eq(runtime_prepare(&rt, &e), KH_OK);
-	ck_assert_int_eq(mkdir(path, 0700), 0);	/* now rename must fail */
+	ck_assert_int_eq(unlink(rt.tmp_path), 0);	/* now rename must fail */
 	ck_assert_int_eq(runtime_commit(&rt, &e), KH_EFAIL);
 	ck_assert_ptr_nonnull(strstr(e.msg, "cannot replace"));
+	ck_assert_ptr_null(rt.tmp_path);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	runtime_close(&rt);
+
+	/* what another writer put there is not replaced by this run's file */
+	open_runtime(&rt, path, true);
+	ck_assert_int_eq(runtime_prepare(&rt, &e), KH_OK);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	error_clear(&e);
+	ck_assert_int_eq(runtime_commit(&rt, &e), KH_EFAIL);
+	ck_assert_ptr_nonnull(strstr(e.msg, "another writer changed"));
+	ck_assert_ptr_nonnull(strstr(e.msg, "not a regular file"));
 	ck_assert_ptr_null(rt.tmp_path);
 	ck_assert_int_eq(count_files(".onto-dir"), 0);
 	ck_assert_int_eq(stat(path, &st), 0);
@@ -1314,6 +1392,7 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, test_new_file);
 	tcase_add_test(tc, test_discard);
 	tcase_add_test(tc, test_commit_fails);
+	tcase_add_test(tc, test_other_writer);
 	tcase_add_test(tc, test_prepare_refuses_invalid);
 	tcase_add_test(tc, test_load_errors);
 	tcase_add_test(tc, test_lock_timeout);
