@@ -319,17 +319,18 @@ static int check_nic_link(const struct request *r, struct error *e)
 
 /* ---- step 2: the monitor, and whether hotplug can work at all ---- */
 
-/* "'vm1' (uuid 0b0c...)": how a VM is named in messages. */
+/* "VM 'vm1' (uuid 0b0c...)": how a VM is named in messages. */
 static void describe_vm(const char *name, const char *uuid, char *out,
 			size_t size)
 {
 	if (name != NULL && uuid != NULL)
-		snprintf(out, size, "'%.64s' (uuid %s)", name, uuid);
-	else if (name != NULL || uuid != NULL)
-		snprintf(out, size, name != NULL ? "'%.64s'" : "uuid %s",
-			 name != NULL ? name : uuid);
+		snprintf(out, size, "VM '%.64s' (uuid %s)", name, uuid);
+	else if (name != NULL)
+		snprintf(out, size, "VM '%.64s'", name);
+	else if (uuid != NULL)
+		snprintf(out, size, "VM uuid %s", uuid);
 	else
-		snprintf(out, size, "with no name or uuid");
+		snprintf(out, size, "a VM with no name or uuid");
 }
 
 /* The file belongs to one VM: QEMU's -name and -uuid must be what it
@@ -357,8 +358,8 @@ static int check_identity(const struct options *o, struct runtime *rt,
 	describe_vm(rt->vm_name, rt->vm_uuid[0] != '\0' ? rt->vm_uuid : NULL,
 		    file_vm, sizeof(file_vm));
 	describe_vm(name, uuid, qemu_vm, sizeof(qemu_vm));
-	return error_set(e, KH_EUSAGE, "%s belongs to VM %s, but %s is the monitor "
-			 "of VM %s: wrong --runtime or --monitor; nothing changed",
+	return error_set(e, KH_EUSAGE, "%s belongs to %s, but %s is the monitor "
+			 "of %s: wrong --runtime or --monitor; nothing changed",
 			 o->runtime, file_vm, o->monitor, qemu_vm);
 }
 
@@ -1710,6 +1711,9 @@ static void apply_changes(struct request *to, const struct request *given)
 	TAKE(tap);
 	TAKE(vhost);
 #undef TAKE
+	/* --script '' drops the recorded one */
+	if (to->script != NULL && to->script[0] == '\0')
+		to->script = NULL;
 }
 
 /* What the new settings of a modified NIC (old, recorded in rt) need,

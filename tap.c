@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/ethtool.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
@@ -54,14 +55,15 @@ bool tap_name_is_kernels(const char *name)
 
 void tap_name_for_uuid(const char *uuid, char *out, size_t size)
 {
-	char hex[13];
-	size_t n = 0;
+	uint64_t h = 0xcbf29ce484222325u;	/* FNV-1a */
 
-	for (; *uuid != '\0' && n < sizeof(hex) - 1; uuid++)
-		if (*uuid != '-')
-			hex[n++] = (char)tolower((unsigned char)*uuid);
-	hex[n] = '\0';
-	snprintf(out, size, "kh%s", hex);
+	for (; *uuid != '\0'; uuid++)
+		if (*uuid != '-') {
+			h ^= (unsigned char)tolower((unsigned char)*uuid);
+			h *= 0x100000001b3u;
+		}
+	/* 13 of its 16 hex digits: "kh" and them fill IFNAMSIZ */
+	snprintf(out, size, "kh%013" PRIx64, h >> 12);
 }
 
 bool mac_is_valid(const char *mac)

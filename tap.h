@@ -29,9 +29,10 @@ bool tap_name_is_valid(const char *name);
  * "tap" and digits: on another host it may be any VM's tap. */
 bool tap_name_is_kernels(const char *name);
 
-/* The name a NIC's tap is made under where none is given: "kh" and the
- * first 12 hex digits of the NIC's uuid, made for this NIC on any host
- * (a migration target must never open another VM's tap by name). */
+/* The name a NIC's tap is made under where none is given: "kh" and 13
+ * hex digits of a hash of its whole uuid (uuids made in sequence share
+ * most digits), made for this NIC on any host: a migration target must
+ * never open another VM's tap by name. */
 void tap_name_for_uuid(const char *uuid, char *out, size_t size);
 
 /* "52:54:00:12:34:56": six two-digit hex groups separated by ':', a

@@ -35,12 +35,13 @@ migrate() {
 # namespace from the base command line plus `cmdline`; migrate; unplug
 # there. The NIC's tap is TAP (given, or the one a Ganeti file derives).
 migration_round() {
-	local tool=$1 src dst args tap=ktap1 tapopt=(--tap ktap1)
+	local tool=$1 src dst args tap tapopt=(--tap ktap1) vm=()
 	make_netns
-	[ "$tool" = gkh ] && tapopt=()
+	# a Ganeti file's VM is the one its kvm_cmd names
+	[ "$tool" = gkh ] && tapopt=() && vm=(-name vm1)
 	# RAM not a multiple of 256 KiB: QEMU 7.2 under TCG can leave guest
 	# pages stale on the target with one that is (docs/design.md)
-	start_guest src -m 131080k
+	start_guest src -m 131080k "${vm[@]}"
 	src=$SOCK
 	disk_image "$T/d1.img"
 	disk_image "$T/d2.img"
@@ -50,8 +51,6 @@ migration_round() {
 	expect_rc 0
 	$tool -m "$src" nic add --uuid "$UUID3" --mac "$MAC1" --link br0 "${tapopt[@]}"
 	expect_rc 0
-	# a Ganeti file's NIC has the kernel's tap, named in Ganeti's nic file
-	[ "$tool" = gkh ] && tap=$(cat "$T/ganeti/nic/vm1/0")
 	$tool -m "$src" disk remove --uuid "$UUID1"
 	expect_rc 0
 	$tool -m "$src" check
@@ -60,9 +59,14 @@ migration_round() {
 	expect_rc 0
 	mapfile -t args <"$T/out"
 	[ "${#args[@]}" -eq 8 ] || fail "cmdline gave ${#args[@]} arguments, not 8: $OUT"
-	# the target host: a namespace of its own, where the tap name is free
+	# the target's tap is the one cmdline names: the given one, or for a
+	# Ganeti NIC (the kernel's tapN on the source) one made for the NIC,
+	# which the target's Ganeti names in its nic file
+	tap=$(grep -o '"ifname":"[^"]*"' "$T/out" | cut -d'"' -f4)
+	[ "$tool" = gkh ] && echo "$tap" >"$T/ganeti/nic/vm1/0"
+	# the target host: a namespace of its own
 	make_netns
-	launch_guest dst "${args[@]}" -m 131080k -incoming "unix:$T/migration.sock"
+	launch_guest dst "${args[@]}" -m 131080k "${vm[@]}" -incoming "unix:$T/migration.sock"
 	dst=$SOCK
 	in_ns ip link set "$tap" master br0 up || fail "target has no tap $tap"
 	migrate "$src" "$dst"
@@ -142,6 +146,34 @@ t_cmdline_formats() {
 	expect_err "runtime FILE is required"
 }
 
+# A migration target never opens a tap that was not made for the NIC: a
+# NIC added without --tap gets a name made from its uuid, and a recorded
+# name the source's kernel handed out (tapN) is not given to the target,
+# where another VM's multiqueue tap of that name would be shared silently.
+t_cmdline_never_names_kernel_tap() {
+	make_netns
+	start_vm src
+	kh -r "$RT" -m "$SOCK" nic add --uuid "$UUID1" --mac "$MAC1" --link br0 --queues 2
+	expect_rc 0
+	local own
+	own=$(sed -n 's/^  tap: //p' "$RT")
+	case $own in kh?????????????) ;; *) fail "tap '$own' is not one made for the NIC" ;; esac
+	# an older record: the kernel's name
+	sed -i "s/^  tap: .*/  tap: tap0/" "$RT"
+	kh -r "$RT" cmdline
+	expect_rc 0
+	! grep -q '"ifname":"tap0"' "$T/out" || fail "cmdline names the kernel's tap0: $OUT"
+	grep -q "\"ifname\":\"$own\"" "$T/out" || fail "cmdline does not name $own: $OUT"
+	local args
+	mapfile -t args <"$T/out"
+	# the target host, where tap0 is another VM's multiqueue tap
+	make_netns
+	in_ns ip tuntap add tap0 mode tap multi_queue || fail "cannot make the other VM's tap0"
+	launch_qemu dst "${args[@]}" -S -incoming defer
+	[ "$(tap_fds tap0)" -eq 0 ] || fail "the target opened another VM's tap0"
+	[ "$(tap_fds "$own")" -eq 2 ] || fail "the target's NIC has not its own tap $own"
+}
+
 # cmdline gives a disk the driver QEMU opened it with, as recorded: a disk
 # added through a symlink to a block device stays host_device once the
 # link is gone (Ganeti's instance-disks links come and go).
@@ -177,7 +209,7 @@ ganeti_round_trip() {
 	cp "$RT" "$T/orig.json"
 	make_netns
 	# where --instance looks for the monitor
-	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1 -name vm1
 	disk_image "$T/d1.img"
 	gkh disk add --uuid "$UUID1" --path "$T/d1.img" --name data
 	expect_rc 0
@@ -256,7 +288,7 @@ t_ganeti_modify_keeps_entry() {
 	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
 	make_netns
 	in_ns ip link add br1 type bridge
-	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1 -name vm1
 	gkh nic add --uuid "$UUID1" --mac "$MAC1" --link br0
 	expect_rc 0
 	# what Ganeti itself keeps in the entry
@@ -278,7 +310,7 @@ t_ganeti_three_entry_file() {
 t_ganeti_removes_tool_disk() {
 	ganeti_file newer
 	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
-	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1 -name vm1
 	disk_image "$T/d1.img"
 	local fds out id=disk-003fc157-66a8-4e6d
 	fds=$(fd_count)
@@ -308,7 +340,7 @@ t_ganeti_nic_follows_hvparams() {
 	ganeti_file newer
 	jq -c '.[1] = [] | .[3] = [] | .[2].virtio_net_queues = 2' "$RT" >"$T/x" && mv "$T/x" "$RT"
 	make_netns
-	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1 -name vm1
 	gkh nic add --uuid "$UUID1" --mac "$MAC1" --link br0
 	expect_rc 0
 	[ "$(tap_fds "$(cat "$T/ganeti/nic/vm1/0")")" -eq 2 ] || fail "not 2 queues"
@@ -330,7 +362,7 @@ t_ganeti_nics_share_uuid_group() {
 	ganeti_file newer
 	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
 	make_netns
-	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1 -name vm1
 	gkh nic add --uuid 1b2c3d4e-0000-4000-8000-000000000002 --mac "$MAC1" --link br0
 	expect_rc 0
 	gkh nic add --uuid 1b2c3d4e-1111-4000-8000-000000000005 --mac "$MAC2" --link br0
@@ -348,7 +380,7 @@ t_check_ganeti_started_vm() {
 	ganeti_file newer
 	disk_image "$T/boot.img"
 	jq -c --arg p "$T/boot.img" '.[1] = [] | .[3][0][1] = $p' "$RT" >"$T/x" && mv "$T/x" "$RT"
-	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1 \
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1 -name vm1 \
 		-drive "file=$T/boot.img,format=raw,if=none,aio=threads,id=disk-22222222-3333-4444,auto-read-only=off" \
 		-device virtio-blk-pci,id=disk-22222222-3333-4444,bus=pci.0,addr=0xd,drive=disk-22222222-3333-4444
 	gkh check
@@ -366,7 +398,7 @@ t_check_ganeti_started_vm() {
 t_ganeti_refuses_readonly_disk() {
 	ganeti_file newer
 	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
-	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1 -name vm1
 	disk_image "$T/d1.img"
 	snapshot before
 	gkh disk add --uuid "$UUID1" --path "$T/d1.img" --mode ro
@@ -399,7 +431,7 @@ t_ganeti_scsi_disk_kept() {
 	ganeti_file newer
 	local scsi='[{"uuid": "44444444-5555-4666-8777-888888888888", "dev_type": "plain", "mode": "rw", "size": 1024, "hvinfo": {"driver": "scsi-hd", "id": "disk-44444444-5555-4666", "bus": "scsi.0", "channel": 0, "scsi-id": 1, "lun": 0}}, "/dev/xenvg/disk9", null]'
 	jq -c --argjson d "$scsi" '.[1] = [] | .[3] = [$d]' "$RT" >"$T/x" && mv "$T/x" "$RT"
-	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1 -name vm1
 	disk_image "$T/d1.img"
 	gkh disk add --uuid "$UUID1" --path "$T/d1.img"
 	expect_rc 0
@@ -438,7 +470,7 @@ t_sync_hook_env() {
 	ganeti_file newer
 	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
 	make_netns
-	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1 -name vm1
 	disk_image "$T/d1.img"
 	export GANETI_HOOKS_PHASE=post GANETI_INSTANCE_NAME=vm1
 	export GANETI_INSTANCE_NIC_COUNT=0 GANETI_INSTANCE_DISK_COUNT=0

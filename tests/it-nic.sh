@@ -39,7 +39,7 @@ t_nic_add_paused() {
 	expect_rc 0
 	expect_out "added nic $UUID1: hotnic-003fc157-pci-4 at pci.0 slot 4"
 	kh -j -r "$RT" -m "$SOCK" list
-	expect_out '"present":true,"name":"eth-data","mac":"52:54:00:12:34:56","tap":"tap[0-9]*","link":"br0"'
+	expect_out '"present":true,"name":"eth-data","mac":"52:54:00:12:34:56","tap":"kh[0-9a-f]\{13\}","link":"br0"'
 	[ "$(slot_of hotnic-003fc157-pci-4)" = 4 ] || fail "QEMU lacks the NIC at slot 4"
 	local tap
 	tap=$(sed -n 's/^  tap: //p' "$RT")
@@ -213,6 +213,23 @@ t_nic_script() {
 	! has_link kh1 || fail "tap kh1 left behind"
 }
 
+# An ifup script's exit status decides: one that leaves a child in the
+# background holding its output is done when it exits, not at the timeout.
+t_nic_script_background_child() {
+	make_netns
+	start_vm vm
+	printf '#!/bin/sh\nip link set "$1" master br0 up\nsleep 60 &\necho "$!" >%s\necho started\n' \
+		"$T/bg.pid" >"$T/kvm-ifup"
+	chmod +x "$T/kvm-ifup"
+	local t0=$SECONDS
+	kh -t 10 -r "$RT" -m "$SOCK" nic add --uuid "$UUID1" --mac "$MAC1" --link br0 --script "$T/kvm-ifup"
+	local took=$((SECONDS - t0))
+	kill "$(cat "$T/bg.pid")" 2>/dev/null
+	expect_rc 0
+	[ "$took" -le 5 ] || fail "took $took s: waited for the background child"
+	grep -q "uuid: $UUID1" "$RT" || fail "NIC not recorded"
+}
+
 # The point of it all: packets reach the guest through the hot-added NIC,
 # and stop when it is removed.
 t_nic_packets_flow() {
@@ -260,6 +277,17 @@ t_nic_modify() {
 	cmp -s "$RT" "$T/rt.before" || fail "runtime file differs: $(diff "$T/rt.before" "$RT")"
 	[ "$(slot_of hotnic-003fc157-pci-9)" = 9 ] || fail "the old NIC is not back at slot 9"
 	in_ns ip -d link show kh1 | grep -q "master br1" || fail "the old NIC's tap is not back on br1"
+	# a script given, then dropped again with --script ''
+	printf '#!/bin/sh\nip link set "$1" master br0 up\n' >"$T/ok-ifup"
+	chmod +x "$T/ok-ifup"
+	kh -r "$RT" -m "$SOCK" nic modify --uuid "$UUID1" --script "$T/ok-ifup"
+	expect_rc 0
+	grep -q "script: $T/ok-ifup" "$RT" || fail "script not recorded: $(cat "$RT")"
+	in_ns ip -d link show kh1 | grep -q "master br0" || fail "the script did not bridge kh1"
+	kh -r "$RT" -m "$SOCK" nic modify --uuid "$UUID1" --script '' --link br1
+	expect_rc 0
+	! grep -q "script:" "$RT" || fail "script still recorded: $(cat "$RT")"
+	in_ns ip -d link show kh1 | grep -q "master br1" || fail "kh1 not on br1 without its script"
 	kh -r "$RT" -m "$SOCK" nic modify --uuid "$UUID1" --slot 4
 	expect_rc 2
 	expect_err "nic modify does not take '--slot'"

@@ -251,7 +251,7 @@ t_signal_during_removal() {
 	# stands for it until the removal is done
 	ganeti_file newer
 	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
-	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1 -name vm1
 	disk_image "$T/d2.img"
 	gkh disk add --uuid "$UUID1" --path "$T/d2.img" --dev-type file
 	expect_rc 0
@@ -311,7 +311,7 @@ t_relative_runtime_path() {
 t_kill_ganeti_disk_add() {
 	ganeti_file newer
 	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
-	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1 -name vm1
 	disk_image "$T/d1.img"
 	local p id=disk-003fc157-66a8-4e6d n=0
 	for p in add-intent after-add-fd after-backend after-device_add before-commit after-commit; do

@@ -115,6 +115,37 @@ t_hmp_socket_refused() {
 	expect_err "is not a socket"
 }
 
+# A runtime file belongs to one VM: with another VM's monitor every
+# command refuses and nothing changes, in either VM or the file.
+t_monitor_of_another_vm() {
+	disk_image "$T/d1.img"
+	disk_image "$T/d2.img"
+	start_vm b -name vm-b -uuid 22222222-2222-4222-8222-222222222222
+	local b=$SOCK
+	start_vm a -name vm-a -uuid 11111111-1111-4111-8111-111111111111
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	grep -q "^vm-name: vm-a" "$RT" || fail "file not bound to vm-a: $(cat "$RT")"
+	grep -q "^vm-uuid: 11111111-1111-4111-8111-111111111111" "$RT" || fail "no vm-uuid"
+	snapshot before
+	local cmd
+	for cmd in "disk add --uuid $UUID2 --path $T/d2.img" "disk remove --uuid $UUID1" \
+		list check "check --repair"; do
+		# shellcheck disable=SC2086
+		kh -r "$RT" -m "$b" $cmd
+		expect_rc 2
+		expect_err "belongs to VM 'vm-a' (uuid 11111111-1111-4111-8111-111111111111), but $b is the monitor of VM 'vm-b' (uuid 22222222-2222-4222-8222-222222222222): wrong --runtime or --monitor"
+	done
+	same_as before
+	[ -z "$(SOCK=$b slot_of hotdisk-1b2c3d4e-pci-4)" ] || fail "vm-b got a disk"
+	# a Ganeti file names its VM in kvm_cmd
+	ganeti_file newer
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1 -name vm2
+	gkh disk add --uuid "$UUID2" --path "$T/d2.img"
+	expect_rc 2
+	expect_err "vm1.runtime belongs to VM 'vm1', but .* is the monitor of VM 'vm2'"
+}
+
 # One row per bad input: expected exit, a phrase of the one-line error,
 # then the arguments. Each leaves the runtime file and the VM as they were.
 bad_input_rows() {
@@ -170,6 +201,7 @@ bad_input_rows() {
 	2	is not an executable with an absolute path	nic add --uuid $UUID2 --mac $MAC1 --script $T/d.img
 	2	is not an executable with an absolute path	nic add --uuid $UUID2 --mac $MAC1 --script $T
 	2	--tap: '-x' is not an interface name	nic add --uuid $UUID2 --mac $MAC1 --link br0 --tap -x
+	2	--tap: 'tap3' is a name the kernel hands out (tapN)	nic add --uuid $UUID2 --mac $MAC1 --link br0 --tap tap3
 	2	nic remove does not take '--mac'	nic remove --uuid $UUID1 --mac $MAC1
 	2	list: unexpected argument	list now
 	2	format: 'yaml' is not one of	cmdline --format yaml

@@ -171,7 +171,7 @@ END_TEST
  * uuid, in lower case, within IFNAMSIZ. */
 START_TEST(own_names)
 {
-	char name[IFNAMSIZ];
+	char name[IFNAMSIZ], other[IFNAMSIZ];
 
 	ck_assert(tap_name_is_kernels("tap0"));
 	ck_assert(tap_name_is_kernels("tap123"));
@@ -180,8 +180,15 @@ START_TEST(own_names)
 	ck_assert(!tap_name_is_kernels("ktap1"));
 	ck_assert(!tap_name_is_kernels("kh003fc15766a8"));
 	tap_name_for_uuid("003FC157-66a8-4e6d-8b7e-ec4f69751396", name, sizeof(name));
-	ck_assert_str_eq(name, "kh003fc15766a8");
+	ck_assert_uint_eq(strlen(name), IFNAMSIZ - 1);
+	ck_assert_int_eq(strncmp(name, "kh", 2), 0);
 	ck_assert(tap_name_is_valid(name) && !tap_name_is_kernels(name));
+	/* any spelling of one uuid, one name; uuids in sequence, others */
+	tap_name_for_uuid("003fc157-66a8-4e6d-8b7e-ec4f69751396", other, sizeof(other));
+	ck_assert_str_eq(name, other);
+	tap_name_for_uuid("00000000-0000-4000-8000-000000000010", name, sizeof(name));
+	tap_name_for_uuid("00000000-0000-4000-8000-000000000011", other, sizeof(other));
+	ck_assert_str_ne(name, other);
 }
 END_TEST
 
