@@ -1531,33 +1531,37 @@ static int add_device(const struct options *o, const struct request *r,
 
 /* The removal could not finish (the guest did not answer in time, or the
  * backend stayed): remember it as pending so that the next run finishes
- * it, and tell the operator what to do. Keeps e->code. A file that has
- * no place for the mark keeps the removal's intent record instead, which
- * check reports and the next run settles. */
+ * it, and tell the operator what does: the same command again (a modify
+ * then adds the NIC with its new settings; a remove would delete it).
+ * Keeps e->code. A file that has no place for the mark keeps the
+ * removal's intent record instead, which check reports and the next run
+ * settles. */
 static int mark_unplugging(struct runtime *rt, struct rt_device *d,
-			   struct error *e)
+			   const char *op, struct error *e)
 {
 	struct error werr = { 0 };
-	char why[sizeof(e->msg)], again[RT_UUID_LEN + 32];
+	char why[sizeof(e->msg)], again[RT_UUID_LEN + 64];
 	int code = e->code;
 
 	memcpy(why, e->msg, sizeof(why));
+	if (strcmp(op, "remove") == 0)
+		snprintf(again, sizeof(again), "run '%s remove --uuid %s' again",
+			 rt_kind_name(d->kind), d->uuid);
+	else
+		snprintf(again, sizeof(again), "run the same '%s %s' again to "
+			 "finish it", rt_kind_name(d->kind), op);
 	if (!runtime_records_unplugging(rt))
 		return error_set(e, code, "%s; the removal stays pending in "
-				 "%s.intent: run '%s remove --uuid %s' again once "
-				 "the guest is up, or reboot the VM", why, rt->path,
-				 rt_kind_name(d->kind), d->uuid);
+				 "%s.intent: %s once the guest is up, or reboot "
+				 "the VM", why, rt->path, again);
 	runtime_intent_clear(rt);
 	d->state = RT_UNPLUGGING;
-	snprintf(again, sizeof(again), "%s remove --uuid %s",
-		 rt_kind_name(d->kind), d->uuid);
 	if (runtime_prepare(rt, &werr) != KH_OK ||
 	    commit_file(rt, &werr) != KH_OK)	/* d is gone after it */
 		return error_set(e, code, "%s; recording that failed too: %s",
 				 why, werr.msg);
-	return error_set(e, code,
-			 "%s; it stays recorded as unplugging: run '%s' again "
-			 "once the guest is up, or reboot the VM", why, again);
+	return error_set(e, code, "%s; it stays recorded as unplugging: %s once "
+			 "the guest is up, or reboot the VM", why, again);
 }
 
 /* After the guest let go: what the device was attached to in QEMU. */
@@ -1581,10 +1585,11 @@ static int release_backend(const struct options *o, struct monitor *m,
 	return KH_OK;
 }
 
-/* Steps 4 and 5 of a removal, for the recorded device d. */
+/* Steps 4 and 5 of a removal, for the recorded device d, as part of
+ * command op ("remove", "modify"). */
 static int unplug_recorded(const struct options *o, struct runtime *rt,
-			   struct monitor *m, struct rt_device *d, json_t **res,
-			   struct error *e)
+			   struct monitor *m, struct rt_device *d, const char *op,
+			   json_t **res, struct error *e)
 {
 	json_t *done;
 
@@ -1593,7 +1598,7 @@ static int unplug_recorded(const struct options *o, struct runtime *rt,
 		return e->code;
 	if (unplug_device(o, m, d->id, d->state == RT_UNPLUGGING, e) != KH_OK) {
 		if (e->code == KH_ETIMEOUT)
-			mark_unplugging(rt, d, e);
+			mark_unplugging(rt, d, op, e);
 		else
 			runtime_intent_clear(rt);
 		return e->code;
@@ -1601,7 +1606,7 @@ static int unplug_recorded(const struct options *o, struct runtime *rt,
 	fault_point("after-unplug");
 	if (release_backend(o, m, rt, d, e) != KH_OK) {
 		error_prefix(e, "%s is unplugged but its backend remains: ", d->id);
-		mark_unplugging(rt, d, e);
+		mark_unplugging(rt, d, op, e);
 		return e->code;
 	}
 	fault_point("after-release");
@@ -1656,7 +1661,7 @@ static int remove_device(const struct options *o, const struct request *r,
 	    (m != NULL || connect_monitor(o, &rt, &m, e) == KH_OK) &&
 	    check_run_state(m, true, e) == KH_OK &&
 	    /* 4, 5 */
-	    unplug_recorded(o, &rt, m, d, &res, e) == KH_OK)
+	    unplug_recorded(o, &rt, m, d, "remove", &res, e) == KH_OK)
 		print_result(o, res);
 out:
 	rt_device_release(&was);
@@ -1766,7 +1771,7 @@ static int modify_nic(const struct options *o, const struct request *given,
 	if (check_nic_change(&rt, d, &want, e) != KH_OK ||
 	    (m == NULL && connect_monitor(o, &rt, &m, e) != KH_OK) ||
 	    check_run_state(m, true, e) != KH_OK ||
-	    unplug_recorded(o, &rt, m, d, &gone, e) != KH_OK)
+	    unplug_recorded(o, &rt, m, d, "modify", &gone, e) != KH_OK)
 		goto out;
 	if (plug_new(o, &rt, m, &want, &res, e) != KH_OK) {
 		struct error back = { 0 };

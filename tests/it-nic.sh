@@ -296,6 +296,32 @@ t_nic_modify() {
 	expect_err "disk: unknown subcommand 'modify'"
 }
 
+# A modify whose guest does not let the old NIC go says what finishes it:
+# the same modify again (a remove would delete the NIC).
+t_nic_modify_guest_does_not_answer() {
+	make_netns
+	start_vm vm
+	kh -r "$RT" -m "$SOCK" nic add --uuid "$UUID1" --mac "$MAC1" --link br0
+	expect_rc 0
+	kh -t 1 -r "$RT" -m "$SOCK" nic modify --uuid "$UUID1" --mac "$MAC2"
+	expect_rc 4
+	expect_err "it stays recorded as unplugging: run the same 'nic modify' again to finish it once the guest is up"
+	! grep -q "nic remove" "$T/err" || fail "advises a removal: $ERR"
+	# the guest's part done (a reset completes the unplug), the advice works
+	qmp system_reset >/dev/null
+	local i
+	for i in $(seq 50); do
+		[ -z "$(slot_of hotnic-003fc157-pci-4)" ] && break
+		sleep 0.1
+	done
+	kh -t 1 -r "$RT" -m "$SOCK" nic modify --uuid "$UUID1" --mac "$MAC2"
+	expect_rc 0
+	[ "$(qmp qom-get '{"path": "/machine/peripheral/hotnic-003fc157-pci-4", "property": "mac"}')" = "\"$MAC2\"" ] ||
+		fail "QEMU's NIC did not get the new MAC"
+	grep -q "mac: '$MAC2'" "$RT" || fail "new MAC not recorded: $(cat "$RT")"
+	! grep -q "state:" "$RT" || fail "still marked: $(cat "$RT")"
+}
+
 # Many adds and removes leave QEMU's fds where they started.
 t_nic_cycles_keep_fds() {
 	make_netns
