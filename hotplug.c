@@ -1023,8 +1023,12 @@ static void print_result(const struct options *o, json_t *res)
 
 /* ---- the operations ---- */
 
+/* What a command does with the runtime file: reads it (a shared lock,
+ * none needed on a read-only filesystem), changes it, or may create it. */
+enum file_use { FILE_READ, FILE_CHANGE, FILE_CREATE };
+
 static int load_runtime(const struct options *o, struct runtime *rt,
-			bool create, struct error *e)
+			enum file_use use, struct error *e)
 {
 	/* A Ganeti instance that runs has its runtime file: none means it
 	 * does not run here, and a file of ours there would be one Ganeti
@@ -1033,8 +1037,10 @@ static int load_runtime(const struct options *o, struct runtime *rt,
 		return error_set(e, KH_EUSAGE, "instance %s has no runtime file "
 				 "(%s): it does not run on this node", o->instance,
 				 o->runtime);
-	if (runtime_lock(rt, o->runtime, o->timeout_ms, e) != KH_OK ||
-	    runtime_load(rt, create, e) != KH_OK)
+	if ((use == FILE_READ ?
+	     runtime_lock_shared(rt, o->runtime, o->timeout_ms, e) :
+	     runtime_lock(rt, o->runtime, o->timeout_ms, e)) != KH_OK ||
+	    runtime_load(rt, use == FILE_CREATE, e) != KH_OK)
 		return e->code;
 	verbose(o, "runtime file %s: %zu devices", o->runtime, rt->ndev);
 	return KH_OK;
@@ -1514,7 +1520,7 @@ static int add_device(const struct options *o, const struct request *r,
 
 	runtime_init(&rt);
 	/* 1 */
-	if (load_runtime(o, &rt, true, e) == KH_OK &&
+	if (load_runtime(o, &rt, FILE_CREATE, e) == KH_OK &&
 	    settle_intent(o, &rt, &m, e) == KH_OK &&
 	    refuse_duplicate(o, &rt, r, e) == KH_OK &&
 	    /* 2 */
@@ -1646,7 +1652,7 @@ static int remove_device(const struct options *o, const struct request *r,
 
 	runtime_init(&rt);
 	/* 1 */
-	if (load_runtime(o, &rt, false, e) != KH_OK ||
+	if (load_runtime(o, &rt, FILE_CHANGE, e) != KH_OK ||
 	    ((d = runtime_find_uuid(&rt, r->uuid)) != NULL &&
 	     rt_device_copy(&was, d, e) != KH_OK) ||
 	    settle_intent(o, &rt, &m, e) != KH_OK)
@@ -1760,7 +1766,7 @@ static int modify_nic(const struct options *o, const struct request *given,
 	json_t *gone = NULL, *res = NULL;
 
 	runtime_init(&rt);
-	if (load_runtime(o, &rt, false, e) != KH_OK ||
+	if (load_runtime(o, &rt, FILE_CHANGE, e) != KH_OK ||
 	    settle_intent(o, &rt, &m, e) != KH_OK ||
 	    (d = find_recorded(o, &rt, given, e)) == NULL ||
 	    rt_device_copy(&old, d, e) != KH_OK)
@@ -1859,7 +1865,7 @@ static int list_devices(const struct options *o, struct error *e)
 	json_t *pci = NULL, *devices = NULL;
 
 	runtime_init(&rt);
-	if (load_runtime(o, &rt, false, e) != KH_OK ||
+	if (load_runtime(o, &rt, FILE_READ, e) != KH_OK ||
 	    connect_monitor(o, &rt, &m, e) != KH_OK || pci_query(m, &pci, e) != KH_OK)
 		goto out;
 	if ((devices = json_array()) == NULL) {
@@ -1987,7 +1993,7 @@ static int cmdline(const struct options *o, const char *format, struct error *e)
 	runtime_init(&rt);
 	if (argv == NULL)
 		error_set(e, KH_EFAIL, "out of memory");
-	else if (load_runtime(o, &rt, false, e) == KH_OK) {
+	else if (load_runtime(o, &rt, FILE_READ, e) == KH_OK) {
 		for (size_t i = 0; i < rt.ndev; i++)
 			if (device_options(argv, &rt.dev[i]) != 0) {
 				error_set(e, KH_EFAIL, "out of memory");
@@ -2205,7 +2211,7 @@ static int check_vm(struct options *o, bool repair, struct error *e)
 
 	runtime_init(&rt);
 	/* --repair: the first add may have died before there was a file */
-	if (load_runtime(o, &rt, repair, e) != KH_OK ||
+	if (load_runtime(o, &rt, repair ? FILE_CREATE : FILE_READ, e) != KH_OK ||
 	    (repair && settle_intent(o, &rt, &m, e) != KH_OK) ||
 	    (m == NULL && connect_monitor(o, &rt, &m, e) != KH_OK) ||
 	    (repair && finish_removals(o, &rt, m, e) != KH_OK) ||
@@ -2492,7 +2498,7 @@ static int sync_vm(struct options *o, const char *from, bool prune,
 	}
 	/* a snapshot: each change below takes the lock for itself; no file
 	 * yet is no device yet, as for an add */
-	if (load_runtime(o, &have, true, e) != KH_OK)
+	if (load_runtime(o, &have, FILE_CREATE, e) != KH_OK)
 		goto out;
 	runtime_unlock(&have);
 	quiet.json = false;

@@ -890,6 +890,11 @@ int runtime_parse(struct runtime *rt, const char *name, const char *buf,
 	if (len > RT_MAX_SIZE)
 		return error_set(e, KH_EUSAGE, "%s: larger than %d MiB, "
 				 "refusing to read it", name, RT_MAX_SIZE >> 20);
+	/* neither format has one, and a rewrite would not keep it */
+	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+		return error_set(e, KH_EUSAGE, "%s: line 1: starts with a UTF-8 byte order "
+				 "mark, which neither YAML here nor Ganeti's JSON "
+				 "has: remove it (the first 3 bytes)", name);
 	if (ganeti_is_json(buf, len)) {
 		if ((rc = ganeti_parse(rt, name, buf, len, e)) != KH_OK)
 			clear_contents(rt);
@@ -1751,7 +1756,7 @@ static void restore_timer(struct itimerval *old, const struct timespec *t0)
  * with EINTR. The timer keeps firing every 10 ms after the deadline so
  * that a signal landing just before flock() is entered cannot leave us
  * blocked for good. Returns 0, ETIMEDOUT or an errno. */
-static int flock_timeout(int fd, int timeout_ms)
+static int flock_timeout(int fd, int op, int timeout_ms)
 {
 	struct sigaction sa = { .sa_handler = lock_alarm }, old_sa;
 	struct itimerval it = {
@@ -1761,7 +1766,7 @@ static int flock_timeout(int fd, int timeout_ms)
 	struct timespec t0;
 	int rc = 0;
 
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+	if (flock(fd, op | LOCK_NB) == 0)
 		return 0;
 	if (errno != EWOULDBLOCK)
 		return errno;
@@ -1774,7 +1779,7 @@ static int flock_timeout(int fd, int timeout_ms)
 		return errno;
 	if (setitimer(ITIMER_REAL, &it, &old_it) == -1)
 		rc = errno;
-	while (rc == 0 && flock(fd, LOCK_EX) == -1)
+	while (rc == 0 && flock(fd, op) == -1)
 		rc = errno != EINTR ? errno : lock_timed_out ? ETIMEDOUT : 0;
 	/* ours off before the caller's handler is back, then theirs on */
 	setitimer(ITIMER_REAL, &off, NULL);
@@ -1786,16 +1791,32 @@ static int flock_timeout(int fd, int timeout_ms)
 /* The lock is on a file of its own, because the runtime file is replaced
  * on every write. It is never removed: that would let two processes lock
  * two different files. */
-int runtime_lock(struct runtime *rt, const char *path, int timeout_ms,
-		 struct error *e)
+/* Opens PATH.lock: for a writer created if missing; a reader takes an
+ * existing one read-only where it may not create or write (a read-only
+ * filesystem), and none at all where there is none (-1 with err 0). */
+static int open_lock(const char *lock_path, bool shared, int *err)
+{
+	int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	*err = fd == -1 ? errno : 0;
+	if (fd != -1 || !shared || (errno != EROFS && errno != EACCES))
+		return fd;
+	fd = open(lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	*err = fd == -1 && errno != ENOENT ? errno : 0;
+	return fd;
+}
+
+static int lock(struct runtime *rt, const char *path, int timeout_ms,
+		bool shared, struct error *e)
 {
 	char *lock_path, *copy = NULL;
 	int fd, err, rc = KH_OK;
 
 	if (asprintf(&lock_path, "%s.lock", path) == -1)
 		return nomem(e);
-	fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	err = fd == -1 ? errno : flock_timeout(fd, timeout_ms);
+	fd = open_lock(lock_path, shared, &err);
+	if (fd != -1)
+		err = flock_timeout(fd, shared ? LOCK_SH : LOCK_EX, timeout_ms);
 	if (err == ETIMEDOUT)
 		rc = error_set(e, KH_ETIMEOUT, "%s is locked by another "
 			       "process (waited %.1f s)", path,
@@ -1814,6 +1835,18 @@ int runtime_lock(struct runtime *rt, const char *path, int timeout_ms,
 	rt->path = copy;
 	rt->lock_fd = fd;
 	return KH_OK;
+}
+
+int runtime_lock(struct runtime *rt, const char *path, int timeout_ms,
+		 struct error *e)
+{
+	return lock(rt, path, timeout_ms, false, e);
+}
+
+int runtime_lock_shared(struct runtime *rt, const char *path, int timeout_ms,
+			struct error *e)
+{
+	return lock(rt, path, timeout_ms, true, e);
 }
 
 /* --- the rest of the interface --- */

@@ -112,6 +112,12 @@ void runtime_close(struct runtime *rt);
 int runtime_lock(struct runtime *rt, const char *path, int timeout_ms,
 		 struct error *e);
 
+/* The same for a run that only reads: a shared lock, which readers
+ * hold together. Where PATH.lock cannot be created (a read-only
+ * filesystem) an existing one is used, else none. */
+int runtime_lock_shared(struct runtime *rt, const char *path, int timeout_ms,
+			struct error *e);
+
 /* Releases the lock taken by runtime_lock; what was loaded stays. */
 void runtime_unlock(struct runtime *rt);
 

@@ -115,6 +115,37 @@ t_hmp_socket_refused() {
 	expect_err "is not a socket"
 }
 
+# list, check and cmdline only read: they work where the runtime file's
+# directory is read-only (no lock file can be made there), with its lock
+# file or without; a change there fails with a clear message.
+t_read_only_filesystem() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	mkdir "$T/rw" "$T/ro"
+	kh -r "$T/rw/vm.runtime" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	local lockfile
+	for lockfile in kept removed; do
+		[ "$lockfile" = removed ] && rm "$T/rw/vm.runtime.lock"
+		unshare -m bash -c '
+			mount --bind "$1/rw" "$1/ro" && mount -o remount,bind,ro "$1/ro" || exit 99
+			for cmd in list check cmdline; do
+				"$2" -r "$1/ro/vm.runtime" -m "$3" $cmd >"$1/ro.$cmd.out" 2>&1 || { echo "$cmd: exit $?"; cat "$1/ro.$cmd.out"; }
+			done
+			"$2" -r "$1/ro/vm.runtime" -m "$3" disk remove --uuid "$4" >"$1/ro.rm.out" 2>&1
+			echo "remove: exit $?"
+		' - "$T" "$KH" "$SOCK" "$UUID1" >"$T/ro.log" 2>&1
+		[ "$(cat "$T/ro.log")" = "remove: exit 1" ] ||
+			fail "read-only directory, lock file $lockfile: $(cat "$T/ro.log")"
+		grep -q "matches the VM: 1 device" "$T/ro.check.out" || fail "check: $(cat "$T/ro.check.out")"
+		grep -q "$UUID1" "$T/ro.list.out" || fail "list: $(cat "$T/ro.list.out")"
+		grep -q -- "-blockdev" "$T/ro.cmdline.out" || fail "cmdline: $(cat "$T/ro.cmdline.out")"
+		grep -q "vm.runtime.lock: Read-only file system" "$T/ro.rm.out" ||
+			fail "remove on a read-only filesystem: $(cat "$T/ro.rm.out")"
+	done
+	[ "$(slot_of hotdisk-003fc157-pci-4)" = 4 ] || fail "the disk went"
+}
+
 # A runtime file belongs to one VM: with another VM's monitor every
 # command refuses and nothing changes, in either VM or the file.
 t_monitor_of_another_vm() {
@@ -255,6 +286,13 @@ t_bad_input_catalogue() {
 		cmp -s "$T/bad.runtime" "$T/bad.copy" || fail "bad runtime file rewritten"
 		same_as before
 	done
+	# a byte order mark (an editor's), in either format: named as such
+	for content in $'\xef\xbb\xbfversion: 1\n' $'\xef\xbb\xbf[[], [], {}, []]\n'; do
+		printf '%s' "$content" >"$T/bom.runtime"
+		kh -r "$T/bom.runtime" -m "$SOCK" list
+		[ "$RC" -eq 2 ] || fail "runtime file with a byte order mark: exit $RC: $ERR"
+		expect_err "bom.runtime: line 1: starts with a UTF-8 byte order mark"
+	done
 	mkdir "$T/dir.runtime"
 	kh -r "$T/dir.runtime" -m "$SOCK" list
 	[ "$RC" -eq 2 ] || fail "directory as runtime file: exit $RC"
@@ -264,7 +302,7 @@ t_bad_input_catalogue() {
 	[ "$RC" -eq 2 ] || fail "symlink as runtime file: exit $RC"
 	expect_err "link.runtime: a symlink, which the rewrite would replace by a file"
 	same_as before
-	echo "INFO: $n bad inputs and 6 bad runtime files refused, nothing changed"
+	echo "INFO: $n bad inputs and 8 bad runtime files refused, nothing changed"
 }
 
 # Paths QEMU must get as they are: commas (the -drive syntax's separator),

@@ -638,6 +638,9 @@ static const struct bad_case bad_cases[] = {
 	  "found unexpected end of stream" },
 	{ "version: 1\nx: \xff\n", 2, "invalid leading UTF-8 octet" },
 	{ "version: 1\nx: a\x01z\n", 2, "control characters are not allowed" },
+	/* a byte order mark, named as such */
+	{ "\xef\xbb\xbfversion: 1\n", 1, "starts with a UTF-8 byte order mark" },
+	{ "\xef\xbb\xbf[[], [], {}, []]\n", 1, "starts with a UTF-8 byte order mark" },
 	/* documents */
 	{ "", 1, "file is empty" },
 	{ "  \n\n \n", 1, "file is empty" },
