@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "monitor.h"
 #include "pci.h"
 #include "runtime.h"
@@ -156,24 +157,6 @@ static void verbose(const struct options *o, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 }
-
-#ifdef KH_FAULT_INJECTION
-/* Test builds: KH_FAULT=NAME kills the tool at point NAME, as a crash,
- * an OOM kill or a power cut would; KH_FAULT_PAUSE=NAME stops it there
- * (SIGSTOP) so that a test can change the world before it goes on. */
-static void fault_point(const char *name)
-{
-	const char *kill_at = getenv("KH_FAULT");
-	const char *pause_at = getenv("KH_FAULT_PAUSE");
-
-	if (kill_at != NULL && strcmp(kill_at, name) == 0)
-		raise(SIGKILL);
-	if (pause_at != NULL && strcmp(pause_at, name) == 0)
-		raise(SIGSTOP);
-}
-#else
-#define fault_point(name) ((void)0)
-#endif
 
 /* Prints a JSON result on stdout; takes the reference. */
 static void print_json(json_t *obj)

@@ -25,6 +25,7 @@
 
 #include <yaml.h>
 
+#include "fault.h"
 #include "ganeti.h"
 #include "pci.h"
 #include "runtime.h"
@@ -1379,7 +1380,8 @@ static int merge_other_writer(struct runtime *rt, struct error *e)
 		take_contents(rt, &theirs);
 		rt->tmp_path = theirs.tmp_path;
 		theirs.tmp_path = NULL;
-		intent_names_prepared(rt, e);
+		if (intent_names_prepared(rt, e) == KH_OK)
+			fault_point("after-merge");
 	}
 	runtime_close(&theirs);
 	if (e->code != KH_OK) {

@@ -425,6 +425,35 @@ t_file_replaced_during_removal() {
 	[ "$(ls "$T" | grep -c '\.tmp\.')" -eq 0 ] || fail "temporary file left: $(ls "$T")"
 }
 
+# A run killed right after it merged another writer's file into its own
+# change (its intent record names the merged file) is settled with both.
+t_kill_after_merge() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	KH_FAULT_PAUSE=before-commit KH_FAULT=after-merge "$KH" -r "$RT" -m "$SOCK" \
+		disk add --uuid "$UUID1" --path "$T/d1.img" >"$T/out" 2>"$T/err" &
+	local tool=$! i rc=0
+	for i in $(seq 100); do
+		grep -q '^State:.*T' "/proc/$tool/status" 2>/dev/null && break
+		sleep 0.05
+	done
+	grep -q '^State:.*T' "/proc/$tool/status" || fail "the tool did not pause"
+	# meanwhile another writer puts a file of its own there
+	printf '%s\n' "version: 1" "owner: another tool" "devices: []" >"$T/new.runtime"
+	mv "$T/new.runtime" "$RT"
+	kill -CONT "$tool"
+	wait "$tool" || rc=$?
+	[ "$rc" -eq 137 ] || fail "not killed after the merge (exit $rc): $(cat "$T/err")"
+	[ -e "$RT.intent" ] || fail "no intent record"
+	grep -q "owner: another tool" "$RT" || fail "the other writer's file was replaced"
+	kh -r "$RT" -m "$SOCK" check --repair
+	expect_rc 0
+	grep -q "QEMU has it, recorded" "$T/err" || fail "not settled: $ERR"
+	grep -q "owner: another tool" "$RT" || fail "the other writer's change was lost: $(cat "$RT")"
+	grep -q "id: hotdisk-003fc157-pci-4" "$RT" || fail "the add was lost: $(cat "$RT")"
+	settled "killed after a merge"
+}
+
 # A full add and remove of each kind under valgrind: no leak, no error.
 t_valgrind_add_remove() {
 	[ -x "${KH_PLAIN:-}" ] || fail "KH_PLAIN (the tool without sanitizers) not set"
