@@ -18,6 +18,12 @@ CHECK_LIBS = $(shell pkg-config --libs check)
 
 SRCS = monitor.c pci.c runtime.c ganeti.c tap.c error.c sync.c fault.c
 HDRS = monitor.h pci.h runtime.h ganeti.h tap.h error.h sync.h fault.h
+# The tool's own layers above those: the flow, the device kinds, the
+# commands and main (docs/design.md).
+TOOL_SRCS = hotplug.c cmd-check.c cmd-cmdline.c cmd-device.c cmd-list.c \
+	cmd-sync.c disk.c flow.c nic.c output.c qdev.c request.c session.c settle.c
+TOOL_HDRS = commands.h disk.h flow.h nic.h options.h output.h qdev.h request.h \
+	session.h settle.h
 UNIT_TESTS = test_monitor test_pci test_runtime test_tap test_ganeti test_sync
 B = build
 
@@ -28,14 +34,14 @@ DEBS = gcc make pkg-config libyaml-dev libjansson-dev check valgrind \
 
 all: kvm-hotplug
 
-kvm-hotplug: hotplug.c $(SRCS) $(HDRS)
-	$(CC) $(CFLAGS) -o $@ hotplug.c $(SRCS) $(LDLIBS)
+kvm-hotplug: $(TOOL_SRCS) $(SRCS) $(TOOL_HDRS) $(HDRS)
+	$(CC) $(CFLAGS) -o $@ $(TOOL_SRCS) $(SRCS) $(LDLIBS)
 
 # The tool as the integration tests run it: with ASan and UBSan, and with
 # the fault points (KH_FAULT=NAME kills it there) that release builds lack.
-$(B)/asan/kvm-hotplug: hotplug.c $(SRCS) $(HDRS)
+$(B)/asan/kvm-hotplug: $(TOOL_SRCS) $(SRCS) $(TOOL_HDRS) $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SANITIZE) -DKH_FAULT_INJECTION -o $@ hotplug.c $(SRCS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(SANITIZE) -DKH_FAULT_INJECTION -o $@ $(TOOL_SRCS) $(SRCS) $(LDLIBS)
 
 $(B)/qmpcmd: tests/qmpcmd.c monitor.c error.c tap.c monitor.h error.h tap.h
 	@mkdir -p $(@D)

@@ -1,0 +1,205 @@
+/* sync: the VM made to have what Ganeti's configuration (or a file) lists,
+ * one add or removal at a time. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "commands.h"
+#include "flow.h"
+#include "output.h"
+#include "request.h"
+#include "session.h"
+#include "sync.h"
+
+/* One change sync made or tried: its result, or why not, and its exit. */
+static void sync_action(json_t *actions, const char *action,
+			const struct rt_device *d, json_t *res,
+			const struct error *e)
+{
+	json_t *a = res != NULL ? res : json_pack("{s:s, s:s}", "kind",
+			rt_kind_name(d->kind), "uuid", d->uuid);
+
+	json_object_set_new(a, "action", json_string(action));
+	json_object_set_new(a, "exit", json_integer(e->code));
+	if (e->code != KH_OK)
+		json_object_set_new(a, "error", json_string(e->msg));
+	json_array_append_new(actions, a);
+}
+
+/* Does what one recorded or wanted device needs; its result joins
+ * actions. The operation runs as on the command line: its own lock,
+ * connection and intent record. */
+static void sync_one(const struct options *o, json_t *actions, bool add,
+		     const struct rt_device *d)
+{
+	struct options one = *o;
+	struct error e = { 0 };
+	struct request r;
+
+	one.results = json_array();
+	request_from_device(d, &r);
+	r.slot = -1;		/* where the VM has room now */
+	if (add)
+		add_checked(&one, &r, &e);
+	else {
+		r.op = OP_REMOVE;
+		remove_device(&one, &r, &e);
+	}
+	sync_action(actions, add ? "add" : "remove", d,
+		    json_incref(json_array_get(one.results, 0)), &e);
+	json_decref(one.results);
+}
+
+/* The worst outcome decides: a failure (the first one's exit code), else
+ * a change that waits for a reboot (3), else all live (0). */
+static int sync_outcome(json_t *actions, struct error *e)
+{
+	size_t i, failed = 0, later = 0;
+	int code = KH_OK;
+	json_t *a;
+
+	json_array_foreach(actions, i, a) {
+		int c = (int)json_integer_value(json_object_get(a, "exit"));
+		if (c == KH_ENOHOTPLUG)
+			later++;
+		else if (c != KH_OK && failed++ == 0)
+			code = c;
+	}
+	if (failed > 0)
+		return error_set(e, code, "sync: %zu of %zu changes failed", failed,
+				 json_array_size(actions));
+	if (later > 0)
+		return error_set(e, KH_ENOHOTPLUG, "sync: %zu of %zu changes take "
+				 "effect at the next reboot", later,
+				 json_array_size(actions));
+	return KH_OK;
+}
+
+static void print_sync(const struct options *o, json_t *actions)
+{
+	size_t i;
+	json_t *a;
+
+	if (o->json) {
+		print_json(json_pack("{s:s, s:O}", "runtime", o->runtime,
+				     "actions", actions));
+		return;
+	}
+	if (o->quiet)
+		return;
+	if (json_array_size(actions) == 0)
+		printf("%s: the VM has what the configuration says\n",
+		       o->instance != NULL ? o->instance : o->runtime);
+	json_array_foreach(actions, i, a) {
+		const char *err = json_string_value(json_object_get(a, "error"));
+		if (err == NULL)
+			print_result(o, json_incref(a));
+		else
+			printf("not done: %s %s %s: %s\n",
+			       json_string_value(json_object_get(a, "action")),
+			       json_string_value(json_object_get(a, "kind")),
+			       json_string_value(json_object_get(a, "uuid")), err);
+	}
+}
+
+/* The devices to add (wanted, not recorded) and, with prune, to remove
+ * (recorded, not wanted), each done in turn; then what could not be. */
+static int sync_vm(struct options *o, const char *from, bool prune,
+		   struct error *e)
+{
+	struct runtime have, want;
+	json_t *actions = json_array(), *refused = json_array(), *r;
+	struct options quiet = *o;
+	size_t i;
+
+	runtime_init(&have);
+	runtime_init(&want);
+	if (from != NULL ? sync_from_file(&want, from, e) :
+			   sync_from_hook_env(&want, refused, e))
+		goto out;
+	/* A Ganeti instance without a runtime file does not run here (it is
+	 * stopped, or this is not its node: hooks run on several) */
+	if (o->instance != NULL && access(o->runtime, F_OK) == -1 && errno == ENOENT) {
+		if (o->json)
+			print_sync(o, actions);
+		else if (!o->quiet)
+			printf("%s does not run on this node: nothing to do\n",
+			       o->instance);
+		o->reported = o->json;
+		goto out;
+	}
+	/* a snapshot: each change below takes the lock for itself; no file
+	 * yet is no device yet, as for an add */
+	if (load_runtime(o, &have, FILE_CREATE, e) != KH_OK)
+		goto out;
+	runtime_unlock(&have);
+	quiet.json = false;
+	for (i = 0; i < want.ndev; i++)
+		if (runtime_find_uuid(&have, want.dev[i].uuid) == NULL)
+			sync_one(&quiet, actions, true, &want.dev[i]);
+	for (i = 0; prune && i < have.ndev; i++)
+		if (runtime_find_uuid(&want, have.dev[i].uuid) == NULL)
+			sync_one(&quiet, actions, false, &have.dev[i]);
+	json_array_foreach(refused, i, r) {
+		const char *uuid = json_string_value(json_object_get(r, "uuid"));
+		/* what cannot be made here but is there already is no change */
+		if (uuid != NULL && runtime_find_uuid(&have, uuid) != NULL)
+			continue;
+		json_object_set_new(r, "action", json_string("add"));
+		json_object_set_new(r, "exit", json_integer(KH_ENOHOTPLUG));
+		json_object_set(r, "error", json_object_get(r, "reason"));
+		json_object_del(r, "reason");
+		json_array_append(actions, r);
+	}
+	print_sync(o, actions);
+	o->reported = o->json;	/* one JSON object per run */
+	sync_outcome(actions, e);
+out:
+	json_decref(actions);
+	json_decref(refused);
+	runtime_close(&have);
+	runtime_close(&want);
+	return e->code;
+}
+
+int cmd_sync(struct options *o, int argc, char **argv, struct error *e)
+{
+	const char *from = NULL;
+	bool prune = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			puts("usage: kvm-hotplug [options] sync [--prune] [--from FILE]");
+			return KH_OK;
+		}
+		if (strcmp(argv[i], "--prune") == 0)
+			prune = true;
+		else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
+			from = argv[++i];
+		else
+			return error_set(e, KH_EUSAGE, "sync: unexpected argument "
+					 "'%.40s'", argv[i]);
+	}
+	if (need_paths(o, e) != KH_OK)
+		return e->code;
+	if (from == NULL && sync_pre_phase()) {
+		if (!o->quiet && !o->json)
+			puts("sync: the pre phase; the configuration has not changed yet");
+		if (o->json)
+			print_json(json_pack("{s:s, s:[]}", "runtime", o->runtime,
+					     "actions"));
+		return KH_OK;
+	}
+	return sync_vm(o, from, prune, e);
+}

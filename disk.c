@@ -1,0 +1,344 @@
+/* A disk's checks, QMP sequence and cmdline options: see disk.h. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "disk.h"
+#include "fault.h"
+#include "output.h"
+#include "qdev.h"
+
+/* QEMU resolves relative paths against its own working directory, and a
+ * migration target must find the same file: only absolute paths. */
+int check_disk_path(struct request *r, struct error *e)
+{
+	struct stat st;
+
+	if (r->path[0] != '/')
+		return error_set(e, KH_EUSAGE, "--path: '%.200s' is not absolute",
+				 r->path);
+	if (strlen(r->path) >= PATH_MAX)
+		return error_set(e, KH_EUSAGE, "--path: too long");
+	if (stat(r->path, &st) == -1)
+		return error_set(e, KH_EUSAGE, "--path: %.200s: %s", r->path,
+				 strerror(errno));
+	if (S_ISREG(st.st_mode))
+		r->file_driver = "file";
+	else if (S_ISBLK(st.st_mode))
+		r->file_driver = "host_device";
+	else
+		return error_set(e, KH_EUSAGE,
+				 "--path: %.200s is not a regular file or block device",
+				 r->path);
+	return KH_OK;
+}
+
+/* An image whose content says qcow2 attached as raw would let the guest
+ * see the container and overwrite its header: only when asked for by
+ * name (--format raw). */
+int check_disk_content(const struct request *r, bool format_given,
+		       struct error *e)
+{
+	unsigned char magic[4];
+	ssize_t n = 0;
+	int fd;
+
+	if (format_given ||
+	    (fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
+		return KH_OK;	/* what QEMU cannot open, it will say */
+	n = read(fd, magic, sizeof(magic));
+	close(fd);
+	if (n == 4 && memcmp(magic, "QFI\xfb", 4) == 0)
+		return error_set(e, KH_EUSAGE, "--path: %.200s holds a qcow2 image: "
+				 "give --format qcow2, or --format raw to attach "
+				 "the container itself", r->path);
+	return KH_OK;
+}
+
+/* Cache modes as QEMU's -drive cache= spells them out per node. */
+static json_t *disk_cache_options(const char *cache)
+{
+	bool direct = strcmp(cache, "none") == 0;
+	bool no_flush = strcmp(cache, "unsafe") == 0;
+
+	return json_pack("{s:b, s:b}", "direct", direct, "no-flush", no_flush);
+}
+
+/* Options shared by the format node and its file node. */
+static int disk_node_options(json_t *node, const struct rt_device *d)
+{
+	int rc = 0;
+
+	rc |= json_object_set_new(node, "cache", disk_cache_options(d->cache));
+	rc |= json_object_set_new(node, "read-only",
+				  json_boolean(strcmp(d->mode, "ro") == 0));
+	rc |= json_object_set_new(node, "discard", json_string(d->discard));
+	return rc;
+}
+
+json_t *blockdev_args(const struct rt_device *d, const char *file_driver)
+{
+	json_t *file = json_pack("{s:s, s:s}", "driver", file_driver,
+				 "filename", d->path);
+	json_t *top = json_pack("{s:s, s:s}", "driver", d->format,
+				"node-name", d->id);
+
+	if (file == NULL || top == NULL || disk_node_options(file, d) ||
+	    disk_node_options(top, d) ||
+	    json_object_set_new(top, "file", json_incref(file))) {
+		json_decref(file);
+		json_decref(top);
+		return NULL;
+	}
+	json_decref(file);
+	return top;
+}
+
+json_t *disk_device_args(const struct rt_device *d)
+{
+	json_t *args = device_args(d);
+
+	if (args != NULL && json_object_set_new(args, "drive", json_string(d->id))) {
+		json_decref(args);
+		return NULL;
+	}
+	/* writethrough = no volatile write cache towards the guest */
+	if (args != NULL && strcmp(d->cache, "writethrough") == 0)
+		json_object_set_new(args, "write-cache", json_string("off"));
+	return args;
+}
+
+/* Drops the block node; one that is already gone is fine. QEMU lets go
+ * of a deleted device's node a moment after the device itself is gone, in
+ * a deferred release that sends no event: "in use" then means "not yet",
+ * so that one answer is retried with a short backoff, within the timeout.
+ * The usual path (right after DEVICE_DELETED) succeeds at once. */
+static int blockdev_del(const struct options *o, struct monitor *m,
+			const char *node, struct error *e)
+{
+	struct timespec pause = { 0, 5 * 1000000 };
+	long waited_ms = 0;
+
+	for (;;) {
+		if (monitor_execute(m, "blockdev-del",
+				    json_pack("{s:s}", "node-name", node), NULL,
+				    e) == KH_OK ||
+		    strstr(e->msg, "Failed to find node") != NULL) {
+			error_clear(e);	/* an earlier "in use" is no error now */
+			return KH_OK;
+		}
+		if (strstr(e->msg, "is in use") == NULL || waited_ms >= o->timeout_ms)
+			return e->code;
+		nanosleep(&pause, NULL);
+		waited_ms += pause.tv_nsec / 1000000;
+		if (pause.tv_nsec < 100 * 1000000)
+			pause.tv_nsec *= 2;
+	}
+}
+
+/* The drive named id, made by -drive or drive_add, goes. One already gone
+ * (QEMU deletes such a drive with its device) is fine; so is a node made
+ * by blockdev-add under that name, which an older kvm-hotplug made in
+ * Ganeti files: that goes too. */
+static int drive_del(const struct options *o, struct monitor *m,
+		     const char *id, struct error *e)
+{
+	if (hmp(m, NULL, e, "drive_del %s", id) == KH_OK)
+		return KH_OK;
+	if (strstr(e->msg, "not found") == NULL)
+		return e->code;
+	error_clear(e);
+	return blockdev_del(o, m, id, e);
+}
+
+/* Ganeti's way (hv_kvm HotAddDisk): the file opened here and handed over
+ * with add-fd, a drive on /dev/fdset/N made with HMP drive_add, the set
+ * given up again (the drive keeps its own copy). Options as Ganeti gives
+ * them at start: format raw, aio threads, the file's cache and discard. */
+static int drive_add(const struct options *o, struct monitor *m,
+		     const struct rt_device *d, struct error *e)
+{
+	static const char *const shared[] = { "sharedfile", "blockdev", "ext",
+					      "gluster", NULL };
+	const char *type = json_string_value(json_object_get(d->gextra, "dev_type"));
+	const char *cache = d->cache;
+	struct error ignored = { 0 };
+	json_t *ret = NULL;
+	json_int_t set;
+	int fd;
+
+	/* Ganeti's _GenerateDiskAioCacheParameters: shared storage gets no
+	 * host cache, whatever disk_cache says, so that migration is safe */
+	for (size_t i = 0; type != NULL && shared[i] != NULL; i++)
+		if (strcmp(type, shared[i]) == 0)
+			cache = "none";
+	if ((fd = open(d->path, (strcmp(d->mode, "ro") == 0 ? O_RDONLY : O_RDWR) |
+		       O_CLOEXEC)) == -1)
+		return error_set(e, KH_EFAIL, "%s: %s", d->path, strerror(errno));
+	/* opaque names the set, so that a run killed before remove-fd can be
+	 * cleaned up after (undo_half_add) */
+	if (monitor_execute_fd(m, "add-fd", json_pack("{s:s}", "opaque", d->id),
+			       fd, &ret, e) != KH_OK) {
+		close(fd);
+		return e->code;
+	}
+	close(fd);
+	set = json_integer_value(json_object_get(ret, "fdset-id"));
+	json_decref(ret);
+	fault_point("after-add-fd");
+	hmp(m, "OK", e, "drive_add dummy file=/dev/fdset/%" JSON_INTEGER_FORMAT
+	    ",if=none,id=%s,format=%s,auto-read-only=off,aio=threads%s%s%s%s",
+	    set, d->id, d->format, strcmp(cache, "default") ? ",cache=" : "",
+	    strcmp(cache, "default") ? cache : "",
+	    strcmp(d->discard, "unmap") ? "" : ",discard=unmap",
+	    strcmp(d->mode, "ro") ? "" : ",readonly=on");
+	monitor_execute(m, "remove-fd", json_pack("{s:I}", "fdset-id", set),
+			NULL, &ignored);
+	if (e->code == KH_OK)
+		verbose(o, "drive_add %s on fdset %" JSON_INTEGER_FORMAT ": done",
+			d->id, set);
+	return e->code;
+}
+
+static int blockdev_add(const struct options *o, struct monitor *m,
+			const struct rt_device *d, struct error *e)
+{
+	json_t *args = blockdev_args(d, d->file_driver);
+
+	if (args == NULL)
+		return error_set(e, KH_EFAIL, "out of memory");
+	if (monitor_execute(m, "blockdev-add", args, NULL, e) != KH_OK)
+		return e->code;
+	verbose(o, "blockdev-add %s: done", d->id);
+	return KH_OK;
+}
+
+
+/* A native file's disks are blockdev-add nodes named by the id. A Ganeti
+ * file's are drives (a BlockBackend named by the id) made as Ganeti makes
+ * them, because Ganeti removes them its own way: device_del and at once
+ * HMP drive_del, which leaves a blockdev-add node in QEMU for good. */
+static const struct disk_backend blockdev_backend = { blockdev_add, blockdev_del };
+
+static const struct disk_backend drive_backend = { drive_add, drive_del };
+
+const struct disk_backend *disk_backend(const struct runtime *rt)
+{
+	return rt->format == RT_GANETI ? &drive_backend : &blockdev_backend;
+}
+
+int disk_plug(const struct options *o, struct monitor *m,
+	      const struct runtime *rt, const struct rt_device *d,
+	      struct error *e)
+{
+	const struct disk_backend *b = disk_backend(rt);
+	bool refused;
+
+	if (b->make(o, m, d, e) != KH_OK)
+		return e->code;
+	fault_point("after-backend");
+	if (device_add_verified(o, m, d, disk_device_args(d), &refused, e) != KH_OK &&
+	    refused) {
+		struct error ignored = { 0 };
+		b->release(o, m, d->id, &ignored);
+	}
+	return e->code;
+}
+
+/* add-fd sets a run left behind it, found by their opaque (the id). */
+void remove_fdsets(struct monitor *m, const char *id)
+{
+	json_t *sets = NULL, *set;
+	size_t i;
+
+	if (monitor_execute(m, "query-fdsets", NULL, &sets, &(struct error){ 0 }) != KH_OK)
+		return;
+	json_array_foreach(sets, i, set) {
+		json_t *fds = json_object_get(set, "fds"), *fd;
+		size_t k;
+		bool ours = false;
+
+		json_array_foreach(fds, k, fd) {
+			const char *opaque = json_string_value(json_object_get(fd, "opaque"));
+			ours |= opaque != NULL && strcmp(opaque, id) == 0;
+		}
+		if (ours)
+			undo(m, "remove-fd", json_pack("{s:O}", "fdset-id",
+					json_object_get(set, "fdset-id")));
+	}
+	json_decref(sets);
+}
+
+/* QEMU refuses a second writer of an image with only 'Failed to get
+ * "write" lock': name the recorded disk that has it. */
+void name_image_user(const struct runtime *rt, const struct rt_device *d,
+		     struct error *e)
+{
+	if (d->kind != RT_DISK || strstr(e->msg, "\"write\" lock") == NULL)
+		return;
+	for (size_t i = 0; i < rt->ndev; i++)
+		if (&rt->dev[i] != d && rt->dev[i].kind == RT_DISK &&
+		    strcmp(rt->dev[i].path, d->path) == 0) {
+			error_prefix(e, "disk %s uses %.200s already: ",
+				     rt->dev[i].uuid, d->path);
+			return;
+		}
+}
+
+/* What a Ganeti file's entry says of a new disk beyond what every file
+ * records: what sync was told, or the type given or guessed from the path
+ * (a block device: plain, LVM's; else file). Ganeti reads the type when
+ * it starts the VM: for shared types it forces cache=none. */
+json_t *disk_gextra(const struct request *r)
+{
+	if (r->gextra != NULL)
+		return json_incref(r->gextra);
+	return json_pack("{s:s}", "dev_type", r->dev_type != NULL ? r->dev_type :
+			 strcmp(r->file_driver, "host_device") == 0 ? "plain" : "file");
+}
+
+/* A disk's QEMU driver: as recorded, else as check_disk_path would find
+ * it. The target may be another host, so a path missing here is a file
+ * unless under /dev. */
+const char *file_driver_of(const struct rt_device *d)
+{
+	const char *path = d->path;
+	struct stat st;
+
+	if (d->file_driver[0] != '\0')
+		return d->file_driver;
+	if (stat(path, &st) == 0)
+		return S_ISBLK(st.st_mode) ? "host_device" : "file";
+	return strncmp(path, "/dev/", 5) == 0 ? "host_device" : "file";
+}
+
+/* Whether QEMU has a disk backend named id: a node of that name
+ * (blockdev-add, query-named-block-nodes) or a drive, a BlockBackend
+ * with a medium (-drive or drive_add, query-block's "device"). */
+bool has_backend(json_t *nodes, json_t *blocks, const char *id)
+{
+	size_t i;
+	json_t *n;
+
+	json_array_foreach(nodes, i, n)
+		if (strcmp(json_string_value(json_object_get(n, "node-name")), id) == 0)
+			return true;
+	json_array_foreach(blocks, i, n) {
+		const char *device = json_string_value(json_object_get(n, "device"));
+		if (device != NULL && strcmp(device, id) == 0 &&
+		    json_object_get(n, "inserted") != NULL)
+			return true;
+	}
+	return false;
+}

@@ -1,0 +1,295 @@
+/* A NIC's host side, QMP sequence and cmdline options: see nic.h. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "fault.h"
+#include "nic.h"
+#include "output.h"
+#include "qdev.h"
+
+/* What the host side of a NIC needs, checked before anything is made:
+ * the tool sets up a bridged tap itself; other modes are the script's. */
+int check_nic_link(const struct request *r, struct error *e)
+{
+	struct stat st;
+
+	if (r->script != NULL) {
+		/* a directory is "executable" to access(2) too */
+		if (r->script[0] != '/' || access(r->script, X_OK) == -1 ||
+		    stat(r->script, &st) == -1 || !S_ISREG(st.st_mode))
+			return error_set(e, KH_EUSAGE, "--script: %.200s is not "
+					 "an executable with an absolute path",
+					 r->script);
+		return r->link != NULL && strcmp(r->nic_mode, "bridged") == 0 ?
+		       tap_check_bridge(r->link, e) : KH_OK;
+	}
+	if (strcmp(r->nic_mode, "bridged") != 0)
+		return error_set(e, KH_EUSAGE, "--mode %s needs --script",
+				 r->nic_mode);
+	if (r->link == NULL)
+		return error_set(e, KH_EUSAGE,
+				 "--mode bridged needs --link BRIDGE or --script");
+	return tap_check_bridge(r->link, e);
+}
+
+/* Names of the fds handed to QEMU: unique per device and queue. */
+struct fd_names {
+	int n;
+	char name[2 * TAP_MAX_QUEUES][RT_ID_MAX + 24];
+};
+
+/* Hands every fd of the tap (and vhost) to QEMU, each in the same message
+ * as its getfd, all sent before the first reply is read. */
+static int pass_fds(struct monitor *m, const struct rt_device *d,
+		    const struct tap *tap, struct fd_names *fn, struct error *e)
+{
+	unsigned long id[2 * TAP_MAX_QUEUES];
+
+	fn->n = 0;
+	for (int i = 0; i < 2 * tap->queues; i++) {
+		int q = i % tap->queues;
+		int fd = i < tap->queues ? tap->fds[q] : tap->vhostfds[q];
+
+		if (fd < 0)
+			continue;
+		snprintf(fn->name[fn->n], sizeof(fn->name[0]), "%s-%s%d", d->id,
+			 i < tap->queues ? "tap" : "vhost", q);
+		if (monitor_send(m, "getfd", json_pack("{s:s}", "fdname",
+			fn->name[fn->n]), fd, &id[fn->n], e) != KH_OK)
+			return e->code;
+		fn->n++;
+	}
+	for (int i = 0; i < fn->n; i++)
+		if (monitor_reply(m, id[i], "getfd", NULL, e) != KH_OK)
+			return e->code;
+	return KH_OK;
+}
+
+/* A named fd that netdev_add did not consume would stay open in QEMU. */
+static void close_fds(struct monitor *m, const struct fd_names *fn)
+{
+	for (int i = 0; i < fn->n; i++)
+		undo(m, "closefd", json_pack("{s:s}", "fdname", fn->name[i]));
+}
+
+/* "a:b:c" of names[first], names[first + 1], ... */
+static json_t *joined_names(const struct fd_names *fn, int first, int count)
+{
+	char buf[sizeof(fn->name)];
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (int i = first; i < first + count; i++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s",
+					i > first ? ":" : "", fn->name[i]);
+	return json_string(buf);
+}
+
+static json_t *netdev_args(const struct rt_device *d, const struct fd_names *fn)
+{
+	json_t *args = json_pack("{s:s, s:s}", "type", "tap", "id", d->id);
+	bool vhost = strcmp(d->vhost, "on") == 0;
+	int q = d->queues;
+
+	if (args == NULL)
+		return NULL;
+	/* one queue: fd/vhostfd; several: fds/vhostfds, names joined by ':' */
+	json_object_set_new(args, q > 1 ? "fds" : "fd", joined_names(fn, 0, q));
+	if (vhost) {
+		json_object_set_new(args, "vhost", json_true());
+		json_object_set_new(args, q > 1 ? "vhostfds" : "vhostfd",
+				    joined_names(fn, q, q));
+	}
+	return args;
+}
+
+json_t *nic_device_args(const struct rt_device *d)
+{
+	json_t *args = device_args(d);
+
+	if (args == NULL)
+		return NULL;
+	json_object_set_new(args, "netdev", json_string(d->id));
+	json_object_set_new(args, "mac", json_string(d->mac));
+	if (d->queues > 1) {
+		json_object_set_new(args, "mq", json_true());
+		json_object_set_new(args, "vectors", json_integer(2 * d->queues + 2));
+	}
+	return args;
+}
+
+int nic_plug(const struct options *o, struct monitor *m,
+	     const struct rt_device *d, const struct tap *tap,
+	     struct error *e)
+{
+	struct fd_names fn;
+	bool refused;
+
+	if (pass_fds(m, d, tap, &fn, e) != KH_OK ||
+	    (fault_point("after-getfd"),
+	     monitor_execute(m, "netdev_add", netdev_args(d, &fn), NULL, e)) != KH_OK) {
+		close_fds(m, &fn);
+		return e->code;
+	}
+	fault_point("after-netdev_add");
+	verbose(o, "netdev_add %s on tap %s (%d queue%s, vhost %s): done",
+		d->id, d->tap, d->queues, d->queues > 1 ? "s" : "", d->vhost);
+	if (device_add_verified(o, m, d, nic_device_args(d), &refused, e) != KH_OK &&
+	    refused)
+		undo(m, "netdev_del", json_pack("{s:s}", "id", d->id));
+	return e->code;
+}
+
+/* Ganeti passes the instance's name; ours is the runtime file's. */
+static void instance_name(const char *runtime, char *out, size_t size)
+{
+	const char *base = strrchr(runtime, '/');
+	size_t n;
+
+	base = base != NULL ? base + 1 : runtime;
+	n = strlen(base);
+	if (n > 8 && strcmp(base + n - 8, ".runtime") == 0)
+		n -= 8;
+	snprintf(out, size, "%.*s", (int)n, base);
+}
+
+/* kvm-ifup's counterpart is kvm-ifdown: "ifup" in the script's name
+ * becomes "ifdown". No such name, or no such file: no counterpart. */
+static bool down_script(const char *up, char *out, size_t size)
+{
+	const char *base = strrchr(up, '/'), *at;
+
+	base = base != NULL ? base + 1 : up;
+	if ((at = strstr(base, "ifup")) == NULL)
+		return false;
+	snprintf(out, size, "%.*sifdown%s", (int)(at - up), up, at + 4);
+	return access(out, X_OK) == 0;
+}
+
+/* Runs the NIC's ifup script, or with down set its ifdown counterpart. */
+int run_nic_script(const struct options *o, const struct rt_device *d,
+		   bool down, struct error *e)
+{
+	char instance[256], path[PATH_MAX];
+	struct tap_script_env env = {
+		.instance = instance, .mac = d->mac, .mode = d->nic_mode,
+		.link = d->link, .uuid = d->uuid, .name = d->name,
+		.bridge = strcmp(d->nic_mode, "bridged") == 0 ? d->link : NULL,
+	};
+	const char *script = d->script;
+
+	if (script == NULL || (down && !down_script(script, path, sizeof(path))))
+		return KH_OK;
+	if (down)
+		script = path;
+	if (o->instance != NULL)
+		snprintf(instance, sizeof(instance), "%s", o->instance);
+	else
+		instance_name(o->runtime, instance, sizeof(instance));
+	verbose(o, "running %s %s", script, d->tap);
+	return tap_run_script(script, d->tap, &env, o->timeout_ms, e);
+}
+
+/* Opens the tap (and vhost-net) and puts it on its link. Until QEMU has
+ * its fds, closing ours undoes all of it but what a script did. */
+int nic_host_up(const struct options *o, const struct request *r,
+		struct rt_device *d, struct tap *tap, bool *script_ran,
+		struct error *e)
+{
+	/* asked for, else what the file gives every NIC, else the host's */
+	const char *mode = r->vhost != NULL ? r->vhost :
+			   d->vhost[0] != '\0' ? d->vhost : "auto";
+	const char *name = r->tap != NULL ? r->tap :
+			   d->tap[0] != '\0' ? d->tap : NULL;
+	bool vhost;
+
+	if (tap_open(tap, name, d->queues, e) != KH_OK ||
+	    tap_open_vhost(tap, mode, &vhost, e) != KH_OK)
+		return e->code;
+	snprintf(d->tap, sizeof(d->tap), "%s", tap->name);
+	snprintf(d->vhost, sizeof(d->vhost), "%s", vhost ? "on" : "off");
+	verbose(o, "tap %s open (%d queue%s, vhost %s)", tap->name, tap->queues,
+		tap->queues > 1 ? "s" : "", d->vhost);
+	if (d->script != NULL) {
+		*script_ran = true;
+		return run_nic_script(o, d, false, e);
+	}
+	if (tap_up(tap, e) != KH_OK || tap_enslave(tap, d->link, e) != KH_OK)
+		return e->code;
+	verbose(o, "tap %s up on bridge %s", tap->name, d->link);
+	return KH_OK;
+}
+
+/* The target's QEMU opens the tap by name; the caller puts it on its
+ * link (or runs the ifup script) once QEMU is up. A name the source's
+ * kernel handed out may be another VM's tap on the target, where QEMU
+ * would take it (or its queues) over: such a NIC's tap there gets the
+ * name made for it. */
+json_t *netdev_cmdline_args(const struct rt_device *d)
+{
+	char own[IFNAMSIZ];
+	json_t *args;
+
+	if (tap_name_is_kernels(d->tap))
+		tap_name_for_uuid(d->uuid, own, sizeof(own));
+	else
+		snprintf(own, sizeof(own), "%s", d->tap);
+	args = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "tap", "id", d->id,
+			 "ifname", own, "script", "no", "downscript", "no");
+
+	if (args != NULL && d->queues > 1)
+		json_object_set_new(args, "queues", json_integer(d->queues));
+	if (args != NULL && strcmp(d->vhost, "on") == 0)
+		json_object_set_new(args, "vhost", json_true());
+	return args;
+}
+
+/* Two NICs with one MAC: refused for any recorded NIC but except. */
+int refuse_mac_in_use(const struct runtime *rt, const char *mac,
+		      const struct rt_device *except, struct error *e)
+{
+	for (size_t i = 0; i < rt->ndev; i++)
+		if (rt->dev[i].kind == RT_NIC && &rt->dev[i] != except &&
+		    strcmp(rt->dev[i].mac, mac) == 0)
+			return error_set(e, KH_EFAIL, "mac %s is already used by "
+					 "nic %s", mac, rt->dev[i].uuid);
+	return KH_OK;
+}
+
+/* What the new settings of a modified NIC (old, recorded in rt) need,
+ * checked before the old NIC is unplugged: what add would refuse, a tap
+ * name another interface has, vhost the host cannot give. */
+int check_nic_change(const struct runtime *rt, const struct rt_device *old,
+		     const struct request *want, struct error *e)
+{
+	struct tap probe;
+	bool used;
+	int rc;
+
+	if (refuse_mac_in_use(rt, want->mac, old, e) != KH_OK)
+		return e->code;
+	if (want->tap != NULL && strcmp(want->tap, old->tap) != 0 &&
+	    if_nametoindex(want->tap) != 0)
+		return error_set(e, KH_EFAIL, "interface %s already exists",
+				 want->tap);
+	if (check_nic_link(want, e) != KH_OK)
+		return e->code;
+	tap_init(&probe);
+	probe.queues = want->queues;
+	rc = tap_open_vhost(&probe, want->vhost != NULL ? want->vhost : "auto",
+			    &used, e);
+	tap_close(&probe);
+	return rc;
+}

@@ -1,0 +1,25 @@
+/* What the command line gives every command: where the runtime file and
+ * the monitor are, how long to wait, how to print. */
+#ifndef KH_OPTIONS_H
+#define KH_OPTIONS_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include <jansson.h>
+
+struct options {
+	const char *runtime;
+	const char *monitor;
+	const char *instance;		/* --instance: the paths come from it */
+	const char *ganeti_dir;
+	char runtime_path[PATH_MAX], monitor_path[PATH_MAX];
+	char runtime_abs[PATH_MAX];	/* a relative runtime path made absolute */
+	int timeout_ms;
+	bool json, quiet, verbose;
+	/* sync: each operation's result goes here instead of stdout */
+	json_t *results;
+	bool reported;		/* the outcome is printed: main adds no JSON */
+};
+
+#endif

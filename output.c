@@ -1,0 +1,90 @@
+/* What a run prints: see output.h. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "output.h"
+
+
+void verbose(const struct options *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!o->verbose)
+		return;
+	fputs("kvm-hotplug: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+
+/* What settling an intent did: always said, it is news to the caller. */
+void notice(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("kvm-hotplug: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Prints a JSON result on stdout; takes the reference. */
+void print_json(json_t *obj)
+{
+	char *text = json_dumps(obj, JSON_COMPACT);
+
+	if (text != NULL)
+		printf("%s\n", text);
+	free(text);
+	json_decref(obj);
+}
+
+/* What an add or remove did, for --json or as a line of text. */
+json_t *change_result(const char *what, const struct rt_device *d)
+{
+	json_t *res = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "result", what,
+				"kind", rt_kind_name(d->kind), "uuid", d->uuid,
+				"id", d->id, "bus", d->bus, "slot", d->slot);
+
+	if (res != NULL && d->kind == RT_NIC) {
+		json_object_set_new(res, "mac", json_string(d->mac));
+		json_object_set_new(res, "tap", json_string(d->tap));
+	}
+	return res;
+}
+
+void print_result(const struct options *o, json_t *res)
+{
+	if (o->results != NULL) {
+		json_array_append_new(o->results, res);
+		return;
+	}
+	if (o->json) {
+		print_json(res);
+		return;
+	}
+	if (!o->quiet && res != NULL)
+		printf("%s %s %s: %s at %s slot %d\n",
+		       json_string_value(json_object_get(res, "result")),
+		       json_string_value(json_object_get(res, "kind")),
+		       json_string_value(json_object_get(res, "uuid")),
+		       json_string_value(json_object_get(res, "id")),
+		       json_string_value(json_object_get(res, "bus")),
+		       (int)json_integer_value(json_object_get(res, "slot")));
+	json_decref(res);
+}

@@ -1,0 +1,60 @@
+/* A device change as the command line (or sync) asks for it: its options
+ * parsed and checked one by one, defaults, and the request that makes a
+ * recorded device again. */
+#ifndef KH_REQUEST_H
+#define KH_REQUEST_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "error.h"
+#include "runtime.h"
+
+/* One add or remove, as the command line asked for it. */
+struct request {
+	enum rt_kind kind;
+	enum { OP_REMOVE, OP_ADD, OP_MODIFY } op;
+	char uuid[RT_UUID_LEN + 1];
+	const char *name;
+	int slot;			/* -1: choose one */
+	/* disk */
+	const char *path, *format, *cache, *mode, *discard;
+	const char *file_driver;	/* "file" or "host_device", from path */
+	const char *dev_type;		/* Ganeti's disk type, for a Ganeti file */
+	json_t *gextra;			/* what Ganeti knows of it (sync), or NULL */
+	/* nic */
+	char mac[18];
+	const char *nic_mode, *link, *script, *tap, *vhost;
+	int queues;
+	/* modify: the entry the NIC had in a Ganeti file, kept for the new
+	 * one so that what Ganeti has in it (ip, network, ...) stays */
+	json_t *gsource;
+};
+
+/* What modify was given replaces what the NIC had. */
+void apply_changes(struct request *to, const struct request *given);
+
+/* What add uses where the command line says nothing. */
+void apply_defaults(struct request *r);
+
+/* Checks what only the whole command line can tell, and what the host
+ * can tell without touching anything. */
+int check_request(const struct request *r, const char *sub,
+		  struct error *e);
+
+int parse_choice(const char *opt, const char *value,
+		 const char *const *allowed, struct error *e);
+
+int parse_device_option(int c, const char *arg, struct request *r,
+			struct error *e);
+
+/* The request that makes d again; its strings point into d. Empty values
+ * are left to the add's defaults. */
+void request_from_device(const struct rt_device *d, struct request *r);
+
+/* Whether r asks for what d already is: what r gives must match (what it
+ * leaves out was the file's or the host's choice). */
+bool same_add(const struct rt_device *d, const struct request *r);
+
+#endif

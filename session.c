@@ -1,0 +1,189 @@
+/* Steps 1 and 2 of every command, and the commit: see session.h. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "output.h"
+#include "session.h"
+
+/* Oldest QEMU whose blockdev-add and DEVICE_DELETED we rely on. */
+#define MIN_QEMU_MAJOR 2
+#define MIN_QEMU_MINOR 12
+
+
+int load_runtime(const struct options *o, struct runtime *rt,
+		 enum file_use use, struct error *e)
+{
+	/* A Ganeti instance that runs has its runtime file: none means it
+	 * does not run here, and a file of ours there would be one Ganeti
+	 * cannot read (nor a lock file left for it) */
+	if (o->instance != NULL && access(o->runtime, F_OK) == -1 && errno == ENOENT)
+		return error_set(e, KH_EUSAGE, "instance %s has no runtime file "
+				 "(%s): it does not run on this node", o->instance,
+				 o->runtime);
+	if ((use == FILE_READ ?
+	     runtime_lock_shared(rt, o->runtime, o->timeout_ms, e) :
+	     runtime_lock(rt, o->runtime, o->timeout_ms, e)) != KH_OK ||
+	    runtime_load(rt, use == FILE_CREATE, e) != KH_OK)
+		return e->code;
+	verbose(o, "runtime file %s: %zu devices", o->runtime, rt->ndev);
+	return KH_OK;
+}
+
+/* "VM 'vm1' (uuid 0b0c...)": how a VM is named in messages. */
+static void describe_vm(const char *name, const char *uuid, char *out,
+			size_t size)
+{
+	if (name != NULL && uuid != NULL)
+		snprintf(out, size, "VM '%.64s' (uuid %s)", name, uuid);
+	else if (name != NULL)
+		snprintf(out, size, "VM '%.64s'", name);
+	else if (uuid != NULL)
+		snprintf(out, size, "VM uuid %s", uuid);
+	else
+		snprintf(out, size, "a VM with no name or uuid");
+}
+
+/* The file belongs to one VM: QEMU's -name and -uuid must be what it
+ * records, or the monitor is another VM's and every change would be
+ * recorded in the wrong file. A native file that names no VM yet is
+ * bound to this one by its next write. */
+static int check_identity(const struct options *o, struct runtime *rt,
+			  json_t *name_reply, json_t *uuid_reply, struct error *e)
+{
+	const char *name = json_string_value(json_object_get(name_reply, "name"));
+	const char *uuid = json_string_value(json_object_get(uuid_reply, "UUID"));
+	char file_vm[160], qemu_vm[160];
+
+	if (uuid != NULL && strspn(uuid, "0-") == strlen(uuid))
+		uuid = NULL;	/* QEMU's way of saying there is none */
+	if ((rt->vm_name == NULL || (name != NULL && strcmp(name, rt->vm_name) == 0)) &&
+	    (rt->vm_uuid[0] == '\0' || (uuid != NULL && strcasecmp(uuid, rt->vm_uuid) == 0))) {
+		if (rt->format == RT_NATIVE && rt->vm_name == NULL && name != NULL &&
+		    (rt->vm_name = strdup(name)) == NULL)
+			return error_set(e, KH_EFAIL, "out of memory");
+		if (rt->format == RT_NATIVE && rt->vm_uuid[0] == '\0' && uuid != NULL)
+			rt_copy_lower(rt->vm_uuid, sizeof(rt->vm_uuid), uuid);
+		return KH_OK;
+	}
+	describe_vm(rt->vm_name, rt->vm_uuid[0] != '\0' ? rt->vm_uuid : NULL,
+		    file_vm, sizeof(file_vm));
+	describe_vm(name, uuid, qemu_vm, sizeof(qemu_vm));
+	return error_set(e, KH_EUSAGE, "%s belongs to %s, but %s is the monitor "
+			 "of %s: wrong --runtime or --monitor; nothing changed",
+			 o->runtime, file_vm, o->monitor, qemu_vm);
+}
+
+/* Connects to the VM rt belongs to, and to nothing else. */
+int connect_monitor(const struct options *o, struct runtime *rt,
+		    struct monitor **m, struct error *e)
+{
+	json_t *name = NULL, *uuid = NULL;
+	unsigned long nid, uid;
+	int major, minor, micro;
+
+	if (monitor_open(m, o->monitor, o->timeout_ms, e) != KH_OK)
+		return e->code;
+	monitor_version(*m, &major, &minor, &micro);
+	verbose(o, "connected to QEMU %d.%d.%d", major, minor, micro);
+	if (major < MIN_QEMU_MAJOR ||
+	    (major == MIN_QEMU_MAJOR && minor < MIN_QEMU_MINOR))
+		return error_set(e, KH_ENOHOTPLUG,
+				 "QEMU %d.%d is too old for hotplug (%d.%d or "
+				 "newer needed)", major, minor, MIN_QEMU_MAJOR,
+				 MIN_QEMU_MINOR);
+	if (monitor_send(*m, "query-name", NULL, -1, &nid, e) == KH_OK &&
+	    monitor_send(*m, "query-uuid", NULL, -1, &uid, e) == KH_OK &&
+	    monitor_reply(*m, nid, "query-name", &name, e) == KH_OK &&
+	    monitor_reply(*m, uid, "query-uuid", &uuid, e) == KH_OK)
+		check_identity(o, rt, name, uuid, e);
+	json_decref(name);
+	json_decref(uuid);
+	return e->code;
+}
+
+/* Whether this QEMU is the VM's live copy and can carry out a change
+ * (removal: and have it acknowledged), asked in one round trip. A target
+ * waiting for its state (inmigrate, -incoming defer) takes adds: that is
+ * how a target is built; it has no guest to acknowledge a removal. */
+int check_run_state(struct monitor *m, bool removal, struct error *e)
+{
+	static const struct { const char *state, *why; bool removal_only; } refused[] = {
+		{ "postmigrate", "the VM was migrated away and runs elsewhere", false },
+		{ "finish-migrate", "a migration is finishing", false },
+		{ "shutdown", "the guest has shut down", false },
+		{ "internal-error", "QEMU stopped on an internal error", false },
+		{ "save-vm", "a snapshot is being saved", false },
+		{ "restore-vm", "a snapshot is being restored", false },
+		{ "guest-panicked", "the guest panicked and cannot acknowledge a removal", true },
+		{ "inmigrate", "a migration target has no guest yet to acknowledge a removal", true },
+	};
+	static const char *const migrating[] = { "setup", "active", "pre-switchover",
+		"device", "postcopy-active", "postcopy-paused", "postcopy-recover",
+		"cancelling", "wait-unplug", NULL };
+	json_t *st = NULL, *mig = NULL;
+	unsigned long sid, mid;
+	const char *state, *mstate;
+
+	if (monitor_send(m, "query-status", NULL, -1, &sid, e) != KH_OK ||
+	    monitor_send(m, "query-migrate", NULL, -1, &mid, e) != KH_OK ||
+	    monitor_reply(m, sid, "query-status", &st, e) != KH_OK ||
+	    monitor_reply(m, mid, "query-migrate", &mig, e) != KH_OK)
+		goto out;
+	state = json_string_value(json_object_get(st, "status"));
+	mstate = json_string_value(json_object_get(mig, "status"));
+	for (size_t i = 0; state != NULL && i < sizeof(refused) / sizeof(refused[0]); i++)
+		if (strcmp(state, refused[i].state) == 0 &&
+		    (removal || !refused[i].removal_only)) {
+			error_set(e, KH_EFAIL, "QEMU is in state %s: %s; nothing "
+				  "changed", state, refused[i].why);
+			goto out;
+		}
+	for (size_t i = 0; mstate != NULL && migrating[i] != NULL; i++)
+		if (strcmp(mstate, migrating[i]) == 0)
+			error_set(e, KH_EFAIL, "a migration is under way (%s): the "
+				  "VM must not change now; nothing changed", mstate);
+out:
+	json_decref(st);
+	json_decref(mig);
+	return e->code;
+}
+
+/* Step 5: the new file in place, then what its format keeps beside it.
+ * Those side files only tell Ganeti which tap is whose; the VM and the
+ * file agree already, so failing them is a warning, not a failure. */
+void write_side_files(const struct runtime *rt)
+{
+	struct error side = { 0 };
+
+	if (runtime_commit_side_files(rt, &side) != KH_OK)
+		fprintf(stderr, "kvm-hotplug: warning: %s\n", side.msg);
+}
+
+int commit_file(struct runtime *rt, struct error *e)
+{
+	if (runtime_commit(rt, e) != KH_OK)
+		return e->code;
+	write_side_files(rt);
+	return KH_OK;
+}
+
+int need_paths(const struct options *o, struct error *e)
+{
+	if (o->runtime == NULL)
+		return error_set(e, KH_EUSAGE, "--runtime FILE is required");
+	if (o->monitor == NULL)
+		return error_set(e, KH_EUSAGE, "--monitor SOCK is required");
+	return KH_OK;
+}
