@@ -20,10 +20,11 @@ SRCS = monitor.c pci.c runtime.c ganeti.c tap.c error.c sync.c fault.c
 HDRS = monitor.h pci.h runtime.h ganeti.h tap.h error.h sync.h fault.h
 # The tool's own layers above those: the flow, the device kinds, the
 # commands and main (docs/design.md).
-TOOL_SRCS = hotplug.c cmd-check.c cmd-cmdline.c cmd-device.c cmd-list.c \
-	cmd-sync.c disk.c flow.c nic.c output.c qdev.c request.c session.c settle.c
-TOOL_HDRS = commands.h disk.h flow.h nic.h options.h output.h qdev.h request.h \
-	session.h settle.h
+TOOL_SRCS = hotplug.c cmd.c cmd-check.c cmd-cmdline.c cmd-device.c cmd-list.c \
+	cmd-sync.c disk.c nic.c kind.c flow.c settle.c session.c qdev.c request.c \
+	output.c
+TOOL_HDRS = cmd.h kind.h flow.h settle.h session.h qdev.h request.h output.h \
+	options.h
 UNIT_TESTS = test_monitor test_pci test_runtime test_tap test_ganeti test_sync
 B = build
 

@@ -1,26 +1,17 @@
-/* check [--repair]: the runtime file against the VM. */
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
+/* check [--repair]: the runtime file against the VM: every recorded
+ * device where recorded with what its kind needs, nothing hot-plugged
+ * that the file does not know, no interrupted run unsettled. */
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
-#include "commands.h"
-#include "disk.h"
+#include "cmd.h"
+#include "kind.h"
 #include "output.h"
 #include "pci.h"
-#include "session.h"
 #include "settle.h"
-#include "tap.h"
 
 struct differences {
 	json_t *list;
@@ -48,43 +39,27 @@ static void differ(struct differences *df, const struct rt_device *d,
 		       what);
 }
 
-/* A NIC's host side: its tap (where known) is there, and on its bridge
- * when the tool put it there (bridged, no script). */
-static void check_nic_host(struct differences *df, const struct rt_device *d)
-{
-	char master[IFNAMSIZ + 1];
-
-	if (d->tap[0] == '\0')
-		return;
-	if (!tap_exists(d->tap, master, sizeof(master)))
-		differ(df, d, d->id, "its tap %s is gone", d->tap);
-	else if (d->script == NULL && d->link != NULL &&
-		 strcmp(d->nic_mode, "bridged") == 0 && strcmp(master, d->link) != 0)
-		differ(df, d, d->id, "its tap %s is not on bridge %s%s%s", d->tap,
-		       d->link, master[0] != '\0' ? " but on " : "", master);
-}
-
-/* Every recorded device at its recorded place, with its block node. */
+/* Every recorded device at its recorded place, with what its kind needs
+ * besides (a disk's backend, a NIC's tap on its bridge). */
 static void check_recorded(struct differences *df, const struct runtime *rt,
-			   json_t *pci, json_t *nodes, json_t *blocks)
+			   const struct vm_view *v)
 {
+	char why[256];
+
 	for (size_t i = 0; i < rt->ndev; i++) {
 		const struct rt_device *d = &rt->dev[i];
 		int bus = -1, slot = -1;
 
-		if (!pci_find_device(pci, d->id, &bus, &slot))
+		if (!pci_find_device(v->pci, d->id, &bus, &slot))
 			differ(df, d, d->id, "recorded at %s slot %d, QEMU does "
 			       "not have it", d->bus, d->slot);
 		else if (bus != 0 || slot != d->slot)
 			differ(df, d, d->id, "recorded at %s slot %d, QEMU has it "
 			       "at bus %d slot %d", d->bus, d->slot, bus, slot);
-		if (d->kind == RT_DISK && !has_backend(nodes, blocks, d->id))
-			differ(df, d, d->id, "QEMU has no block node or drive %s",
-			       d->id);
+		if (kind_ops(d->kind)->missing(d, v, why, sizeof(why)))
+			differ(df, d, d->id, "%s", why);
 		if (d->state == RT_UNPLUGGING)
 			differ(df, d, d->id, "a removal is pending");
-		if (d->kind == RT_NIC)
-			check_nic_host(df, d);
 	}
 }
 
@@ -160,39 +135,29 @@ static int check_intent(struct differences *df, struct runtime *rt,
 	return KH_OK;
 }
 
-int check_vm(struct options *o, bool repair, struct error *e)
+/* What check compares the file with, asked in one round trip. */
+static int view_vm(struct monitor *m, struct vm_view *v, struct error *e)
 {
-	struct runtime rt;
-	struct monitor *m = NULL;
-	json_t *pci = NULL, *nodes = NULL, *blocks = NULL;
-	struct differences df = { json_array(), o };
-	unsigned long nodes_id, blocks_id;
-	size_t n;
+	unsigned long pci_id, nodes_id, blocks_id;
 
-	runtime_init(&rt);
-	/* --repair: the first add may have died before there was a file */
-	if (load_runtime(o, &rt, repair ? FILE_CREATE : FILE_READ, e) != KH_OK ||
-	    (repair && settle_intent(o, &rt, &m, e) != KH_OK) ||
-	    (m == NULL && connect_monitor(o, &rt, &m, e) != KH_OK) ||
-	    (repair && finish_removals(o, &rt, m, e) != KH_OK) ||
-	    pci_query(m, &pci, e) != KH_OK ||
-	    monitor_send(m, "query-named-block-nodes", NULL, -1, &nodes_id, e) != KH_OK ||
-	    monitor_send(m, "query-block", NULL, -1, &blocks_id, e) != KH_OK ||
-	    monitor_reply(m, nodes_id, "query-named-block-nodes", &nodes, e) != KH_OK ||
-	    monitor_reply(m, blocks_id, "query-block", &blocks, e) != KH_OK)
-		goto out;
-	check_recorded(&df, &rt, pci, nodes, blocks);
-	if (check_intent(&df, &rt, e) != KH_OK ||
-	    check_unrecorded(&df, m, &rt, e) != KH_OK)
-		goto out;
-	n = json_array_size(df.list);
-	if (n > 0)
-		error_set(e, KH_EFAIL, "%zu difference%s between %s and the VM",
-			  n, n > 1 ? "s" : "", o->runtime);
+	if (monitor_send(m, "query-pci", NULL, -1, &pci_id, e) == KH_OK &&
+	    monitor_send(m, "query-named-block-nodes", NULL, -1, &nodes_id, e) == KH_OK &&
+	    monitor_send(m, "query-block", NULL, -1, &blocks_id, e) == KH_OK &&
+	    monitor_reply(m, pci_id, "query-pci", &v->pci, e) == KH_OK &&
+	    monitor_reply(m, nodes_id, "query-named-block-nodes", &v->nodes, e) == KH_OK)
+		monitor_reply(m, blocks_id, "query-block", &v->blocks, e);
+	return e->code;
+}
+
+/* One JSON object per run: the differences and the verdict. */
+static void print_check(struct options *o, size_t ndev, json_t *list,
+			const struct error *e)
+{
+	size_t n = json_array_size(list);
+
 	if (o->json) {
-		/* one object per run: the differences and the verdict */
 		json_t *res = json_pack("{s:s, s:b, s:O}", "runtime", o->runtime,
-					"match", n == 0, "differences", df.list);
+					"match", n == 0, "differences", list);
 		if (res != NULL && n > 0) {
 			json_object_set_new(res, "error", json_string(e->msg));
 			json_object_set_new(res, "exit", json_integer(e->code));
@@ -200,14 +165,60 @@ int check_vm(struct options *o, bool repair, struct error *e)
 		print_json(res);
 		o->reported = true;
 	} else if (n == 0 && !o->quiet)
-		printf("%s matches the VM: %zu device%s\n", o->runtime, rt.ndev,
-		       rt.ndev == 1 ? "" : "s");
+		printf("%s matches the VM: %zu device%s\n", o->runtime, ndev,
+		       ndev == 1 ? "" : "s");
+}
+
+static int check_exec(struct session *s, struct cmd_args *a, struct error *e)
+{
+	struct vm_view v = { NULL, NULL, NULL };
+	struct differences df = { json_array(), s->o };
+	size_t n;
+
+	if (session_connect(s, CHANGE_NONE, e) != KH_OK ||
+	    (a->repair && settle_pending_removals(s, e) != KH_OK) ||
+	    view_vm(s->m, &v, e) != KH_OK)
+		goto out;
+	check_recorded(&df, &s->rt, &v);
+	if (check_intent(&df, &s->rt, e) != KH_OK ||
+	    check_unrecorded(&df, s->m, &s->rt, e) != KH_OK)
+		goto out;
+	if ((n = json_array_size(df.list)) > 0)
+		error_set(e, KH_EFAIL, "%zu difference%s between %s and the VM",
+			  n, n > 1 ? "s" : "", s->o->runtime);
+	print_check(s->o, s->rt.ndev, df.list, e);
 out:
 	json_decref(df.list);
-	json_decref(pci);
-	json_decref(nodes);
-	json_decref(blocks);
-	monitor_close(m);
-	runtime_close(&rt);
+	json_decref(v.pci);
+	json_decref(v.nodes);
+	json_decref(v.blocks);
 	return e->code;
 }
+
+static int check_option(int c, const char *arg, struct cmd_args *a,
+			struct error *e)
+{
+	(void)arg;
+	(void)e;
+	a->repair = c == 'R';
+	return KH_OK;
+}
+
+/* --repair settles and rewrites; the first add may have died before
+ * there was a file. */
+static int check_check(struct cmd_args *a, unsigned *needs, struct error *e)
+{
+	(void)e;
+	if (a->repair)
+		*needs = (*needs & ~CMD_READ) | CMD_CREATE | CMD_SETTLE;
+	return KH_OK;
+}
+
+const struct cmd_entry cmd_check_entry = {
+	.object = "check", .options = "R",
+	.usage = "check [--repair]",
+	.summary = "exit 0 only if the runtime file and the VM agree;\n"
+		   "--repair first settles what an interrupted run left",
+	.needs = CMD_RUNTIME | CMD_MONITOR | CMD_READ,
+	.option = check_option, .check = check_check, .exec = check_exec,
+};

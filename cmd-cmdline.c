@@ -1,47 +1,14 @@
-/* cmdline: the QEMU options that make the recorded devices again, for a
- * migration target. */
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdarg.h>
+/* cmdline: the QEMU options that make the recorded devices again at
+ * their slots, for a migration target's command line; each kind gives
+ * its own (kind_ops.cmdline). */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
-#include "commands.h"
-#include "disk.h"
-#include "nic.h"
+#include "cmd.h"
+#include "kind.h"
 #include "output.h"
-#include "session.h"
-
-/* Appends "-OPTION" and args as JSON to argv (a JSON array of strings). */
-static int append_option(json_t *argv, const char *option, json_t *args)
-{
-	char *text = args != NULL ? json_dumps(args, JSON_COMPACT) : NULL;
-	int rc = text == NULL || json_array_append_new(argv, json_string(option)) ||
-		 json_array_append_new(argv, json_string(text));
-
-	free(text);
-	json_decref(args);
-	return rc ? -1 : 0;
-}
-
-static int device_options(json_t *argv, const struct rt_device *d)
-{
-	if (d->kind == RT_DISK)
-		return append_option(argv, "-blockdev",
-				     blockdev_args(d, file_driver_of(d))) ||
-		       append_option(argv, "-device", disk_device_args(d));
-	return append_option(argv, "-netdev", netdev_cmdline_args(d)) ||
-	       append_option(argv, "-device", nic_device_args(d));
-}
 
 /* 'it'\''s': one shell word, whatever s holds. */
 static void print_shell_word(const char *s)
@@ -78,48 +45,49 @@ static int print_cmdline(const char *format, json_t *argv)
 	return KH_OK;
 }
 
-static int cmdline(const struct options *o, const char *format, struct error *e)
+static int cmdline_exec(struct session *s, struct cmd_args *a, struct error *e)
 {
-	struct runtime rt;
 	json_t *argv = json_array();
 
-	runtime_init(&rt);
 	if (argv == NULL)
-		error_set(e, KH_EFAIL, "out of memory");
-	else if (load_runtime(o, &rt, FILE_READ, e) == KH_OK) {
-		for (size_t i = 0; i < rt.ndev; i++)
-			if (device_options(argv, &rt.dev[i]) != 0) {
-				error_set(e, KH_EFAIL, "out of memory");
-				break;
-			}
-		/* released before printing: a slow reader must not hold it */
-		runtime_close(&rt);
-		if (e->code == KH_OK)
-			print_cmdline(format, argv);
-	}
+		return error_set(e, KH_EFAIL, "out of memory");
+	for (size_t i = 0; i < s->rt.ndev; i++)
+		if (kind_ops(s->rt.dev[i].kind)->cmdline(argv, &s->rt.dev[i]) != 0) {
+			error_set(e, KH_EFAIL, "out of memory");
+			break;
+		}
+	/* released before printing: a slow reader must not hold it */
+	runtime_unlock(&s->rt);
+	if (e->code == KH_OK)
+		print_cmdline(a->format, argv);
 	json_decref(argv);
-	runtime_close(&rt);
 	return e->code;
 }
 
-int cmd_cmdline(const struct options *o, int argc, char **argv,
-		struct error *e)
+static int cmdline_option(int c, const char *arg, struct cmd_args *a,
+			  struct error *e)
 {
 	static const char *const formats[] = { "lines", "shell", "json", NULL };
-	const char *format = "lines";
 
-	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-		puts("usage: kvm-hotplug -r FILE cmdline [--format lines|shell|json]");
-		return KH_OK;
-	}
-	if (argc == 3 && strcmp(argv[1], "--format") == 0)
-		format = argv[2];
-	else if (argc != 1)
-		return error_set(e, KH_EUSAGE, "cmdline takes only --format "
-				 "lines|shell|json");
-	if (parse_choice("--format", format, formats, e) != KH_OK)
-		return e->code;
-	if (o->runtime == NULL)
-		return error_set(e, KH_EUSAGE, "--runtime FILE is required");
-	return cmdline(o, format, e);
+	(void)c;
+	a->format = arg;
+	return parse_choice("--format", arg, formats, e);
 }
+
+static int cmdline_check(struct cmd_args *a, unsigned *needs, struct error *e)
+{
+	(void)needs;
+	(void)e;
+	if (a->format == NULL)
+		a->format = "lines";
+	return KH_OK;
+}
+
+const struct cmd_entry cmd_cmdline_entry = {
+	.object = "cmdline", .options = "f",
+	.usage = "cmdline [--format lines|shell|json]",
+	.summary = "QEMU options that make the recorded devices again (migration);\n"
+		   "needs only -r",
+	.needs = CMD_RUNTIME | CMD_READ,
+	.option = cmdline_option, .check = cmdline_check, .exec = cmdline_exec,
+};

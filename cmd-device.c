@@ -1,112 +1,78 @@
-/* disk and nic: add, remove, modify. */
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
+/* disk add|remove, nic add|remove|modify: a device change, as the
+ * command line asks for it (flow.c does it). */
+#include <stddef.h>
 
-#include <jansson.h>
-
-#include "commands.h"
+#include "cmd.h"
 #include "flow.h"
-#include "request.h"
-#include "session.h"
 
-static void device_usage(enum rt_kind kind, FILE *f)
+static const char *const verbs[] = { [OP_REMOVE] = "remove", [OP_ADD] = "add",
+				     [OP_MODIFY] = "modify" };
+
+static int device_check(struct cmd_args *a, unsigned *needs, struct error *e)
 {
-	if (kind == RT_DISK)
-		fputs("usage: kvm-hotplug [options] disk add --uuid UUID --path PATH\n"
-		      "           [--format raw|qcow2] [--cache default|none|writeback|writethrough|unsafe]\n"
-		      "           [--mode rw|ro] [--discard ignore|unmap] [--name NAME] [--slot N]\n"
-		      "           [--dev-type TYPE]\n"
-		      "       kvm-hotplug [options] disk remove --uuid UUID\n", f);
-	else
-		fputs("usage: kvm-hotplug [options] nic add --uuid UUID --mac MAC\n"
-		      "           [--link BRIDGE] [--mode bridged|routed|openvswitch]\n"
-		      "           [--script PATH] [--tap NAME] [--queues N] [--vhost on|off|auto]\n"
-		      "           [--name NAME] [--slot N]\n"
-		      "       kvm-hotplug [options] nic remove --uuid UUID\n"
-		      "       kvm-hotplug [options] nic modify --uuid UUID [any add option but --slot]\n", f);
+	(void)needs;
+	return check_request(&a->r, verbs[a->r.op], e);
 }
 
-/* argv[0] is "add" or "remove". */
-int cmd_device(const struct options *o, enum rt_kind kind, int argc,
-	       char **argv, struct error *e)
+static int device_ready(struct cmd_args *a, struct error *e)
 {
-	static const struct option longopts[] = {
-		{ "uuid", required_argument, NULL, 'u' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "slot", required_argument, NULL, 's' },
-		{ "path", required_argument, NULL, 'p' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "cache", required_argument, NULL, 'c' },
-		{ "discard", required_argument, NULL, 'd' },
-		{ "mode", required_argument, NULL, 'o' },
-		{ "mac", required_argument, NULL, 'M' },
-		{ "link", required_argument, NULL, 'l' },
-		{ "script", required_argument, NULL, 'S' },
-		{ "tap", required_argument, NULL, 'T' },
-		{ "queues", required_argument, NULL, 'Q' },
-		{ "vhost", required_argument, NULL, 'H' },
-		{ "dev-type", required_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	/* which options each command takes; NULL: no such command */
-	static const char *const takes[2][3] = {
-		[RT_DISK] = { "u", "unspfcdoD", NULL },
-		[RT_NIC] = { "u", "unsoMlSTQH", "unoMlSTQH" },
-	};
-	static const char *const ops[] = { "remove", "add", "modify" };
-	struct request r = { .kind = kind, .slot = -1 };
-	const char *name = rt_kind_name(kind);
-	int c, li = 0;
-
-	if (argc < 1)
-		return error_set(e, KH_EUSAGE, "%s: add or remove? (see %s --help)",
-				 name, name);
-	if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
-		device_usage(kind, stdout);
-		return KH_OK;
-	}
-	for (r.op = OP_REMOVE; r.op <= OP_MODIFY; r.op++)
-		if (strcmp(argv[0], ops[r.op]) == 0 && takes[kind][r.op] != NULL)
-			break;
-	if (r.op > OP_MODIFY)
-		return error_set(e, KH_EUSAGE, "%s: unknown subcommand '%.40s'",
-				 name, argv[0]);
-	optind = 0;	/* glibc: 0 restarts getopt from scratch */
-	while ((c = getopt_long(argc, argv, ":h", longopts, &li)) != -1) {
-		if (c == 'h') {
-			device_usage(kind, stdout);
-			return KH_OK;
-		}
-		if (c == ':' || c == '?')
-			return error_set(e, KH_EUSAGE, "%s %s: %s '%.40s'", name,
-					 argv[0], c == ':' ? "missing value for" :
-					 "unknown option", argv[optind - 1]);
-		if (strchr(takes[kind][r.op], c) == NULL)
-			return error_set(e, KH_EUSAGE, "%s %s does not take '--%s'",
-					 name, argv[0], longopts[li].name);
-		if (parse_device_option(c, optarg, &r, e) != KH_OK)
-			return e->code;
-	}
-	if (optind < argc)
-		return error_set(e, KH_EUSAGE, "%s %s: unexpected argument '%.40s'",
-				 name, argv[0], argv[optind]);
-	if (check_request(&r, argv[0], e) != KH_OK || need_paths(o, e) != KH_OK)
-		return e->code;
-	if (r.op == OP_REMOVE)
-		return remove_device(o, &r, e);
-	if (r.op == OP_MODIFY)
-		return modify_nic(o, &r, e);
-	return add_checked(o, &r, e);
+	return flow_check_add(&a->r, e);
 }
+
+static int device_add(struct session *s, struct cmd_args *a, struct error *e)
+{
+	return flow_add(s, &a->r, e);
+}
+
+static int device_remove(struct session *s, struct cmd_args *a, struct error *e)
+{
+	return flow_remove(s, &a->r, e);
+}
+
+static int device_modify(struct session *s, struct cmd_args *a, struct error *e)
+{
+	return flow_modify(s, &a->r, e);
+}
+
+#define CHANGES	(CMD_RUNTIME | CMD_MONITOR | CMD_SETTLE)
+
+const struct cmd_entry cmd_disk_add_entry = {
+	.object = "disk", .verb = "add", .options = "unspfcdoD",
+	.usage = "disk add --uuid UUID --path PATH [--format raw|qcow2]\n"
+		 "           [--cache default|none|writeback|writethrough|unsafe]\n"
+		 "           [--mode rw|ro] [--discard ignore|unmap] [--name NAME] [--slot N]\n"
+		 "           [--dev-type TYPE]  (Ganeti's disk type, for a Ganeti file)",
+	.needs = CHANGES | CMD_CREATE, .kind = RT_DISK, .op = OP_ADD,
+	.check = device_check, .ready = device_ready, .exec = device_add,
+};
+
+const struct cmd_entry cmd_disk_remove_entry = {
+	.object = "disk", .verb = "remove", .options = "u",
+	.usage = "disk remove --uuid UUID",
+	.needs = CHANGES | CMD_CHANGE, .kind = RT_DISK, .op = OP_REMOVE,
+	.check = device_check, .exec = device_remove,
+};
+
+const struct cmd_entry cmd_nic_add_entry = {
+	.object = "nic", .verb = "add", .options = "unsoMlSTQH",
+	.usage = "nic add --uuid UUID --mac MAC [--link BRIDGE]\n"
+		 "           [--mode bridged|routed|openvswitch] [--script PATH] [--tap NAME]\n"
+		 "           [--queues N] [--vhost on|off|auto] [--name NAME] [--slot N]",
+	.needs = CHANGES | CMD_CREATE, .kind = RT_NIC, .op = OP_ADD,
+	.check = device_check, .ready = device_ready, .exec = device_add,
+};
+
+const struct cmd_entry cmd_nic_remove_entry = {
+	.object = "nic", .verb = "remove", .options = "u",
+	.usage = "nic remove --uuid UUID",
+	.needs = CHANGES | CMD_CHANGE, .kind = RT_NIC, .op = OP_REMOVE,
+	.check = device_check, .exec = device_remove,
+};
+
+const struct cmd_entry cmd_nic_modify_entry = {
+	.object = "nic", .verb = "modify", .options = "unoMlSTQH",
+	.usage = "nic modify --uuid UUID [any nic add option but --slot]",
+	.summary = "remove and add again, same slot (--script '' drops a script)",
+	.needs = CHANGES | CMD_CHANGE, .kind = RT_NIC, .op = OP_MODIFY,
+	.check = device_check, .exec = device_modify,
+};

@@ -1,29 +1,12 @@
 /* list: the recorded devices and where QEMU has them. */
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
-#include "commands.h"
+#include "cmd.h"
+#include "kind.h"
 #include "output.h"
 #include "pci.h"
-#include "session.h"
-
-static void list_usage(const char *cmd, FILE *f)
-{
-	fprintf(f, "usage: kvm-hotplug [options] %s%s\n", cmd,
-		strcmp(cmd, "check") == 0 ? " [--repair]" : "");
-}
 
 /* One row per recorded device, with where QEMU has it (slot -1: absent). */
 static json_t *list_entry(const struct rt_device *d, json_t *pci)
@@ -43,12 +26,8 @@ static json_t *list_entry(const struct rt_device *d, json_t *pci)
 		json_object_set_new(row, "name", json_string(d->name));
 	if (row != NULL && d->path != NULL)
 		json_object_set_new(row, "path", json_string(d->path));
-	if (row != NULL && d->kind == RT_NIC) {
-		json_object_set_new(row, "mac", json_string(d->mac));
-		json_object_set_new(row, "tap", json_string(d->tap));
-		if (d->link != NULL)
-			json_object_set_new(row, "link", json_string(d->link));
-	}
+	if (row != NULL && kind_ops(d->kind)->describe != NULL)
+		kind_ops(d->kind)->describe(row, d, true);
 	return row;
 }
 
@@ -80,52 +59,35 @@ static void print_list_text(json_t *devices)
 	}
 }
 
-static int list_devices(const struct options *o, struct error *e)
+static int list_exec(struct session *s, struct cmd_args *a, struct error *e)
 {
-	struct runtime rt;
-	struct monitor *m = NULL;
 	json_t *pci = NULL, *devices = NULL;
 
-	runtime_init(&rt);
-	if (load_runtime(o, &rt, FILE_READ, e) != KH_OK ||
-	    connect_monitor(o, &rt, &m, e) != KH_OK || pci_query(m, &pci, e) != KH_OK)
+	(void)a;
+	if (session_connect(s, CHANGE_NONE, e) != KH_OK ||
+	    pci_query(s->m, &pci, e) != KH_OK)
 		goto out;
 	if ((devices = json_array()) == NULL) {
 		error_set(e, KH_EFAIL, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < rt.ndev; i++)
-		json_array_append_new(devices, list_entry(&rt.dev[i], pci));
-	if (o->json)
-		print_json(json_pack("{s:s, s:O}", "runtime", o->runtime,
+	for (size_t i = 0; i < s->rt.ndev; i++)
+		json_array_append_new(devices, list_entry(&s->rt.dev[i], pci));
+	if (s->o->json)
+		print_json(json_pack("{s:s, s:O}", "runtime", s->o->runtime,
 				     "devices", devices));
 	else
 		print_list_text(devices);
 out:
 	json_decref(devices);
 	json_decref(pci);
-	monitor_close(m);
-	runtime_close(&rt);
 	return e->code;
 }
 
-/* argv[0] is "list" or "check": both set the file beside QEMU. */
-int cmd_list(struct options *o, int argc, char **argv,
-	     struct error *e)
-{
-	bool repair;
-
-	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		list_usage(argv[0], stdout);
-		return KH_OK;
-	}
-	repair = argc == 2 && strcmp(argv[0], "check") == 0 &&
-		 strcmp(argv[1], "--repair") == 0;
-	if (argc > 1 && !repair)
-		return error_set(e, KH_EUSAGE, "%s: unexpected argument '%.40s'",
-				 argv[0], argv[1]);
-	if (need_paths(o, e) != KH_OK)
-		return e->code;
-	return strcmp(argv[0], "check") == 0 ? check_vm(o, repair, e) :
-	       list_devices(o, e);
-}
+const struct cmd_entry cmd_list_entry = {
+	.object = "list", .options = "",
+	.usage = "list",
+	.summary = "devices in the runtime file and whether QEMU has them",
+	.needs = CMD_RUNTIME | CMD_MONITOR | CMD_READ,
+	.exec = list_exec,
+};

@@ -1,25 +1,15 @@
-/* sync: the VM made to have what Ganeti's configuration (or a file) lists,
- * one add or removal at a time. */
-#include <ctype.h>
+/* sync: the VM made to have what Ganeti's configuration (or a file)
+ * lists, one add or removal at a time, each run as its command line
+ * would run it. */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
-#include "commands.h"
-#include "flow.h"
+#include "cmd.h"
 #include "output.h"
-#include "request.h"
-#include "session.h"
 #include "sync.h"
 
 /* One change sync made or tried: its result, or why not, and its exit. */
@@ -45,17 +35,13 @@ static void sync_one(const struct options *o, json_t *actions, bool add,
 {
 	struct options one = *o;
 	struct error e = { 0 };
-	struct request r;
+	struct cmd_args a = { .r.slot = -1 };
 
 	one.results = json_array();
-	request_from_device(d, &r);
-	r.slot = -1;		/* where the VM has room now */
-	if (add)
-		add_checked(&one, &r, &e);
-	else {
-		r.op = OP_REMOVE;
-		remove_device(&one, &r, &e);
-	}
+	request_from_device(d, &a.r);
+	a.r.slot = -1;		/* where the VM has room now */
+	a.r.op = add ? OP_ADD : OP_REMOVE;
+	cmd_execute(cmd_for_device(a.r.kind, a.r.op), &one, &a, &e);
 	sync_action(actions, add ? "add" : "remove", d,
 		    json_incref(json_array_get(one.results, 0)), &e);
 	json_decref(one.results);
@@ -118,12 +104,13 @@ static void print_sync(const struct options *o, json_t *actions)
 static int sync_vm(struct options *o, const char *from, bool prune,
 		   struct error *e)
 {
-	struct runtime have, want;
+	struct session snap;
+	struct runtime *have = &snap.rt, want;
 	json_t *actions = json_array(), *refused = json_array(), *r;
 	struct options quiet = *o;
 	size_t i;
 
-	runtime_init(&have);
+	session_init(&snap, o);
 	runtime_init(&want);
 	if (from != NULL ? sync_from_file(&want, from, e) :
 			   sync_from_hook_env(&want, refused, e))
@@ -141,20 +128,20 @@ static int sync_vm(struct options *o, const char *from, bool prune,
 	}
 	/* a snapshot: each change below takes the lock for itself; no file
 	 * yet is no device yet, as for an add */
-	if (load_runtime(o, &have, FILE_CREATE, e) != KH_OK)
+	if (session_open(&snap, FILE_CREATE, e) != KH_OK)
 		goto out;
-	runtime_unlock(&have);
+	runtime_unlock(have);
 	quiet.json = false;
 	for (i = 0; i < want.ndev; i++)
-		if (runtime_find_uuid(&have, want.dev[i].uuid) == NULL)
+		if (runtime_find_uuid(have, want.dev[i].uuid) == NULL)
 			sync_one(&quiet, actions, true, &want.dev[i]);
-	for (i = 0; prune && i < have.ndev; i++)
-		if (runtime_find_uuid(&want, have.dev[i].uuid) == NULL)
-			sync_one(&quiet, actions, false, &have.dev[i]);
+	for (i = 0; prune && i < have->ndev; i++)
+		if (runtime_find_uuid(&want, have->dev[i].uuid) == NULL)
+			sync_one(&quiet, actions, false, &have->dev[i]);
 	json_array_foreach(refused, i, r) {
 		const char *uuid = json_string_value(json_object_get(r, "uuid"));
 		/* what cannot be made here but is there already is no change */
-		if (uuid != NULL && runtime_find_uuid(&have, uuid) != NULL)
+		if (uuid != NULL && runtime_find_uuid(have, uuid) != NULL)
 			continue;
 		json_object_set_new(r, "action", json_string("add"));
 		json_object_set_new(r, "exit", json_integer(KH_ENOHOTPLUG));
@@ -168,32 +155,16 @@ static int sync_vm(struct options *o, const char *from, bool prune,
 out:
 	json_decref(actions);
 	json_decref(refused);
-	runtime_close(&have);
+	session_close(&snap);
 	runtime_close(&want);
 	return e->code;
 }
 
-int cmd_sync(struct options *o, int argc, char **argv, struct error *e)
+static int sync_exec(struct session *s, struct cmd_args *a, struct error *e)
 {
-	const char *from = NULL;
-	bool prune = false;
+	struct options *o = s->o;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			puts("usage: kvm-hotplug [options] sync [--prune] [--from FILE]");
-			return KH_OK;
-		}
-		if (strcmp(argv[i], "--prune") == 0)
-			prune = true;
-		else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
-			from = argv[++i];
-		else
-			return error_set(e, KH_EUSAGE, "sync: unexpected argument "
-					 "'%.40s'", argv[i]);
-	}
-	if (need_paths(o, e) != KH_OK)
-		return e->code;
-	if (from == NULL && sync_pre_phase()) {
+	if (a->from == NULL && sync_pre_phase()) {
 		if (!o->quiet && !o->json)
 			puts("sync: the pre phase; the configuration has not changed yet");
 		if (o->json)
@@ -201,5 +172,26 @@ int cmd_sync(struct options *o, int argc, char **argv, struct error *e)
 					     "actions"));
 		return KH_OK;
 	}
-	return sync_vm(o, from, prune, e);
+	return sync_vm(o, a->from, a->prune, e);
 }
+
+static int sync_option(int c, const char *arg, struct cmd_args *a,
+		       struct error *e)
+{
+	(void)e;
+	if (c == 'P')
+		a->prune = true;
+	else
+		a->from = arg;
+	return KH_OK;
+}
+
+/* Each change opens its own session (cmd_execute): this one opens none. */
+const struct cmd_entry cmd_sync_entry = {
+	.object = "sync", .options = "PF",
+	.usage = "sync [--prune] [--from FILE]",
+	.summary = "make the VM have what Ganeti's hook environment (or FILE)\n"
+		   "lists: add what is missing; --prune removes the rest",
+	.needs = CMD_RUNTIME | CMD_MONITOR,
+	.option = sync_option, .exec = sync_exec,
+};

@@ -1,4 +1,7 @@
-/* A disk's checks, QMP sequence and cmdline options: see disk.h. */
+/* A disk: its checks on the host, its QMP sequence (a backend made by
+ * blockdev-add, or by add-fd and HMP drive_add in a Ganeti file, then a
+ * virtio-blk-pci device), its release and its options for cmdline, as
+ * the operations disk_ops (kind.h). */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,14 +17,14 @@
 
 #include <jansson.h>
 
-#include "disk.h"
+#include "kind.h"
 #include "fault.h"
 #include "output.h"
 #include "qdev.h"
 
 /* QEMU resolves relative paths against its own working directory, and a
  * migration target must find the same file: only absolute paths. */
-int check_disk_path(struct request *r, struct error *e)
+static int check_disk_path(struct request *r, struct error *e)
 {
 	struct stat st;
 
@@ -47,8 +50,8 @@ int check_disk_path(struct request *r, struct error *e)
 /* An image whose content says qcow2 attached as raw would let the guest
  * see the container and overwrite its header: only when asked for by
  * name (--format raw). */
-int check_disk_content(const struct request *r, bool format_given,
-		       struct error *e)
+static int check_disk_content(const struct request *r, bool format_given,
+			      struct error *e)
 {
 	unsigned char magic[4];
 	ssize_t n = 0;
@@ -87,7 +90,7 @@ static int disk_node_options(json_t *node, const struct rt_device *d)
 	return rc;
 }
 
-json_t *blockdev_args(const struct rt_device *d, const char *file_driver)
+static json_t *blockdev_args(const struct rt_device *d, const char *file_driver)
 {
 	json_t *file = json_pack("{s:s, s:s}", "driver", file_driver,
 				 "filename", d->path);
@@ -105,7 +108,7 @@ json_t *blockdev_args(const struct rt_device *d, const char *file_driver)
 	return top;
 }
 
-json_t *disk_device_args(const struct rt_device *d)
+static json_t *disk_device_args(const struct rt_device *d)
 {
 	json_t *args = device_args(d);
 
@@ -134,11 +137,11 @@ static int blockdev_del(const struct options *o, struct monitor *m,
 		if (monitor_execute(m, "blockdev-del",
 				    json_pack("{s:s}", "node-name", node), NULL,
 				    e) == KH_OK ||
-		    strstr(e->msg, "Failed to find node") != NULL) {
+		    qemu_said(e, QEMU_NO_NODE)) {
 			error_clear(e);	/* an earlier "in use" is no error now */
 			return KH_OK;
 		}
-		if (strstr(e->msg, "is in use") == NULL || waited_ms >= o->timeout_ms)
+		if (!qemu_said(e, QEMU_NODE_IN_USE) || waited_ms >= o->timeout_ms)
 			return e->code;
 		nanosleep(&pause, NULL);
 		waited_ms += pause.tv_nsec / 1000000;
@@ -156,7 +159,7 @@ static int drive_del(const struct options *o, struct monitor *m,
 {
 	if (hmp(m, NULL, e, "drive_del %s", id) == KH_OK)
 		return KH_OK;
-	if (strstr(e->msg, "not found") == NULL)
+	if (!qemu_said(e, QEMU_NO_DRIVE))
 		return e->code;
 	error_clear(e);
 	return blockdev_del(o, m, id, e);
@@ -224,27 +227,35 @@ static int blockdev_add(const struct options *o, struct monitor *m,
 	return KH_OK;
 }
 
+/* What a disk's device is attached to in QEMU: made before device_add,
+ * released after the device is gone (or QEMU refused it). */
+struct disk_backend {
+	int (*make)(const struct options *o, struct monitor *m,
+		    const struct rt_device *d, struct error *e);
+	int (*release)(const struct options *o, struct monitor *m,
+		       const char *id, struct error *e);
+};
 
 /* A native file's disks are blockdev-add nodes named by the id. A Ganeti
  * file's are drives (a BlockBackend named by the id) made as Ganeti makes
  * them, because Ganeti removes them its own way: device_del and at once
  * HMP drive_del, which leaves a blockdev-add node in QEMU for good. */
 static const struct disk_backend blockdev_backend = { blockdev_add, blockdev_del };
-
 static const struct disk_backend drive_backend = { drive_add, drive_del };
 
-const struct disk_backend *disk_backend(const struct runtime *rt)
+static const struct disk_backend *disk_backend(const struct runtime *rt)
 {
 	return rt->format == RT_GANETI ? &drive_backend : &blockdev_backend;
 }
 
-int disk_plug(const struct options *o, struct monitor *m,
-	      const struct runtime *rt, const struct rt_device *d,
-	      struct error *e)
+static int disk_plug(const struct options *o, struct monitor *m,
+		     const struct runtime *rt, const struct rt_device *d,
+		     const struct host_side *h, struct error *e)
 {
 	const struct disk_backend *b = disk_backend(rt);
 	bool refused;
 
+	(void)h;	/* a disk has no host side */
 	if (b->make(o, m, d, e) != KH_OK)
 		return e->code;
 	fault_point("after-backend");
@@ -257,7 +268,7 @@ int disk_plug(const struct options *o, struct monitor *m,
 }
 
 /* add-fd sets a run left behind it, found by their opaque (the id). */
-void remove_fdsets(struct monitor *m, const char *id)
+static void remove_fdsets(struct monitor *m, const char *id)
 {
 	json_t *sets = NULL, *set;
 	size_t i;
@@ -282,10 +293,10 @@ void remove_fdsets(struct monitor *m, const char *id)
 
 /* QEMU refuses a second writer of an image with only 'Failed to get
  * "write" lock': name the recorded disk that has it. */
-void name_image_user(const struct runtime *rt, const struct rt_device *d,
-		     struct error *e)
+static void name_image_user(const struct runtime *rt, const struct rt_device *d,
+			    struct error *e)
 {
-	if (d->kind != RT_DISK || strstr(e->msg, "\"write\" lock") == NULL)
+	if (!qemu_said(e, QEMU_WRITE_LOCKED))
 		return;
 	for (size_t i = 0; i < rt->ndev; i++)
 		if (&rt->dev[i] != d && rt->dev[i].kind == RT_DISK &&
@@ -300,7 +311,7 @@ void name_image_user(const struct runtime *rt, const struct rt_device *d,
  * records: what sync was told, or the type given or guessed from the path
  * (a block device: plain, LVM's; else file). Ganeti reads the type when
  * it starts the VM: for shared types it forces cache=none. */
-json_t *disk_gextra(const struct request *r)
+static json_t *disk_gextra(const struct request *r)
 {
 	if (r->gextra != NULL)
 		return json_incref(r->gextra);
@@ -311,7 +322,7 @@ json_t *disk_gextra(const struct request *r)
 /* A disk's QEMU driver: as recorded, else as check_disk_path would find
  * it. The target may be another host, so a path missing here is a file
  * unless under /dev. */
-const char *file_driver_of(const struct rt_device *d)
+static const char *file_driver_of(const struct rt_device *d)
 {
 	const char *path = d->path;
 	struct stat st;
@@ -326,7 +337,7 @@ const char *file_driver_of(const struct rt_device *d)
 /* Whether QEMU has a disk backend named id: a node of that name
  * (blockdev-add, query-named-block-nodes) or a drive, a BlockBackend
  * with a medium (-drive or drive_add, query-block's "device"). */
-bool has_backend(json_t *nodes, json_t *blocks, const char *id)
+static bool has_backend(json_t *nodes, json_t *blocks, const char *id)
 {
 	size_t i;
 	json_t *n;
@@ -342,3 +353,108 @@ bool has_backend(json_t *nodes, json_t *blocks, const char *id)
 	}
 	return false;
 }
+
+/* ---- the operations ---- */
+
+static int disk_complete(const struct request *r, struct error *e)
+{
+	if (r->path == NULL)
+		return error_set(e, KH_EUSAGE, "disk add: --path is required");
+	return KH_OK;
+}
+
+static int disk_check_add(struct request *r, bool format_given, struct error *e)
+{
+	if (check_disk_path(r, e) != KH_OK)
+		return e->code;
+	return check_disk_content(r, format_given, e);
+}
+
+static int disk_fill(const struct runtime *rt, struct rt_device *d,
+		     const struct request *r, struct error *e)
+{
+	snprintf(d->driver, sizeof(d->driver), "virtio-blk-pci");
+	snprintf(d->format, sizeof(d->format), "%s", r->format);
+	snprintf(d->mode, sizeof(d->mode), "%s", r->mode);
+	snprintf(d->file_driver, sizeof(d->file_driver), "%s", r->file_driver);
+	runtime_device_defaults(rt, d);
+	if (r->cache != NULL)
+		snprintf(d->cache, sizeof(d->cache), "%s", r->cache);
+	if (r->discard != NULL)
+		snprintf(d->discard, sizeof(d->discard), "%s", r->discard);
+	if ((d->gextra = disk_gextra(r)) == NULL ||
+	    (d->path = strdup(r->path)) == NULL)
+		return error_set(e, KH_EFAIL, "out of memory");
+	return KH_OK;
+}
+
+static bool disk_same(const struct rt_device *d, const struct request *r)
+{
+	return request_same_string(r->path, d->path) &&
+	       request_gives_same(r->format, d->format) &&
+	       request_gives_same(r->mode, d->mode) &&
+	       request_gives_same(r->cache, d->cache) &&
+	       request_gives_same(r->discard, d->discard);
+}
+
+static int disk_release(const struct options *o, struct monitor *m,
+			const struct runtime *rt, const struct rt_device *d,
+			struct error *e)
+{
+	return disk_backend(rt)->release(o, m, d->id, e);
+}
+
+/* The backend (a node or drive, and add-fd's set) may be there or not. */
+static void disk_undo_half_add(const struct options *o, struct monitor *m,
+			       const struct runtime *rt, const char *id,
+			       int queues)
+{
+	struct error ignored = { 0 };
+
+	(void)queues;
+	disk_backend(rt)->release(o, m, id, &ignored);
+	remove_fdsets(m, id);
+}
+
+static int disk_cmdline(json_t *argv, const struct rt_device *d)
+{
+	return cmdline_append(argv, "-blockdev", blockdev_args(d, file_driver_of(d))) ||
+	       cmdline_append(argv, "-device", disk_device_args(d));
+}
+
+static bool disk_missing(const struct rt_device *d, const struct vm_view *v,
+			 char *why, size_t size)
+{
+	if (has_backend(v->nodes, v->blocks, d->id))
+		return false;
+	snprintf(why, size, "QEMU has no block node or drive %s", d->id);
+	return true;
+}
+
+static void disk_to_request(const struct rt_device *d, struct request *r)
+{
+#define OR_NULL(s) ((s)[0] != '\0' ? (s) : NULL)
+	r->path = d->path;
+	r->format = OR_NULL(d->format);
+	r->cache = OR_NULL(d->cache);
+	r->mode = OR_NULL(d->mode);
+	r->discard = OR_NULL(d->discard);
+	r->gextra = d->gextra;
+#undef OR_NULL
+}
+
+const struct kind_ops disk_ops = {
+	.kind = RT_DISK,
+	.modes = rt_disk_modes,
+	.complete = disk_complete,
+	.check_add = disk_check_add,
+	.fill = disk_fill,
+	.same = disk_same,
+	.plug = disk_plug,
+	.release = disk_release,
+	.undo_half_add = disk_undo_half_add,
+	.explain = name_image_user,
+	.cmdline = disk_cmdline,
+	.missing = disk_missing,
+	.to_request = disk_to_request,
+};

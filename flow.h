@@ -1,35 +1,36 @@
-/* Steps 3 to 5 of an add, a removal and a NIC modify, on a locked runtime
- * file and an open monitor: each ends with the file telling what the VM
- * has, or with an intent record for the next run to settle. */
+/* Steps 3 to 5 of an add, a removal and a modify (the NIC's), on an open
+ * session: the runtime file loaded (an add may create it) and what an
+ * interrupted run left settled. Each connects to the monitor when it
+ * first needs QEMU, and ends with the file telling what the VM has, or
+ * with an intent record for the next run to settle. What differs by
+ * kind comes from its kind_ops. */
 #ifndef KH_FLOW_H
 #define KH_FLOW_H
 
 #include "error.h"
-#include "monitor.h"
-#include "options.h"
 #include "request.h"
-#include "runtime.h"
+#include "session.h"
 
-/* An add as the command line or sync asks for it: defaults, what the
- * host can tell, then the operation. */
-int add_checked(const struct options *o, struct request *r,
+/* An add's request with its defaults, checked against the host (a disk's
+ * path and content, a NIC's link or script) before any session. */
+int flow_check_add(struct request *r, struct error *e);
+
+/* Adds r's device: refused if its uuid is recorded with other settings
+ * (the same add again succeeds, "unchanged", if QEMU has it), then the
+ * slot, the host side, the prepared file and the intent record, the QMP
+ * sequence, the commit. On failure the VM, the host and the file are as
+ * they were, unless QEMU did not answer: then the intent record stays. */
+int flow_add(struct session *s, const struct request *r, struct error *e);
+
+/* Removes the recorded device r names: device_del, the wait for the
+ * guest, its backend, the commit. A guest that does not answer in time
+ * leaves the removal recorded as pending (exit 4). */
+int flow_remove(struct session *s, const struct request *r, struct error *e);
+
+/* Removes the recorded device and adds it again at its slot with what
+ * given changes; the new settings are checked first, and if they cannot
+ * be plugged the old device is put back. */
+int flow_modify(struct session *s, const struct request *given,
 		struct error *e);
-
-/* nic modify: the NIC removed and made again with the changes, at the
- * same slot, under one lock and one monitor connection. If the new NIC
- * cannot be made, the old one is put back. */
-int modify_nic(const struct options *o, const struct request *given,
-	       struct error *e);
-
-/* After the guest let go: what the device was attached to in QEMU. */
-int release_backend(const struct options *o, struct monitor *m,
-		    const struct runtime *rt, const struct rt_device *d,
-		    struct error *e);
-
-int remove_device(const struct options *o, const struct request *r,
-		  struct error *e);
-
-int add_device(const struct options *o, const struct request *r,
-	       struct error *e);
 
 #endif

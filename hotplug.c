@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "commands.h"
+#include "cmd.h"
 #include "monitor.h"
 #include "options.h"
 #include "output.h"
@@ -34,26 +34,9 @@ static void usage(FILE *f)
 {
 	fputs("usage: kvm-hotplug [-jqv] [-r FILE] [-m SOCK] [-t SEC] COMMAND ...\n"
 	      "\n"
-	      "commands:\n"
-	      "  disk add --uuid UUID --path PATH [--format raw|qcow2]\n"
-	      "           [--cache default|none|writeback|writethrough|unsafe]\n"
-	      "           [--mode rw|ro] [--discard ignore|unmap] [--name NAME] [--slot N]\n"
-	      "           [--dev-type TYPE]  (Ganeti's disk type, for a Ganeti file)\n"
-	      "  disk remove --uuid UUID\n"
-	      "  nic add --uuid UUID --mac MAC [--link BRIDGE]\n"
-	      "          [--mode bridged|routed|openvswitch] [--script PATH] [--tap NAME]\n"
-	      "          [--queues N] [--vhost on|off|auto] [--name NAME] [--slot N]\n"
-	      "  nic remove --uuid UUID\n"
-	      "  nic modify --uuid UUID [add options]  remove and add again, same slot\n"
-	      "  list        devices in the runtime file and whether QEMU has them\n"
-	      "  check [--repair]  exit 0 only if the runtime file and the VM agree;\n"
-	      "              --repair first settles what an interrupted run left\n"
-	      "  cmdline [--format lines|shell|json]\n"
-	      "              QEMU options that make the recorded devices again (migration)\n"
-	      "  sync [--prune] [--from FILE]\n"
-	      "              make the VM have what Ganeti's hook environment (or FILE)\n"
-	      "              lists: add what is missing; --prune removes the rest\n"
-	      "\n"
+	      "commands:\n", f);
+	cmd_print_overview(f);
+	fputs("\n"
 	      "options:\n"
 	      "  -r, --runtime FILE  instance runtime file (created by add if missing)\n"
 	      "  -m, --monitor SOCK  QEMU's QMP socket\n"
@@ -71,15 +54,6 @@ static void usage(FILE *f)
 	      "3 hotplug not possible (takes effect at the next reboot); 4 timed out\n",
 	      f);
 }
-
-
-
-
-
-
-/* ---- input validation ---- */
-
-
 
 static int parse_timeout(const char *value, int *ms, struct error *e)
 {
@@ -99,145 +73,29 @@ static int parse_timeout(const char *value, int *ms, struct error *e)
 	return KH_OK;
 }
 
-
-
-
-
 /* ---- step 2: the monitor, and whether hotplug can work at all ---- */
-
-
-
-
 
 /* ---- step 4: QMP commands shared by every kind ---- */
 
-
-
-
-
-
-
-
 /* ---- step 4 for a disk: a block node and a virtio-blk-pci ---- */
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 /* ---- step 4 for a nic: a tap's fds, a netdev and a virtio-net-pci ---- */
 
-
-
-
-
-
-
-
 /* ---- the host side of a nic ---- */
-
-
-
-
 
 /* ---- results ---- */
 
-
-
 /* ---- the operations ---- */
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 /* ---- crash consistency: the intent record ---- */
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 /* ---- cmdline: the options that make the recorded devices again ---- */
-
-
-
-
-
-
-
 
 /* ---- check: the runtime file against the live VM ---- */
 
-
-
-
-
-
-
-
-
-
-
-
 /* ---- command line ---- */
 
-
-
-
-
-
-
-
-
 /* ---- sync: the VM made to have what the configuration says ---- */
-
-
-
-
-
-
-
-
-
 
 /* --instance NAME: Ganeti's paths for NAME, unless -r or -m say otherwise. */
 static int instance_paths(struct options *o, struct error *e)
@@ -338,25 +196,11 @@ static int parse_global(int argc, char **argv, struct options *o, int *next,
 
 static int run(int argc, char **argv, struct options *o, struct error *e)
 {
-	const char *cmd;
 	int next = -1;
 
 	if (parse_global(argc, argv, o, &next, e) != KH_OK || next < 0)
 		return e->code;
-	argc -= next;
-	argv += next;
-	cmd = argv[0];
-	if (strcmp(cmd, "disk") == 0)
-		return cmd_device(o, RT_DISK, argc - 1, argv + 1, e);
-	if (strcmp(cmd, "nic") == 0)
-		return cmd_device(o, RT_NIC, argc - 1, argv + 1, e);
-	if (strcmp(cmd, "list") == 0 || strcmp(cmd, "check") == 0)
-		return cmd_list(o, argc, argv, e);
-	if (strcmp(cmd, "cmdline") == 0)
-		return cmd_cmdline(o, argc, argv, e);
-	if (strcmp(cmd, "sync") == 0)
-		return cmd_sync(o, argc, argv, e);
-	return error_set(e, KH_EUSAGE, "unknown command '%.40s' (see --help)", cmd);
+	return cmd_run(o, argc - next, argv + next, e);
 }
 
 static volatile sig_atomic_t interrupted;

@@ -1,4 +1,7 @@
-/* A NIC's host side, QMP sequence and cmdline options: see nic.h. */
+/* A NIC: its host side (a tap with one fd per queue, vhost-net, a bridge
+ * port or an ifup script), its QMP sequence (the fds passed with getfd, a
+ * tap netdev, a virtio-net-pci device), its release and its options for
+ * cmdline, as the operations nic_ops (kind.h). */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,13 +18,13 @@
 #include <jansson.h>
 
 #include "fault.h"
-#include "nic.h"
+#include "kind.h"
 #include "output.h"
 #include "qdev.h"
 
 /* What the host side of a NIC needs, checked before anything is made:
  * the tool sets up a bridged tap itself; other modes are the script's. */
-int check_nic_link(const struct request *r, struct error *e)
+static int check_nic_link(const struct request *r, struct error *e)
 {
 	struct stat st;
 
@@ -32,12 +35,12 @@ int check_nic_link(const struct request *r, struct error *e)
 			return error_set(e, KH_EUSAGE, "--script: %.200s is not "
 					 "an executable with an absolute path",
 					 r->script);
-		return r->link != NULL && strcmp(r->nic_mode, "bridged") == 0 ?
+		return r->link != NULL && strcmp(r->mode, "bridged") == 0 ?
 		       tap_check_bridge(r->link, e) : KH_OK;
 	}
-	if (strcmp(r->nic_mode, "bridged") != 0)
+	if (strcmp(r->mode, "bridged") != 0)
 		return error_set(e, KH_EUSAGE, "--mode %s needs --script",
-				 r->nic_mode);
+				 r->mode);
 	if (r->link == NULL)
 		return error_set(e, KH_EUSAGE,
 				 "--mode bridged needs --link BRIDGE or --script");
@@ -49,6 +52,14 @@ struct fd_names {
 	int n;
 	char name[2 * TAP_MAX_QUEUES][RT_ID_MAX + 24];
 };
+
+/* The name under which QEMU holds a NIC's fd: its id, the fd's kind
+ * and queue ("hotnic-...-tap0", "...-vhost1"); a settling run finds a
+ * killed add's fds by the same rule. */
+static void fd_name(char *out, size_t size, const char *id, bool vhost, int q)
+{
+	snprintf(out, size, "%s-%s%d", id, vhost ? "vhost" : "tap", q);
+}
 
 /* Hands every fd of the tap (and vhost) to QEMU, each in the same message
  * as its getfd, all sent before the first reply is read. */
@@ -64,8 +75,8 @@ static int pass_fds(struct monitor *m, const struct rt_device *d,
 
 		if (fd < 0)
 			continue;
-		snprintf(fn->name[fn->n], sizeof(fn->name[0]), "%s-%s%d", d->id,
-			 i < tap->queues ? "tap" : "vhost", q);
+		fd_name(fn->name[fn->n], sizeof(fn->name[0]), d->id,
+			i >= tap->queues, q);
 		if (monitor_send(m, "getfd", json_pack("{s:s}", "fdname",
 			fn->name[fn->n]), fd, &id[fn->n], e) != KH_OK)
 			return e->code;
@@ -115,7 +126,7 @@ static json_t *netdev_args(const struct rt_device *d, const struct fd_names *fn)
 	return args;
 }
 
-json_t *nic_device_args(const struct rt_device *d)
+static json_t *nic_device_args(const struct rt_device *d)
 {
 	json_t *args = device_args(d);
 
@@ -130,13 +141,15 @@ json_t *nic_device_args(const struct rt_device *d)
 	return args;
 }
 
-int nic_plug(const struct options *o, struct monitor *m,
-	     const struct rt_device *d, const struct tap *tap,
-	     struct error *e)
+static int nic_plug(const struct options *o, struct monitor *m,
+		    const struct runtime *rt, const struct rt_device *d,
+		    const struct host_side *h, struct error *e)
 {
+	const struct tap *tap = &h->tap;
 	struct fd_names fn;
 	bool refused;
 
+	(void)rt;
 	if (pass_fds(m, d, tap, &fn, e) != KH_OK ||
 	    (fault_point("after-getfd"),
 	     monitor_execute(m, "netdev_add", netdev_args(d, &fn), NULL, e)) != KH_OK) {
@@ -179,8 +192,8 @@ static bool down_script(const char *up, char *out, size_t size)
 }
 
 /* Runs the NIC's ifup script, or with down set its ifdown counterpart. */
-int run_nic_script(const struct options *o, const struct rt_device *d,
-		   bool down, struct error *e)
+static int run_nic_script(const struct options *o, const struct rt_device *d,
+			  bool down, struct error *e)
 {
 	char instance[256], path[PATH_MAX];
 	struct tap_script_env env = {
@@ -204,10 +217,10 @@ int run_nic_script(const struct options *o, const struct rt_device *d,
 
 /* Opens the tap (and vhost-net) and puts it on its link. Until QEMU has
  * its fds, closing ours undoes all of it but what a script did. */
-int nic_host_up(const struct options *o, const struct request *r,
-		struct rt_device *d, struct tap *tap, bool *script_ran,
-		struct error *e)
+static int nic_host_up(const struct options *o, const struct request *r,
+		       struct rt_device *d, struct host_side *h, struct error *e)
 {
+	struct tap *tap = &h->tap;
 	/* asked for, else what the file gives every NIC, else the host's */
 	const char *mode = r->vhost != NULL ? r->vhost :
 			   d->vhost[0] != '\0' ? d->vhost : "auto";
@@ -223,7 +236,7 @@ int nic_host_up(const struct options *o, const struct request *r,
 	verbose(o, "tap %s open (%d queue%s, vhost %s)", tap->name, tap->queues,
 		tap->queues > 1 ? "s" : "", d->vhost);
 	if (d->script != NULL) {
-		*script_ran = true;
+		h->script_ran = true;
 		return run_nic_script(o, d, false, e);
 	}
 	if (tap_up(tap, e) != KH_OK || tap_enslave(tap, d->link, e) != KH_OK)
@@ -237,7 +250,7 @@ int nic_host_up(const struct options *o, const struct request *r,
  * kernel handed out may be another VM's tap on the target, where QEMU
  * would take it (or its queues) over: such a NIC's tap there gets the
  * name made for it. */
-json_t *netdev_cmdline_args(const struct rt_device *d)
+static json_t *netdev_cmdline_args(const struct rt_device *d)
 {
 	char own[IFNAMSIZ];
 	json_t *args;
@@ -257,8 +270,8 @@ json_t *netdev_cmdline_args(const struct rt_device *d)
 }
 
 /* Two NICs with one MAC: refused for any recorded NIC but except. */
-int refuse_mac_in_use(const struct runtime *rt, const char *mac,
-		      const struct rt_device *except, struct error *e)
+static int refuse_mac_in_use(const struct runtime *rt, const char *mac,
+			     const struct rt_device *except, struct error *e)
 {
 	for (size_t i = 0; i < rt->ndev; i++)
 		if (rt->dev[i].kind == RT_NIC && &rt->dev[i] != except &&
@@ -271,8 +284,8 @@ int refuse_mac_in_use(const struct runtime *rt, const char *mac,
 /* What the new settings of a modified NIC (old, recorded in rt) need,
  * checked before the old NIC is unplugged: what add would refuse, a tap
  * name another interface has, vhost the host cannot give. */
-int check_nic_change(const struct runtime *rt, const struct rt_device *old,
-		     const struct request *want, struct error *e)
+static int check_nic_change(const struct runtime *rt, const struct rt_device *old,
+			    const struct request *want, struct error *e)
 {
 	struct tap probe;
 	bool used;
@@ -293,3 +306,168 @@ int check_nic_change(const struct runtime *rt, const struct rt_device *old,
 	tap_close(&probe);
 	return rc;
 }
+
+/* ---- the operations ---- */
+
+static int nic_complete(const struct request *r, struct error *e)
+{
+	if (r->mac[0] == '\0')
+		return error_set(e, KH_EUSAGE, "nic add: --mac is required");
+	return KH_OK;
+}
+
+static int nic_check_add(struct request *r, bool format_given, struct error *e)
+{
+	(void)format_given;
+	return check_nic_link(r, e);
+}
+
+static int copy_string(char **to, const char *from, struct error *e)
+{
+	if (from != NULL && (*to = strdup(from)) == NULL)
+		return error_set(e, KH_EFAIL, "out of memory");
+	return KH_OK;
+}
+
+static int nic_fill(const struct runtime *rt, struct rt_device *d,
+		    const struct request *r, struct error *e)
+{
+	snprintf(d->driver, sizeof(d->driver), "virtio-net-pci");
+	snprintf(d->mac, sizeof(d->mac), "%s", r->mac);
+	snprintf(d->nic_mode, sizeof(d->nic_mode), "%s", r->mode);
+	runtime_device_defaults(rt, d);
+	if (r->queues > 0)
+		d->queues = r->queues;
+	if (copy_string(&d->link, r->link, e) != KH_OK)
+		return e->code;
+	return copy_string(&d->script, r->script, e);
+}
+
+static bool nic_same(const struct rt_device *d, const struct request *r)
+{
+	return strcmp(r->mac, d->mac) == 0 && request_same_string(r->link, d->link) &&
+	       request_gives_same(r->mode, d->nic_mode) &&
+	       request_same_string(r->script, d->script) &&
+	       request_gives_same(r->tap, d->tap) &&
+	       (r->queues == 0 || r->queues == d->queues) &&
+	       (r->vhost == NULL || strcmp(r->vhost, "auto") == 0 ||
+		strcmp(r->vhost, d->vhost) == 0);
+}
+
+static int nic_conflicts(const struct runtime *rt, const struct request *r,
+			 const struct rt_device *except, struct error *e)
+{
+	return refuse_mac_in_use(rt, r->mac, except, e);
+}
+
+/* An ifup script's effects are undone by its ifdown counterpart; the tap
+ * itself goes with the fds its host_side holds. */
+static void nic_host_down(const struct options *o, const struct rt_device *d,
+			  const struct host_side *h)
+{
+	struct error ignored = { 0 };
+
+	if (h->script_ran)
+		run_nic_script(o, d, true, &ignored);
+}
+
+/* Closing QEMU's tap fds (netdev_del) takes the tap away; the NIC is gone
+ * whatever its ifdown script says: a warning, not a failure. */
+static int nic_release(const struct options *o, struct monitor *m,
+		       const struct runtime *rt, const struct rt_device *d,
+		       struct error *e)
+{
+	struct error down = { 0 };
+
+	(void)rt;
+	if (monitor_execute(m, "netdev_del", json_pack("{s:s}", "id", d->id),
+			    NULL, e) != KH_OK &&
+	    !qemu_said(e, QEMU_NO_DEVICE))
+		return e->code;
+	error_clear(e);
+	if (run_nic_script(o, d, true, &down) != KH_OK)
+		fprintf(stderr, "kvm-hotplug: warning: %s\n", down.msg);
+	return KH_OK;
+}
+
+/* The netdev and every fd name a half-done add may have handed over. */
+static void nic_undo_half_add(const struct options *o, struct monitor *m,
+			      const struct runtime *rt, const char *id, int queues)
+{
+	struct fd_names fn = { .n = 0 };
+
+	(void)o;
+	(void)rt;
+	undo(m, "netdev_del", json_pack("{s:s}", "id", id));
+	for (int v = 0; v < 2; v++)
+		for (int q = 0; q < queues && q < TAP_MAX_QUEUES; q++)
+			fd_name(fn.name[fn.n++], sizeof(fn.name[0]), id, v == 1, q);
+	close_fds(m, &fn);
+}
+
+static int nic_cmdline(json_t *argv, const struct rt_device *d)
+{
+	return cmdline_append(argv, "-netdev", netdev_cmdline_args(d)) ||
+	       cmdline_append(argv, "-device", nic_device_args(d));
+}
+
+/* Its tap (where known) is there, and on its bridge when the tool put it
+ * there (bridged, no script). */
+static bool nic_missing(const struct rt_device *d, const struct vm_view *v,
+			char *why, size_t size)
+{
+	char master[IFNAMSIZ + 1];
+
+	(void)v;
+	if (d->tap[0] == '\0')
+		return false;
+	if (!tap_exists(d->tap, master, sizeof(master)))
+		snprintf(why, size, "its tap %s is gone", d->tap);
+	else if (d->script == NULL && d->link != NULL &&
+		 strcmp(d->nic_mode, "bridged") == 0 && strcmp(master, d->link) != 0)
+		snprintf(why, size, "its tap %s is not on bridge %s%s%s", d->tap,
+			 d->link, master[0] != '\0' ? " but on " : "", master);
+	else
+		return false;
+	return true;
+}
+
+static void nic_describe(json_t *obj, const struct rt_device *d, bool list)
+{
+	json_object_set_new(obj, "mac", json_string(d->mac));
+	json_object_set_new(obj, "tap", json_string(d->tap));
+	if (list && d->link != NULL)
+		json_object_set_new(obj, "link", json_string(d->link));
+}
+
+static void nic_to_request(const struct rt_device *d, struct request *r)
+{
+	memcpy(r->mac, d->mac, sizeof(r->mac));
+	r->mode = d->nic_mode;
+	r->link = d->link;
+	r->script = d->script;
+	r->tap = d->tap[0] != '\0' ? d->tap : NULL;	/* "": not known */
+	r->vhost = d->vhost[0] != '\0' ? d->vhost : NULL;
+	r->queues = d->queues;
+	r->gsource = d->gsource;
+}
+
+const struct kind_ops nic_ops = {
+	.kind = RT_NIC,
+	.modes = rt_nic_modes,
+	.complete = nic_complete,
+	.check_add = nic_check_add,
+	.fill = nic_fill,
+	.same = nic_same,
+	.conflicts = nic_conflicts,
+	.host_up = nic_host_up,
+	.host_down = nic_host_down,
+	.plug = nic_plug,
+	.release = nic_release,
+	.undo_half_add = nic_undo_half_add,
+	.cmdline = nic_cmdline,
+	.missing = nic_missing,
+	.describe = nic_describe,
+	.to_request = nic_to_request,
+	.check_modify = check_nic_change,
+};

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "kind.h"
 #include "output.h"
 
 
@@ -61,10 +62,8 @@ json_t *change_result(const char *what, const struct rt_device *d)
 				"kind", rt_kind_name(d->kind), "uuid", d->uuid,
 				"id", d->id, "bus", d->bus, "slot", d->slot);
 
-	if (res != NULL && d->kind == RT_NIC) {
-		json_object_set_new(res, "mac", json_string(d->mac));
-		json_object_set_new(res, "tap", json_string(d->tap));
-	}
+	if (res != NULL && kind_ops(d->kind)->describe != NULL)
+		kind_ops(d->kind)->describe(res, d, false);
 	return res;
 }
 

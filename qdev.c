@@ -27,10 +27,27 @@ void undo(struct monitor *m, const char *cmd, json_t *args)
 	monitor_execute(m, cmd, args, NULL, &ignored);
 }
 
+bool qemu_said(const struct error *e, enum qemu_said what)
+{
+	static const struct { const char *qmp_class, *text; } said[] = {
+		[QEMU_NO_DEVICE] = { "DeviceNotFound", NULL },
+		[QEMU_NO_HOTPLUG] = { NULL, "does not support hotplugging" },
+		[QEMU_UNPLUG_PENDING] = { NULL, "already in the process of unplug" },
+		[QEMU_NO_NODE] = { NULL, "Failed to find node" },
+		[QEMU_NODE_IN_USE] = { NULL, "is in use" },
+		[QEMU_NO_DRIVE] = { NULL, "not found" },
+		[QEMU_WRITE_LOCKED] = { NULL, "\"write\" lock" },
+	};
+
+	if (said[what].qmp_class != NULL)
+		return strcmp(e->qmp_class, said[what].qmp_class) == 0;
+	return strstr(e->msg, said[what].text) != NULL;
+}
+
 /* QEMU's way of saying the bus takes no hotplug, whatever we checked. */
 static int classify_plug_error(struct error *e)
 {
-	if (strstr(e->msg, "does not support hotplugging") != NULL)
+	if (qemu_said(e, QEMU_NO_HOTPLUG))
 		e->code = KH_ENOHOTPLUG;
 	return e->code;
 }
@@ -111,18 +128,18 @@ int unplug_device(const struct options *o, struct monitor *m,
 			    e) != KH_OK) {
 		/* gone meanwhile: only a removal already asked for may be;
 		 * else this QEMU is not the VM the file describes */
-		if (strcmp(e->qmp_class, "DeviceNotFound") == 0 && pending) {
+		if (qemu_said(e, QEMU_NO_DEVICE) && pending) {
 			verbose(o, "%s is already gone from QEMU", id);
 			error_clear(e);
 			return KH_OK;
 		}
-		if (strcmp(e->qmp_class, "DeviceNotFound") == 0)
+		if (qemu_said(e, QEMU_NO_DEVICE))
 			return error_set(e, KH_EFAIL, "QEMU has no device %s, which "
 					 "the runtime file records as plugged: is "
 					 "it this VM's? (see check); nothing changed",
 					 id);
 		/* asked before, still waiting for the guest: wait again */
-		if (strstr(e->msg, "already in the process of unplug") == NULL)
+		if (!qemu_said(e, QEMU_UNPLUG_PENDING))
 			return classify_plug_error(e);
 		error_clear(e);
 	}
@@ -165,4 +182,16 @@ int hmp(struct monitor *m, const char *ok, struct error *e,
 	}
 	json_decref(out);
 	return e->code;
+}
+
+/* Appends "-OPTION" and args as JSON to argv (a JSON array of strings). */
+int cmdline_append(json_t *argv, const char *option, json_t *args)
+{
+	char *text = args != NULL ? json_dumps(args, JSON_COMPACT) : NULL;
+	int rc = text == NULL || json_array_append_new(argv, json_string(option)) ||
+		 json_array_append_new(argv, json_string(text));
+
+	free(text);
+	json_decref(args);
+	return rc ? -1 : 0;
 }

@@ -37,4 +37,23 @@ void undo(struct monitor *m, const char *cmd, json_t *args);
 int unplug_device(const struct options *o, struct monitor *m,
 		  const char *id, bool pending, struct error *e);
 
+/* Appends "-OPTION" and args (taken) as its JSON text to argv, a JSON
+ * array of strings: how cmdline gives a device's options. -1 on ENOMEM. */
+int cmdline_append(json_t *argv, const char *option, json_t *args);
+
+/* What QEMU's refusals mean, matched in this one place: QMP error
+ * classes where QEMU has one, its texts (7.2's) where it has not. */
+enum qemu_said {
+	QEMU_NO_DEVICE,		/* DeviceNotFound */
+	QEMU_NO_HOTPLUG,	/* the bus takes no hotplug */
+	QEMU_UNPLUG_PENDING,	/* device_del asked before, still waiting */
+	QEMU_NO_NODE,		/* blockdev-del of a node that is gone */
+	QEMU_NODE_IN_USE,	/* blockdev-del before QEMU let the node go */
+	QEMU_NO_DRIVE,		/* HMP drive_del of a drive that is gone */
+	QEMU_WRITE_LOCKED,	/* another opener holds the image's write lock */
+};
+
+/* Whether the error e (from QEMU) says what. */
+bool qemu_said(const struct error *e, enum qemu_said what);
+
 #endif

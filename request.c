@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "pci.h"
+#include "kind.h"
 #include "request.h"
 #include "tap.h"
 
@@ -99,7 +100,6 @@ int parse_device_option(int c, const char *arg, struct request *r,
 	/* Ganeti 3.0's disk types (constants.DTS_BLOCK and the rest) */
 	static const char *const dev_types[] = { "plain", "drbd", "file",
 		"sharedfile", "blockdev", "rbd", "ext", "gluster", NULL };
-	bool disk = r->kind == RT_DISK;
 
 	switch (c) {
 	case 'u': return parse_uuid(arg, r->uuid, e);
@@ -110,8 +110,8 @@ int parse_device_option(int c, const char *arg, struct request *r,
 	case 'c': r->cache = arg; return parse_choice("--cache", arg, rt_disk_caches, e);
 	case 'd': r->discard = arg; return parse_choice("--discard", arg, rt_disk_discards, e);
 	case 'o':
-		*(disk ? &r->mode : &r->nic_mode) = arg;
-		return parse_choice("--mode", arg, disk ? rt_disk_modes : rt_nic_modes, e);
+		r->mode = arg;
+		return parse_choice("--mode", arg, kind_ops(r->kind)->modes, e);
 	case 'M': return parse_mac(arg, r->mac, e);
 	case 'l': r->link = arg; return parse_ifname("--link", arg, e);
 	case 'S': r->script = arg; return KH_OK;
@@ -133,90 +133,52 @@ int parse_device_option(int c, const char *arg, struct request *r,
 /* What add uses where the command line says nothing. */
 void apply_defaults(struct request *r)
 {
-#define DEFAULT(f, v) if (r->f == NULL) r->f = v
-	DEFAULT(format, "raw");
-	DEFAULT(mode, "rw");
-	DEFAULT(nic_mode, "bridged");
-#undef DEFAULT
+	if (r->format == NULL)
+		r->format = "raw";
+	if (r->mode == NULL)
+		r->mode = kind_ops(r->kind)->modes[0];
 	/* cache, discard, queues, vhost: the runtime file's defaults */
 }
 
-/* Checks what only the whole command line can tell, and what the host
- * can tell without touching anything. */
+/* Checks what only the whole command line can tell. */
 int check_request(const struct request *r, const char *sub,
 		  struct error *e)
 {
-	const char *kind = rt_kind_name(r->kind);
-
 	if (r->uuid[0] == '\0')
-		return error_set(e, KH_EUSAGE, "%s %s: --uuid is required", kind, sub);
+		return error_set(e, KH_EUSAGE, "%s %s: --uuid is required",
+				 rt_kind_name(r->kind), sub);
 	if (r->op != OP_ADD)
 		return KH_OK;
-	if (r->kind == RT_DISK && r->path == NULL)
-		return error_set(e, KH_EUSAGE, "disk add: --path is required");
-	if (r->kind == RT_NIC && r->mac[0] == '\0')
-		return error_set(e, KH_EUSAGE, "nic add: --mac is required");
-	return KH_OK;
+	return kind_ops(r->kind)->complete(r, e);
 }
 
-/* A second device with the same uuid, or a second NIC with the same MAC,
- * would make the file ambiguous: refused before anything is sent. */
-static bool same_string(const char *a, const char *b)
+bool request_same_string(const char *a, const char *b)
 {
 	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-/* Whether r asks for what d already is: what r gives must match (what it
- * leaves out was the file's or the host's choice). */
-bool same_add(const struct rt_device *d, const struct request *r)
+bool request_gives_same(const char *given, const char *recorded)
 {
-#define GIVEN_SAME(field, recorded) (r->field == NULL || same_string(r->field, recorded))
-	if (d->kind != r->kind || !GIVEN_SAME(name, d->name))
-		return false;
-	if (d->kind == RT_DISK)
-		return same_string(r->path, d->path) && GIVEN_SAME(format, d->format) &&
-		       GIVEN_SAME(mode, d->mode) && GIVEN_SAME(cache, d->cache) &&
-		       GIVEN_SAME(discard, d->discard);
-	return strcmp(r->mac, d->mac) == 0 && same_string(r->link, d->link) &&
-	       GIVEN_SAME(nic_mode, d->nic_mode) && same_string(r->script, d->script) &&
-	       GIVEN_SAME(tap, d->tap) && (r->queues == 0 || r->queues == d->queues) &&
-	       (r->vhost == NULL || strcmp(r->vhost, "auto") == 0 ||
-		strcmp(r->vhost, d->vhost) == 0);
-#undef GIVEN_SAME
+	return given == NULL || request_same_string(given, recorded);
 }
 
-/* The request that makes d again; its strings point into d. Empty values
- * are left to the add's defaults. */
+bool same_add(const struct rt_device *d, const struct request *r)
+{
+	return d->kind == r->kind && request_gives_same(r->name, d->name) &&
+	       kind_ops(d->kind)->same(d, r);
+}
+
 void request_from_device(const struct rt_device *d, struct request *r)
 {
-#define OR_NULL(s) ((s)[0] != '\0' ? (s) : NULL)
 	memset(r, 0, sizeof(*r));
 	r->kind = d->kind;
 	r->op = OP_ADD;
 	memcpy(r->uuid, d->uuid, sizeof(r->uuid));
 	r->name = d->name;
 	r->slot = d->slot;
-	if (d->kind == RT_DISK) {
-		r->path = d->path;
-		r->format = OR_NULL(d->format);
-		r->cache = OR_NULL(d->cache);
-		r->mode = OR_NULL(d->mode);
-		r->discard = OR_NULL(d->discard);
-		r->gextra = d->gextra;
-		return;
-	}
-	memcpy(r->mac, d->mac, sizeof(r->mac));
-	r->nic_mode = d->nic_mode;
-	r->link = d->link;
-	r->script = d->script;
-	r->tap = OR_NULL(d->tap);	/* "": not known */
-	r->vhost = OR_NULL(d->vhost);
-	r->queues = d->queues;
-	r->gsource = d->gsource;
-#undef OR_NULL
+	kind_ops(d->kind)->to_request(d, r);
 }
 
-/* What modify was given replaces what the NIC had. */
 void apply_changes(struct request *to, const struct request *given)
 {
 	if (given->mac[0] != '\0')
@@ -225,7 +187,7 @@ void apply_changes(struct request *to, const struct request *given)
 		to->queues = given->queues;
 #define TAKE(f) if (given->f != NULL) to->f = given->f
 	TAKE(name);
-	TAKE(nic_mode);
+	TAKE(mode);
 	TAKE(link);
 	TAKE(script);
 	TAKE(tap);

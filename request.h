@@ -18,14 +18,15 @@ struct request {
 	char uuid[RT_UUID_LEN + 1];
 	const char *name;
 	int slot;			/* -1: choose one */
+	const char *mode;		/* a disk's rw|ro, a NIC's bridged|... */
 	/* disk */
-	const char *path, *format, *cache, *mode, *discard;
+	const char *path, *format, *cache, *discard;
 	const char *file_driver;	/* "file" or "host_device", from path */
 	const char *dev_type;		/* Ganeti's disk type, for a Ganeti file */
 	json_t *gextra;			/* what Ganeti knows of it (sync), or NULL */
 	/* nic */
 	char mac[18];
-	const char *nic_mode, *link, *script, *tap, *vhost;
+	const char *link, *script, *tap, *vhost;
 	int queues;
 	/* modify: the entry the NIC had in a Ganeti file, kept for the new
 	 * one so that what Ganeti has in it (ip, network, ...) stays */
@@ -38,14 +39,18 @@ void apply_changes(struct request *to, const struct request *given);
 /* What add uses where the command line says nothing. */
 void apply_defaults(struct request *r);
 
-/* Checks what only the whole command line can tell, and what the host
- * can tell without touching anything. */
+/* Checks what only the whole command line can tell: a uuid, and what an
+ * add of r's kind cannot do without. */
 int check_request(const struct request *r, const char *sub,
 		  struct error *e);
 
+/* value is one of allowed (NULL-terminated), else KH_EUSAGE with
+ * "OPT: 'value' is not one of a|b|c". */
 int parse_choice(const char *opt, const char *value,
 		 const char *const *allowed, struct error *e);
 
+/* The device option whose getopt letter is c, checked and stored in r
+ * (r->kind set): KH_EUSAGE naming the option. */
 int parse_device_option(int c, const char *arg, struct request *r,
 			struct error *e);
 
@@ -56,5 +61,12 @@ void request_from_device(const struct rt_device *d, struct request *r);
 /* Whether r asks for what d already is: what r gives must match (what it
  * leaves out was the file's or the host's choice). */
 bool same_add(const struct rt_device *d, const struct request *r);
+
+/* Two optional strings equal (both NULL, or the same text). */
+bool request_same_string(const char *a, const char *b);
+
+/* Whether an option given (not NULL) says what is recorded; one not
+ * given was the file's or the host's choice and matches anything. */
+bool request_gives_same(const char *given, const char *recorded);
 
 #endif

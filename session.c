@@ -22,8 +22,8 @@
 #define MIN_QEMU_MINOR 12
 
 
-int load_runtime(const struct options *o, struct runtime *rt,
-		 enum file_use use, struct error *e)
+static int load_runtime(const struct options *o, struct runtime *rt,
+			enum file_use use, struct error *e)
 {
 	/* A Ganeti instance that runs has its runtime file: none means it
 	 * does not run here, and a file of ours there would be one Ganeti
@@ -86,8 +86,8 @@ static int check_identity(const struct options *o, struct runtime *rt,
 }
 
 /* Connects to the VM rt belongs to, and to nothing else. */
-int connect_monitor(const struct options *o, struct runtime *rt,
-		    struct monitor **m, struct error *e)
+static int connect_monitor(const struct options *o, struct runtime *rt,
+			   struct monitor **m, struct error *e)
 {
 	json_t *name = NULL, *uuid = NULL;
 	unsigned long nid, uid;
@@ -117,7 +117,7 @@ int connect_monitor(const struct options *o, struct runtime *rt,
  * (removal: and have it acknowledged), asked in one round trip. A target
  * waiting for its state (inmigrate, -incoming defer) takes adds: that is
  * how a target is built; it has no guest to acknowledge a removal. */
-int check_run_state(struct monitor *m, bool removal, struct error *e)
+static int check_run_state(struct monitor *m, bool removal, struct error *e)
 {
 	static const struct { const char *state, *why; bool removal_only; } refused[] = {
 		{ "postmigrate", "the VM was migrated away and runs elsewhere", false },
@@ -171,7 +171,7 @@ void write_side_files(const struct runtime *rt)
 		fprintf(stderr, "kvm-hotplug: warning: %s\n", side.msg);
 }
 
-int commit_file(struct runtime *rt, struct error *e)
+static int commit_file(struct runtime *rt, struct error *e)
 {
 	if (runtime_commit(rt, e) != KH_OK)
 		return e->code;
@@ -186,4 +186,39 @@ int need_paths(const struct options *o, struct error *e)
 	if (o->monitor == NULL)
 		return error_set(e, KH_EUSAGE, "--monitor SOCK is required");
 	return KH_OK;
+}
+
+void session_init(struct session *s, struct options *o)
+{
+	memset(s, 0, sizeof(*s));
+	s->o = o;
+	runtime_init(&s->rt);
+}
+
+int session_open(struct session *s, enum file_use use, struct error *e)
+{
+	return load_runtime(s->o, &s->rt, use, e);
+}
+
+int session_connect(struct session *s, enum change change, struct error *e)
+{
+	if (s->m == NULL && connect_monitor(s->o, &s->rt, &s->m, e) != KH_OK)
+		return e->code;
+	if (change == CHANGE_NONE)
+		return KH_OK;
+	return check_run_state(s->m, change == CHANGE_REMOVE, e);
+}
+
+int session_commit(struct session *s, struct error *e)
+{
+	return commit_file(&s->rt, e);
+}
+
+void session_close(struct session *s)
+{
+	monitor_close(s->m);
+	s->m = NULL;
+	runtime_close(&s->rt);
+	rt_device_release(&s->settled);
+	memset(&s->settled, 0, sizeof(s->settled));
 }

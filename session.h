@@ -1,6 +1,7 @@
-/* Steps 1 and 2 of every command: the runtime file locked and loaded, the
- * monitor of the file's VM connected, whether that QEMU can take a
- * change now; and the commit that ends a change. */
+/* Steps 1 and 2 of every command, and the commit that ends a change: the
+ * runtime file locked and loaded, the monitor of the file's VM (and of no
+ * other) connected, whether that QEMU can take a change now. One struct
+ * session holds what a command holds and is closed once. */
 #ifndef KH_SESSION_H
 #define KH_SESSION_H
 
@@ -15,25 +16,45 @@
  * none needed on a read-only filesystem), changes it, or may create it. */
 enum file_use { FILE_READ, FILE_CHANGE, FILE_CREATE };
 
-/* Whether this QEMU is the VM's live copy and can carry out a change
- * (removal: and have it acknowledged), asked in one round trip. A target
- * waiting for its state (inmigrate, -incoming defer) takes adds: that is
- * how a target is built; it has no guest to acknowledge a removal. */
-int check_run_state(struct monitor *m, bool removal, struct error *e);
+/* What a command is about to ask of QEMU, which its run state must allow:
+ * nothing (reading), an add, a removal (which the guest acknowledges). */
+enum change { CHANGE_NONE, CHANGE_ADD, CHANGE_REMOVE };
 
-int commit_file(struct runtime *rt, struct error *e);
+struct session {
+	struct options *o;
+	struct runtime rt;
+	struct monitor *m;		/* NULL until connected */
+	/* a pending removal that settling the intent record finished, kept
+	 * so that a removal of the same device can say it is done (kind
+	 * and uuid set, else zero) */
+	struct rt_device settled;
+};
 
-/* Connects to the VM rt belongs to, and to nothing else. */
-int connect_monitor(const struct options *o, struct runtime *rt,
-		    struct monitor **m, struct error *e);
+/* An empty session for options o: nothing opened yet. */
+void session_init(struct session *s, struct options *o);
 
-int load_runtime(const struct options *o, struct runtime *rt,
-		 enum file_use use, struct error *e);
+/* Step 1: the runtime file, locked and loaded for use. A Ganeti instance
+ * (--instance) without its runtime file does not run here: KH_EUSAGE,
+ * and no file or lock file is made for it. */
+int session_open(struct session *s, enum file_use use, struct error *e);
 
-/* Step 5: the new file in place, then what its format keeps beside it.
- * Those side files only tell Ganeti which tap is whose; the VM and the
- * file agree already, so failing them is a warning, not a failure. */
+/* Step 2: the monitor, unless connected already: it must be the monitor
+ * of the VM the file belongs to (query-name, query-uuid; KH_EUSAGE if
+ * not) and QEMU new enough for hotplug (KH_ENOHOTPLUG). Then, for a
+ * change, whether this QEMU is the VM's live copy and can carry it out
+ * (KH_EFAIL naming its run state, or a migration under way). */
+int session_connect(struct session *s, enum change change, struct error *e);
+
+/* Step 5: the prepared runtime file in place (runtime_commit), then what
+ * its format keeps beside it, whose failure is only a warning. */
+int session_commit(struct session *s, struct error *e);
+
+/* The side files alone (a settled add's tap, named in a Ganeti nic file):
+ * a warning on failure, the VM and the file agree already. */
 void write_side_files(const struct runtime *rt);
+
+/* Closes the monitor and the runtime file (lock and prepared file). */
+void session_close(struct session *s);
 
 /* -r and -m given (or derived from --instance): KH_EUSAGE if not. */
 int need_paths(const struct options *o, struct error *e);

@@ -1,50 +1,15 @@
-/* What an interrupted run left, settled: see settle.h. */
-#include <ctype.h>
+/* What an interrupted run left, settled by the VM's word: see settle.h. */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
-#include "disk.h"
-#include "flow.h"
+#include "kind.h"
 #include "output.h"
 #include "pci.h"
-#include "qdev.h"
-#include "session.h"
 #include "settle.h"
-#include "tap.h"
-
-/* Takes back what a half-made add left in QEMU: its backend and the fds
- * it was handed. Each may be missing; that is fine. */
-void undo_half_add(const struct options *o, struct monitor *m,
-		   const struct runtime *rt, const char *kind,
-		   const char *id, int queues)
-{
-	struct error ignored = { 0 };
-	char name[RT_ID_MAX + 24];
-
-	if (strcmp(kind, "disk") == 0) {
-		disk_backend(rt)->release(o, m, id, &ignored);
-		remove_fdsets(m, id);
-		return;
-	}
-	undo(m, "netdev_del", json_pack("{s:s}", "id", id));
-	for (int q = 0; q < queues && q < TAP_MAX_QUEUES; q++)
-		for (int v = 0; v < 2; v++) {
-			snprintf(name, sizeof(name), "%s-%s%d", id,
-				 v ? "vhost" : "tap", q);
-			undo(m, "closefd", json_pack("{s:s}", "fdname", name));
-		}
-}
 
 /* The tap of a NIC whose add died after QEMU took it, where the file's
  * format keeps taps beside the file (Ganeti's nic files). */
@@ -61,10 +26,10 @@ static void record_tap(struct runtime *rt, const char *id, const char *tap)
 
 /* An add that died: QEMU has the device (record it: the prepared file
  * says exactly that), or not (take back its leftovers). */
-static int settle_add(const struct options *o, struct runtime *rt,
-		      struct monitor *m, json_t *in, bool present,
-		      struct error *e)
+static int settle_add(struct session *s, const struct kind_ops *k,
+		      json_t *in, bool present, struct error *e)
 {
+	struct runtime *rt = &s->rt;
 	const char *id = json_string_value(json_object_get(in, "id"));
 	const char *prepared = json_string_value(json_object_get(in, "prepared"));
 
@@ -87,8 +52,8 @@ static int settle_add(const struct options *o, struct runtime *rt,
 		runtime_intent_clear(rt);
 		return KH_OK;
 	}
-	undo_half_add(o, m, rt, json_string_value(json_object_get(in, "kind")), id,
-		      (int)json_integer_value(json_object_get(in, "queues")));
+	k->undo_half_add(s->o, s->m, rt, id,
+			 (int)json_integer_value(json_object_get(in, "queues")));
 	if (prepared != NULL)
 		unlink(prepared);
 	notice("an interrupted add of %s: QEMU does not have it, its "
@@ -99,11 +64,11 @@ static int settle_add(const struct options *o, struct runtime *rt,
 
 /* A removal that died: while QEMU has the device it stays recorded; once
  * QEMU let it go, its backend goes and so does the entry. */
-static int settle_remove(const struct options *o, struct runtime *rt,
-			 struct monitor *m, json_t *in, bool present,
-			 struct error *e)
+static int settle_remove(struct session *s, const struct kind_ops *k,
+			 json_t *in, bool present, struct error *e)
 {
 	const char *id = json_string_value(json_object_get(in, "id"));
+	struct runtime *rt = &s->rt;
 	struct rt_device *d = runtime_find_id(rt, id);
 
 	if (present && !runtime_records_unplugging(rt)) {
@@ -118,11 +83,15 @@ static int settle_remove(const struct options *o, struct runtime *rt,
 		runtime_intent_clear(rt);
 		return KH_OK;
 	}
-	if (d != NULL && (release_backend(o, m, rt, d, e) != KH_OK ||
-			  (runtime_remove_device(rt, (size_t)(d - rt->dev)),
-			   runtime_prepare(rt, e)) != KH_OK ||
-			  commit_file(rt, e) != KH_OK))
-		return e->code;
+	if (d != NULL) {
+		rt_device_release(&s->settled);
+		if (k->release(s->o, s->m, rt, d, e) != KH_OK ||
+		    rt_device_copy(&s->settled, d, e) != KH_OK)
+			return e->code;
+		runtime_remove_device(rt, (size_t)(d - rt->dev));
+		if (runtime_prepare(rt, e) != KH_OK || session_commit(s, e) != KH_OK)
+			return e->code;
+	}
 	notice("an interrupted removal of %s: QEMU let it go, no longer "
 	       "recorded", id);
 	runtime_intent_clear(rt);
@@ -131,45 +100,44 @@ static int settle_remove(const struct options *o, struct runtime *rt,
 
 /* Step 1 and a half: a run that died between its intent record and its
  * runtime file left the two telling different stories; the VM decides. */
-int settle_intent(const struct options *o, struct runtime *rt,
-		  struct monitor **m, struct error *e)
+int settle_intent(struct session *s, struct error *e)
 {
+	const struct kind_ops *k;
 	json_t *in = NULL, *pci = NULL;
 	const char *op, *id;
 	int bus, slot;
 
-	if (runtime_intent_read(rt, &in, e) != KH_OK || in == NULL)
+	if (runtime_intent_read(&s->rt, &in, e) != KH_OK || in == NULL)
 		return e->code;
 	op = json_string_value(json_object_get(in, "op"));
 	id = json_string_value(json_object_get(in, "id"));
-	if (op == NULL || id == NULL || !json_is_string(json_object_get(in, "kind")))
+	k = kind_ops_named(json_string_value(json_object_get(in, "kind")));
+	if (op == NULL || id == NULL || k == NULL)
 		error_set(e, KH_EUSAGE, "%s.intent: not an intent record",
-			  rt->path);
+			  s->rt.path);
 	/* each settle clears the record once the file tells the outcome */
-	else if ((*m != NULL || connect_monitor(o, rt, m, e) == KH_OK) &&
-		 pci_query(*m, &pci, e) == KH_OK) {
+	else if (session_connect(s, CHANGE_NONE, e) == KH_OK &&
+		 pci_query(s->m, &pci, e) == KH_OK) {
 		bool present = pci_find_device(pci, id, &bus, &slot);
 
 		if (strcmp(op, "add") == 0)
-			settle_add(o, rt, *m, in, present, e);
+			settle_add(s, k, in, present, e);
 		else
-			settle_remove(o, rt, *m, in, present, e);
+			settle_remove(s, k, in, present, e);
 	}
 	json_decref(pci);
 	json_decref(in);
 	return e->code;
 }
 
-/* check --repair: pending removals whose device QEMU has let go are
- * finished. Nothing the file does not know is ever removed. */
-int finish_removals(const struct options *o, struct runtime *rt,
-		    struct monitor *m, struct error *e)
+int settle_pending_removals(struct session *s, struct error *e)
 {
+	struct runtime *rt = &s->rt;
 	json_t *pci = NULL;
 	bool changed = false;
 	int bus, slot;
 
-	if (pci_query(m, &pci, e) != KH_OK)
+	if (pci_query(s->m, &pci, e) != KH_OK)
 		return e->code;
 	for (size_t i = 0; i < rt->ndev && e->code == KH_OK;) {
 		struct rt_device *d = &rt->dev[i];
@@ -179,7 +147,7 @@ int finish_removals(const struct options *o, struct runtime *rt,
 			i++;
 			continue;
 		}
-		if (release_backend(o, m, rt, d, e) != KH_OK)
+		if (kind_ops(d->kind)->release(s->o, s->m, rt, d, e) != KH_OK)
 			break;
 		notice("the pending removal of %s is finished", d->id);
 		runtime_remove_device(rt, i);
@@ -187,6 +155,6 @@ int finish_removals(const struct options *o, struct runtime *rt,
 	}
 	json_decref(pci);
 	if (e->code == KH_OK && changed && runtime_prepare(rt, e) == KH_OK)
-		commit_file(rt, e);
+		session_commit(s, e);
 	return e->code;
 }

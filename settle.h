@@ -1,27 +1,24 @@
-/* Crash consistency: what an interrupted run left (its intent record, a
- * pending removal) settled by the VM's word. */
+/* Crash consistency: what an interrupted run left, settled by the VM's
+ * word. A run writes an intent record (FILE.intent) before it changes
+ * the VM and clears it once the runtime file tells the outcome; a run
+ * killed in between leaves it, and the next one (or check --repair)
+ * looks at QEMU: a device it has is recorded (the prepared file put in
+ * place), one it lacks has its leftovers released. */
 #ifndef KH_SETTLE_H
 #define KH_SETTLE_H
 
 #include "error.h"
-#include "monitor.h"
-#include "options.h"
-#include "runtime.h"
+#include "session.h"
 
-/* check --repair: pending removals whose device QEMU has let go are
- * finished. Nothing the file does not know is ever removed. */
-int finish_removals(const struct options *o, struct runtime *rt,
-		    struct monitor *m, struct error *e);
+/* Settles the intent record of s's runtime file, if there is one; may
+ * connect s to the monitor. A pending removal it finishes is kept in
+ * s->settled. Says what it did on stderr. */
+int settle_intent(struct session *s, struct error *e);
 
-/* Step 1 and a half: a run that died between its intent record and its
- * runtime file left the two telling different stories; the VM decides. */
-int settle_intent(const struct options *o, struct runtime *rt,
-		  struct monitor **m, struct error *e);
-
-/* Takes back what a half-made add left in QEMU: its backend and the fds
- * it was handed. Each may be missing; that is fine. */
-void undo_half_add(const struct options *o, struct monitor *m,
-		   const struct runtime *rt, const char *kind,
-		   const char *id, int queues);
+/* check --repair: the pending removals (state: unplugging) whose device
+ * QEMU has let go are finished, their backends released and the file
+ * rewritten. Nothing the file does not know is ever removed. s must be
+ * connected. */
+int settle_pending_removals(struct session *s, struct error *e);
 
 #endif

@@ -246,7 +246,7 @@ bad_input_rows() {
 	1	No such file or directory (is QEMU running?)	-m $T/gone.sock list
 	2	nic add does not take '--dev-type'	nic add --uuid $UUID2 --mac $MAC1 --link br0 --dev-type file
 	2	sync: unexpected argument 'now'	sync now
-	2	sync: unexpected argument '--from'	sync --from
+	2	sync: missing value for '--from'	sync --from
 	2	no Ganeti hook environment	sync --prune
 	2	from: .*nope.yaml: no such runtime file	sync --from $T/nope.yaml
 	1	a device with uuid $UUID1 is already recorded	disk add --uuid $UUID1 --path $T/d.img --mode ro

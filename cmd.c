@@ -1,0 +1,202 @@
+/* The command table and the one runner of every command: see cmd.h. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "settle.h"
+
+static const struct cmd_entry *const cmd_table[] = {
+	&cmd_disk_add_entry,
+	&cmd_disk_remove_entry,
+	&cmd_nic_add_entry,
+	&cmd_nic_remove_entry,
+	&cmd_nic_modify_entry,
+	&cmd_list_entry,
+	&cmd_check_entry,
+	&cmd_cmdline_entry,
+	&cmd_sync_entry,
+};
+#define NCMDS (sizeof(cmd_table) / sizeof(cmd_table[0]))
+
+/* Every long option of every command; an entry's options string says
+ * which of them it takes. */
+static const struct option longopts[] = {
+	{ "uuid", required_argument, NULL, 'u' },
+	{ "name", required_argument, NULL, 'n' },
+	{ "slot", required_argument, NULL, 's' },
+	{ "path", required_argument, NULL, 'p' },
+	{ "format", required_argument, NULL, 'f' },
+	{ "cache", required_argument, NULL, 'c' },
+	{ "discard", required_argument, NULL, 'd' },
+	{ "mode", required_argument, NULL, 'o' },
+	{ "mac", required_argument, NULL, 'M' },
+	{ "link", required_argument, NULL, 'l' },
+	{ "script", required_argument, NULL, 'S' },
+	{ "tap", required_argument, NULL, 'T' },
+	{ "queues", required_argument, NULL, 'Q' },
+	{ "vhost", required_argument, NULL, 'H' },
+	{ "dev-type", required_argument, NULL, 'D' },
+	{ "repair", no_argument, NULL, 'R' },
+	{ "prune", no_argument, NULL, 'P' },
+	{ "from", required_argument, NULL, 'F' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* "disk add" or "list", for messages. */
+static const char *cmd_name(const struct cmd_entry *c, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s%s", c->object, c->verb ? " " : "",
+		 c->verb ? c->verb : "");
+	return buf;
+}
+
+/* The usage of every command of object (every verb), as --help prints it. */
+static void print_usage(const char *object, FILE *f)
+{
+	const char *lead = "usage:";
+
+	for (size_t i = 0; i < NCMDS; i++)
+		if (strcmp(cmd_table[i]->object, object) == 0) {
+			fprintf(f, "%s kvm-hotplug [options] %s\n", lead,
+				cmd_table[i]->usage);
+			lead = "      ";
+		}
+}
+
+void cmd_print_overview(FILE *f)
+{
+	for (size_t i = 0; i < NCMDS; i++) {
+		const struct cmd_entry *c = cmd_table[i];
+
+		fprintf(f, "  %s\n", c->usage);
+		for (const char *l = c->summary; l != NULL && *l != '\0';) {
+			int n = (int)strcspn(l, "\n");
+
+			fprintf(f, "      %.*s\n", n, l);
+			l += n + (l[n] == '\n');
+		}
+	}
+}
+
+const struct cmd_entry *cmd_for_device(enum rt_kind kind, int op)
+{
+	for (size_t i = 0; i < NCMDS; i++)
+		if (cmd_table[i]->verb != NULL && cmd_table[i]->kind == kind &&
+		    cmd_table[i]->op == op)
+			return cmd_table[i];
+	return NULL;
+}
+
+/* The command argv names: an object, and its verb if it has verbs. */
+static int find_command(int argc, char **argv, const struct cmd_entry **found,
+			struct error *e)
+{
+	bool object = false;
+
+	for (size_t i = 0; i < NCMDS; i++) {
+		const struct cmd_entry *c = cmd_table[i];
+
+		if (strcmp(c->object, argv[0]) != 0)
+			continue;
+		object = true;
+		if (c->verb == NULL ||
+		    (argc > 1 && strcmp(c->verb, argv[1]) == 0)) {
+			*found = c;
+			return KH_OK;
+		}
+	}
+	if (!object)
+		return error_set(e, KH_EUSAGE, "unknown command '%.40s' (see "
+				 "--help)", argv[0]);
+	if (argc < 2)
+		return error_set(e, KH_EUSAGE, "%s: add or remove? (see %s "
+				 "--help)", argv[0], argv[0]);
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		*found = NULL;	/* help for the object's commands */
+		return KH_OK;
+	}
+	return error_set(e, KH_EUSAGE, "%s: unknown subcommand '%.40s'", argv[0],
+			 argv[1]);
+}
+
+/* The command's options from argv (argv[0] its last word) into a; *help
+ * when --help was asked for. */
+static int parse_options(const struct cmd_entry *c, int argc, char **argv,
+			 struct cmd_args *a, bool *help, struct error *e)
+{
+	char name[32];
+	int ch, li = 0;
+
+	cmd_name(c, name, sizeof(name));
+	optind = 0;	/* glibc: 0 restarts getopt from scratch */
+	while ((ch = getopt_long(argc, argv, ":h", longopts, &li)) != -1) {
+		if (ch == 'h') {
+			*help = true;
+			return KH_OK;
+		}
+		if (ch == ':' || ch == '?')
+			return error_set(e, KH_EUSAGE, "%s: %s '%.40s'", name,
+					 ch == ':' ? "missing value for" :
+					 "unknown option", argv[optind - 1]);
+		if (strchr(c->options, ch) == NULL)
+			return error_set(e, KH_EUSAGE, "%s does not take '--%s'",
+					 name, longopts[li].name);
+		if ((c->option != NULL ? c->option(ch, optarg, a, e) :
+		     parse_device_option(ch, optarg, &a->r, e)) != KH_OK)
+			return e->code;
+	}
+	if (optind < argc)
+		return error_set(e, KH_EUSAGE, "%s: unexpected argument '%.40s'",
+				 name, argv[optind]);
+	return KH_OK;
+}
+
+int cmd_execute(const struct cmd_entry *c, struct options *o,
+		struct cmd_args *a, struct error *e)
+{
+	unsigned needs = c->needs;
+	struct session s;
+
+	if ((c->check != NULL && c->check(a, &needs, e) != KH_OK) ||
+	    ((needs & CMD_RUNTIME) && o->runtime == NULL &&
+	     error_set(e, KH_EUSAGE, "--runtime FILE is required")) ||
+	    ((needs & CMD_MONITOR) && need_paths(o, e) != KH_OK) ||
+	    (c->ready != NULL && c->ready(a, e) != KH_OK))
+		return e->code;
+	session_init(&s, o);
+	if ((!(needs & (CMD_READ | CMD_CHANGE | CMD_CREATE)) ||
+	     session_open(&s, needs & CMD_CREATE ? FILE_CREATE :
+			  needs & CMD_CHANGE ? FILE_CHANGE : FILE_READ, e) == KH_OK) &&
+	    (!(needs & CMD_SETTLE) || settle_intent(&s, e) == KH_OK))
+		c->exec(&s, a, e);
+	session_close(&s);
+	return e->code;
+}
+
+int cmd_run(struct options *o, int argc, char **argv, struct error *e)
+{
+	const struct cmd_entry *c = NULL;
+	struct cmd_args a = { .r.slot = -1 };
+	bool help = false;
+	int words;
+
+	if (find_command(argc, argv, &c, e) != KH_OK)
+		return e->code;
+	if (c == NULL) {
+		print_usage(argv[0], stdout);
+		return KH_OK;
+	}
+	words = c->verb != NULL ? 2 : 1;
+	a.r.kind = c->kind;
+	a.r.op = c->op;
+	if (parse_options(c, argc - words + 1, argv + words - 1, &a, &help, e)
+	    != KH_OK)
+		return e->code;
+	if (help) {
+		print_usage(c->object, stdout);
+		return KH_OK;
+	}
+	return cmd_execute(c, o, &a, e);
+}

@@ -1,0 +1,102 @@
+/* What differs between device kinds. Each kind exports one struct
+ * kind_ops (disk.c, nic.c), in the manner of iproute2's link_util; the
+ * generic flow (flow.c, settle.c, cmd-*.c) calls through it and has no
+ * branch on the kind. */
+#ifndef KH_KIND_H
+#define KH_KIND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "error.h"
+#include "monitor.h"
+#include "options.h"
+#include "request.h"
+#include "runtime.h"
+#include "tap.h"
+
+/* What an add made on the host before QEMU was asked, which closing takes
+ * back until QEMU holds its own copies: a NIC's tap, and whether its ifup
+ * script ran (its ifdown then undoes it). A disk makes none. */
+struct host_side {
+	struct tap tap;
+	bool script_ran;
+};
+
+/* What QEMU has, as check asks it: query-pci, query-named-block-nodes,
+ * query-block. */
+struct vm_view {
+	json_t *pci, *nodes, *blocks;
+};
+
+struct kind_ops {
+	enum rt_kind kind;
+	/* What --mode may say, the default first. */
+	const char *const *modes;
+	/* The options an add cannot do without ("disk add: --path is
+	 * required"), before anything else is looked at. */
+	int (*complete)(const struct request *r, struct error *e);
+	/* An add's request, its defaults applied, checked against the host
+	 * before anything is made (a disk's path and content, a NIC's link
+	 * or script). */
+	int (*check_add)(struct request *r, bool format_given, struct error *e);
+	/* d's fields of this kind from r; the common ones are set. */
+	int (*fill)(const struct runtime *rt, struct rt_device *d,
+		    const struct request *r, struct error *e);
+	/* Whether r asks for what d already is: the same add again. */
+	bool (*same)(const struct rt_device *d, const struct request *r);
+	/* What a new device must share with no recorded one besides its
+	 * uuid (a NIC's MAC); except is not looked at. */
+	int (*conflicts)(const struct runtime *rt, const struct request *r,
+			 const struct rt_device *except, struct error *e);
+	/* The host side of a new device, made before QEMU is asked, and
+	 * what closing it does not take back after a failed add. */
+	int (*host_up)(const struct options *o, const struct request *r,
+		       struct rt_device *d, struct host_side *h, struct error *e);
+	void (*host_down)(const struct options *o, const struct rt_device *d,
+			  const struct host_side *h);
+	/* Step 4 of an add: the backend and the device in QEMU. What QEMU
+	 * refused is taken back before it returns. */
+	int (*plug)(const struct options *o, struct monitor *m,
+		    const struct runtime *rt, const struct rt_device *d,
+		    const struct host_side *h, struct error *e);
+	/* After the guest let the device go: its backend and host side. */
+	int (*release)(const struct options *o, struct monitor *m,
+		       const struct runtime *rt, const struct rt_device *d,
+		       struct error *e);
+	/* What an add killed half way may have left in QEMU under id (an
+	 * intent record's id and queues); each part may be missing. */
+	void (*undo_half_add)(const struct options *o, struct monitor *m,
+			      const struct runtime *rt, const char *id,
+			      int queues);
+	/* A refused plug explained where QEMU's words do not (an image that
+	 * another recorded disk has open). */
+	void (*explain)(const struct runtime *rt, const struct rt_device *d,
+			struct error *e);
+	/* cmdline: the options that make d again, appended to argv. */
+	int (*cmdline)(json_t *argv, const struct rt_device *d);
+	/* check: whether what d needs besides its PCI device is missing
+	 * (a disk's backend, a NIC's tap on its bridge); the difference in
+	 * why. */
+	bool (*missing)(const struct rt_device *d, const struct vm_view *v,
+			char *why, size_t size);
+	/* What a result (and with list set, list) says of d beyond the
+	 * fields every device has. */
+	void (*describe)(json_t *obj, const struct rt_device *d, bool list);
+	/* d's fields of this kind into r, the request that makes d again. */
+	void (*to_request)(const struct rt_device *d, struct request *r);
+	/* A modify's new settings, checked before the old device is
+	 * unplugged; NULL where the kind has no modify. */
+	int (*check_modify)(const struct runtime *rt, const struct rt_device *old,
+			    const struct request *want, struct error *e);
+};
+
+extern const struct kind_ops disk_ops, nic_ops;
+
+/* The operations of kind k; of the kind named name ("disk"), or NULL. */
+const struct kind_ops *kind_ops(enum rt_kind k);
+const struct kind_ops *kind_ops_named(const char *name);
+
+#endif
