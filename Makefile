@@ -25,7 +25,10 @@ TOOL_SRCS = hotplug.c cmd.c cmd-check.c cmd-cmdline.c cmd-device.c cmd-list.c \
 	output.c
 TOOL_HDRS = cmd.h kind.h flow.h settle.h session.h qdev.h request.h output.h \
 	options.h
-UNIT_TESTS = test_monitor test_pci test_runtime test_tap test_ganeti test_sync
+# The flow and the kinds without the commands and main: what test_flow links.
+FLOW_SRCS = flow.c settle.c disk.c nic.c kind.c session.c qdev.c request.c output.c
+UNIT_TESTS = test_monitor test_pci test_runtime test_tap test_ganeti test_sync \
+	test_flow
 B = build
 
 # Everything `make check` and `make demo` need on a fresh Debian 12.
@@ -52,6 +55,15 @@ $(B)/test_%: tests/test_%.c tests/qmp_peer.h tests/check_run.h $(SRCS) $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SANITIZE) $(CHECK_CFLAGS) -o $@ $< $(SRCS) \
 		$(LDLIBS) $(CHECK_LIBS)
+
+$(B)/test_flow: tests/test_flow.c tests/qmp_peer.h tests/check_run.h $(FLOW_SRCS) $(SRCS) $(TOOL_HDRS) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SANITIZE) $(CHECK_CFLAGS) -o $@ $< $(FLOW_SRCS) $(SRCS) \
+		$(LDLIBS) $(CHECK_LIBS)
+
+$(B)/vg/test_flow: tests/test_flow.c tests/qmp_peer.h tests/check_run.h $(FLOW_SRCS) $(SRCS) $(TOOL_HDRS) $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -o $@ $< $(FLOW_SRCS) $(SRCS) $(LDLIBS) $(CHECK_LIBS)
 
 # The same unit tests without sanitizers, for valgrind.
 $(B)/vg/test_%: tests/test_%.c tests/qmp_peer.h tests/check_run.h $(SRCS) $(HDRS)
