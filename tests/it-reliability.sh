@@ -82,12 +82,8 @@ t_qemu_stops_mid_add() {
 	disk_image "$T/d1.img"
 	KH_FAULT_PAUSE=after-backend "$KH" -t 1 -r "$RT" -m "$SOCK" \
 		disk add --uuid "$UUID1" --path "$T/d1.img" >"$T/out" 2>"$T/err" &
-	local tool=$! i rc=0
-	for i in $(seq 100); do
-		grep -q '^State:.*T' "/proc/$tool/status" 2>/dev/null && break
-		sleep 0.05
-	done
-	grep -q '^State:.*T' "/proc/$tool/status" || fail "the tool did not pause"
+	local tool=$! rc=0
+	wait_paused "$tool"
 	kill -STOP "$PID"
 	local t0=$SECONDS
 	kill -CONT "$tool"
@@ -432,12 +428,8 @@ t_kill_after_merge() {
 	disk_image "$T/d1.img"
 	KH_FAULT_PAUSE=before-commit KH_FAULT=after-merge "$KH" -r "$RT" -m "$SOCK" \
 		disk add --uuid "$UUID1" --path "$T/d1.img" >"$T/out" 2>"$T/err" &
-	local tool=$! i rc=0
-	for i in $(seq 100); do
-		grep -q '^State:.*T' "/proc/$tool/status" 2>/dev/null && break
-		sleep 0.05
-	done
-	grep -q '^State:.*T' "/proc/$tool/status" || fail "the tool did not pause"
+	local tool=$! rc=0
+	wait_paused "$tool"
 	# meanwhile another writer puts a file of its own there
 	printf '%s\n' "version: 1" "owner: another tool" "devices: []" >"$T/new.runtime"
 	mv "$T/new.runtime" "$RT"

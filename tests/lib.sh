@@ -62,6 +62,17 @@ netns_create() {
 	ip -n "$1" link set br0 up
 }
 
+# wait_paused PID: until the tool stopped itself at its KH_FAULT_PAUSE
+# point (state T), for at most 5 s.
+wait_paused() {
+	local i
+	for i in $(seq 100); do
+		grep -q '^State:.*T' "/proc/$1/status" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	fail "the tool did not pause"
+}
+
 fail() {
 	echo "FAIL: $*" >&2
 	exit 1
