@@ -528,8 +528,15 @@ static int wait_script(pid_t pid, int outfd, int64_t deadline,
 		return -1;
 	/* an exit before the signalfd was made is pending, hence readable */
 	while (done == 0 && (left = deadline - now_ms()) > 0) {
-		if ((ready = poll(pfd, 2, (int)left)) == -1 && errno != EINTR)
+		/* short slices: in a process with threads another thread may
+		 * take the SIGCHLD, so the exit is also looked for directly */
+		if ((ready = poll(pfd, 2, left < 50 ? (int)left : 50)) == -1 &&
+		    errno != EINTR)
 			done = -1;
+		if (ready == 0 && waitpid(pid, status, WNOHANG) == pid) {
+			drain_output(outfd, l);
+			done = 1;
+		}
 		if (ready <= 0 || done != 0)
 			continue;
 		if (pfd[1].revents != 0) {

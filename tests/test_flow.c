@@ -16,7 +16,7 @@
 #include "check_run.h"
 #include "qmp_peer.h"
 
-#define U1	"003fc157-66a8-4e6d-8b7e-ec4f69751396"
+#define U1	"f10e7e57-66a8-4e6d-8b7e-ec4f69751396"
 
 static char tmpdir[64];
 static char runtime_path[128], image_path[128];
@@ -71,7 +71,7 @@ static void open_session(struct fixture *f, const struct peer_step *script,
 	memset(f, 0, sizeof(*f));
 	f->o.runtime = runtime_path;
 	f->o.monitor = "peer";
-	f->o.timeout_ms = 300;
+	f->o.timeout_ms = 1000;
 	f->o.quiet = true;
 	session_init(&f->s, &f->o);
 	ck_assert_msg(session_open(&f->s, FILE_CREATE, &f->e) == KH_OK, "%s",
@@ -133,7 +133,7 @@ START_TEST(disk_refused_device_add_deletes_node)
 		  0, NULL },
 		{ PEER_SEND, "{\"return\": [], \"id\": \"kh-7\"}\r\n", 0, NULL },
 		{ PEER_EXPECT, "\"blockdev-del\",\"id\":\"kh-8\",\"arguments\":"
-		  "{\"node-name\":\"hotdisk-003fc157-pci-4\"}", 0, NULL },
+		  "{\"node-name\":\"hotdisk-f10e7e57-pci-4\"}", 0, NULL },
 		{ PEER_SEND, "{\"return\": {}, \"id\": \"kh-8\"}\r\n", 0, NULL },
 	};
 	struct request r = disk_request();
@@ -161,13 +161,13 @@ START_TEST(disk_removal_times_out_pending)
 		{ PEER_EXPECT, "\"query-pci\"", 0, NULL },
 		{ PEER_SEND, "{\"return\": {}, \"id\": \"kh-6\"}\r\n", 0, NULL },
 		{ PEER_SEND, "{\"return\": [{\"bus\": 0, \"devices\": [{\"bus\": 0, "
-		  "\"slot\": 4, \"qdev_id\": \"hotdisk-003fc157-pci-4\"}]}], "
+		  "\"slot\": 4, \"qdev_id\": \"hotdisk-f10e7e57-pci-4\"}]}], "
 		  "\"id\": \"kh-7\"}\r\n", 0, NULL },
 	};
 	struct peer_step removal[] = {
 		HELLO, RUNNING,
 		{ PEER_EXPECT, "\"device_del\",\"id\":\"kh-3\",\"arguments\":"
-		  "{\"id\":\"hotdisk-003fc157-pci-4\"}", 0, NULL },
+		  "{\"id\":\"hotdisk-f10e7e57-pci-4\"}", 0, NULL },
 		{ PEER_SEND, "{\"return\": {}, \"id\": \"kh-3\"}\r\n", 0, NULL },
 	};
 	struct request r = disk_request();
@@ -202,13 +202,13 @@ START_TEST(nic_refused_netdev_add_closes_fds)
 	struct peer_step script[] = {
 		HELLO, RUNNING, EMPTY_BUS,
 		{ PEER_EXPECT, "\"getfd\",\"id\":\"kh-5\",\"arguments\":"
-		  "{\"fdname\":\"hotnic-003fc157-pci-4-tap0\"}", 0, NULL },
+		  "{\"fdname\":\"hotnic-f10e7e57-pci-4-tap0\"}", 0, NULL },
 		{ PEER_SEND, "{\"return\": {}, \"id\": \"kh-5\"}\r\n", 0, NULL },
 		{ PEER_EXPECT, "\"netdev_add\"", 0, NULL },
 		{ PEER_SEND, "{\"error\": {\"class\": \"GenericError\", \"desc\": "
 		  "\"could not configure\"}, \"id\": \"kh-6\"}\r\n", 0, NULL },
 		{ PEER_EXPECT, "\"closefd\",\"id\":\"kh-7\",\"arguments\":"
-		  "{\"fdname\":\"hotnic-003fc157-pci-4-tap0\"}", 0, NULL },
+		  "{\"fdname\":\"hotnic-f10e7e57-pci-4-tap0\"}", 0, NULL },
 		{ PEER_SEND, "{\"return\": {}, \"id\": \"kh-7\"}\r\n", 0, NULL },
 	};
 	/* a script stands in for the bridge: the host side without one */
