@@ -16,9 +16,9 @@ SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS = $(shell pkg-config --libs check)
 
-SRCS = monitor.c pci.c runtime.c ganeti.c tap.c error.c sync.c fault.c
-HDRS = monitor.h pci.h runtime.h ganeti.h tap.h error.h sync.h fault.h
-UNIT_TESTS = test_monitor test_pci test_runtime test_tap test_ganeti test_sync
+SRCS = model.c monitor.c pci.c runtime.c ganeti.c tap.c error.c sync.c fault.c
+HDRS = model.h monitor.h pci.h runtime.h ganeti.h tap.h error.h sync.h fault.h
+UNIT_TESTS = test_model test_monitor test_pci test_runtime test_tap test_ganeti test_sync
 B = build
 
 # Everything `make check` and `make demo` need on a fresh Debian 12.
@@ -37,9 +37,9 @@ $(B)/asan/kvm-hotplug: hotplug.c $(SRCS) $(HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SANITIZE) -DKH_FAULT_INJECTION -o $@ hotplug.c $(SRCS) $(LDLIBS)
 
-$(B)/qmpcmd: tests/qmpcmd.c monitor.c error.c tap.c monitor.h error.h tap.h
+$(B)/qmpcmd: tests/qmpcmd.c monitor.c error.c tap.c model.c monitor.h error.h tap.h model.h
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ tests/qmpcmd.c monitor.c error.c tap.c $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ tests/qmpcmd.c monitor.c error.c tap.c model.c $(LDLIBS)
 
 $(B)/test_%: tests/test_%.c tests/qmp_peer.h tests/check_run.h $(SRCS) $(HDRS)
 	@mkdir -p $(@D)

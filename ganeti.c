@@ -20,6 +20,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +30,6 @@
 #include <unistd.h>
 
 #include "ganeti.h"
-#include "pci.h"
-#include "tap.h"
 
 enum { G_KVM_CMD, G_NICS, G_HVPARAMS, G_DISKS };
 
@@ -103,7 +102,6 @@ static int read_placement(json_t *obj, struct rt_device *d, const char *name,
 			  const char *where, struct error *e)
 {
 	json_t *hv = json_object_get(obj, "hvinfo");
-	const char *kind = rt_kind_name(d->kind);
 	json_int_t pci;
 
 	if (json_is_object(hv)) {
@@ -128,9 +126,9 @@ static int read_placement(json_t *obj, struct rt_device *d, const char *name,
 			   "slot 0-%d", where, pci, PCI_SLOTS - 1);
 	d->slot = (int)pci;
 	snprintf(d->bus, sizeof(d->bus), "%s", PCI_HOTPLUG_BUS);
-	snprintf(d->driver, sizeof(d->driver), "virtio-%s-pci",
-		 d->kind == RT_DISK ? "blk" : "net");
-	return pci_device_id(d->id, sizeof(d->id), kind, d->uuid, d->slot, e);
+	snprintf(d->driver, sizeof(d->driver), "%s", rt_driver_name(d->kind));
+	return rt_device_id(RT_ID_SLOT, d->kind, d->uuid, d->slot, d->id,
+			    sizeof(d->id), e);
 }
 
 static int copy_name(struct rt_device *d, json_t *obj, struct error *e)
@@ -148,10 +146,7 @@ static const char *hv_word(json_t *hvparams, const char *key,
 {
 	const char *v = str(hvparams, key);
 
-	for (size_t i = 0; v != NULL && words[i] != NULL; i++)
-		if (strcmp(v, words[i]) == 0)
-			return v;
-	return fallback;
+	return v != NULL && rt_word_index(words, v) >= 0 ? v : fallback;
 }
 
 /* DIR/nic/NAME[/SEQ] for the runtime file DIR/conf/NAME.runtime; -1 when

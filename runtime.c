@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -27,14 +26,11 @@
 
 #include "fault.h"
 #include "ganeti.h"
-#include "pci.h"
 #include "runtime.h"
-#include "tap.h"
 
 #define RT_VERSION	"1"
 #define RT_MAX_SIZE	(16 * 1024 * 1024)
 #define RT_MAX_DEPTH	64	/* deeper nesting is refused, not recursed into */
-#define RT_RESERVED	0xfu	/* slots 0-3 when the file does not say */
 #define DIGITS		"0123456789"
 
 enum node_type { NODE_SCALAR, NODE_SEQUENCE, NODE_MAPPING };
@@ -58,31 +54,23 @@ struct parser {
 	struct error *e;
 };
 
-/* How a device field is stored in struct rt_device. */
-enum field_type {
-	F_KIND,			/* enum rt_kind, the index in kinds[] */
-	F_STATE,		/* enum rt_state, the index in states[] */
-	F_INT,			/* an int at off, from min to max */
-	F_CHARS,		/* a char array at off */
-	F_STRING,		/* a malloc'd string at off */
-};
+/* The native schema: every field of the model's (rt_fields), written
+ * under its name in the model's order; these a device entry must have. */
+static const uint32_t required =
+	RT_FIELD_BIT(RT_FIELD_KIND) | RT_FIELD_BIT(RT_FIELD_UUID) |
+	RT_FIELD_BIT(RT_FIELD_ID) | RT_FIELD_BIT(RT_FIELD_BUS) |
+	RT_FIELD_BIT(RT_FIELD_SLOT) | RT_FIELD_BIT(RT_FIELD_DRIVER) |
+	RT_FIELD_BIT(RT_FIELD_PATH) | RT_FIELD_BIT(RT_FIELD_FORMAT) |
+	RT_FIELD_BIT(RT_FIELD_CACHE) | RT_FIELD_BIT(RT_FIELD_MODE) |
+	RT_FIELD_BIT(RT_FIELD_DISCARD) | RT_FIELD_BIT(RT_FIELD_MAC) |
+	RT_FIELD_BIT(RT_FIELD_NIC_MODE) | RT_FIELD_BIT(RT_FIELD_TAP) |
+	RT_FIELD_BIT(RT_FIELD_QUEUES) | RT_FIELD_BIT(RT_FIELD_VHOST);
 
-#define F_REQUIRED	0x1
-#define F_DISK		0x2	/* a disk's key; a nic keeps it as unknown */
-#define F_NIC		0x8	/* a nic's key; a disk keeps it as unknown */
-#define F_LOWER		0x4	/* stored in lower case */
-#define F_NATIVE	0x10	/* not in a Ganeti file (kept elsewhere, or
-				   not needed there) */
-
-struct field {
-	const char *key;
-	enum field_type type;
-	int flags;
-	size_t off, size;
-	bool (*valid)(const char *);	/* NULL: any string */
-	const char *const *words;	/* the values allowed, or NULL */
-	int min, max;			/* F_INT's range */
-};
+/* Not in a Ganeti file: Ganeti's -drive finds out how to open a path
+ * itself, and a Ganeti file's NICs have their taps in Ganeti's nic
+ * files. */
+static const uint32_t native_only =
+	RT_FIELD_BIT(RT_FIELD_FILE_DRIVER) | RT_FIELD_BIT(RT_FIELD_TAP);
 
 struct emitter {
 	yaml_emitter_t ye;
@@ -100,82 +88,6 @@ struct keyset {
 	int (*emit)(struct emitter *m, const void *obj, size_t k);
 };
 
-static bool nonempty(const char *s)
-{
-	return *s != '\0';
-}
-
-static bool bus_is_valid(const char *s)
-{
-	static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ" DIGITS "._-";
-
-	return *s != '\0' && s[strspn(s, ok)] == '\0';
-}
-
-static const char *const kinds[] = { "disk", "nic", NULL };
-static const char *const states[] = { "plugged", "unplugging", NULL };
-const char *const rt_disk_formats[] = { "raw", "qcow2", NULL };
-const char *const rt_disk_caches[] = {
-	"default", "none", "writeback", "writethrough", "unsafe", NULL
-};
-const char *const rt_disk_modes[] = { "rw", "ro", NULL };
-const char *const rt_disk_discards[] = { "ignore", "unmap", NULL };
-const char *const rt_disk_file_drivers[] = { "file", "host_device", NULL };
-const char *const rt_nic_modes[] = { "bridged", "routed", "openvswitch", NULL };
-const char *const rt_nic_vhosts[] = { "on", "off", NULL };
-
-#define AT(m)	.off = offsetof(struct rt_device, m), \
-		.size = sizeof(((struct rt_device *)0)->m)
-
-/* Device keys in the order they are written. */
-static const struct field fields[] = {
-	{ .key = "kind", .type = F_KIND, .flags = F_REQUIRED, .words = kinds },
-	{ .key = "uuid", .type = F_CHARS, .flags = F_REQUIRED | F_LOWER,
-	  AT(uuid), .valid = uuid_is_valid },
-	{ .key = "id", .type = F_CHARS, .flags = F_REQUIRED, AT(id),
-	  .valid = qemu_id_is_valid },
-	{ .key = "bus", .type = F_CHARS, .flags = F_REQUIRED, AT(bus),
-	  .valid = bus_is_valid },
-	{ .key = "slot", .type = F_INT, .flags = F_REQUIRED, AT(slot),
-	  .min = 0, .max = PCI_SLOTS - 1 },
-	{ .key = "driver", .type = F_CHARS, .flags = F_REQUIRED, AT(driver),
-	  .valid = nonempty },
-	{ .key = "name", .type = F_STRING, AT(name) },
-	{ .key = "state", .type = F_STATE, .words = states },
-	{ .key = "path", .type = F_STRING, .flags = F_REQUIRED | F_DISK,
-	  AT(path), .valid = nonempty },
-	{ .key = "format", .type = F_CHARS, .flags = F_REQUIRED | F_DISK,
-	  AT(format), .words = rt_disk_formats },
-	{ .key = "cache", .type = F_CHARS, .flags = F_REQUIRED | F_DISK,
-	  AT(cache), .words = rt_disk_caches },
-	{ .key = "mode", .type = F_CHARS, .flags = F_REQUIRED | F_DISK,
-	  AT(mode), .words = rt_disk_modes },
-	{ .key = "discard", .type = F_CHARS, .flags = F_REQUIRED | F_DISK,
-	  AT(discard), .words = rt_disk_discards },
-	/* how QEMU opened the path, which the path may not tell later (a
-	 * symlink to a block device that is gone); Ganeti's -drive finds out
-	 * itself */
-	{ .key = "file-driver", .type = F_CHARS, .flags = F_DISK | F_NATIVE,
-	  AT(file_driver), .words = rt_disk_file_drivers },
-	{ .key = "mac", .type = F_CHARS, .flags = F_REQUIRED | F_NIC | F_LOWER,
-	  AT(mac), .valid = mac_is_valid },
-	{ .key = "mode", .type = F_CHARS, .flags = F_REQUIRED | F_NIC,
-	  AT(nic_mode), .words = rt_nic_modes },
-	{ .key = "link", .type = F_STRING, .flags = F_NIC, AT(link),
-	  .valid = nonempty },
-	/* a Ganeti file's NICs have their taps in Ganeti's nic files */
-	{ .key = "tap", .type = F_CHARS, .flags = F_REQUIRED | F_NIC | F_NATIVE,
-	  AT(tap), .valid = tap_name_is_valid },
-	{ .key = "queues", .type = F_INT, .flags = F_REQUIRED | F_NIC,
-	  AT(queues), .min = 1, .max = TAP_MAX_QUEUES },
-	{ .key = "vhost", .type = F_CHARS, .flags = F_REQUIRED | F_NIC,
-	  AT(vhost), .words = rt_nic_vhosts },
-	{ .key = "script", .type = F_STRING, .flags = F_NIC, AT(script),
-	  .valid = nonempty },
-};
-#define NFIELDS	(sizeof(fields) / sizeof(fields[0]))
-
 /* Top-level keys in the order they are written. */
 enum { TOP_VERSION, TOP_VM_NAME, TOP_VM_UUID, TOP_RESERVED, TOP_DEVICES, NTOP };
 static const char *const top_keys[NTOP] = {
@@ -183,23 +95,16 @@ static const char *const top_keys[NTOP] = {
 };
 
 /* The VM's name and uuid, checked as a device's name and uuid are. */
-static const struct field vm_fields[] = {
-	{ .key = "vm-name", .type = F_STRING, .valid = nonempty },
-	{ .key = "vm-uuid", .type = F_CHARS, .flags = F_LOWER,
+static const struct rt_field vm_fields[] = {
+	{ .name = "vm-name", .type = RT_T_STRING,
+	  .valid = rt_nonempty },
+	{ .name = "vm-uuid", .type = RT_T_CHARS, .flags = RT_LOWER,
 	  .size = RT_UUID_LEN + 1, .valid = uuid_is_valid },
 };
 
 static int nomem(struct error *e)
 {
 	return error_set(e, KH_EFAIL, "out of memory");
-}
-
-static int find_word(const char *const *words, const char *s)
-{
-	for (int i = 0; words[i] != NULL; i++)
-		if (strcmp(words[i], s) == 0)
-			return i;
-	return -1;
 }
 
 /* "a, b or c" */
@@ -604,13 +509,6 @@ static int build_document(struct parser *p, struct yaml_node **doc)
 
 /* --- the tree into struct runtime --- */
 
-static bool field_applies(const struct field *f, enum rt_kind kind)
-{
-	if (f->flags & F_DISK)
-		return kind == RT_DISK;
-	return !(f->flags & F_NIC) || kind == RT_NIC;
-}
-
 /* A number from min to max: unquoted decimal, no sign or leading zero. */
 static int parse_int(struct parser *p, const char *what,
 		     const struct yaml_node *n, int min, int max, int *out)
@@ -628,59 +526,50 @@ static int parse_int(struct parser *p, const char *what,
 /* A string value for field f: a scalar that would not, written plain,
  * be a number, null or boolean; within the field's limits. *word is its
  * index in f->words if the field has such a list. */
-static int check_string(struct parser *p, const struct field *f,
+static int check_string(struct parser *p, const struct rt_field *f,
 			const struct yaml_node *v, int *word)
 {
 	char buf[128];
 
 	if (v->type != NODE_SCALAR)
-		return bad(p, v->line, "%s must be a string", f->key);
+		return bad(p, v->line, "%s must be a string", f->name);
 	if (v->plain && needs_quotes(v->value))
 		return bad(p, v->line, "%s must be a string, not '%.40s' "
-			   "(quote it if it is one)", f->key, v->value);
+			   "(quote it if it is one)", f->name, v->value);
 	if (strlen(v->value) != v->len)
-		return bad(p, v->line, "%s contains a NUL byte", f->key);
+		return bad(p, v->line, "%s contains a NUL byte", f->name);
 	if (f->valid != NULL && !f->valid(v->value))
-		return bad(p, v->line, "invalid %s '%.40s'", f->key, v->value);
-	if (f->words != NULL && (*word = find_word(f->words, v->value)) < 0)
+		return bad(p, v->line, "invalid %s '%.40s'", f->name, v->value);
+	if (f->words != NULL && (*word = rt_word_index(f->words, v->value)) < 0)
 		return bad(p, v->line, "invalid %s '%.40s' (expected %s)",
-			   f->key, v->value,
+			   f->name, v->value,
 			   join_words(f->words, buf, sizeof(buf)));
-	if (f->type == F_CHARS && v->len >= f->size)
-		return bad(p, v->line, "%s is longer than %zu bytes", f->key,
+	if (f->type == RT_T_CHARS && v->len >= f->size)
+		return bad(p, v->line, "%s is longer than %zu bytes", f->name,
 			   f->size - 1);
 	return KH_OK;
 }
 
-void rt_copy_lower(char *out, size_t size, const char *in)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < size && in[i] != '\0'; i++)
-		out[i] = (char)tolower((unsigned char)in[i]);
-	out[i] = '\0';
-}
-
 static int parse_field(struct parser *p, struct rt_device *d,
-		       const struct field *f, const struct yaml_node *v)
+		       const struct rt_field *f, const struct yaml_node *v)
 {
 	char *at = (char *)d + f->off;
 	int rc, word = 0;
 
-	if (f->type == F_INT)
-		return parse_int(p, f->key, v, f->min, f->max, (int *)at);
+	if (f->type == RT_T_INT)
+		return parse_int(p, f->name, v, f->min, f->max, (int *)at);
 	if ((rc = check_string(p, f, v, &word)) != KH_OK)
 		return rc;
 	switch (f->type) {
-	case F_KIND:
+	case RT_T_KIND:
 		d->kind = word;
 		break;
-	case F_STATE:
+	case RT_T_STATE:
 		d->state = word;
 		break;
-	case F_CHARS:
+	case RT_T_CHARS:
 		memcpy(at, v->value, v->len + 1);
-		if (f->flags & F_LOWER)
+		if (f->flags & RT_LOWER)
 			rt_copy_lower(at, f->size, at);
 		break;
 	default:
@@ -701,17 +590,17 @@ static int parse_device(struct parser *p, struct runtime *rt,
 		return bad(p, map->line, "a device must be a mapping");
 	if ((d = runtime_add_device(rt, p->e)) == NULL)
 		return KH_EFAIL;
-	d->source = (struct yaml_node *)map;
+	d->source = map;
 	/* kind comes first: which keys are ours depends on it */
-	for (size_t i = 0; i < NFIELDS; i++) {
-		const struct field *f = &fields[i];
-		const struct yaml_node *v = map_get(map, f->key);
+	for (size_t i = 0; i < RT_NFIELDS; i++) {
+		const struct rt_field *f = &rt_fields[i];
+		const struct yaml_node *v = map_get(map, f->name);
 
-		if (!field_applies(f, d->kind))
+		if (!rt_field_applies(f, d->kind))
 			continue;
-		if (v == NULL && (f->flags & F_REQUIRED))
+		if (v == NULL && (required & RT_FIELD_BIT(i)))
 			return bad(p, map->line,
-				   "device lacks required key '%s'", f->key);
+				   "device lacks required key '%s'", f->name);
 		if (v != NULL && (rc = parse_field(p, d, f, v)) != KH_OK)
 			return rc;
 	}
@@ -723,6 +612,11 @@ static int parse_device(struct parser *p, struct runtime *rt,
 }
 
 #define DEV(a)	(*(struct rt_device *const *)(a))
+
+static int source_line(const struct rt_device *d)
+{
+	return ((const struct yaml_node *)d->source)->line;
+}
 
 static int cmp_uuid(const void *a, const void *b)
 {
@@ -749,11 +643,11 @@ static int (*const unique[])(const void *, const void *) = {
 static int duplicate(struct parser *p, int (*cmp)(const void *, const void *),
 		     const struct rt_device *a, const struct rt_device *b)
 {
-	int first = a->source->line, line = b->source->line;
+	int first = source_line(a), line = source_line(b);
 
 	if (first > line) {
 		first = line;
-		line = a->source->line;
+		line = source_line(a);
 	}
 	if (cmp == cmp_uuid)
 		return bad(p, line, "duplicate uuid %s (lines %d and %d)",
@@ -864,20 +758,12 @@ static int parse_runtime(struct parser *p, struct runtime *rt)
 /* Forgets the devices and the parsed file; keeps path, lock, temp. */
 static void clear_contents(struct runtime *rt)
 {
-	while (rt->ndev > 0)
-		runtime_remove_device(rt, rt->ndev - 1);
-	free(rt->dev);
-	rt->dev = NULL;
-	rt->capdev = 0;
+	rt_file_clear(&rt->file);
 	node_free(rt->doc);
 	rt->doc = NULL;
 	json_decref(rt->ganeti);
 	rt->ganeti = NULL;
 	rt->format = RT_NATIVE;
-	rt->reserved = RT_RESERVED;
-	free(rt->vm_name);
-	rt->vm_name = NULL;
-	rt->vm_uuid[0] = '\0';
 }
 
 /* Replaces what rt holds. On failure rt is left empty. */
@@ -1030,35 +916,14 @@ static int emit_merged(struct emitter *m, const struct yaml_node *src,
 	return rc == KH_OK ? emit_end(m, NODE_MAPPING) : rc;
 }
 
-/* The text of field f of d, NULL if d has none. */
-static const char *field_text(const struct rt_device *d,
-			      const struct field *f, char *num, size_t size)
-{
-	const char *at = (const char *)d + f->off;
-
-	switch (f->type) {
-	case F_KIND:
-		return rt_kind_name(d->kind);
-	case F_STATE:
-		return d->state == RT_PLUGGED ? NULL : states[d->state];
-	case F_INT:
-		snprintf(num, size, "%d", *(const int *)at);
-		return num;
-	case F_CHARS:
-		return *at != '\0' ? at : NULL;	/* an optional one unset */
-	default:
-		return *(char *const *)at;
-	}
-}
-
 static int device_lookup(const struct yaml_node *key, const void *obj)
 {
 	const struct rt_device *d = obj;
 
 	/* a key can mean different things to a disk and a nic ("mode") */
-	for (size_t i = 0; i < NFIELDS; i++)
-		if (key_is(key, fields[i].key) &&
-		    field_applies(&fields[i], d->kind))
+	for (size_t i = 0; i < RT_NFIELDS; i++)
+		if (key_is(key, rt_fields[i].name) &&
+		    rt_field_applies(&rt_fields[i], d->kind))
 			return (int)i;
 	return -1;
 }
@@ -1066,23 +931,23 @@ static int device_lookup(const struct yaml_node *key, const void *obj)
 static int device_emit(struct emitter *m, const void *obj, size_t k)
 {
 	const struct rt_device *d = obj;
-	const struct field *f = &fields[k];
+	const struct rt_field *f = &rt_fields[k];
 	const char *v;
 	char num[16];
 	int rc;
 
-	if (!field_applies(f, d->kind) ||
-	    (v = field_text(d, f, num, sizeof(num))) == NULL)
+	if (!rt_field_applies(f, d->kind) ||
+	    (v = rt_field_text(d, f, num, sizeof(num))) == NULL)
 		return KH_OK;
-	if ((rc = emit_key(m, f->key)) != KH_OK)
+	if ((rc = emit_key(m, f->name)) != KH_OK)
 		return rc;
-	if (f->type == F_INT)
+	if (f->type == RT_T_INT)
 		return emit_scalar(m, v, strlen(v), true);
 	return emit_string(m, v);
 }
 
 static const struct keyset device_keys = {
-	NFIELDS, device_lookup, device_emit
+	RT_NFIELDS, device_lookup, device_emit
 };
 
 static int emit_reserved(struct emitter *m, uint32_t reserved)
@@ -1104,7 +969,7 @@ static int emit_devices(struct emitter *m, const struct runtime *rt)
 	int rc = emit_start(m, NODE_SEQUENCE, false);
 
 	for (size_t i = 0; i < rt->ndev && rc == KH_OK; i++)
-		rc = emit_merged(m, rt->dev[i].source, &device_keys,
+		rc = emit_merged(m, (const struct yaml_node *)rt->dev[i].source, &device_keys,
 				 &rt->dev[i]);
 	return rc == KH_OK ? emit_end(m, NODE_SEQUENCE) : rc;
 }
@@ -1187,27 +1052,6 @@ int runtime_format(const struct runtime *rt, char **out, size_t *len,
 
 /* --- another writer: what this run read, and merging into a newer file --- */
 
-static bool same_field(const struct rt_device *a, const struct rt_device *b,
-		       const struct field *f)
-{
-	char x[16], y[16];
-	const char *p = field_text(a, f, x, sizeof(x));
-	const char *q = field_text(b, f, y, sizeof(y));
-
-	return (p == NULL) == (q == NULL) && (p == NULL || strcmp(p, q) == 0);
-}
-
-static bool same_device(const struct rt_device *a, const struct rt_device *b)
-{
-	if (a->kind != b->kind)
-		return false;
-	for (size_t k = 0; k < NFIELDS; k++)
-		if (field_applies(&fields[k], a->kind) &&
-		    !same_field(a, b, &fields[k]))
-			return false;
-	return true;
-}
-
 static struct rt_device *find_uuid_in(struct rt_device *v, size_t n,
 				      const char *uuid)
 {
@@ -1278,9 +1122,7 @@ static int put_device(struct runtime *theirs, struct rt_device *t,
 
 	if (rt_device_copy(&c, d, e) != KH_OK)
 		return e->code;
-	c.source = t != NULL ? t->source : NULL;
-	if (t != NULL || was_there)
-		c.gsource = t != NULL ? t->gsource : NULL;
+	rt_device_take_entry(&c, t, was_there);
 	if (t == NULL && (t = runtime_add_device(theirs, e)) == NULL) {
 		rt_device_release(&c);
 		return e->code;
@@ -1301,7 +1143,7 @@ static int apply_mine(struct runtime *theirs, const struct runtime *mine,
 		const struct rt_device *d = &mine->dev[i];
 
 		b = find_uuid_in(mine->base, mine->nbase, d->uuid);
-		if (b != NULL && same_device(b, d))
+		if (b != NULL && rt_device_same(b, d))
 			continue;
 		t = runtime_find_uuid(theirs, d->uuid);
 		if (put_device(theirs, t, d, b != NULL, e) != KH_OK)
@@ -1325,24 +1167,19 @@ static void take_contents(struct runtime *rt, struct runtime *theirs)
 	clear_contents(rt);
 	forget_seen(rt);
 	rt->exists = theirs->exists;
-	rt->reserved = theirs->reserved;
-	rt->dev = theirs->dev;
-	rt->ndev = theirs->ndev;
-	rt->capdev = theirs->capdev;
+	rt->file = theirs->file;
 	rt->doc = theirs->doc;
 	rt->format = theirs->format;
 	rt->ganeti = theirs->ganeti;
 	rt->ganeti_hvinfo = theirs->ganeti_hvinfo;
-	rt->vm_name = theirs->vm_name;
-	memcpy(rt->vm_uuid, theirs->vm_uuid, sizeof(rt->vm_uuid));
 	rt->seen = theirs->seen;
 	rt->base = theirs->base;
 	rt->nbase = theirs->nbase;
-	theirs->dev = theirs->base = NULL;
-	theirs->ndev = theirs->capdev = theirs->nbase = 0;
+	rt_file_init(&theirs->file);
+	theirs->base = NULL;
+	theirs->nbase = 0;
 	theirs->doc = NULL;
 	theirs->ganeti = NULL;
-	theirs->vm_name = NULL;
 }
 
 /* The intent record names the prepared file: the new one now. */
@@ -1569,20 +1406,20 @@ static int devices_agree(const struct runtime *rt, const struct runtime *back,
 		struct rt_device *r = runtime_find_uuid((struct runtime *)back,
 							d->uuid);
 
-		for (size_t k = 0; k < NFIELDS; k++) {
-			const struct field *f = &fields[k];
+		for (size_t k = 0; k < RT_NFIELDS; k++) {
+			const struct rt_field *f = &rt_fields[k];
 			const char *want;
 
-			if (f->type == F_STATE || !field_applies(f, d->kind) ||
-			    (rt->format == RT_GANETI && (f->flags & F_NATIVE)))
+			if (f->type == RT_T_STATE || !rt_field_applies(f, d->kind) ||
+			    (rt->format == RT_GANETI && (native_only & RT_FIELD_BIT(k))))
 				continue;
-			if (r != NULL && same_field(d, r, f))
+			if (r != NULL && rt_field_same(d, r, f))
 				continue;
-			want = field_text(d, f, a, sizeof(a));
+			want = rt_field_text(d, f, a, sizeof(a));
 			return error_set(e, KH_EUSAGE, "%s: this %s file "
 					 "cannot record %s '%.60s' of %s %s",
 					 rt->path, rt->format == RT_GANETI ?
-					 "Ganeti runtime" : "runtime", f->key,
+					 "Ganeti runtime" : "runtime", f->name,
 					 want ? want : "(none)",
 					 rt_kind_name(d->kind), d->uuid);
 		}
@@ -1864,7 +1701,7 @@ void runtime_init(struct runtime *rt)
 {
 	memset(rt, 0, sizeof(*rt));
 	rt->lock_fd = -1;
-	rt->reserved = RT_RESERVED;
+	rt_file_init(&rt->file);
 }
 
 void runtime_close(struct runtime *rt)
@@ -1879,91 +1716,31 @@ void runtime_close(struct runtime *rt)
 
 struct rt_device *runtime_find_uuid(struct runtime *rt, const char *uuid)
 {
-	for (size_t i = 0; i < rt->ndev; i++)
-		if (strcasecmp(rt->dev[i].uuid, uuid) == 0)
-			return &rt->dev[i];
-	return NULL;
+	return rt_file_find_uuid(&rt->file, uuid);
 }
 
 struct rt_device *runtime_find_id(struct runtime *rt, const char *id)
 {
-	for (size_t i = 0; i < rt->ndev; i++)
-		if (strcmp(rt->dev[i].id, id) == 0)
-			return &rt->dev[i];
-	return NULL;
+	return rt_file_find_id(&rt->file, id);
 }
 
 struct rt_device *runtime_add_device(struct runtime *rt, struct error *e)
 {
-	struct rt_device *d;
-
-	if (rt->ndev == rt->capdev) {
-		size_t cap = rt->capdev ? rt->capdev * 2 : 4;
-
-		if ((d = reallocarray(rt->dev, cap, sizeof(*d))) == NULL) {
-			nomem(e);
-			return NULL;
-		}
-		rt->dev = d;
-		rt->capdev = cap;
-	}
-	d = &rt->dev[rt->ndev++];
-	memset(d, 0, sizeof(*d));
-	d->slot = -1;
-	return d;
-}
-
-void rt_device_release(struct rt_device *d)
-{
-	free(d->name);
-	free(d->path);
-	free(d->link);
-	free(d->script);
-	json_decref(d->gextra);
-	d->name = d->path = d->link = d->script = NULL;
-	d->gextra = NULL;
-}
-
-int rt_device_copy(struct rt_device *dst, const struct rt_device *src,
-		   struct error *e)
-{
-	char *const *from[] = { &src->name, &src->path, &src->link, &src->script };
-	char **to[] = { &dst->name, &dst->path, &dst->link, &dst->script };
-
-	*dst = *src;
-	dst->source = NULL;
-	json_incref(dst->gextra);
-	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++)
-		*to[i] = NULL;
-	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++)
-		if (*from[i] != NULL && (*to[i] = strdup(*from[i])) == NULL) {
-			rt_device_release(dst);
-			return nomem(e);
-		}
-	return KH_OK;
+	return rt_file_add_device(&rt->file, e);
 }
 
 void runtime_remove_device(struct runtime *rt, size_t i)
 {
-	if (i >= rt->ndev)
-		return;
-	rt_device_release(&rt->dev[i]);
-	memmove(&rt->dev[i], &rt->dev[i + 1],
-		(rt->ndev - i - 1) * sizeof(rt->dev[0]));
-	rt->ndev--;
+	rt_file_remove_device(&rt->file, i);
 }
 
 int runtime_device_id(const struct runtime *rt, enum rt_kind kind,
 		      const char *uuid, int slot, char *out, size_t size,
 		      struct error *e)
 {
-	if (rt->format == RT_GANETI && rt->ganeti_hvinfo) {
-		if (!uuid_is_valid(uuid))
-			return error_set(e, KH_EUSAGE, "invalid uuid '%s'", uuid);
-		snprintf(out, size, "%s-%.18s", rt_kind_name(kind), uuid);
-		return KH_OK;
-	}
-	return pci_device_id(out, size, rt_kind_name(kind), uuid, slot, e);
+	return rt_device_id(rt->format == RT_GANETI && rt->ganeti_hvinfo ?
+			    RT_ID_UUID : RT_ID_SLOT, kind, uuid, slot, out,
+			    size, e);
 }
 
 bool runtime_records_unplugging(const struct runtime *rt)
@@ -1973,16 +1750,7 @@ bool runtime_records_unplugging(const struct runtime *rt)
 
 uint32_t runtime_used_slots(const struct runtime *rt, const char *bus)
 {
-	uint32_t used = strcmp(bus, PCI_HOTPLUG_BUS) == 0 ? rt->reserved : 0;
-
-	for (size_t i = 0; i < rt->ndev; i++) {
-		const struct rt_device *d = &rt->dev[i];
-
-		if (strcmp(d->bus, bus) == 0 && d->slot >= 0 &&
-		    d->slot < PCI_SLOTS)
-			used |= UINT32_C(1) << d->slot;
-	}
-	return used;
+	return rt_file_used_slots(&rt->file, bus);
 }
 
 void runtime_device_defaults(const struct runtime *rt, struct rt_device *d)
@@ -1997,11 +1765,6 @@ void runtime_device_defaults(const struct runtime *rt, struct rt_device *d)
 	d->vhost[0] = '\0';
 	if (d->kind == RT_NIC)
 		tap_name_for_uuid(d->uuid, d->tap, sizeof(d->tap));
-}
-
-const char *rt_kind_name(enum rt_kind k)
-{
-	return kinds[k];
 }
 
 /* --- the intent record: what a run is about to do to the VM --- */
