@@ -1,7 +1,7 @@
 /*
  * The instance runtime file, kvm-hotplug-runtime(5).
  *
- * The file is read into a small tree of our own (struct yaml_node) and
+ * The file is read into a small tree of our own (struct yt_node) and
  * from there into struct runtime. The tree is kept so that keys this
  * version does not know, written by a newer one or by hand, survive a
  * rewrite in their place. Comments do not survive: libyaml's parser does
@@ -22,37 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <yaml.h>
-
 #include "fault.h"
 #include "ganeti.h"
 #include "runtime.h"
+#include "yamltree.h"
 
 #define RT_VERSION	"1"
 #define RT_MAX_SIZE	(16 * 1024 * 1024)
-#define RT_MAX_DEPTH	64	/* deeper nesting is refused, not recursed into */
 #define DIGITS		"0123456789"
-
-enum node_type { NODE_SCALAR, NODE_SEQUENCE, NODE_MAPPING };
-
-struct yaml_node {
-	enum node_type type;
-	int line;
-	bool plain;		/* scalar written without quotes */
-	bool flow;		/* collection written as [...] or {...} */
-	char *value;		/* scalar, NUL-terminated (may hold NULs too) */
-	size_t len;
-	struct yaml_node **item;	/* sequence: items; mapping: key, value... */
-	size_t n, cap;
-};
-
-struct parser {
-	yaml_parser_t yp;
-	const char *name;
-	const char *buf;	/* the input, to find the line of a bad byte */
-	size_t len;
-	struct error *e;
-};
 
 /* The native schema: every field of the model's (rt_fields), written
  * under its name in the model's order; these a device entry must have. */
@@ -71,22 +48,6 @@ static const uint32_t required =
  * files. */
 static const uint32_t native_only =
 	RT_FIELD_BIT(RT_FIELD_FILE_DRIVER) | RT_FIELD_BIT(RT_FIELD_TAP);
-
-struct emitter {
-	yaml_emitter_t ye;
-	char *buf;
-	size_t len, cap;
-	struct error *e;
-};
-
-/* The keys a mapping holds that we interpret; the others are kept. */
-struct keyset {
-	size_t n;
-	/* index of key among ours, -1 if it is not one */
-	int (*lookup)(const struct yaml_node *key, const void *obj);
-	/* writes key k and its value, or nothing if obj has none */
-	int (*emit)(struct emitter *m, const void *obj, size_t k);
-};
 
 /* Top-level keys in the order they are written. */
 enum { TOP_VERSION, TOP_VM_NAME, TOP_VM_UUID, TOP_RESERVED, TOP_DEVICES, NTOP };
@@ -121,437 +82,51 @@ static const char *join_words(const char *const *words, char *buf,
 	return buf;
 }
 
-/* Integers and floats of YAML 1.1 and 1.2, loosely: digits with '_', ':'
- * (base 60) and '.', then an exponent. */
-static bool looks_decimal(const char *p)
-{
-	size_t n = strspn(p, DIGITS "_:.");
-
-	if (n == 0 || strcspn(p, DIGITS) >= n)
-		return false;
-	p += n;
-	if (*p == 'e' || *p == 'E') {
-		p++;
-		p += *p == '+' || *p == '-';
-		n = strspn(p, DIGITS);
-		if (n == 0)
-			return false;
-		p += n;
-	}
-	return *p == '\0';
-}
-
-/* Would s, written plain, read back as something other than a string
- * (null, boolean, number, date) in YAML 1.1 or 1.2? Errs towards yes:
- * quoting too much is harmless, too little is not. */
-static bool needs_quotes(const char *s)
-{
-	static const char *const words[] = {
-		"", "~", "null", "true", "false", "yes", "no", "on", "off",
-		"y", "n", "<<", "=", NULL
-	};
-	const char *p = s + (*s == '+' || *s == '-');
-
-	for (size_t i = 0; words[i] != NULL; i++)
-		if (strcasecmp(s, words[i]) == 0)
-			return true;
-	if (strcasecmp(p, ".inf") == 0 || strcasecmp(p, ".nan") == 0)
-		return true;
-	if (p[0] == '0' && p[1] != '\0' && strchr("xXoObB", p[1]) != NULL)
-		return p[2 + strspn(p + 2, DIGITS "abcdefABCDEF_")] == '\0';
-	return looks_decimal(p) || (strspn(s, DIGITS) == 4 && s[4] == '-');
-}
-
-/* --- the tree --- */
-
-static void node_free(struct yaml_node *n)
-{
-	if (n == NULL)
-		return;
-	for (size_t i = 0; i < n->n; i++)
-		node_free(n->item[i]);
-	free(n->item);
-	free(n->value);
-	free(n);
-}
-
-static int node_append(struct parser *p, struct yaml_node *n,
-		       struct yaml_node *child)
-{
-	if (n->n == n->cap) {
-		size_t cap = n->cap ? n->cap * 2 : 8;
-		struct yaml_node **item = reallocarray(n->item, cap,
-						       sizeof(*item));
-
-		if (item == NULL) {
-			node_free(child);
-			return nomem(p->e);
-		}
-		n->item = item;
-		n->cap = cap;
-	}
-	n->item[n->n++] = child;
-	return KH_OK;
-}
-
-static bool key_is(const struct yaml_node *key, const char *name)
-{
-	return key->len == strlen(name) &&
-	    memcmp(key->value, name, key->len) == 0;
-}
-
-/* The value of key in a mapping, NULL if absent. */
-static const struct yaml_node *map_get(const struct yaml_node *map,
-				       const char *key)
-{
-	for (size_t i = 0; i < map->n; i += 2)
-		if (key_is(map->item[i], key))
-			return map->item[i + 1];
-	return NULL;
-}
-
-/* A node's text for messages. */
-static const char *show(const struct yaml_node *n)
-{
-	if (n->type == NODE_SCALAR)
-		return n->value;
-	return n->type == NODE_SEQUENCE ? "[...]" : "{...}";
-}
-
-/* --- parsing: libyaml's events into the tree --- */
-
-/* The line of byte off in the input. */
-static int offset_line(const struct parser *p, size_t off)
-{
-	int line = 1;
-
-	for (size_t i = 0; i < off && i < p->len; i++)
-		line += p->buf[i] == '\n';
-	return line;
-}
-
-static int bad(struct parser *p, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int bad(struct parser *p, int line, const char *fmt, ...)
-{
-	int last = offset_line(p, p->len);
-	char msg[400];
-	va_list ap;
-
-	/* libyaml's marks can point just past the end, to a line the user
-	 * does not see in an editor */
-	if (p->len > 0 && p->buf[p->len - 1] == '\n' && last > 1)
-		last--;
-	if (line > last)
-		line = last;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return error_set(p->e, KH_EUSAGE, "%s: line %d: %s", p->name, line,
-			 msg);
-}
-
-static int syntax_error(struct parser *p)
-{
-	const yaml_parser_t *yp = &p->yp;
-	const char *problem = yp->problem ? yp->problem : "syntax error";
-
-	if (yp->error == YAML_MEMORY_ERROR)
-		return nomem(p->e);
-	/* for an encoding error libyaml gives the offset, not the line */
-	if (yp->error == YAML_READER_ERROR)
-		return bad(p, offset_line(p, yp->problem_offset), "%s",
-			   problem);
-	if (yp->context != NULL)
-		return bad(p, (int)yp->problem_mark.line + 1,
-			   "%s %s started on line %d", problem, yp->context,
-			   (int)yp->context_mark.line + 1);
-	return bad(p, (int)yp->problem_mark.line + 1, "%s", problem);
-}
-
-static int next_event(struct parser *p, yaml_event_t *ev)
-{
-	if (!yaml_parser_parse(&p->yp, ev))
-		return syntax_error(p);
-	return KH_OK;
-}
-
-static int event_line(const yaml_event_t *ev)
-{
-	return (int)ev->start_mark.line + 1;
-}
-
-/* Anchors and aliases would make one value stand for another, tags would
- * change a value's type: refused rather than interpreted. */
-static int check_props(struct parser *p, const yaml_event_t *ev)
-{
-	const yaml_char_t *anchor = NULL, *tag = NULL;
-
-	switch (ev->type) {
-	case YAML_ALIAS_EVENT:
-		anchor = ev->data.alias.anchor;
-		break;
-	case YAML_SCALAR_EVENT:
-		anchor = ev->data.scalar.anchor;
-		tag = ev->data.scalar.tag;
-		break;
-	case YAML_SEQUENCE_START_EVENT:
-		anchor = ev->data.sequence_start.anchor;
-		tag = ev->data.sequence_start.tag;
-		break;
-	case YAML_MAPPING_START_EVENT:
-		anchor = ev->data.mapping_start.anchor;
-		tag = ev->data.mapping_start.tag;
-		break;
-	default:
-		break;
-	}
-	if (anchor != NULL)
-		return bad(p, event_line(ev),
-			   "anchors and aliases are not supported");
-	if (tag != NULL)
-		return bad(p, event_line(ev), "tags are not supported");
-	return KH_OK;
-}
-
-static struct yaml_node *node_new(enum node_type type, const yaml_event_t *ev)
-{
-	struct yaml_node *n = calloc(1, sizeof(*n));
-
-	if (n != NULL) {
-		n->type = type;
-		n->line = event_line(ev);
-	}
-	return n;
-}
-
-static int build_scalar(struct parser *p, const yaml_event_t *ev,
-			struct yaml_node **out)
-{
-	struct yaml_node *n = node_new(NODE_SCALAR, ev);
-	size_t len = ev->data.scalar.length;
-
-	if (n == NULL || (n->value = malloc(len + 1)) == NULL) {
-		free(n);
-		return nomem(p->e);
-	}
-	memcpy(n->value, ev->data.scalar.value, len);
-	n->value[len] = '\0';
-	n->len = len;
-	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-	*out = n;
-	return KH_OK;
-}
-
-static int cmp_key(const void *a, const void *b)
-{
-	const struct yaml_node *x = *(struct yaml_node *const *)a;
-	const struct yaml_node *y = *(struct yaml_node *const *)b;
-
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
-	return memcmp(x->value, y->value, x->len);
-}
-
-/* Keys must be scalars and unique. They are compared sorted so that a
- * hostile file with many keys costs n log n, not n squared. */
-static int check_keys(struct parser *p, const struct yaml_node *map)
-{
-	size_t nkeys = map->n / 2;
-	struct yaml_node **keys;
-	int rc = KH_OK;
-
-	for (size_t i = 0; i < map->n; i += 2)
-		if (map->item[i]->type != NODE_SCALAR)
-			return bad(p, map->item[i]->line,
-				   "a mapping key must be a scalar");
-	if (nkeys < 2)
-		return KH_OK;
-	if ((keys = calloc(nkeys, sizeof(*keys))) == NULL)
-		return nomem(p->e);
-	for (size_t i = 0; i < nkeys; i++)
-		keys[i] = map->item[2 * i];
-	qsort(keys, nkeys, sizeof(*keys), cmp_key);
-	for (size_t i = 1; i < nkeys && rc == KH_OK; i++) {
-		const struct yaml_node *a = keys[i - 1], *b = keys[i];
-
-		if (cmp_key(&a, &b) == 0)
-			rc = bad(p, a->line > b->line ? a->line : b->line,
-				 "duplicate key '%.40s' (lines %d and %d)",
-				 a->value, a->line < b->line ? a->line : b->line,
-				 a->line > b->line ? a->line : b->line);
-	}
-	free(keys);
-	return rc;
-}
-
-static int build_node(struct parser *p, const yaml_event_t *ev, int depth,
-		      struct yaml_node **out);
-
-static int build_collection(struct parser *p, const yaml_event_t *start,
-			    int depth, struct yaml_node **out)
-{
-	bool map = start->type == YAML_MAPPING_START_EVENT;
-	yaml_event_type_t end = map ? YAML_MAPPING_END_EVENT :
-	    YAML_SEQUENCE_END_EVENT;
-	struct yaml_node *n, *child;
-	yaml_event_t ev;
-	int rc;
-
-	if ((n = node_new(map ? NODE_MAPPING : NODE_SEQUENCE, start)) == NULL)
-		return nomem(p->e);
-	n->flow = map ?
-	    start->data.mapping_start.style == YAML_FLOW_MAPPING_STYLE :
-	    start->data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
-	while ((rc = next_event(p, &ev)) == KH_OK && ev.type != end) {
-		rc = build_node(p, &ev, depth + 1, &child);
-		yaml_event_delete(&ev);
-		if (rc != KH_OK || (rc = node_append(p, n, child)) != KH_OK)
-			break;
-	}
-	yaml_event_delete(&ev);
-	if (rc == KH_OK && map)
-		rc = check_keys(p, n);
-	if (rc != KH_OK) {
-		node_free(n);
-		return rc;
-	}
-	*out = n;
-	return KH_OK;
-}
-
-static int build_node(struct parser *p, const yaml_event_t *ev, int depth,
-		      struct yaml_node **out)
-{
-	int rc;
-
-	if ((rc = check_props(p, ev)) != KH_OK)
-		return rc;
-	if (depth > RT_MAX_DEPTH)
-		return bad(p, event_line(ev), "nested more than %d levels deep",
-			   RT_MAX_DEPTH);
-	if (ev->type == YAML_SCALAR_EVENT)
-		return build_scalar(p, ev, out);
-	return build_collection(p, ev, depth, out);
-}
-
-/* Fetches an event whose content does not matter and returns its type. */
-static int skip_event(struct parser *p, yaml_event_type_t *type, int *line)
-{
-	yaml_event_t ev;
-	int rc;
-
-	if ((rc = next_event(p, &ev)) != KH_OK)
-		return rc;
-	*type = ev.type;
-	*line = event_line(&ev);
-	yaml_event_delete(&ev);
-	return KH_OK;
-}
-
-/* Up to the document's root: there must be exactly one document. */
-static int start_document(struct parser *p)
-{
-	yaml_event_t ev;
-	int rc;
-
-	if ((rc = next_event(p, &ev)) != KH_OK)	/* the stream start */
-		return rc;
-	yaml_event_delete(&ev);
-	if ((rc = next_event(p, &ev)) != KH_OK)
-		return rc;
-	if (ev.type == YAML_STREAM_END_EVENT)
-		rc = bad(p, 1, "file is empty");
-	else if (ev.data.document_start.tag_directives.start !=
-	    ev.data.document_start.tag_directives.end)
-		rc = bad(p, event_line(&ev), "tags are not supported");
-	yaml_event_delete(&ev);
-	return rc;
-}
-
-/* After the root: the document's end, then the stream's. */
-static int end_document(struct parser *p)
-{
-	yaml_event_type_t type;
-	int rc, line;
-
-	if ((rc = skip_event(p, &type, &line)) != KH_OK ||
-	    (rc = skip_event(p, &type, &line)) != KH_OK)
-		return rc;
-	if (type != YAML_STREAM_END_EVENT)
-		return bad(p, line, "more than one document");
-	return KH_OK;
-}
-
-/* The stream's one document, which must be a mapping. */
-static int build_document(struct parser *p, struct yaml_node **doc)
-{
-	yaml_event_t ev;
-	int rc;
-
-	*doc = NULL;
-	if ((rc = start_document(p)) != KH_OK ||
-	    (rc = next_event(p, &ev)) != KH_OK)
-		return rc;
-	rc = build_node(p, &ev, 0, doc);
-	yaml_event_delete(&ev);
-	if (rc == KH_OK && (*doc)->type != NODE_MAPPING)
-		rc = bad(p, (*doc)->line, "the top level must be a mapping");
-	if (rc == KH_OK)
-		rc = end_document(p);
-	if (rc != KH_OK) {
-		node_free(*doc);
-		*doc = NULL;
-	}
-	return rc;
-}
-
 /* --- the tree into struct runtime --- */
 
 /* A number from min to max: unquoted decimal, no sign or leading zero. */
-static int parse_int(struct parser *p, const char *what,
-		     const struct yaml_node *n, int min, int max, int *out)
+static int parse_int(const struct yt_source *p, const char *what,
+		     const struct yt_node *n, int min, int max, int *out)
 {
-	bool ok = n->type == NODE_SCALAR && n->plain && n->len >= 1 &&
+	bool ok = n->type == YT_SCALAR && n->plain && n->len >= 1 &&
 	    n->len <= 9 && strspn(n->value, DIGITS) == n->len &&
 	    !(n->len > 1 && n->value[0] == '0');
 
 	if (ok && (*out = atoi(n->value)) >= min && *out <= max)
 		return KH_OK;
-	return bad(p, n->line, "%s must be an unquoted number %d-%d, not '%.40s'",
-		   what, min, max, show(n));
+	return yt_bad(p, n->line, "%s must be an unquoted number %d-%d, not '%.40s'",
+		      what, min, max, yt_show(n));
 }
 
 /* A string value for field f: a scalar that would not, written plain,
  * be a number, null or boolean; within the field's limits. *word is its
  * index in f->words if the field has such a list. */
-static int check_string(struct parser *p, const struct rt_field *f,
-			const struct yaml_node *v, int *word)
+static int check_string(const struct yt_source *p, const struct rt_field *f,
+			const struct yt_node *v, int *word)
 {
 	char buf[128];
 
-	if (v->type != NODE_SCALAR)
-		return bad(p, v->line, "%s must be a string", f->name);
-	if (v->plain && needs_quotes(v->value))
-		return bad(p, v->line, "%s must be a string, not '%.40s' "
-			   "(quote it if it is one)", f->name, v->value);
+	if (v->type != YT_SCALAR)
+		return yt_bad(p, v->line, "%s must be a string", f->name);
+	if (v->plain && yt_needs_quotes(v->value))
+		return yt_bad(p, v->line, "%s must be a string, not '%.40s' "
+			      "(quote it if it is one)", f->name, v->value);
 	if (strlen(v->value) != v->len)
-		return bad(p, v->line, "%s contains a NUL byte", f->name);
+		return yt_bad(p, v->line, "%s contains a NUL byte", f->name);
 	if (f->valid != NULL && !f->valid(v->value))
-		return bad(p, v->line, "invalid %s '%.40s'", f->name, v->value);
+		return yt_bad(p, v->line, "invalid %s '%.40s'", f->name, v->value);
 	if (f->words != NULL && (*word = rt_word_index(f->words, v->value)) < 0)
-		return bad(p, v->line, "invalid %s '%.40s' (expected %s)",
-			   f->name, v->value,
-			   join_words(f->words, buf, sizeof(buf)));
+		return yt_bad(p, v->line, "invalid %s '%.40s' (expected %s)",
+			      f->name, v->value,
+			      join_words(f->words, buf, sizeof(buf)));
 	if (f->type == RT_T_CHARS && v->len >= f->size)
-		return bad(p, v->line, "%s is longer than %zu bytes", f->name,
-			   f->size - 1);
+		return yt_bad(p, v->line, "%s is longer than %zu bytes", f->name,
+			      f->size - 1);
 	return KH_OK;
 }
 
-static int parse_field(struct parser *p, struct rt_device *d,
-		       const struct rt_field *f, const struct yaml_node *v)
+static int parse_field(const struct yt_source *p, struct rt_device *d,
+		       const struct rt_field *f, const struct yt_node *v)
 {
 	char *at = (char *)d + f->off;
 	int rc, word = 0;
@@ -580,34 +155,34 @@ static int parse_field(struct parser *p, struct rt_device *d,
 	return KH_OK;
 }
 
-static int parse_device(struct parser *p, struct runtime *rt,
-			const struct yaml_node *map)
+static int parse_device(const struct yt_source *p, struct runtime *rt,
+			const struct yt_node *map)
 {
 	struct rt_device *d;
 	int rc;
 
-	if (map->type != NODE_MAPPING)
-		return bad(p, map->line, "a device must be a mapping");
+	if (map->type != YT_MAPPING)
+		return yt_bad(p, map->line, "a device must be a mapping");
 	if ((d = runtime_add_device(rt, p->e)) == NULL)
 		return KH_EFAIL;
 	d->source = map;
 	/* kind comes first: which keys are ours depends on it */
 	for (size_t i = 0; i < RT_NFIELDS; i++) {
 		const struct rt_field *f = &rt_fields[i];
-		const struct yaml_node *v = map_get(map, f->name);
+		const struct yt_node *v = yt_map_get(map, f->name);
 
 		if (!rt_field_applies(f, d->kind))
 			continue;
 		if (v == NULL && (required & RT_FIELD_BIT(i)))
-			return bad(p, map->line,
-				   "device lacks required key '%s'", f->name);
+			return yt_bad(p, map->line,
+				      "device lacks required key '%s'", f->name);
 		if (v != NULL && (rc = parse_field(p, d, f, v)) != KH_OK)
 			return rc;
 	}
 	if (strcmp(d->bus, PCI_HOTPLUG_BUS) == 0 &&
 	    (rt->reserved & (UINT32_C(1) << d->slot)))
-		return bad(p, map_get(map, "slot")->line,
-			   "slot %d on %s is reserved", d->slot, d->bus);
+		return yt_bad(p, yt_map_get(map, "slot")->line,
+			      "slot %d on %s is reserved", d->slot, d->bus);
 	return KH_OK;
 }
 
@@ -615,7 +190,7 @@ static int parse_device(struct parser *p, struct runtime *rt,
 
 static int source_line(const struct rt_device *d)
 {
-	return ((const struct yaml_node *)d->source)->line;
+	return ((const struct yt_node *)d->source)->line;
 }
 
 static int cmp_uuid(const void *a, const void *b)
@@ -640,7 +215,7 @@ static int (*const unique[])(const void *, const void *) = {
 	cmp_uuid, cmp_id, cmp_place
 };
 
-static int duplicate(struct parser *p, int (*cmp)(const void *, const void *),
+static int duplicate(const struct yt_source *p, int (*cmp)(const void *, const void *),
 		     const struct rt_device *a, const struct rt_device *b)
 {
 	int first = source_line(a), line = source_line(b);
@@ -650,17 +225,17 @@ static int duplicate(struct parser *p, int (*cmp)(const void *, const void *),
 		line = source_line(a);
 	}
 	if (cmp == cmp_uuid)
-		return bad(p, line, "duplicate uuid %s (lines %d and %d)",
-			   a->uuid, first, line);
+		return yt_bad(p, line, "duplicate uuid %s (lines %d and %d)",
+			      a->uuid, first, line);
 	if (cmp == cmp_id)
-		return bad(p, line, "duplicate id %s (lines %d and %d)", a->id,
-			   first, line);
-	return bad(p, line, "two devices on %s slot %d (lines %d and %d)",
-		   a->bus, a->slot, first, line);
+		return yt_bad(p, line, "duplicate id %s (lines %d and %d)", a->id,
+			      first, line);
+	return yt_bad(p, line, "two devices on %s slot %d (lines %d and %d)",
+		      a->bus, a->slot, first, line);
 }
 
 /* Sorted, like check_keys(), to stay n log n on a hostile file. */
-static int check_unique(struct parser *p, const struct runtime *rt)
+static int check_unique(const struct yt_source *p, const struct runtime *rt)
 {
 	struct rt_device **v;
 	int rc = KH_OK;
@@ -681,16 +256,16 @@ static int check_unique(struct parser *p, const struct runtime *rt)
 	return rc;
 }
 
-static int parse_reserved(struct parser *p, struct runtime *rt,
-			  const struct yaml_node *seq)
+static int parse_reserved(const struct yt_source *p, struct runtime *rt,
+			  const struct yt_node *seq)
 {
 	int rc, slot;
 
 	rt->reserved = RT_RESERVED;
 	if (seq == NULL)
 		return KH_OK;
-	if (seq->type != NODE_SEQUENCE)
-		return bad(p, seq->line, "reserved-slots must be a sequence");
+	if (seq->type != YT_SEQUENCE)
+		return yt_bad(p, seq->line, "reserved-slots must be a sequence");
 	rt->reserved = 0;
 	for (size_t i = 0; i < seq->n; i++) {
 		if ((rc = parse_int(p, "a reserved slot", seq->item[i], 0,
@@ -701,15 +276,15 @@ static int parse_reserved(struct parser *p, struct runtime *rt,
 	return KH_OK;
 }
 
-static int parse_devices(struct parser *p, struct runtime *rt,
-			 const struct yaml_node *seq)
+static int parse_devices(const struct yt_source *p, struct runtime *rt,
+			 const struct yt_node *seq)
 {
 	int rc;
 
 	if (seq == NULL)
 		return KH_OK;
-	if (seq->type != NODE_SEQUENCE)
-		return bad(p, seq->line, "devices must be a sequence");
+	if (seq->type != YT_SEQUENCE)
+		return yt_bad(p, seq->line, "devices must be a sequence");
 	for (size_t i = 0; i < seq->n; i++)
 		if ((rc = parse_device(p, rt, seq->item[i])) != KH_OK)
 			return rc;
@@ -717,10 +292,10 @@ static int parse_devices(struct parser *p, struct runtime *rt,
 }
 
 /* vm-name and vm-uuid, each optional. */
-static int parse_vm(struct parser *p, struct runtime *rt)
+static int parse_vm(const struct yt_source *p, struct runtime *rt)
 {
-	const struct yaml_node *name = map_get(rt->doc, "vm-name");
-	const struct yaml_node *uuid = map_get(rt->doc, "vm-uuid");
+	const struct yt_node *name = yt_map_get(rt->doc, "vm-name");
+	const struct yt_node *uuid = yt_map_get(rt->doc, "vm-uuid");
 	int rc, word;
 
 	if (name != NULL) {
@@ -737,29 +312,29 @@ static int parse_vm(struct parser *p, struct runtime *rt)
 	return KH_OK;
 }
 
-static int parse_runtime(struct parser *p, struct runtime *rt)
+static int parse_runtime(const struct yt_source *p, struct runtime *rt)
 {
-	const struct yaml_node *v = map_get(rt->doc, "version");
+	const struct yt_node *v = yt_map_get(rt->doc, "version");
 	int rc;
 
 	if (v == NULL)
-		return bad(p, rt->doc->line, "missing key 'version'");
-	if (v->type != NODE_SCALAR || !v->plain || !key_is(v, RT_VERSION))
-		return bad(p, v->line, "unsupported version '%.40s' (this "
-			   "program reads the unquoted number %s)", show(v),
-			   RT_VERSION);
+		return yt_bad(p, rt->doc->line, "missing key 'version'");
+	if (v->type != YT_SCALAR || !v->plain || !yt_key_is(v, RT_VERSION))
+		return yt_bad(p, v->line, "unsupported version '%.40s' (this "
+			      "program reads the unquoted number %s)", yt_show(v),
+			      RT_VERSION);
 	if ((rc = parse_vm(p, rt)) != KH_OK ||
-	    (rc = parse_reserved(p, rt, map_get(rt->doc, "reserved-slots")))
+	    (rc = parse_reserved(p, rt, yt_map_get(rt->doc, "reserved-slots")))
 	    != KH_OK)
 		return rc;
-	return parse_devices(p, rt, map_get(rt->doc, "devices"));
+	return parse_devices(p, rt, yt_map_get(rt->doc, "devices"));
 }
 
 /* Forgets the devices and the parsed file; keeps path, lock, temp. */
 static void clear_contents(struct runtime *rt)
 {
 	rt_file_clear(&rt->file);
-	node_free(rt->doc);
+	yt_free(rt->doc);
 	rt->doc = NULL;
 	json_decref(rt->ganeti);
 	rt->ganeti = NULL;
@@ -770,7 +345,7 @@ static void clear_contents(struct runtime *rt)
 int runtime_parse(struct runtime *rt, const char *name, const char *buf,
 		  size_t len, struct error *e)
 {
-	struct parser p = { .name = name, .buf = buf, .len = len, .e = e };
+	struct yt_source p = { .name = name, .buf = buf, .len = len, .e = e };
 	int rc;
 
 	clear_contents(rt);
@@ -787,13 +362,7 @@ int runtime_parse(struct runtime *rt, const char *name, const char *buf,
 			clear_contents(rt);
 		return rc;
 	}
-	if (!yaml_parser_initialize(&p.yp))
-		return nomem(e);
-	/* no guessing from byte order marks either */
-	yaml_parser_set_encoding(&p.yp, YAML_UTF8_ENCODING);
-	yaml_parser_set_input_string(&p.yp, (const unsigned char *)buf, len);
-	rc = build_document(&p, &rt->doc);
-	yaml_parser_delete(&p.yp);
+	rc = yt_parse(&p, &rt->doc);
 	if (rc == KH_OK)
 		rc = parse_runtime(&p, rt);
 	if (rc != KH_OK)
@@ -803,132 +372,19 @@ int runtime_parse(struct runtime *rt, const char *name, const char *buf,
 
 /* --- formatting --- */
 
-static int write_out(void *data, unsigned char *s, size_t n)
-{
-	struct emitter *m = data;
-
-	if (n >= m->cap - m->len) {	/* room for a final NUL too */
-		size_t cap = m->cap * 2 > m->len + n ? m->cap * 2 :
-		    m->len + n + 4096;
-		char *buf = realloc(m->buf, cap);
-
-		if (buf == NULL)
-			return 0;
-		m->buf = buf;
-		m->cap = cap;
-	}
-	memcpy(m->buf + m->len, s, n);
-	m->len += n;
-	return 1;
-}
-
-/* Emits ev, which initialized says was set up. */
-static int emit(struct emitter *m, int initialized, yaml_event_t *ev)
-{
-	if (!initialized)
-		return nomem(m->e);
-	if (!yaml_emitter_emit(&m->ye, ev))
-		return error_set(m->e, KH_EFAIL, "cannot format the runtime "
-				 "file: %s", m->ye.problem ? m->ye.problem :
-				 "out of memory");
-	return KH_OK;
-}
-
-/* plain: as is if the emitter can, quoted otherwise; else quoted. */
-static int emit_scalar(struct emitter *m, const char *s, size_t len,
-		       bool plain)
-{
-	yaml_event_t ev;
-
-	if (!yaml_scalar_event_initialize(&ev, NULL, NULL,
-	    (const yaml_char_t *)s, (int)len, plain, 1,
-	    plain ? YAML_PLAIN_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE))
-		return error_set(m->e, KH_EFAIL, "cannot write '%.40s' to the "
-				 "runtime file: not valid UTF-8", s);
-	return emit(m, 1, &ev);
-}
-
-static int emit_key(struct emitter *m, const char *key)
-{
-	return emit_scalar(m, key, strlen(key), true);
-}
-
-/* A string, quoted if it would read back as something else. */
-static int emit_string(struct emitter *m, const char *s)
-{
-	return emit_scalar(m, s, strlen(s), !needs_quotes(s));
-}
-
-static int emit_start(struct emitter *m, enum node_type type, bool flow)
-{
-	yaml_event_t ev;
-
-	if (type == NODE_SEQUENCE)
-		return emit(m, yaml_sequence_start_event_initialize(&ev, NULL,
-		    NULL, 1, flow ? YAML_FLOW_SEQUENCE_STYLE :
-		    YAML_BLOCK_SEQUENCE_STYLE), &ev);
-	return emit(m, yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
-	    flow ? YAML_FLOW_MAPPING_STYLE : YAML_BLOCK_MAPPING_STYLE), &ev);
-}
-
-static int emit_end(struct emitter *m, enum node_type type)
-{
-	yaml_event_t ev;
-
-	if (type == NODE_SEQUENCE)
-		return emit(m, yaml_sequence_end_event_initialize(&ev), &ev);
-	return emit(m, yaml_mapping_end_event_initialize(&ev), &ev);
-}
-
-/* A node as it was read. */
-static int emit_node(struct emitter *m, const struct yaml_node *n)
-{
-	int rc;
-
-	if (n->type == NODE_SCALAR)
-		return emit_scalar(m, n->value, n->len, n->plain);
-	rc = emit_start(m, n->type, n->flow);
-	for (size_t i = 0; i < n->n && rc == KH_OK; i++)
-		rc = emit_node(m, n->item[i]);
-	return rc == KH_OK ? emit_end(m, n->type) : rc;
-}
-
-/* A mapping with obj's keys (ks) where src had them, src's other keys
- * unchanged in their place, and then obj's keys that src lacked. */
-static int emit_merged(struct emitter *m, const struct yaml_node *src,
-		       const struct keyset *ks, const void *obj)
-{
-	uint32_t seen = 0;
-	int rc = emit_start(m, NODE_MAPPING, false);
-
-	for (size_t i = 0; src != NULL && i < src->n && rc == KH_OK; i += 2) {
-		int k = ks->lookup(src->item[i], obj);
-
-		if (k >= 0) {
-			seen |= UINT32_C(1) << k;
-			rc = ks->emit(m, obj, k);
-		} else if ((rc = emit_node(m, src->item[i])) == KH_OK)
-			rc = emit_node(m, src->item[i + 1]);
-	}
-	for (size_t k = 0; k < ks->n && rc == KH_OK; k++)
-		if (!(seen & (UINT32_C(1) << k)))
-			rc = ks->emit(m, obj, k);
-	return rc == KH_OK ? emit_end(m, NODE_MAPPING) : rc;
-}
-
-static int device_lookup(const struct yaml_node *key, const void *obj)
+static int device_lookup(const struct yt_node *key, const void *obj)
 {
 	const struct rt_device *d = obj;
 
 	/* a key can mean different things to a disk and a nic ("mode") */
 	for (size_t i = 0; i < RT_NFIELDS; i++)
-		if (key_is(key, rt_fields[i].name) &&
+		if (yt_key_is(key, rt_fields[i].name) &&
 		    rt_field_applies(&rt_fields[i], d->kind))
 			return (int)i;
 	return -1;
 }
 
-static int device_emit(struct emitter *m, const void *obj, size_t k)
+static int device_emit(struct yt_emitter *m, const void *obj, size_t k)
 {
 	const struct rt_device *d = obj;
 	const struct rt_field *f = &rt_fields[k];
@@ -939,51 +395,51 @@ static int device_emit(struct emitter *m, const void *obj, size_t k)
 	if (!rt_field_applies(f, d->kind) ||
 	    (v = rt_field_text(d, f, num, sizeof(num))) == NULL)
 		return KH_OK;
-	if ((rc = emit_key(m, f->name)) != KH_OK)
+	if ((rc = yt_emit_key(m, f->name)) != KH_OK)
 		return rc;
 	if (f->type == RT_T_INT)
-		return emit_scalar(m, v, strlen(v), true);
-	return emit_string(m, v);
+		return yt_emit_plain(m, v);
+	return yt_emit_string(m, v);
 }
 
-static const struct keyset device_keys = {
+static const struct yt_keyset device_keys = {
 	RT_NFIELDS, device_lookup, device_emit
 };
 
-static int emit_reserved(struct emitter *m, uint32_t reserved)
+static int emit_reserved(struct yt_emitter *m, uint32_t reserved)
 {
 	char num[16];
-	int rc = emit_start(m, NODE_SEQUENCE, true);
+	int rc = yt_emit_start(m, YT_SEQUENCE, true);
 
 	for (int s = 0; s < PCI_SLOTS && rc == KH_OK; s++) {
 		if (!(reserved & (UINT32_C(1) << s)))
 			continue;
 		snprintf(num, sizeof(num), "%d", s);
-		rc = emit_scalar(m, num, strlen(num), true);
+		rc = yt_emit_plain(m, num);
 	}
-	return rc == KH_OK ? emit_end(m, NODE_SEQUENCE) : rc;
+	return rc == KH_OK ? yt_emit_end(m, YT_SEQUENCE) : rc;
 }
 
-static int emit_devices(struct emitter *m, const struct runtime *rt)
+static int emit_devices(struct yt_emitter *m, const struct runtime *rt)
 {
-	int rc = emit_start(m, NODE_SEQUENCE, false);
+	int rc = yt_emit_start(m, YT_SEQUENCE, false);
 
 	for (size_t i = 0; i < rt->ndev && rc == KH_OK; i++)
-		rc = emit_merged(m, (const struct yaml_node *)rt->dev[i].source, &device_keys,
-				 &rt->dev[i]);
-	return rc == KH_OK ? emit_end(m, NODE_SEQUENCE) : rc;
+		rc = yt_emit_merged(m, (const struct yt_node *)rt->dev[i].source, &device_keys,
+				    &rt->dev[i]);
+	return rc == KH_OK ? yt_emit_end(m, YT_SEQUENCE) : rc;
 }
 
-static int top_lookup(const struct yaml_node *key, const void *obj)
+static int top_lookup(const struct yt_node *key, const void *obj)
 {
 	(void)obj;
 	for (int k = 0; k < NTOP; k++)
-		if (key_is(key, top_keys[k]))
+		if (yt_key_is(key, top_keys[k]))
 			return k;
 	return -1;
 }
 
-static int top_emit(struct emitter *m, const void *obj, size_t k)
+static int top_emit(struct yt_emitter *m, const void *obj, size_t k)
 {
 	const struct runtime *rt = obj;
 	int rc;
@@ -991,15 +447,15 @@ static int top_emit(struct emitter *m, const void *obj, size_t k)
 	if ((k == TOP_VM_NAME && rt->vm_name == NULL) ||
 	    (k == TOP_VM_UUID && rt->vm_uuid[0] == '\0'))
 		return KH_OK;	/* the file names no VM */
-	if ((rc = emit_key(m, top_keys[k])) != KH_OK)
+	if ((rc = yt_emit_key(m, top_keys[k])) != KH_OK)
 		return rc;
 	switch (k) {
 	case TOP_VERSION:
-		return emit_scalar(m, RT_VERSION, strlen(RT_VERSION), true);
+		return yt_emit_plain(m, RT_VERSION);
 	case TOP_VM_NAME:
-		return emit_string(m, rt->vm_name);
+		return yt_emit_string(m, rt->vm_name);
 	case TOP_VM_UUID:
-		return emit_string(m, rt->vm_uuid);
+		return yt_emit_string(m, rt->vm_uuid);
 	case TOP_RESERVED:
 		return emit_reserved(m, rt->reserved);
 	default:
@@ -1007,47 +463,14 @@ static int top_emit(struct emitter *m, const void *obj, size_t k)
 	}
 }
 
-static const struct keyset top_keyset = { NTOP, top_lookup, top_emit };
-
-static int emit_document(struct emitter *m, const struct runtime *rt)
-{
-	yaml_event_t ev;
-	int rc;
-
-	if ((rc = emit(m, yaml_stream_start_event_initialize(&ev,
-	    YAML_UTF8_ENCODING), &ev)) != KH_OK ||
-	    (rc = emit(m, yaml_document_start_event_initialize(&ev, NULL, NULL,
-	    NULL, 1), &ev)) != KH_OK ||
-	    (rc = emit_merged(m, rt->doc, &top_keyset, rt)) != KH_OK ||
-	    (rc = emit(m, yaml_document_end_event_initialize(&ev, 1), &ev))
-	    != KH_OK)
-		return rc;
-	return emit(m, yaml_stream_end_event_initialize(&ev), &ev);
-}
+static const struct yt_keyset top_keyset = { NTOP, top_lookup, top_emit };
 
 int runtime_format(const struct runtime *rt, char **out, size_t *len,
 		   struct error *e)
 {
-	struct emitter m = { .e = e };
-	int rc;
-
 	if (rt->format == RT_GANETI)
 		return ganeti_format(rt, out, len, e);
-	if (!yaml_emitter_initialize(&m.ye))
-		return nomem(e);
-	yaml_emitter_set_output(&m.ye, write_out, &m);
-	yaml_emitter_set_unicode(&m.ye, 1);
-	yaml_emitter_set_width(&m.ye, -1);	/* never fold long values */
-	rc = emit_document(&m, rt);
-	yaml_emitter_delete(&m.ye);
-	if (rc != KH_OK) {
-		free(m.buf);
-		return rc;
-	}
-	m.buf[m.len] = '\0';
-	*out = m.buf;
-	*len = m.len;
-	return KH_OK;
+	return yt_write(rt->doc, &top_keyset, rt, out, len, e);
 }
 
 /* --- another writer: what this run read, and merging into a newer file --- */

@@ -19,7 +19,7 @@
 /* The native YAML file, or Ganeti's [kvm_cmd, nics, hvparams, disks]. */
 enum rt_format { RT_NATIVE, RT_GANETI };
 
-struct yaml_node;		/* the file as parsed; private to runtime.c */
+struct yt_node;			/* the file as parsed (yamltree.h) */
 
 struct runtime {
 	char *path;
@@ -37,7 +37,7 @@ struct runtime {
 			RT_FILE_MEMBERS
 		};
 	};
-	struct yaml_node *doc;	/* the top-level mapping as loaded, or NULL */
+	struct yt_node *doc;	/* the top-level mapping as loaded, or NULL */
 	enum rt_format format;
 	json_t *ganeti;		/* a Ganeti file as loaded, or NULL */
 	bool ganeti_hvinfo;	/* placement as "hvinfo" (newer) or "pci" */
