@@ -16,8 +16,8 @@ SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS = $(shell pkg-config --libs check)
 
-SRCS = model.c yamltree.c monitor.c pci.c runtime.c ganeti.c tap.c error.c sync.c fault.c
-HDRS = model.h yamltree.h monitor.h pci.h runtime.h ganeti.h tap.h error.h sync.h fault.h
+SRCS = model.c yamltree.c native.c ganeti.c codec.c fileio.c monitor.c pci.c runtime.c tap.c error.c sync.c fault.c
+HDRS = model.h yamltree.h native.h codec.h fileio.h monitor.h pci.h runtime.h ganeti.h tap.h error.h sync.h fault.h
 UNIT_TESTS = test_model test_monitor test_pci test_runtime test_tap test_ganeti test_sync
 B = build
 

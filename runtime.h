@@ -1,6 +1,8 @@
 /* The instance runtime file: what was hot-plugged where, so that a VM
- * booted from it (a migration target) gets the same PCI layout.
- * Format: kvm-hotplug-runtime(5). */
+ * booted from it (a migration target) gets the same PCI layout. This is
+ * the file's life (lock, load, prepare and read back, commit, the merge
+ * with another writer, the intent record); what its text says is a
+ * codec's (codec.h): the native kvm-hotplug-runtime(5) or Ganeti's. */
 #ifndef KH_RUNTIME_H
 #define KH_RUNTIME_H
 
@@ -12,14 +14,11 @@
 
 #include <jansson.h>
 
+/* the formats: enum rt_format */
+#include "codec.h"
 #include "error.h"
 /* the device, its lists and rules: enum rt_kind, struct rt_device, ... */
 #include "model.h"
-
-/* The native YAML file, or Ganeti's [kvm_cmd, nics, hvparams, disks]. */
-enum rt_format { RT_NATIVE, RT_GANETI };
-
-struct yt_node;			/* the file as parsed (yamltree.h) */
 
 struct runtime {
 	char *path;
@@ -37,10 +36,9 @@ struct runtime {
 			RT_FILE_MEMBERS
 		};
 	};
-	struct yt_node *doc;	/* the top-level mapping as loaded, or NULL */
-	enum rt_format format;
-	json_t *ganeti;		/* a Ganeti file as loaded, or NULL */
-	bool ganeti_hvinfo;	/* placement as "hvinfo" (newer) or "pci" */
+	enum rt_format format;	/* which codec reads and writes the file */
+	void *codec_data;	/* that codec's own of the file as loaded (its
+				   entries as read), or NULL */
 	/* The file as this run last read or wrote it, so that a commit
 	 * notices another writer (Ganeti does not take our lock): its
 	 * identity, and copies of its devices. */
