@@ -28,7 +28,7 @@ B = build
 # what those depend on, nothing else, so these lists are the layering
 # and the linker checks them.
 MODEL = model error
-CODECS = codec native yamltree ganeti $(MODEL)
+CODECS = formats native yamltree ganeti $(MODEL)
 RUNTIME = runtime fileio fault $(CODECS)
 QMP = monitor error
 OBJS_test_model = $(MODEL)

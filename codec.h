@@ -7,7 +7,9 @@
  * but the codec looks into its data.
  *
  * The codecs: native.h (kvm-hotplug-runtime(5), YAML), ganeti.h
- * (Ganeti's JSON). codec.c knows them all. */
+ * (Ganeti's JSON); formats.h knows them all. The interface is this
+ * header alone, so that the codecs below it and the registry above them
+ * depend one way. */
 #ifndef KH_CODEC_H
 #define KH_CODEC_H
 
@@ -32,7 +34,7 @@ struct rt_codec {
 	 * its read-back therefore does not compare */
 	uint32_t unrecorded;
 
-	/* Whether buf is in this format (codec.c asks in its order); NULL
+	/* Whether buf is in this format (formats.c asks in its order); NULL
 	 * for the one asked last, which takes what the others leave. */
 	bool (*recognise)(const char *buf, size_t len);
 
@@ -71,18 +73,5 @@ struct rt_codec {
 	int (*commit_side_files)(const struct rt_file *f, const void *data,
 				 const char *path, struct error *e);
 };
-
-/* The codec of format. */
-const struct rt_codec *rt_codec_of(enum rt_format format);
-
-/* The format of a file that does not exist yet, and of an empty
- * struct runtime. */
-#define RT_FORMAT_NEW RT_NATIVE
-
-/* The codec that reads buf into *c. KH_EUSAGE "NAME: line 1: ..." for
- * what no format has at its start (a UTF-8 byte order mark, which a
- * rewrite would not keep either). */
-int rt_codec_for(const char *name, const char *buf, size_t len,
-		 const struct rt_codec **c, struct error *e);
 
 #endif

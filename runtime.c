@@ -16,6 +16,7 @@
 
 #include "fault.h"
 #include "fileio.h"
+#include "formats.h"
 #include "runtime.h"
 
 #define RT_MAX_SIZE	(16 * 1024 * 1024)

@@ -1,8 +1,7 @@
-/* The formats a runtime file may be in: see codec.h. The one place that
- * knows them all. */
+/* The formats a runtime file may be in: see formats.h. */
 #include <string.h>
 
-#include "codec.h"
+#include "formats.h"
 #include "ganeti.h"
 #include "native.h"
 
