@@ -146,15 +146,15 @@ static int parse_device(const struct yt_source *p, struct rt_file *f,
 	d->source = map;
 	/* kind comes first: which keys are ours depends on it */
 	for (size_t i = 0; i < RT_NFIELDS; i++) {
-		const struct rt_field *f = &rt_fields[i];
-		const struct yt_node *v = yt_map_get(map, f->name);
+		const struct rt_field *field = &rt_fields[i];
+		const struct yt_node *v = yt_map_get(map, field->name);
 
-		if (!rt_field_applies(f, d->kind))
+		if (!rt_field_applies(field, d->kind))
 			continue;
 		if (v == NULL && (required & RT_FIELD_BIT(i)))
-			return yt_bad(p, map->line,
-				      "device lacks required key '%s'", f->name);
-		if (v != NULL && (rc = parse_field(p, d, f, v)) != KH_OK)
+			return yt_bad(p, map->line, "device lacks required "
+				      "key '%s'", field->name);
+		if (v != NULL && (rc = parse_field(p, d, field, v)) != KH_OK)
 			return rc;
 	}
 	if (strcmp(d->bus, PCI_HOTPLUG_BUS) == 0 &&
@@ -213,7 +213,7 @@ static int duplicate(const struct yt_source *p,
 		      a->bus, a->slot, first, line);
 }
 
-/* Sorted, like check_keys(), to stay n log n on a hostile file. */
+/* Sorted, like yamltree.c's keys, to stay n log n on a hostile file. */
 static int check_unique(const struct yt_source *p, const struct rt_file *f)
 {
 	struct rt_device **v;
