@@ -16,20 +16,41 @@ SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS = $(shell pkg-config --libs check)
 
-SRCS = monitor.c pci.c runtime.c ganeti.c tap.c error.c sync.c fault.c
-HDRS = monitor.h pci.h runtime.h ganeti.h tap.h error.h sync.h fault.h
-# The tool's own layers above those: the flow, the device kinds, the
-# commands and main (docs/design.md).
-TOOL_SRCS = hotplug.c cmd.c cmd-check.c cmd-cmdline.c cmd-device.c cmd-list.c \
-	cmd-sync.c disk.c nic.c kind.c flow.c settle.c session.c qdev.c request.c \
-	output.c
-TOOL_HDRS = cmd.h kind.h flow.h settle.h session.h qdev.h request.h output.h \
-	options.h
-# The flow and the kinds without the commands and main: what test_flow links.
-FLOW_SRCS = flow.c settle.c disk.c nic.c kind.c session.c qdev.c request.c output.c
-UNIT_TESTS = test_monitor test_pci test_runtime test_tap test_ganeti test_sync \
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	$(shell pkg-config --cflags $(PKGS))
+
+UNIT_TESTS = test_model test_monitor test_pci test_runtime test_tap test_ganeti test_sync \
 	test_flow
 B = build
+
+# What each program links, bottom up (docs/design.md, "Where things
+# live"): a unit test or fuzzer gets the objects of what it tests and of
+# what those depend on, nothing else, so these lists are the layering
+# and the linker checks them.
+MODEL = model error
+CODECS = formats native yamltree ganeti $(MODEL)
+RUNTIME = runtime fileio fault $(CODECS)
+QMP = monitor error
+OBJS_test_model = $(MODEL)
+OBJS_test_monitor = $(QMP)
+OBJS_test_pci = pci $(QMP)
+OBJS_test_tap = tap $(MODEL)
+OBJS_test_runtime = $(RUNTIME)
+OBJS_test_ganeti = $(RUNTIME)
+OBJS_test_sync = sync $(RUNTIME)
+OBJS_fuzz_runtime = $(RUNTIME)
+OBJS_fuzz_qmp = $(QMP)
+OBJS_qmpcmd = monitor tap $(MODEL)
+# The flow and the device kinds, above the file and the QMP client; the
+# commands and main on top (docs/design.md, Layers).
+FLOW = flow settle disk nic kind session qdev request output pci tap \
+	monitor $(RUNTIME)
+OBJS_test_flow = $(FLOW)
+OBJS_kvm-hotplug = hotplug cmd cmd-check cmd-cmdline cmd-device cmd-list \
+	cmd-sync sync $(FLOW)
+# $(call objs,FLAVOUR,NAMES): their objects in that flavour
+objs = $(addprefix $(B)/$(1)/,$(addsuffix .o,$(2)))
 
 # Everything `make check` and `make demo` need on a fresh Debian 12.
 DEBS = gcc make pkg-config libyaml-dev libjansson-dev check valgrind \
@@ -38,45 +59,60 @@ DEBS = gcc make pkg-config libyaml-dev libjansson-dev check valgrind \
 
 all: kvm-hotplug
 
-kvm-hotplug: $(TOOL_SRCS) $(SRCS) $(TOOL_HDRS) $(HDRS)
-	$(CC) $(CFLAGS) -o $@ $(TOOL_SRCS) $(SRCS) $(LDLIBS)
-
-# The tool as the integration tests run it: with ASan and UBSan, and with
-# the fault points (KH_FAULT=NAME kills it there) that release builds lack.
-$(B)/asan/kvm-hotplug: $(TOOL_SRCS) $(SRCS) $(TOOL_HDRS) $(HDRS)
+# Each source is compiled once per flavour, into $(B)/FLAVOUR/: plain
+# (the tool as installed, qmpcmd), asan (ASan+UBSan with the fault points:
+# the tool the integration tests run, and the unit tests), vg (the unit
+# tests without sanitizers, for valgrind) and fz (clang's libFuzzer
+# targets). -MMD records each object's headers in a .d beside it.
+$(B)/plain/%.o: %.c Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SANITIZE) -DKH_FAULT_INJECTION -o $@ $(TOOL_SRCS) $(SRCS) $(LDLIBS)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(B)/qmpcmd: tests/qmpcmd.c monitor.c error.c tap.c monitor.h error.h tap.h
+# KH_FAULT=NAME kills the tool at the fault point NAME; release builds
+# have none.
+$(B)/asan/%.o: %.c Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ tests/qmpcmd.c monitor.c error.c tap.c $(LDLIBS)
+	$(CC) $(CFLAGS) $(SANITIZE) -DKH_FAULT_INJECTION $(TEST_CFLAGS) \
+		-MMD -MP -c -o $@ $<
 
-$(B)/test_%: tests/test_%.c tests/qmp_peer.h tests/check_run.h $(SRCS) $(HDRS)
+$(B)/vg/%.o: %.c Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SANITIZE) $(CHECK_CFLAGS) -o $@ $< $(SRCS) \
-		$(LDLIBS) $(CHECK_LIBS)
+	$(CC) $(CFLAGS) $(TEST_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(B)/test_flow: tests/test_flow.c tests/qmp_peer.h tests/check_run.h $(FLOW_SRCS) $(SRCS) $(TOOL_HDRS) $(HDRS)
+$(B)/fz/%.o: %.c Makefile
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SANITIZE) $(CHECK_CFLAGS) -o $@ $< $(FLOW_SRCS) $(SRCS) \
-		$(LDLIBS) $(CHECK_LIBS)
+	clang $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(B)/vg/test_flow: tests/test_flow.c tests/qmp_peer.h tests/check_run.h $(FLOW_SRCS) $(SRCS) $(TOOL_HDRS) $(HDRS)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -o $@ $< $(FLOW_SRCS) $(SRCS) $(LDLIBS) $(CHECK_LIBS)
+# the unit tests' own sources use check
+$(B)/asan/tests/test_%.o $(B)/vg/tests/test_%.o: TEST_CFLAGS = $(CHECK_CFLAGS)
+
+-include $(wildcard $(B)/*/*.d $(B)/*/tests/*.d)
+# The objects a pattern rule links are kept, not deleted as intermediate.
+.SECONDARY:
+
+kvm-hotplug: $(call objs,plain,$(OBJS_kvm-hotplug))
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The tool as the integration tests run it.
+$(B)/asan/kvm-hotplug: $(call objs,asan,$(OBJS_kvm-hotplug))
+	$(CC) $(CFLAGS) $(SANITIZE) -o $@ $^ $(LDLIBS)
+
+$(B)/qmpcmd: $(call objs,plain,tests/qmpcmd $(OBJS_qmpcmd))
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# A unit test or fuzzer: its own source and OBJS_<its name>.
+.SECONDEXPANSION:
+$(B)/test_%: $$(call objs,asan,tests/test_$$* $$(OBJS_test_$$*))
+	$(CC) $(CFLAGS) $(SANITIZE) $(CHECK_CFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
 # The same unit tests without sanitizers, for valgrind.
-$(B)/vg/test_%: tests/test_%.c tests/qmp_peer.h tests/check_run.h $(SRCS) $(HDRS)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -o $@ $< $(SRCS) $(LDLIBS) $(CHECK_LIBS)
+$(B)/vg/test_%: $$(call objs,vg,tests/test_$$* $$(OBJS_test_$$*))
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -o $@ $^ $(LDLIBS) $(CHECK_LIBS)
 
 # libFuzzer targets (clang): the runtime file loader and the QMP reader.
 FUZZ_SECONDS = 60
-$(B)/fuzz_%: tests/fuzz_%.c $(SRCS) $(HDRS)
-	@mkdir -p $(@D)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		$(shell pkg-config --cflags $(PKGS)) -o $@ $< $(SRCS) $(LDLIBS)
+$(B)/fuzz_%: $$(call objs,fz,tests/fuzz_$$* $$(OBJS_fuzz_$$*))
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Each target for FUZZ_SECONDS from the seeds in tests/fuzz/; a crash or
 # a sanitizer report fails.
@@ -149,6 +185,7 @@ install: kvm-hotplug
 		$(DESTDIR)$(PREFIX)/share/man/man5/kvm-hotplug-runtime.5
 
 clean:
-	rm -rf kvm-hotplug bench/qmp-floor $(B)/asan $(B)/vg $(B)/test_* $(B)/qmpcmd
+	rm -rf kvm-hotplug bench/qmp-floor $(B)/plain $(B)/asan $(B)/vg $(B)/fz \
+		$(B)/test_* $(B)/qmpcmd
 
 .PHONY: all deps unit integration ganeti check demo bench soak fuzz install clean

@@ -10,16 +10,17 @@
  * from hvparams (virtio_net_queues, vhost_net), a disk's cache and discard
  * from hvparams (disk_cache, disk_discard). What the file cannot hold is
  * refused before QEMU is touched (runtime_prepare reads its own output
- * back).
+ * back): the codec's unrecorded fields are the ones its text lacks.
  *
  * A NIC's tap is where Ganeti keeps it: in the nic file
  * DIR/nic/NAME/SEQ beside DIR/conf/NAME.runtime, SEQ being the NIC's
  * place in the file's list of NICs. It is read with the file and written
- * when the file is committed (ganeti_commit_nic_files).
+ * when the file is committed (commit_nic_files).
  */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +30,20 @@
 #include <unistd.h>
 
 #include "ganeti.h"
-#include "pci.h"
-#include "tap.h"
 
 enum { G_KVM_CMD, G_NICS, G_HVPARAMS, G_DISKS };
 
-bool ganeti_is_json(const char *buf, size_t len)
+/* A file being read. */
+struct reader {
+	struct rt_file *f;
+	struct ganeti_file *g;
+	const char *path;	/* the file's, for its nic files, or NULL */
+	const char *name;	/* for messages */
+	struct error *e;
+};
+
+/* A Ganeti file starts with '[' (after white space); a native one never. */
+static bool ganeti_is_json(const char *buf, size_t len)
 {
 	size_t i = 0;
 
@@ -103,7 +112,6 @@ static int read_placement(json_t *obj, struct rt_device *d, const char *name,
 			  const char *where, struct error *e)
 {
 	json_t *hv = json_object_get(obj, "hvinfo");
-	const char *kind = rt_kind_name(d->kind);
 	json_int_t pci;
 
 	if (json_is_object(hv)) {
@@ -128,9 +136,9 @@ static int read_placement(json_t *obj, struct rt_device *d, const char *name,
 			   "slot 0-%d", where, pci, PCI_SLOTS - 1);
 	d->slot = (int)pci;
 	snprintf(d->bus, sizeof(d->bus), "%s", PCI_HOTPLUG_BUS);
-	snprintf(d->driver, sizeof(d->driver), "virtio-%s-pci",
-		 d->kind == RT_DISK ? "blk" : "net");
-	return pci_device_id(d->id, sizeof(d->id), kind, d->uuid, d->slot, e);
+	snprintf(d->driver, sizeof(d->driver), "%s", rt_driver_name(d->kind));
+	return rt_device_id(RT_ID_SLOT, d->kind, d->uuid, d->slot, d->id,
+			    sizeof(d->id), e);
 }
 
 static int copy_name(struct rt_device *d, json_t *obj, struct error *e)
@@ -148,10 +156,7 @@ static const char *hv_word(json_t *hvparams, const char *key,
 {
 	const char *v = str(hvparams, key);
 
-	for (size_t i = 0; v != NULL && words[i] != NULL; i++)
-		if (strcmp(v, words[i]) == 0)
-			return v;
-	return fallback;
+	return v != NULL && rt_word_index(words, v) >= 0 ? v : fallback;
 }
 
 /* DIR/nic/NAME[/SEQ] for the runtime file DIR/conf/NAME.runtime; -1 when
@@ -202,28 +207,34 @@ static void read_tap(const char *runtime, size_t seq, char *tap, size_t size)
 		memcpy(tap, buf, strlen(buf) + 1);
 }
 
-static int parse_nic(const struct runtime *rt, struct rt_device *d,
-		     json_t *obj, const char *name, const char *where,
-		     struct error *e)
+static void device_defaults(const void *data, struct rt_device *d);
+
+static int parse_nic(const struct reader *r, struct rt_device *d,
+		     json_t *obj, const char *where)
 {
 	json_t *params = json_object_get(obj, "nicparams");
 	const char *mac = str(obj, "mac");
 
 	if (mac == NULL || !mac_is_valid(mac))
-		return bad(e, name, "%s: invalid or missing mac", where);
+		return bad(r->e, r->name, "%s: invalid or missing mac", where);
 	rt_copy_lower(d->mac, sizeof(d->mac), mac);
 	snprintf(d->nic_mode, sizeof(d->nic_mode), "%s",
 		 hv_word(params, "mode", rt_nic_modes, "bridged"));
 	if (str(params, "link") != NULL &&
 	    (d->link = strdup(str(params, "link"))) == NULL)
-		return error_set(e, KH_EFAIL, "out of memory");
-	ganeti_device_defaults(rt, d);
-	return copy_name(d, obj, e);
+		return error_set(r->e, KH_EFAIL, "out of memory");
+	device_defaults(r->g, d);
+	return copy_name(d, obj, r->e);
 }
 
-void ganeti_device_defaults(const struct runtime *rt, struct rt_device *d)
+/* What hvparams give every device of d's kind, which is all this file can
+ * record: a disk's cache and discard (disk_cache, disk_discard), a NIC's
+ * queues and vhost (virtio_net_queues, vhost_net). */
+static void device_defaults(const void *data, struct rt_device *d)
 {
-	json_t *hvparams = json_array_get(rt->ganeti, G_HVPARAMS);
+	const struct ganeti_file *g = data;
+	json_t *hvparams = json_array_get(g != NULL ? g->root : NULL,
+					  G_HVPARAMS);
 	json_t *queues = json_object_get(hvparams, "virtio_net_queues");
 
 	if (d->kind == RT_NIC) {
@@ -241,26 +252,26 @@ void ganeti_device_defaults(const struct runtime *rt, struct rt_device *d)
 		 hv_word(hvparams, "disk_discard", rt_disk_discards, "ignore"));
 }
 
-static int parse_disk(const struct runtime *rt, struct rt_device *d,
-		      json_t *entry, const char *name, const char *where,
-		      struct error *e)
+static int parse_disk(const struct reader *r, struct rt_device *d,
+		      json_t *entry, const char *where)
 {
 	json_t *obj = json_array_get(entry, 0);
 	const char *path = json_string_value(json_array_get(entry, 1));
 
 	if (path == NULL || path[0] != '/')
-		return bad(e, name, "%s: the disk's path must be absolute", where);
+		return bad(r->e, r->name, "%s: the disk's path must be absolute",
+			   where);
 	if ((d->path = strdup(path)) == NULL)
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_set(r->e, KH_EFAIL, "out of memory");
 	snprintf(d->format, sizeof(d->format), "raw");
 	snprintf(d->mode, sizeof(d->mode), "%s",
 		 hv_word(obj, "mode", rt_disk_modes, "rw"));
-	ganeti_device_defaults(rt, d);
-	return copy_name(d, obj, e);
+	device_defaults(r->g, d);
+	return copy_name(d, obj, r->e);
 }
 
-static int parse_entry(struct runtime *rt, json_t *entry, enum rt_kind kind,
-		       size_t i, const char *name, struct error *e)
+static int parse_entry(const struct reader *r, json_t *entry,
+		       enum rt_kind kind, size_t i)
 {
 	json_t *obj = entry_object(entry, kind);
 	struct rt_device *d;
@@ -269,17 +280,17 @@ static int parse_entry(struct runtime *rt, json_t *entry, enum rt_kind kind,
 	if (!manageable(entry, kind))
 		return KH_OK;
 	snprintf(where, sizeof(where), "%ss[%zu]", rt_kind_name(kind), i);
-	if ((d = runtime_add_device(rt, e)) == NULL)
-		return e->code;
+	if ((d = rt_file_add_device(r->f, r->e)) == NULL)
+		return r->e->code;
 	d->kind = kind;
 	d->gsource = entry;
 	rt_copy_lower(d->uuid, sizeof(d->uuid), str(obj, "uuid"));
-	if (read_placement(obj, d, name, where, e) != KH_OK)
-		return e->code;
+	if (read_placement(obj, d, r->name, where, r->e) != KH_OK)
+		return r->e->code;
 	if (kind == RT_NIC)
-		read_tap(rt->path, i, d->tap, sizeof(d->tap));
-	return kind == RT_NIC ? parse_nic(rt, d, obj, name, where, e) :
-				parse_disk(rt, d, entry, name, where, e);
+		read_tap(r->path, i, d->tap, sizeof(d->tap));
+	return kind == RT_NIC ? parse_nic(r, d, obj, where) :
+				parse_disk(r, d, entry, where);
 }
 
 /* Newer files place devices with hvinfo; an empty one is taken for newer
@@ -305,20 +316,19 @@ static bool uses_hvinfo(json_t *root)
 /* The low slots hvparams reserve, or Ganeti's defaults. A value that is
  * not a slot count is refused: replaced by the default, it would place
  * devices inside the range meant to be reserved. */
-static int reserved_slots(struct runtime *rt, json_t *hvparams,
-			  const char *name, struct error *e)
+static int reserved_slots(const struct reader *r, json_t *hvparams)
 {
 	json_t *n = json_object_get(hvparams, "kvm_pci_reservations");
 
 	if (n == NULL || json_is_null(n)) {
-		rt->reserved = rt->ganeti_hvinfo ? 0xfff : 0xf;	/* as Ganeti */
+		r->f->reserved = r->g->hvinfo ? 0xfff : 0xf;	/* as Ganeti */
 		return KH_OK;
 	}
 	if (!json_is_integer(n) || json_integer_value(n) < 0 ||
 	    json_integer_value(n) > PCI_SLOTS)
-		return bad(e, name, "hvparams: kvm_pci_reservations is not a "
-			   "whole number 0-%d", PCI_SLOTS);
-	rt->reserved = json_integer_value(n) == PCI_SLOTS ? UINT32_MAX :
+		return bad(r->e, r->name, "hvparams: kvm_pci_reservations is "
+			   "not a whole number 0-%d", PCI_SLOTS);
+	r->f->reserved = json_integer_value(n) == PCI_SLOTS ? UINT32_MAX :
 		       (UINT32_C(1) << json_integer_value(n)) - 1;
 	return KH_OK;
 }
@@ -341,7 +351,7 @@ static int check_shape(json_t *root, const char *name, struct error *e)
 
 /* The VM kvm_cmd starts: "-name NAME" (QEMU's [guest=]NAME[,opts]) and
  * "-uuid UUID", the last of each as QEMU takes it. */
-static int vm_identity(struct runtime *rt, json_t *kvm_cmd, struct error *e)
+static int vm_identity(struct rt_file *f, json_t *kvm_cmd, struct error *e)
 {
 	for (size_t i = 0; i + 1 < json_array_size(kvm_cmd); i++) {
 		const char *opt = json_string_value(json_array_get(kvm_cmd, i));
@@ -350,60 +360,72 @@ static int vm_identity(struct runtime *rt, json_t *kvm_cmd, struct error *e)
 		if (opt == NULL || v == NULL)
 			continue;
 		if (strcmp(opt, "-uuid") == 0)
-			rt_copy_lower(rt->vm_uuid, sizeof(rt->vm_uuid), v);
+			rt_copy_lower(f->vm_uuid, sizeof(f->vm_uuid), v);
 		if (strcmp(opt, "-name") != 0)
 			continue;
 		if (strncmp(v, "guest=", 6) == 0)
 			v += 6;
-		free(rt->vm_name);
-		if ((rt->vm_name = strndup(v, strcspn(v, ","))) == NULL)
+		free(f->vm_name);
+		if ((f->vm_name = strndup(v, strcspn(v, ","))) == NULL)
 			return error_set(e, KH_EFAIL, "out of memory");
 	}
 	return KH_OK;
 }
 
-int ganeti_parse(struct runtime *rt, const char *name, const char *buf,
-		 size_t len, struct error *e)
+/* The file's entries, each kind in its list's order. */
+static int parse_entries(const struct reader *r, json_t *root)
 {
-	json_error_t jerr;
-	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	json_t *entry;
 	size_t i;
 
-	if (root == NULL)
-		return bad(e, name, "line %d, column %d: %s", jerr.line,
-			   jerr.column, jerr.text);
-	rt->format = RT_GANETI;
-	rt->ganeti = root;
-	if (check_shape(root, name, e) != KH_OK)
-		return e->code;
-	rt->ganeti_hvinfo = uses_hvinfo(root);
-	if (vm_identity(rt, json_array_get(root, G_KVM_CMD), e) != KH_OK ||
-	    reserved_slots(rt, json_array_get(root, G_HVPARAMS), name, e) != KH_OK)
-		return e->code;
 	json_array_foreach(json_array_get(root, G_NICS), i, entry)
-		if (parse_entry(rt, entry, RT_NIC, i, name, e) != KH_OK)
-			return e->code;
+		if (parse_entry(r, entry, RT_NIC, i) != KH_OK)
+			return r->e->code;
 	json_array_foreach(json_array_get(root, G_DISKS), i, entry) {
 		json_t *uri = json_array_get(entry, 2);
 		if (json_array_size(entry) != 3 || !json_is_object(json_array_get(entry, 0)) ||
 		    !(json_is_string(uri) || json_is_null(uri)))
-			return bad(e, name, "disks[%zu]: not [disk, path, uri]", i);
-		if (parse_entry(rt, entry, RT_DISK, i, name, e) != KH_OK)
-			return e->code;
+			return bad(r->e, r->name, "disks[%zu]: not [disk, path, uri]", i);
+		if (parse_entry(r, entry, RT_DISK, i) != KH_OK)
+			return r->e->code;
 	}
 	return KH_OK;
 }
 
+static int ganeti_parse(struct rt_file *f, void **data, const char *path,
+			const char *name, const char *buf, size_t len,
+			struct error *e)
+{
+	struct reader r = { .f = f, .path = path, .name = name, .e = e };
+	json_error_t jerr;
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+
+	if (root == NULL)
+		return bad(e, name, "line %d, column %d: %s", jerr.line,
+			   jerr.column, jerr.text);
+	if ((r.g = calloc(1, sizeof(*r.g))) == NULL) {
+		json_decref(root);
+		return error_set(e, KH_EFAIL, "out of memory");
+	}
+	r.g->root = root;
+	*data = r.g;
+	if (check_shape(root, name, e) != KH_OK)
+		return e->code;
+	r.g->hvinfo = uses_hvinfo(root);
+	if (vm_identity(f, json_array_get(root, G_KVM_CMD), e) != KH_OK ||
+	    reserved_slots(&r, json_array_get(root, G_HVPARAMS)) != KH_OK)
+		return e->code;
+	return parse_entries(&r, root);
+}
+
 /* --- writing --- */
 
-static int set_placement(const struct runtime *rt, const struct rt_device *d,
-			 json_t *obj)
+static int set_placement(bool hvinfo, const struct rt_device *d, json_t *obj)
 {
 	char addr[8];
 	json_t *hv;
 
-	if (!rt->ganeti_hvinfo)
+	if (!hvinfo)
 		return json_object_set_new(obj, "pci", json_integer(d->slot));
 	if (!json_is_object(hv = json_object_get(obj, "hvinfo"))) {
 		if (json_object_set_new(obj, "hvinfo", hv = json_object()) != 0)
@@ -475,23 +497,25 @@ static json_t *new_entry(const struct rt_device *d)
 	return entry;
 }
 
-static const struct rt_device *device_of(const struct runtime *rt, json_t *entry)
+static const struct rt_device *device_of(const struct rt_file *f,
+					 json_t *entry)
 {
-	for (size_t i = 0; i < rt->ndev; i++)
-		if (rt->dev[i].gsource == entry)
-			return &rt->dev[i];
+	for (size_t i = 0; i < f->ndev; i++)
+		if (f->dev[i].gsource == entry)
+			return &f->dev[i];
 	return NULL;
 }
 
 /* The list of one kind: kept entries in their order, updated where the
  * tool manages them, removed devices left out, new ones at the end. */
-static json_t *rebuild(const struct runtime *rt, json_t *old, enum rt_kind kind)
+static json_t *rebuild(const struct rt_file *f, bool hvinfo, json_t *old,
+		       enum rt_kind kind)
 {
 	json_t *list = json_array(), *entry, *copy;
 	size_t i;
 
 	json_array_foreach(old, i, entry) {
-		const struct rt_device *d = device_of(rt, entry);
+		const struct rt_device *d = device_of(f, entry);
 		if (d == NULL) {
 			if (!manageable(entry, kind))
 				json_array_append(list, entry);
@@ -499,15 +523,15 @@ static json_t *rebuild(const struct runtime *rt, json_t *old, enum rt_kind kind)
 		}
 		copy = json_deep_copy(entry);
 		set_fields(d, copy);
-		set_placement(rt, d, entry_object(copy, kind));
+		set_placement(hvinfo, d, entry_object(copy, kind));
 		json_array_append_new(list, copy);
 	}
-	for (i = 0; i < rt->ndev; i++) {
-		const struct rt_device *d = &rt->dev[i];
+	for (i = 0; i < f->ndev; i++) {
+		const struct rt_device *d = &f->dev[i];
 		if (d->kind != kind || d->gsource != NULL)
 			continue;
 		copy = new_entry(d);
-		set_placement(rt, d, entry_object(copy, kind));
+		set_placement(hvinfo, d, entry_object(copy, kind));
 		json_array_append_new(list, copy);
 	}
 	return list;
@@ -515,33 +539,40 @@ static json_t *rebuild(const struct runtime *rt, json_t *old, enum rt_kind kind)
 
 /* What Ganeti would refuse when it starts the VM from the file, added
  * in this run (what the file had, Ganeti wrote). */
-static int startable(const struct runtime *rt, struct error *e)
+static int startable(const struct rt_file *f, const char *path,
+		     struct error *e)
 {
-	for (size_t i = 0; i < rt->ndev; i++)
-		if (rt->dev[i].kind == RT_DISK && rt->dev[i].gsource == NULL &&
-		    strcmp(rt->dev[i].mode, "rw") != 0)
+	for (size_t i = 0; i < f->ndev; i++)
+		if (f->dev[i].kind == RT_DISK && f->dev[i].gsource == NULL &&
+		    strcmp(f->dev[i].mode, "rw") != 0)
 			return error_set(e, KH_EUSAGE, "%s: Ganeti starts no VM "
 					 "with a read-only disk (mode %s of disk %s)",
-					 rt->path != NULL ? rt->path : "runtime file",
-					 rt->dev[i].mode, rt->dev[i].uuid);
+					 path != NULL ? path : "runtime file",
+					 f->dev[i].mode, f->dev[i].uuid);
 	return KH_OK;
 }
 
-int ganeti_format(const struct runtime *rt, char **out, size_t *len,
-		  struct error *e)
+/* f as one line of JSON: what the file had, with managed entries
+ * updated, removed ones dropped and new ones appended. Always four
+ * entries. */
+static int ganeti_serialise(const struct rt_file *f, const void *data,
+			    const char *path, char **out, size_t *len,
+			    struct error *e)
 {
-	json_t *root = rt->ganeti, *disks = json_array_get(root, G_DISKS);
-	json_t *empty, *file;
+	const struct ganeti_file *g = data;
+	json_t *root = g != NULL ? g->root : NULL;
+	json_t *disks = json_array_get(root, G_DISKS), *empty, *file;
+	bool hvinfo = g != NULL && g->hvinfo;
 	char *text;
 
-	if (startable(rt, e) != KH_OK)
+	if (startable(f, path, e) != KH_OK)
 		return e->code;
 	empty = json_array();
 	file = json_pack("[O, o, O, o]",
 				 json_array_get(root, G_KVM_CMD),
-				 rebuild(rt, json_array_get(root, G_NICS), RT_NIC),
+				 rebuild(f, hvinfo, json_array_get(root, G_NICS), RT_NIC),
 				 json_array_get(root, G_HVPARAMS),
-				 rebuild(rt, disks != NULL ? disks : empty, RT_DISK));
+				 rebuild(f, hvinfo, disks != NULL ? disks : empty, RT_DISK));
 	text = file != NULL ? json_dumps(file, JSON_ENSURE_ASCII) : NULL;
 
 	json_decref(file);
@@ -594,14 +625,19 @@ static int nic_file_is(const char *path, const char *tap, struct error *e)
 	return KH_OK;
 }
 
-int ganeti_commit_nic_files(const struct runtime *rt, struct error *e)
+/* After the file was replaced: Ganeti's nic files (DIR/nic/NAME/SEQ)
+ * name each NIC's tap at its place in the new list, and none is left for
+ * a place the list no longer has. */
+static int commit_nic_files(const struct rt_file *f, const void *data,
+			    const char *runtime, struct error *e)
 {
-	json_t *nics = json_array_get(rt->ganeti, G_NICS), *entry;
+	const struct ganeti_file *g = data;
+	json_t *nics = json_array_get(g != NULL ? g->root : NULL, G_NICS);
+	json_t *entry;
 	char dir[4096], path[4200];
 	size_t i, seq = 0;
 
-	if (rt->format != RT_GANETI || rt->path == NULL ||
-	    nic_file(rt->path, -1, dir, sizeof(dir)) != 0)
+	if (runtime == NULL || nic_file(runtime, -1, dir, sizeof(dir)) != 0)
 		return KH_OK;
 	/* DIR/nic, then DIR/nic/NAME, as Ganeti makes them at start */
 	*strrchr(dir, '/') = '\0';
@@ -612,15 +648,15 @@ int ganeti_commit_nic_files(const struct runtime *rt, struct error *e)
 		return error_set(e, KH_EFAIL, "%s: %s", dir, strerror(errno));
 	/* the NICs in the order the file now lists them (see rebuild) */
 	json_array_foreach(nics, i, entry) {
-		const struct rt_device *d = device_of(rt, entry);
+		const struct rt_device *d = device_of(f, entry);
 		if (d == NULL && manageable(entry, RT_NIC))
 			continue;	/* removed */
 		snprintf(path, sizeof(path), "%s/%zu", dir, seq++);
 		if (nic_file_is(path, d != NULL ? d->tap : "", e) != KH_OK)
 			return e->code;
 	}
-	for (i = 0; i < rt->ndev; i++) {
-		const struct rt_device *d = &rt->dev[i];
+	for (i = 0; i < f->ndev; i++) {
+		const struct rt_device *d = &f->dev[i];
 		if (d->kind != RT_NIC || d->gsource != NULL)
 			continue;
 		snprintf(path, sizeof(path), "%s/%zu", dir, seq++);
@@ -636,3 +672,38 @@ int ganeti_commit_nic_files(const struct runtime *rt, struct error *e)
 	}
 	return KH_OK;
 }
+
+/* --- the codec --- */
+
+static void ganeti_free(void *data)
+{
+	struct ganeti_file *g = data;
+
+	if (g != NULL)
+		json_decref(g->root);
+	free(g);
+}
+
+static enum rt_id_scheme ganeti_id_scheme(const void *data)
+{
+	const struct ganeti_file *g = data;
+
+	return g != NULL && g->hvinfo ? RT_ID_UUID : RT_ID_SLOT;
+}
+
+const struct rt_codec ganeti_codec = {
+	.format = RT_GANETI,
+	.what = "Ganeti runtime",
+	.records_unplugging = false,
+	/* Ganeti's -drive finds out how to open a path itself, and a
+	 * NIC's tap is in its nic file, written after the commit */
+	.unrecorded = RT_FIELD_BIT(RT_FIELD_FILE_DRIVER) |
+		      RT_FIELD_BIT(RT_FIELD_TAP),
+	.recognise = ganeti_is_json,
+	.parse = ganeti_parse,
+	.serialise = ganeti_serialise,
+	.free_data = ganeti_free,
+	.device_defaults = device_defaults,
+	.id_scheme = ganeti_id_scheme,
+	.commit_side_files = commit_nic_files,
+};

@@ -1,53 +1,8 @@
-#include <ctype.h>
-#include <stdio.h>
+/* Slots on the hotplug bus: see pci.h. */
 #include <string.h>
 
 #include "monitor.h"
 #include "pci.h"
-
-bool uuid_is_valid(const char *uuid)
-{
-	static const int group_len[] = { 8, 4, 4, 4, 12 };
-	const char *p = uuid;
-
-	for (size_t g = 0; g < sizeof(group_len) / sizeof(group_len[0]); g++) {
-		for (int i = 0; i < group_len[g]; i++, p++)
-			if (!isxdigit((unsigned char)*p))
-				return false;
-		if (g < 4 && *p++ != '-')
-			return false;
-	}
-	return *p == '\0';
-}
-
-bool qemu_id_is_valid(const char *id)
-{
-	size_t n = strlen(id);
-
-	if (n == 0 || n > 32 || !isalpha((unsigned char)id[0]))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)id[i];
-		if (!isalnum(c) && c != '.' && c != '_' && c != '-')
-			return false;
-	}
-	return true;
-}
-
-int pci_device_id(char *out, size_t size, const char *kind, const char *uuid,
-		  int slot, struct error *e)
-{
-	int n;
-
-	if (!uuid_is_valid(uuid))
-		return error_set(e, KH_EUSAGE, "invalid uuid '%s'", uuid);
-	n = snprintf(out, size, "hot%s-%.8s-pci-%d", kind, uuid, slot);
-	if (n < 0 || (size_t)n >= size || !qemu_id_is_valid(out))
-		return error_set(e, KH_EUSAGE,
-				 "cannot make a valid QEMU id for %s %s", kind,
-				 uuid);
-	return KH_OK;
-}
 
 static int json_int(json_t *obj, const char *key)
 {

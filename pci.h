@@ -1,4 +1,4 @@
-/* PCI slots on the hotplug bus and the QEMU device ids derived from them. */
+/* PCI slots on the hotplug bus, as QEMU shows and takes them. */
 #ifndef KH_PCI_H
 #define KH_PCI_H
 
@@ -9,21 +9,11 @@
 #include <jansson.h>
 
 #include "error.h"
-
-#define PCI_SLOTS 32
-#define PCI_HOTPLUG_BUS "pci.0"
+/* PCI_SLOTS, PCI_HOTPLUG_BUS, and the ids and their validators
+ * (uuid_is_valid, qemu_id_is_valid, pci_device_id): the model's */
+#include "model.h"
 
 struct monitor;
-
-/* "003fc157-66a8-4e6d-8b7e-ec4f69751396": 8-4-4-4-12 hex digits. */
-bool uuid_is_valid(const char *uuid);
-
-/* QEMU's rule for ids: a letter first, then [A-Za-z0-9._-], 32 at most. */
-bool qemu_id_is_valid(const char *id);
-
-/* "hot<kind>-<first uuid group>-pci-<slot>", e.g. hotdisk-003fc157-pci-5. */
-int pci_device_id(char *out, size_t size, const char *kind, const char *uuid,
-		  int slot, struct error *e);
 
 /* Slots taken on bus 0 according to a query-pci reply (bit n: slot n). */
 uint32_t pci_occupied_slots(json_t *query_pci);

@@ -1,1212 +1,73 @@
 /*
- * The instance runtime file, kvm-hotplug-runtime(5).
- *
- * The file is read into a small tree of our own (struct yaml_node) and
- * from there into struct runtime. The tree is kept so that keys this
- * version does not know, written by a newer one or by hand, survive a
- * rewrite in their place. Comments do not survive: libyaml's parser does
- * not report them.
+ * The runtime file's life, whatever its format: the lock, loading,
+ * preparing a new version beside it and reading that back, the commit
+ * (with the merge when another writer changed the file meanwhile), and
+ * the intent record. Formats are codecs (codec.h): what a text says is
+ * theirs; this file only hands texts and contents to them.
  */
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <yaml.h>
-
 #include "fault.h"
-#include "ganeti.h"
-#include "pci.h"
+#include "fileio.h"
+#include "formats.h"
 #include "runtime.h"
-#include "tap.h"
 
-#define RT_VERSION	"1"
 #define RT_MAX_SIZE	(16 * 1024 * 1024)
-#define RT_MAX_DEPTH	64	/* deeper nesting is refused, not recursed into */
-#define RT_RESERVED	0xfu	/* slots 0-3 when the file does not say */
-#define DIGITS		"0123456789"
-
-enum node_type { NODE_SCALAR, NODE_SEQUENCE, NODE_MAPPING };
-
-struct yaml_node {
-	enum node_type type;
-	int line;
-	bool plain;		/* scalar written without quotes */
-	bool flow;		/* collection written as [...] or {...} */
-	char *value;		/* scalar, NUL-terminated (may hold NULs too) */
-	size_t len;
-	struct yaml_node **item;	/* sequence: items; mapping: key, value... */
-	size_t n, cap;
-};
-
-struct parser {
-	yaml_parser_t yp;
-	const char *name;
-	const char *buf;	/* the input, to find the line of a bad byte */
-	size_t len;
-	struct error *e;
-};
-
-/* How a device field is stored in struct rt_device. */
-enum field_type {
-	F_KIND,			/* enum rt_kind, the index in kinds[] */
-	F_STATE,		/* enum rt_state, the index in states[] */
-	F_INT,			/* an int at off, from min to max */
-	F_CHARS,		/* a char array at off */
-	F_STRING,		/* a malloc'd string at off */
-};
-
-#define F_REQUIRED	0x1
-#define F_DISK		0x2	/* a disk's key; a nic keeps it as unknown */
-#define F_NIC		0x8	/* a nic's key; a disk keeps it as unknown */
-#define F_LOWER		0x4	/* stored in lower case */
-#define F_NATIVE	0x10	/* not in a Ganeti file (kept elsewhere, or
-				   not needed there) */
-
-struct field {
-	const char *key;
-	enum field_type type;
-	int flags;
-	size_t off, size;
-	bool (*valid)(const char *);	/* NULL: any string */
-	const char *const *words;	/* the values allowed, or NULL */
-	int min, max;			/* F_INT's range */
-};
-
-struct emitter {
-	yaml_emitter_t ye;
-	char *buf;
-	size_t len, cap;
-	struct error *e;
-};
-
-/* The keys a mapping holds that we interpret; the others are kept. */
-struct keyset {
-	size_t n;
-	/* index of key among ours, -1 if it is not one */
-	int (*lookup)(const struct yaml_node *key, const void *obj);
-	/* writes key k and its value, or nothing if obj has none */
-	int (*emit)(struct emitter *m, const void *obj, size_t k);
-};
-
-static bool nonempty(const char *s)
-{
-	return *s != '\0';
-}
-
-static bool bus_is_valid(const char *s)
-{
-	static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ" DIGITS "._-";
-
-	return *s != '\0' && s[strspn(s, ok)] == '\0';
-}
-
-static const char *const kinds[] = { "disk", "nic", NULL };
-static const char *const states[] = { "plugged", "unplugging", NULL };
-const char *const rt_disk_formats[] = { "raw", "qcow2", NULL };
-const char *const rt_disk_caches[] = {
-	"default", "none", "writeback", "writethrough", "unsafe", NULL
-};
-const char *const rt_disk_modes[] = { "rw", "ro", NULL };
-const char *const rt_disk_discards[] = { "ignore", "unmap", NULL };
-const char *const rt_disk_file_drivers[] = { "file", "host_device", NULL };
-const char *const rt_nic_modes[] = { "bridged", "routed", "openvswitch", NULL };
-const char *const rt_nic_vhosts[] = { "on", "off", NULL };
-
-#define AT(m)	.off = offsetof(struct rt_device, m), \
-		.size = sizeof(((struct rt_device *)0)->m)
-
-/* Device keys in the order they are written. */
-static const struct field fields[] = {
-	{ .key = "kind", .type = F_KIND, .flags = F_REQUIRED, .words = kinds },
-	{ .key = "uuid", .type = F_CHARS, .flags = F_REQUIRED | F_LOWER,
-	  AT(uuid), .valid = uuid_is_valid },
-	{ .key = "id", .type = F_CHARS, .flags = F_REQUIRED, AT(id),
-	  .valid = qemu_id_is_valid },
-	{ .key = "bus", .type = F_CHARS, .flags = F_REQUIRED, AT(bus),
-	  .valid = bus_is_valid },
-	{ .key = "slot", .type = F_INT, .flags = F_REQUIRED, AT(slot),
-	  .min = 0, .max = PCI_SLOTS - 1 },
-	{ .key = "driver", .type = F_CHARS, .flags = F_REQUIRED, AT(driver),
-	  .valid = nonempty },
-	{ .key = "name", .type = F_STRING, AT(name) },
-	{ .key = "state", .type = F_STATE, .words = states },
-	{ .key = "path", .type = F_STRING, .flags = F_REQUIRED | F_DISK,
-	  AT(path), .valid = nonempty },
-	{ .key = "format", .type = F_CHARS, .flags = F_REQUIRED | F_DISK,
-	  AT(format), .words = rt_disk_formats },
-	{ .key = "cache", .type = F_CHARS, .flags = F_REQUIRED | F_DISK,
-	  AT(cache), .words = rt_disk_caches },
-	{ .key = "mode", .type = F_CHARS, .flags = F_REQUIRED | F_DISK,
-	  AT(mode), .words = rt_disk_modes },
-	{ .key = "discard", .type = F_CHARS, .flags = F_REQUIRED | F_DISK,
-	  AT(discard), .words = rt_disk_discards },
-	/* how QEMU opened the path, which the path may not tell later (a
-	 * symlink to a block device that is gone); Ganeti's -drive finds out
-	 * itself */
-	{ .key = "file-driver", .type = F_CHARS, .flags = F_DISK | F_NATIVE,
-	  AT(file_driver), .words = rt_disk_file_drivers },
-	{ .key = "mac", .type = F_CHARS, .flags = F_REQUIRED | F_NIC | F_LOWER,
-	  AT(mac), .valid = mac_is_valid },
-	{ .key = "mode", .type = F_CHARS, .flags = F_REQUIRED | F_NIC,
-	  AT(nic_mode), .words = rt_nic_modes },
-	{ .key = "link", .type = F_STRING, .flags = F_NIC, AT(link),
-	  .valid = nonempty },
-	/* a Ganeti file's NICs have their taps in Ganeti's nic files */
-	{ .key = "tap", .type = F_CHARS, .flags = F_REQUIRED | F_NIC | F_NATIVE,
-	  AT(tap), .valid = tap_name_is_valid },
-	{ .key = "queues", .type = F_INT, .flags = F_REQUIRED | F_NIC,
-	  AT(queues), .min = 1, .max = TAP_MAX_QUEUES },
-	{ .key = "vhost", .type = F_CHARS, .flags = F_REQUIRED | F_NIC,
-	  AT(vhost), .words = rt_nic_vhosts },
-	{ .key = "script", .type = F_STRING, .flags = F_NIC, AT(script),
-	  .valid = nonempty },
-};
-#define NFIELDS	(sizeof(fields) / sizeof(fields[0]))
-
-/* Top-level keys in the order they are written. */
-enum { TOP_VERSION, TOP_VM_NAME, TOP_VM_UUID, TOP_RESERVED, TOP_DEVICES, NTOP };
-static const char *const top_keys[NTOP] = {
-	"version", "vm-name", "vm-uuid", "reserved-slots", "devices"
-};
-
-/* The VM's name and uuid, checked as a device's name and uuid are. */
-static const struct field vm_fields[] = {
-	{ .key = "vm-name", .type = F_STRING, .valid = nonempty },
-	{ .key = "vm-uuid", .type = F_CHARS, .flags = F_LOWER,
-	  .size = RT_UUID_LEN + 1, .valid = uuid_is_valid },
-};
 
 static int nomem(struct error *e)
 {
 	return error_set(e, KH_EFAIL, "out of memory");
 }
 
-static int find_word(const char *const *words, const char *s)
+static const struct rt_codec *codec(const struct runtime *rt)
 {
-	for (int i = 0; words[i] != NULL; i++)
-		if (strcmp(words[i], s) == 0)
-			return i;
-	return -1;
-}
-
-/* "a, b or c" */
-static const char *join_words(const char *const *words, char *buf,
-			      size_t size)
-{
-	buf[0] = '\0';
-	for (size_t i = 0; words[i] != NULL; i++) {
-		const char *sep = i == 0 ? "" : words[i + 1] ? ", " : " or ";
-		size_t n = strlen(buf);
-
-		snprintf(buf + n, size - n, "%s%s", sep, words[i]);
-	}
-	return buf;
-}
-
-/* Integers and floats of YAML 1.1 and 1.2, loosely: digits with '_', ':'
- * (base 60) and '.', then an exponent. */
-static bool looks_decimal(const char *p)
-{
-	size_t n = strspn(p, DIGITS "_:.");
-
-	if (n == 0 || strcspn(p, DIGITS) >= n)
-		return false;
-	p += n;
-	if (*p == 'e' || *p == 'E') {
-		p++;
-		p += *p == '+' || *p == '-';
-		n = strspn(p, DIGITS);
-		if (n == 0)
-			return false;
-		p += n;
-	}
-	return *p == '\0';
-}
-
-/* Would s, written plain, read back as something other than a string
- * (null, boolean, number, date) in YAML 1.1 or 1.2? Errs towards yes:
- * quoting too much is harmless, too little is not. */
-static bool needs_quotes(const char *s)
-{
-	static const char *const words[] = {
-		"", "~", "null", "true", "false", "yes", "no", "on", "off",
-		"y", "n", "<<", "=", NULL
-	};
-	const char *p = s + (*s == '+' || *s == '-');
-
-	for (size_t i = 0; words[i] != NULL; i++)
-		if (strcasecmp(s, words[i]) == 0)
-			return true;
-	if (strcasecmp(p, ".inf") == 0 || strcasecmp(p, ".nan") == 0)
-		return true;
-	if (p[0] == '0' && p[1] != '\0' && strchr("xXoObB", p[1]) != NULL)
-		return p[2 + strspn(p + 2, DIGITS "abcdefABCDEF_")] == '\0';
-	return looks_decimal(p) || (strspn(s, DIGITS) == 4 && s[4] == '-');
-}
-
-/* --- the tree --- */
-
-static void node_free(struct yaml_node *n)
-{
-	if (n == NULL)
-		return;
-	for (size_t i = 0; i < n->n; i++)
-		node_free(n->item[i]);
-	free(n->item);
-	free(n->value);
-	free(n);
-}
-
-static int node_append(struct parser *p, struct yaml_node *n,
-		       struct yaml_node *child)
-{
-	if (n->n == n->cap) {
-		size_t cap = n->cap ? n->cap * 2 : 8;
-		struct yaml_node **item = reallocarray(n->item, cap,
-						       sizeof(*item));
-
-		if (item == NULL) {
-			node_free(child);
-			return nomem(p->e);
-		}
-		n->item = item;
-		n->cap = cap;
-	}
-	n->item[n->n++] = child;
-	return KH_OK;
-}
-
-static bool key_is(const struct yaml_node *key, const char *name)
-{
-	return key->len == strlen(name) &&
-	    memcmp(key->value, name, key->len) == 0;
-}
-
-/* The value of key in a mapping, NULL if absent. */
-static const struct yaml_node *map_get(const struct yaml_node *map,
-				       const char *key)
-{
-	for (size_t i = 0; i < map->n; i += 2)
-		if (key_is(map->item[i], key))
-			return map->item[i + 1];
-	return NULL;
-}
-
-/* A node's text for messages. */
-static const char *show(const struct yaml_node *n)
-{
-	if (n->type == NODE_SCALAR)
-		return n->value;
-	return n->type == NODE_SEQUENCE ? "[...]" : "{...}";
-}
-
-/* --- parsing: libyaml's events into the tree --- */
-
-/* The line of byte off in the input. */
-static int offset_line(const struct parser *p, size_t off)
-{
-	int line = 1;
-
-	for (size_t i = 0; i < off && i < p->len; i++)
-		line += p->buf[i] == '\n';
-	return line;
-}
-
-static int bad(struct parser *p, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int bad(struct parser *p, int line, const char *fmt, ...)
-{
-	int last = offset_line(p, p->len);
-	char msg[400];
-	va_list ap;
-
-	/* libyaml's marks can point just past the end, to a line the user
-	 * does not see in an editor */
-	if (p->len > 0 && p->buf[p->len - 1] == '\n' && last > 1)
-		last--;
-	if (line > last)
-		line = last;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return error_set(p->e, KH_EUSAGE, "%s: line %d: %s", p->name, line,
-			 msg);
-}
-
-static int syntax_error(struct parser *p)
-{
-	const yaml_parser_t *yp = &p->yp;
-	const char *problem = yp->problem ? yp->problem : "syntax error";
-
-	if (yp->error == YAML_MEMORY_ERROR)
-		return nomem(p->e);
-	/* for an encoding error libyaml gives the offset, not the line */
-	if (yp->error == YAML_READER_ERROR)
-		return bad(p, offset_line(p, yp->problem_offset), "%s",
-			   problem);
-	if (yp->context != NULL)
-		return bad(p, (int)yp->problem_mark.line + 1,
-			   "%s %s started on line %d", problem, yp->context,
-			   (int)yp->context_mark.line + 1);
-	return bad(p, (int)yp->problem_mark.line + 1, "%s", problem);
-}
-
-static int next_event(struct parser *p, yaml_event_t *ev)
-{
-	if (!yaml_parser_parse(&p->yp, ev))
-		return syntax_error(p);
-	return KH_OK;
-}
-
-static int event_line(const yaml_event_t *ev)
-{
-	return (int)ev->start_mark.line + 1;
-}
-
-/* Anchors and aliases would make one value stand for another, tags would
- * change a value's type: refused rather than interpreted. */
-static int check_props(struct parser *p, const yaml_event_t *ev)
-{
-	const yaml_char_t *anchor = NULL, *tag = NULL;
-
-	switch (ev->type) {
-	case YAML_ALIAS_EVENT:
-		anchor = ev->data.alias.anchor;
-		break;
-	case YAML_SCALAR_EVENT:
-		anchor = ev->data.scalar.anchor;
-		tag = ev->data.scalar.tag;
-		break;
-	case YAML_SEQUENCE_START_EVENT:
-		anchor = ev->data.sequence_start.anchor;
-		tag = ev->data.sequence_start.tag;
-		break;
-	case YAML_MAPPING_START_EVENT:
-		anchor = ev->data.mapping_start.anchor;
-		tag = ev->data.mapping_start.tag;
-		break;
-	default:
-		break;
-	}
-	if (anchor != NULL)
-		return bad(p, event_line(ev),
-			   "anchors and aliases are not supported");
-	if (tag != NULL)
-		return bad(p, event_line(ev), "tags are not supported");
-	return KH_OK;
-}
-
-static struct yaml_node *node_new(enum node_type type, const yaml_event_t *ev)
-{
-	struct yaml_node *n = calloc(1, sizeof(*n));
-
-	if (n != NULL) {
-		n->type = type;
-		n->line = event_line(ev);
-	}
-	return n;
-}
-
-static int build_scalar(struct parser *p, const yaml_event_t *ev,
-			struct yaml_node **out)
-{
-	struct yaml_node *n = node_new(NODE_SCALAR, ev);
-	size_t len = ev->data.scalar.length;
-
-	if (n == NULL || (n->value = malloc(len + 1)) == NULL) {
-		free(n);
-		return nomem(p->e);
-	}
-	memcpy(n->value, ev->data.scalar.value, len);
-	n->value[len] = '\0';
-	n->len = len;
-	n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-	*out = n;
-	return KH_OK;
-}
-
-static int cmp_key(const void *a, const void *b)
-{
-	const struct yaml_node *x = *(struct yaml_node *const *)a;
-	const struct yaml_node *y = *(struct yaml_node *const *)b;
-
-	if (x->len != y->len)
-		return x->len < y->len ? -1 : 1;
-	return memcmp(x->value, y->value, x->len);
-}
-
-/* Keys must be scalars and unique. They are compared sorted so that a
- * hostile file with many keys costs n log n, not n squared. */
-static int check_keys(struct parser *p, const struct yaml_node *map)
-{
-	size_t nkeys = map->n / 2;
-	struct yaml_node **keys;
-	int rc = KH_OK;
-
-	for (size_t i = 0; i < map->n; i += 2)
-		if (map->item[i]->type != NODE_SCALAR)
-			return bad(p, map->item[i]->line,
-				   "a mapping key must be a scalar");
-	if (nkeys < 2)
-		return KH_OK;
-	if ((keys = calloc(nkeys, sizeof(*keys))) == NULL)
-		return nomem(p->e);
-	for (size_t i = 0; i < nkeys; i++)
-		keys[i] = map->item[2 * i];
-	qsort(keys, nkeys, sizeof(*keys), cmp_key);
-	for (size_t i = 1; i < nkeys && rc == KH_OK; i++) {
-		const struct yaml_node *a = keys[i - 1], *b = keys[i];
-
-		if (cmp_key(&a, &b) == 0)
-			rc = bad(p, a->line > b->line ? a->line : b->line,
-				 "duplicate key '%.40s' (lines %d and %d)",
-				 a->value, a->line < b->line ? a->line : b->line,
-				 a->line > b->line ? a->line : b->line);
-	}
-	free(keys);
-	return rc;
-}
-
-static int build_node(struct parser *p, const yaml_event_t *ev, int depth,
-		      struct yaml_node **out);
-
-static int build_collection(struct parser *p, const yaml_event_t *start,
-			    int depth, struct yaml_node **out)
-{
-	bool map = start->type == YAML_MAPPING_START_EVENT;
-	yaml_event_type_t end = map ? YAML_MAPPING_END_EVENT :
-	    YAML_SEQUENCE_END_EVENT;
-	struct yaml_node *n, *child;
-	yaml_event_t ev;
-	int rc;
-
-	if ((n = node_new(map ? NODE_MAPPING : NODE_SEQUENCE, start)) == NULL)
-		return nomem(p->e);
-	n->flow = map ?
-	    start->data.mapping_start.style == YAML_FLOW_MAPPING_STYLE :
-	    start->data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
-	while ((rc = next_event(p, &ev)) == KH_OK && ev.type != end) {
-		rc = build_node(p, &ev, depth + 1, &child);
-		yaml_event_delete(&ev);
-		if (rc != KH_OK || (rc = node_append(p, n, child)) != KH_OK)
-			break;
-	}
-	yaml_event_delete(&ev);
-	if (rc == KH_OK && map)
-		rc = check_keys(p, n);
-	if (rc != KH_OK) {
-		node_free(n);
-		return rc;
-	}
-	*out = n;
-	return KH_OK;
-}
-
-static int build_node(struct parser *p, const yaml_event_t *ev, int depth,
-		      struct yaml_node **out)
-{
-	int rc;
-
-	if ((rc = check_props(p, ev)) != KH_OK)
-		return rc;
-	if (depth > RT_MAX_DEPTH)
-		return bad(p, event_line(ev), "nested more than %d levels deep",
-			   RT_MAX_DEPTH);
-	if (ev->type == YAML_SCALAR_EVENT)
-		return build_scalar(p, ev, out);
-	return build_collection(p, ev, depth, out);
-}
-
-/* Fetches an event whose content does not matter and returns its type. */
-static int skip_event(struct parser *p, yaml_event_type_t *type, int *line)
-{
-	yaml_event_t ev;
-	int rc;
-
-	if ((rc = next_event(p, &ev)) != KH_OK)
-		return rc;
-	*type = ev.type;
-	*line = event_line(&ev);
-	yaml_event_delete(&ev);
-	return KH_OK;
-}
-
-/* Up to the document's root: there must be exactly one document. */
-static int start_document(struct parser *p)
-{
-	yaml_event_t ev;
-	int rc;
-
-	if ((rc = next_event(p, &ev)) != KH_OK)	/* the stream start */
-		return rc;
-	yaml_event_delete(&ev);
-	if ((rc = next_event(p, &ev)) != KH_OK)
-		return rc;
-	if (ev.type == YAML_STREAM_END_EVENT)
-		rc = bad(p, 1, "file is empty");
-	else if (ev.data.document_start.tag_directives.start !=
-	    ev.data.document_start.tag_directives.end)
-		rc = bad(p, event_line(&ev), "tags are not supported");
-	yaml_event_delete(&ev);
-	return rc;
-}
-
-/* After the root: the document's end, then the stream's. */
-static int end_document(struct parser *p)
-{
-	yaml_event_type_t type;
-	int rc, line;
-
-	if ((rc = skip_event(p, &type, &line)) != KH_OK ||
-	    (rc = skip_event(p, &type, &line)) != KH_OK)
-		return rc;
-	if (type != YAML_STREAM_END_EVENT)
-		return bad(p, line, "more than one document");
-	return KH_OK;
-}
-
-/* The stream's one document, which must be a mapping. */
-static int build_document(struct parser *p, struct yaml_node **doc)
-{
-	yaml_event_t ev;
-	int rc;
-
-	*doc = NULL;
-	if ((rc = start_document(p)) != KH_OK ||
-	    (rc = next_event(p, &ev)) != KH_OK)
-		return rc;
-	rc = build_node(p, &ev, 0, doc);
-	yaml_event_delete(&ev);
-	if (rc == KH_OK && (*doc)->type != NODE_MAPPING)
-		rc = bad(p, (*doc)->line, "the top level must be a mapping");
-	if (rc == KH_OK)
-		rc = end_document(p);
-	if (rc != KH_OK) {
-		node_free(*doc);
-		*doc = NULL;
-	}
-	return rc;
-}
-
-/* --- the tree into struct runtime --- */
-
-static bool field_applies(const struct field *f, enum rt_kind kind)
-{
-	if (f->flags & F_DISK)
-		return kind == RT_DISK;
-	return !(f->flags & F_NIC) || kind == RT_NIC;
-}
-
-/* A number from min to max: unquoted decimal, no sign or leading zero. */
-static int parse_int(struct parser *p, const char *what,
-		     const struct yaml_node *n, int min, int max, int *out)
-{
-	bool ok = n->type == NODE_SCALAR && n->plain && n->len >= 1 &&
-	    n->len <= 9 && strspn(n->value, DIGITS) == n->len &&
-	    !(n->len > 1 && n->value[0] == '0');
-
-	if (ok && (*out = atoi(n->value)) >= min && *out <= max)
-		return KH_OK;
-	return bad(p, n->line, "%s must be an unquoted number %d-%d, not '%.40s'",
-		   what, min, max, show(n));
-}
-
-/* A string value for field f: a scalar that would not, written plain,
- * be a number, null or boolean; within the field's limits. *word is its
- * index in f->words if the field has such a list. */
-static int check_string(struct parser *p, const struct field *f,
-			const struct yaml_node *v, int *word)
-{
-	char buf[128];
-
-	if (v->type != NODE_SCALAR)
-		return bad(p, v->line, "%s must be a string", f->key);
-	if (v->plain && needs_quotes(v->value))
-		return bad(p, v->line, "%s must be a string, not '%.40s' "
-			   "(quote it if it is one)", f->key, v->value);
-	if (strlen(v->value) != v->len)
-		return bad(p, v->line, "%s contains a NUL byte", f->key);
-	if (f->valid != NULL && !f->valid(v->value))
-		return bad(p, v->line, "invalid %s '%.40s'", f->key, v->value);
-	if (f->words != NULL && (*word = find_word(f->words, v->value)) < 0)
-		return bad(p, v->line, "invalid %s '%.40s' (expected %s)",
-			   f->key, v->value,
-			   join_words(f->words, buf, sizeof(buf)));
-	if (f->type == F_CHARS && v->len >= f->size)
-		return bad(p, v->line, "%s is longer than %zu bytes", f->key,
-			   f->size - 1);
-	return KH_OK;
-}
-
-void rt_copy_lower(char *out, size_t size, const char *in)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < size && in[i] != '\0'; i++)
-		out[i] = (char)tolower((unsigned char)in[i]);
-	out[i] = '\0';
-}
-
-static int parse_field(struct parser *p, struct rt_device *d,
-		       const struct field *f, const struct yaml_node *v)
-{
-	char *at = (char *)d + f->off;
-	int rc, word = 0;
-
-	if (f->type == F_INT)
-		return parse_int(p, f->key, v, f->min, f->max, (int *)at);
-	if ((rc = check_string(p, f, v, &word)) != KH_OK)
-		return rc;
-	switch (f->type) {
-	case F_KIND:
-		d->kind = word;
-		break;
-	case F_STATE:
-		d->state = word;
-		break;
-	case F_CHARS:
-		memcpy(at, v->value, v->len + 1);
-		if (f->flags & F_LOWER)
-			rt_copy_lower(at, f->size, at);
-		break;
-	default:
-		if ((*(char **)at = strdup(v->value)) == NULL)
-			return nomem(p->e);
-		break;
-	}
-	return KH_OK;
-}
-
-static int parse_device(struct parser *p, struct runtime *rt,
-			const struct yaml_node *map)
-{
-	struct rt_device *d;
-	int rc;
-
-	if (map->type != NODE_MAPPING)
-		return bad(p, map->line, "a device must be a mapping");
-	if ((d = runtime_add_device(rt, p->e)) == NULL)
-		return KH_EFAIL;
-	d->source = (struct yaml_node *)map;
-	/* kind comes first: which keys are ours depends on it */
-	for (size_t i = 0; i < NFIELDS; i++) {
-		const struct field *f = &fields[i];
-		const struct yaml_node *v = map_get(map, f->key);
-
-		if (!field_applies(f, d->kind))
-			continue;
-		if (v == NULL && (f->flags & F_REQUIRED))
-			return bad(p, map->line,
-				   "device lacks required key '%s'", f->key);
-		if (v != NULL && (rc = parse_field(p, d, f, v)) != KH_OK)
-			return rc;
-	}
-	if (strcmp(d->bus, PCI_HOTPLUG_BUS) == 0 &&
-	    (rt->reserved & (UINT32_C(1) << d->slot)))
-		return bad(p, map_get(map, "slot")->line,
-			   "slot %d on %s is reserved", d->slot, d->bus);
-	return KH_OK;
-}
-
-#define DEV(a)	(*(struct rt_device *const *)(a))
-
-static int cmp_uuid(const void *a, const void *b)
-{
-	return strcmp(DEV(a)->uuid, DEV(b)->uuid);
-}
-
-static int cmp_id(const void *a, const void *b)
-{
-	return strcmp(DEV(a)->id, DEV(b)->id);
-}
-
-static int cmp_place(const void *a, const void *b)
-{
-	int c = strcmp(DEV(a)->bus, DEV(b)->bus);
-
-	return c != 0 ? c : DEV(a)->slot - DEV(b)->slot;
-}
-
-/* What two devices must not share, in the order it is checked. */
-static int (*const unique[])(const void *, const void *) = {
-	cmp_uuid, cmp_id, cmp_place
-};
-
-static int duplicate(struct parser *p, int (*cmp)(const void *, const void *),
-		     const struct rt_device *a, const struct rt_device *b)
-{
-	int first = a->source->line, line = b->source->line;
-
-	if (first > line) {
-		first = line;
-		line = a->source->line;
-	}
-	if (cmp == cmp_uuid)
-		return bad(p, line, "duplicate uuid %s (lines %d and %d)",
-			   a->uuid, first, line);
-	if (cmp == cmp_id)
-		return bad(p, line, "duplicate id %s (lines %d and %d)", a->id,
-			   first, line);
-	return bad(p, line, "two devices on %s slot %d (lines %d and %d)",
-		   a->bus, a->slot, first, line);
-}
-
-/* Sorted, like check_keys(), to stay n log n on a hostile file. */
-static int check_unique(struct parser *p, const struct runtime *rt)
-{
-	struct rt_device **v;
-	int rc = KH_OK;
-
-	if (rt->ndev < 2)
-		return KH_OK;
-	if ((v = calloc(rt->ndev, sizeof(*v))) == NULL)
-		return nomem(p->e);
-	for (size_t i = 0; i < rt->ndev; i++)
-		v[i] = &rt->dev[i];
-	for (size_t u = 0; u < sizeof(unique) / sizeof(unique[0]); u++) {
-		qsort(v, rt->ndev, sizeof(*v), unique[u]);
-		for (size_t i = 1; i < rt->ndev && rc == KH_OK; i++)
-			if (unique[u](&v[i - 1], &v[i]) == 0)
-				rc = duplicate(p, unique[u], v[i - 1], v[i]);
-	}
-	free(v);
-	return rc;
-}
-
-static int parse_reserved(struct parser *p, struct runtime *rt,
-			  const struct yaml_node *seq)
-{
-	int rc, slot;
-
-	rt->reserved = RT_RESERVED;
-	if (seq == NULL)
-		return KH_OK;
-	if (seq->type != NODE_SEQUENCE)
-		return bad(p, seq->line, "reserved-slots must be a sequence");
-	rt->reserved = 0;
-	for (size_t i = 0; i < seq->n; i++) {
-		if ((rc = parse_int(p, "a reserved slot", seq->item[i], 0,
-				    PCI_SLOTS - 1, &slot)) != KH_OK)
-			return rc;
-		rt->reserved |= UINT32_C(1) << slot;
-	}
-	return KH_OK;
-}
-
-static int parse_devices(struct parser *p, struct runtime *rt,
-			 const struct yaml_node *seq)
-{
-	int rc;
-
-	if (seq == NULL)
-		return KH_OK;
-	if (seq->type != NODE_SEQUENCE)
-		return bad(p, seq->line, "devices must be a sequence");
-	for (size_t i = 0; i < seq->n; i++)
-		if ((rc = parse_device(p, rt, seq->item[i])) != KH_OK)
-			return rc;
-	return check_unique(p, rt);
-}
-
-/* vm-name and vm-uuid, each optional. */
-static int parse_vm(struct parser *p, struct runtime *rt)
-{
-	const struct yaml_node *name = map_get(rt->doc, "vm-name");
-	const struct yaml_node *uuid = map_get(rt->doc, "vm-uuid");
-	int rc, word;
-
-	if (name != NULL) {
-		if ((rc = check_string(p, &vm_fields[0], name, &word)) != KH_OK)
-			return rc;
-		if ((rt->vm_name = strdup(name->value)) == NULL)
-			return nomem(p->e);
-	}
-	if (uuid != NULL) {
-		if ((rc = check_string(p, &vm_fields[1], uuid, &word)) != KH_OK)
-			return rc;
-		rt_copy_lower(rt->vm_uuid, sizeof(rt->vm_uuid), uuid->value);
-	}
-	return KH_OK;
-}
-
-static int parse_runtime(struct parser *p, struct runtime *rt)
-{
-	const struct yaml_node *v = map_get(rt->doc, "version");
-	int rc;
-
-	if (v == NULL)
-		return bad(p, rt->doc->line, "missing key 'version'");
-	if (v->type != NODE_SCALAR || !v->plain || !key_is(v, RT_VERSION))
-		return bad(p, v->line, "unsupported version '%.40s' (this "
-			   "program reads the unquoted number %s)", show(v),
-			   RT_VERSION);
-	if ((rc = parse_vm(p, rt)) != KH_OK ||
-	    (rc = parse_reserved(p, rt, map_get(rt->doc, "reserved-slots")))
-	    != KH_OK)
-		return rc;
-	return parse_devices(p, rt, map_get(rt->doc, "devices"));
+	return rt_codec_of(rt->format);
 }
 
 /* Forgets the devices and the parsed file; keeps path, lock, temp. */
 static void clear_contents(struct runtime *rt)
 {
-	while (rt->ndev > 0)
-		runtime_remove_device(rt, rt->ndev - 1);
-	free(rt->dev);
-	rt->dev = NULL;
-	rt->capdev = 0;
-	node_free(rt->doc);
-	rt->doc = NULL;
-	json_decref(rt->ganeti);
-	rt->ganeti = NULL;
-	rt->format = RT_NATIVE;
-	rt->reserved = RT_RESERVED;
-	free(rt->vm_name);
-	rt->vm_name = NULL;
-	rt->vm_uuid[0] = '\0';
+	rt_file_clear(&rt->file);
+	codec(rt)->free_data(rt->codec_data);
+	rt->codec_data = NULL;
+	rt->format = RT_FORMAT_NEW;
 }
 
 /* Replaces what rt holds. On failure rt is left empty. */
 int runtime_parse(struct runtime *rt, const char *name, const char *buf,
 		  size_t len, struct error *e)
 {
-	struct parser p = { .name = name, .buf = buf, .len = len, .e = e };
+	const struct rt_codec *c;
 	int rc;
 
 	clear_contents(rt);
 	if (len > RT_MAX_SIZE)
 		return error_set(e, KH_EUSAGE, "%s: larger than %d MiB, "
 				 "refusing to read it", name, RT_MAX_SIZE >> 20);
-	/* neither format has one, and a rewrite would not keep it */
-	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
-		return error_set(e, KH_EUSAGE, "%s: line 1: starts with a UTF-8 byte order "
-				 "mark, which neither YAML here nor Ganeti's JSON "
-				 "has: remove it (the first 3 bytes)", name);
-	if (ganeti_is_json(buf, len)) {
-		if ((rc = ganeti_parse(rt, name, buf, len, e)) != KH_OK)
-			clear_contents(rt);
+	if ((rc = rt_codec_for(name, buf, len, &c, e)) != KH_OK)
 		return rc;
-	}
-	if (!yaml_parser_initialize(&p.yp))
-		return nomem(e);
-	/* no guessing from byte order marks either */
-	yaml_parser_set_encoding(&p.yp, YAML_UTF8_ENCODING);
-	yaml_parser_set_input_string(&p.yp, (const unsigned char *)buf, len);
-	rc = build_document(&p, &rt->doc);
-	yaml_parser_delete(&p.yp);
-	if (rc == KH_OK)
-		rc = parse_runtime(&p, rt);
+	rt->format = c->format;
+	rc = c->parse(&rt->file, &rt->codec_data, rt->path, name, buf, len, e);
 	if (rc != KH_OK)
 		clear_contents(rt);
 	return rc;
 }
 
-/* --- formatting --- */
-
-static int write_out(void *data, unsigned char *s, size_t n)
-{
-	struct emitter *m = data;
-
-	if (n >= m->cap - m->len) {	/* room for a final NUL too */
-		size_t cap = m->cap * 2 > m->len + n ? m->cap * 2 :
-		    m->len + n + 4096;
-		char *buf = realloc(m->buf, cap);
-
-		if (buf == NULL)
-			return 0;
-		m->buf = buf;
-		m->cap = cap;
-	}
-	memcpy(m->buf + m->len, s, n);
-	m->len += n;
-	return 1;
-}
-
-/* Emits ev, which initialized says was set up. */
-static int emit(struct emitter *m, int initialized, yaml_event_t *ev)
-{
-	if (!initialized)
-		return nomem(m->e);
-	if (!yaml_emitter_emit(&m->ye, ev))
-		return error_set(m->e, KH_EFAIL, "cannot format the runtime "
-				 "file: %s", m->ye.problem ? m->ye.problem :
-				 "out of memory");
-	return KH_OK;
-}
-
-/* plain: as is if the emitter can, quoted otherwise; else quoted. */
-static int emit_scalar(struct emitter *m, const char *s, size_t len,
-		       bool plain)
-{
-	yaml_event_t ev;
-
-	if (!yaml_scalar_event_initialize(&ev, NULL, NULL,
-	    (const yaml_char_t *)s, (int)len, plain, 1,
-	    plain ? YAML_PLAIN_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE))
-		return error_set(m->e, KH_EFAIL, "cannot write '%.40s' to the "
-				 "runtime file: not valid UTF-8", s);
-	return emit(m, 1, &ev);
-}
-
-static int emit_key(struct emitter *m, const char *key)
-{
-	return emit_scalar(m, key, strlen(key), true);
-}
-
-/* A string, quoted if it would read back as something else. */
-static int emit_string(struct emitter *m, const char *s)
-{
-	return emit_scalar(m, s, strlen(s), !needs_quotes(s));
-}
-
-static int emit_start(struct emitter *m, enum node_type type, bool flow)
-{
-	yaml_event_t ev;
-
-	if (type == NODE_SEQUENCE)
-		return emit(m, yaml_sequence_start_event_initialize(&ev, NULL,
-		    NULL, 1, flow ? YAML_FLOW_SEQUENCE_STYLE :
-		    YAML_BLOCK_SEQUENCE_STYLE), &ev);
-	return emit(m, yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
-	    flow ? YAML_FLOW_MAPPING_STYLE : YAML_BLOCK_MAPPING_STYLE), &ev);
-}
-
-static int emit_end(struct emitter *m, enum node_type type)
-{
-	yaml_event_t ev;
-
-	if (type == NODE_SEQUENCE)
-		return emit(m, yaml_sequence_end_event_initialize(&ev), &ev);
-	return emit(m, yaml_mapping_end_event_initialize(&ev), &ev);
-}
-
-/* A node as it was read. */
-static int emit_node(struct emitter *m, const struct yaml_node *n)
-{
-	int rc;
-
-	if (n->type == NODE_SCALAR)
-		return emit_scalar(m, n->value, n->len, n->plain);
-	rc = emit_start(m, n->type, n->flow);
-	for (size_t i = 0; i < n->n && rc == KH_OK; i++)
-		rc = emit_node(m, n->item[i]);
-	return rc == KH_OK ? emit_end(m, n->type) : rc;
-}
-
-/* A mapping with obj's keys (ks) where src had them, src's other keys
- * unchanged in their place, and then obj's keys that src lacked. */
-static int emit_merged(struct emitter *m, const struct yaml_node *src,
-		       const struct keyset *ks, const void *obj)
-{
-	uint32_t seen = 0;
-	int rc = emit_start(m, NODE_MAPPING, false);
-
-	for (size_t i = 0; src != NULL && i < src->n && rc == KH_OK; i += 2) {
-		int k = ks->lookup(src->item[i], obj);
-
-		if (k >= 0) {
-			seen |= UINT32_C(1) << k;
-			rc = ks->emit(m, obj, k);
-		} else if ((rc = emit_node(m, src->item[i])) == KH_OK)
-			rc = emit_node(m, src->item[i + 1]);
-	}
-	for (size_t k = 0; k < ks->n && rc == KH_OK; k++)
-		if (!(seen & (UINT32_C(1) << k)))
-			rc = ks->emit(m, obj, k);
-	return rc == KH_OK ? emit_end(m, NODE_MAPPING) : rc;
-}
-
-/* The text of field f of d, NULL if d has none. */
-static const char *field_text(const struct rt_device *d,
-			      const struct field *f, char *num, size_t size)
-{
-	const char *at = (const char *)d + f->off;
-
-	switch (f->type) {
-	case F_KIND:
-		return rt_kind_name(d->kind);
-	case F_STATE:
-		return d->state == RT_PLUGGED ? NULL : states[d->state];
-	case F_INT:
-		snprintf(num, size, "%d", *(const int *)at);
-		return num;
-	case F_CHARS:
-		return *at != '\0' ? at : NULL;	/* an optional one unset */
-	default:
-		return *(char *const *)at;
-	}
-}
-
-static int device_lookup(const struct yaml_node *key, const void *obj)
-{
-	const struct rt_device *d = obj;
-
-	/* a key can mean different things to a disk and a nic ("mode") */
-	for (size_t i = 0; i < NFIELDS; i++)
-		if (key_is(key, fields[i].key) &&
-		    field_applies(&fields[i], d->kind))
-			return (int)i;
-	return -1;
-}
-
-static int device_emit(struct emitter *m, const void *obj, size_t k)
-{
-	const struct rt_device *d = obj;
-	const struct field *f = &fields[k];
-	const char *v;
-	char num[16];
-	int rc;
-
-	if (!field_applies(f, d->kind) ||
-	    (v = field_text(d, f, num, sizeof(num))) == NULL)
-		return KH_OK;
-	if ((rc = emit_key(m, f->key)) != KH_OK)
-		return rc;
-	if (f->type == F_INT)
-		return emit_scalar(m, v, strlen(v), true);
-	return emit_string(m, v);
-}
-
-static const struct keyset device_keys = {
-	NFIELDS, device_lookup, device_emit
-};
-
-static int emit_reserved(struct emitter *m, uint32_t reserved)
-{
-	char num[16];
-	int rc = emit_start(m, NODE_SEQUENCE, true);
-
-	for (int s = 0; s < PCI_SLOTS && rc == KH_OK; s++) {
-		if (!(reserved & (UINT32_C(1) << s)))
-			continue;
-		snprintf(num, sizeof(num), "%d", s);
-		rc = emit_scalar(m, num, strlen(num), true);
-	}
-	return rc == KH_OK ? emit_end(m, NODE_SEQUENCE) : rc;
-}
-
-static int emit_devices(struct emitter *m, const struct runtime *rt)
-{
-	int rc = emit_start(m, NODE_SEQUENCE, false);
-
-	for (size_t i = 0; i < rt->ndev && rc == KH_OK; i++)
-		rc = emit_merged(m, rt->dev[i].source, &device_keys,
-				 &rt->dev[i]);
-	return rc == KH_OK ? emit_end(m, NODE_SEQUENCE) : rc;
-}
-
-static int top_lookup(const struct yaml_node *key, const void *obj)
-{
-	(void)obj;
-	for (int k = 0; k < NTOP; k++)
-		if (key_is(key, top_keys[k]))
-			return k;
-	return -1;
-}
-
-static int top_emit(struct emitter *m, const void *obj, size_t k)
-{
-	const struct runtime *rt = obj;
-	int rc;
-
-	if ((k == TOP_VM_NAME && rt->vm_name == NULL) ||
-	    (k == TOP_VM_UUID && rt->vm_uuid[0] == '\0'))
-		return KH_OK;	/* the file names no VM */
-	if ((rc = emit_key(m, top_keys[k])) != KH_OK)
-		return rc;
-	switch (k) {
-	case TOP_VERSION:
-		return emit_scalar(m, RT_VERSION, strlen(RT_VERSION), true);
-	case TOP_VM_NAME:
-		return emit_string(m, rt->vm_name);
-	case TOP_VM_UUID:
-		return emit_string(m, rt->vm_uuid);
-	case TOP_RESERVED:
-		return emit_reserved(m, rt->reserved);
-	default:
-		return emit_devices(m, rt);
-	}
-}
-
-static const struct keyset top_keyset = { NTOP, top_lookup, top_emit };
-
-static int emit_document(struct emitter *m, const struct runtime *rt)
-{
-	yaml_event_t ev;
-	int rc;
-
-	if ((rc = emit(m, yaml_stream_start_event_initialize(&ev,
-	    YAML_UTF8_ENCODING), &ev)) != KH_OK ||
-	    (rc = emit(m, yaml_document_start_event_initialize(&ev, NULL, NULL,
-	    NULL, 1), &ev)) != KH_OK ||
-	    (rc = emit_merged(m, rt->doc, &top_keyset, rt)) != KH_OK ||
-	    (rc = emit(m, yaml_document_end_event_initialize(&ev, 1), &ev))
-	    != KH_OK)
-		return rc;
-	return emit(m, yaml_stream_end_event_initialize(&ev), &ev);
-}
-
 int runtime_format(const struct runtime *rt, char **out, size_t *len,
 		   struct error *e)
 {
-	struct emitter m = { .e = e };
-	int rc;
-
-	if (rt->format == RT_GANETI)
-		return ganeti_format(rt, out, len, e);
-	if (!yaml_emitter_initialize(&m.ye))
-		return nomem(e);
-	yaml_emitter_set_output(&m.ye, write_out, &m);
-	yaml_emitter_set_unicode(&m.ye, 1);
-	yaml_emitter_set_width(&m.ye, -1);	/* never fold long values */
-	rc = emit_document(&m, rt);
-	yaml_emitter_delete(&m.ye);
-	if (rc != KH_OK) {
-		free(m.buf);
-		return rc;
-	}
-	m.buf[m.len] = '\0';
-	*out = m.buf;
-	*len = m.len;
-	return KH_OK;
+	return codec(rt)->serialise(&rt->file, rt->codec_data, rt->path, out,
+				    len, e);
 }
 
 /* --- another writer: what this run read, and merging into a newer file --- */
-
-static bool same_field(const struct rt_device *a, const struct rt_device *b,
-		       const struct field *f)
-{
-	char x[16], y[16];
-	const char *p = field_text(a, f, x, sizeof(x));
-	const char *q = field_text(b, f, y, sizeof(y));
-
-	return (p == NULL) == (q == NULL) && (p == NULL || strcmp(p, q) == 0);
-}
-
-static bool same_device(const struct rt_device *a, const struct rt_device *b)
-{
-	if (a->kind != b->kind)
-		return false;
-	for (size_t k = 0; k < NFIELDS; k++)
-		if (field_applies(&fields[k], a->kind) &&
-		    !same_field(a, b, &fields[k]))
-			return false;
-	return true;
-}
 
 static struct rt_device *find_uuid_in(struct rt_device *v, size_t n,
 				      const char *uuid)
@@ -1269,8 +130,8 @@ static bool file_changed(const struct runtime *rt)
 
 /* d, a device of this run, into theirs in place of their entry t (or as
  * a new one): their entry's place is kept. d came from the file as this
- * run read it if was_there, and its Ganeti entry then lived in the old
- * file: a new entry is made for it if they have none. */
+ * run read it if was_there, and what its codec kept of its entry then
+ * lived in the old file: a new entry is made for it if they have none. */
 static int put_device(struct runtime *theirs, struct rt_device *t,
 		      const struct rt_device *d, bool was_there, struct error *e)
 {
@@ -1278,9 +139,7 @@ static int put_device(struct runtime *theirs, struct rt_device *t,
 
 	if (rt_device_copy(&c, d, e) != KH_OK)
 		return e->code;
-	c.source = t != NULL ? t->source : NULL;
-	if (t != NULL || was_there)
-		c.gsource = t != NULL ? t->gsource : NULL;
+	rt_device_take_entry(&c, t, was_there);
 	if (t == NULL && (t = runtime_add_device(theirs, e)) == NULL) {
 		rt_device_release(&c);
 		return e->code;
@@ -1301,7 +160,7 @@ static int apply_mine(struct runtime *theirs, const struct runtime *mine,
 		const struct rt_device *d = &mine->dev[i];
 
 		b = find_uuid_in(mine->base, mine->nbase, d->uuid);
-		if (b != NULL && same_device(b, d))
+		if (b != NULL && rt_device_same(b, d))
 			continue;
 		t = runtime_find_uuid(theirs, d->uuid);
 		if (put_device(theirs, t, d, b != NULL, e) != KH_OK)
@@ -1325,24 +184,16 @@ static void take_contents(struct runtime *rt, struct runtime *theirs)
 	clear_contents(rt);
 	forget_seen(rt);
 	rt->exists = theirs->exists;
-	rt->reserved = theirs->reserved;
-	rt->dev = theirs->dev;
-	rt->ndev = theirs->ndev;
-	rt->capdev = theirs->capdev;
-	rt->doc = theirs->doc;
+	rt->file = theirs->file;
 	rt->format = theirs->format;
-	rt->ganeti = theirs->ganeti;
-	rt->ganeti_hvinfo = theirs->ganeti_hvinfo;
-	rt->vm_name = theirs->vm_name;
-	memcpy(rt->vm_uuid, theirs->vm_uuid, sizeof(rt->vm_uuid));
+	rt->codec_data = theirs->codec_data;
 	rt->seen = theirs->seen;
 	rt->base = theirs->base;
 	rt->nbase = theirs->nbase;
-	theirs->dev = theirs->base = NULL;
-	theirs->ndev = theirs->capdev = theirs->nbase = 0;
-	theirs->doc = NULL;
-	theirs->ganeti = NULL;
-	theirs->vm_name = NULL;
+	rt_file_init(&theirs->file);
+	theirs->codec_data = NULL;
+	theirs->base = NULL;
+	theirs->nbase = 0;
 }
 
 /* The intent record names the prepared file: the new one now. */
@@ -1394,43 +245,6 @@ static int merge_other_writer(struct runtime *rt, struct error *e)
 
 /* --- reading and writing the file --- */
 
-/* Reads fd whole, but never more than one byte over RT_MAX_SIZE: that
- * is enough for runtime_parse() to refuse it. */
-static int read_all(int fd, const char *path, char **out, size_t *len,
-		    struct error *e)
-{
-	size_t n = 0, cap = 0;
-	char *buf = NULL, *nbuf;
-	ssize_t r;
-
-	for (;;) {
-		if (n == cap && cap > RT_MAX_SIZE)
-			break;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 65536;
-			cap = cap > RT_MAX_SIZE ? RT_MAX_SIZE + 1 : cap;
-			if ((nbuf = realloc(buf, cap)) == NULL) {
-				free(buf);
-				return nomem(e);
-			}
-			buf = nbuf;
-		}
-		if ((r = read(fd, buf + n, cap - n)) == 0)
-			break;
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			free(buf);
-			return error_set(e, KH_EFAIL, "%s: %s", path,
-					 strerror(errno));
-		}
-		n += r;
-	}
-	*out = buf;
-	*len = n;
-	return KH_OK;
-}
-
 /* fd, just opened from path, must be a regular file. The runtime file
  * is replaced by rename(2), which would turn a symlink into a file: so
  * a symlink (ELOOP with O_NOFOLLOW) is refused like anything else. */
@@ -1477,7 +291,7 @@ int runtime_load(struct runtime *rt, bool create, struct error *e)
 	if (fstat(fd, &st) == -1)
 		rc = error_set(e, KH_EFAIL, "%s: %s", rt->path, strerror(errno));
 	else
-		rc = read_all(fd, rt->path, &buf, &len, e);
+		rc = fio_read_all(fd, rt->path, RT_MAX_SIZE, &buf, &len, e);
 	close(fd);
 	if (rc != KH_OK)
 		return rc;
@@ -1496,21 +310,6 @@ static int temp_failed(struct runtime *rt, const char *what, struct error *e)
 
 	runtime_discard(rt);
 	return rc;
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, buf, len)) == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		buf += n;
-		len -= n;
-	}
-	return 0;
 }
 
 /* The old file's mode and owner, or 0600 and ours for a new one. */
@@ -1562,6 +361,7 @@ static int make_temp(struct runtime *rt, int *fd, struct error *e)
 static int devices_agree(const struct runtime *rt, const struct runtime *back,
 			 struct error *e)
 {
+	const struct rt_codec *c = codec(rt);
 	char a[16];
 
 	for (size_t i = 0; i < rt->ndev; i++) {
@@ -1569,20 +369,19 @@ static int devices_agree(const struct runtime *rt, const struct runtime *back,
 		struct rt_device *r = runtime_find_uuid((struct runtime *)back,
 							d->uuid);
 
-		for (size_t k = 0; k < NFIELDS; k++) {
-			const struct field *f = &fields[k];
+		for (size_t k = 0; k < RT_NFIELDS; k++) {
+			const struct rt_field *f = &rt_fields[k];
 			const char *want;
 
-			if (f->type == F_STATE || !field_applies(f, d->kind) ||
-			    (rt->format == RT_GANETI && (f->flags & F_NATIVE)))
+			if (f->type == RT_T_STATE || !rt_field_applies(f, d->kind) ||
+			    (c->unrecorded & RT_FIELD_BIT(k)))
 				continue;
-			if (r != NULL && same_field(d, r, f))
+			if (r != NULL && rt_field_same(d, r, f))
 				continue;
-			want = field_text(d, f, a, sizeof(a));
+			want = rt_field_text(d, f, a, sizeof(a));
 			return error_set(e, KH_EUSAGE, "%s: this %s file "
 					 "cannot record %s '%.60s' of %s %s",
-					 rt->path, rt->format == RT_GANETI ?
-					 "Ganeti runtime" : "runtime", f->key,
+					 rt->path, c->what, f->name,
 					 want ? want : "(none)",
 					 rt_kind_name(d->kind), d->uuid);
 		}
@@ -1617,7 +416,7 @@ static int fill_temp(struct runtime *rt, int fd, const char *text,
 
 	if ((rc = copy_owner(rt, fd, e)) != KH_OK)
 		return rc;
-	if (write_all(fd, text, len) == -1)
+	if (fio_write_all(fd, text, len) == -1)
 		return temp_failed(rt, "write", e);
 	if (fsync(fd) == -1)
 		return temp_failed(rt, "fsync", e);
@@ -1645,27 +444,6 @@ int runtime_prepare(struct runtime *rt, struct error *e)
 	return rc;
 }
 
-/* Makes the rename durable. */
-static int sync_dir(const char *path, struct error *e)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd, rc = KH_OK;
-
-	dir = slash == NULL ? strdup(".") : slash == path ? strdup("/") :
-	    strndup(path, slash - path);
-	if (dir == NULL)
-		return nomem(e);
-	if ((fd = open(dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC)) == -1 ||
-	    fsync(fd) == -1)
-		rc = error_set(e, KH_EFAIL, "%s: written, but syncing %s "
-			       "failed: %s", path, dir, strerror(errno));
-	if (fd != -1)
-		close(fd);
-	free(dir);
-	return rc;
-}
-
 int runtime_commit(struct runtime *rt, struct error *e)
 {
 	struct stat st;
@@ -1690,14 +468,18 @@ int runtime_commit(struct runtime *rt, struct error *e)
 	free(rt->tmp_path);
 	rt->tmp_path = NULL;
 	rt->exists = true;
-	if (sync_dir(rt->path, e) != KH_OK)
+	if (fio_sync_dir(rt->path, e) != KH_OK)
 		return e->code;
 	return remember_seen(rt, lstat(rt->path, &st) == 0 ? &st : NULL, e);
 }
 
 int runtime_commit_side_files(const struct runtime *rt, struct error *e)
 {
-	return rt->format == RT_GANETI ? ganeti_commit_nic_files(rt, e) : KH_OK;
+	const struct rt_codec *c = codec(rt);
+
+	if (c->commit_side_files == NULL)
+		return KH_OK;
+	return c->commit_side_files(&rt->file, rt->codec_data, rt->path, e);
 }
 
 void runtime_keep_prepared(struct runtime *rt)
@@ -1717,97 +499,9 @@ void runtime_discard(struct runtime *rt)
 
 /* --- locking --- */
 
-static volatile sig_atomic_t lock_timed_out;
-
-static void lock_alarm(int sig)
-{
-	(void)sig;
-	lock_timed_out = 1;
-}
-
-static struct timeval ms_to_tv(long ms)
-{
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
-	return tv;
-}
-
-static long ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1000 +
-	    (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
-/* Puts back the caller's timer, less the time we spent. */
-static void restore_timer(struct itimerval *old, const struct timespec *t0)
-{
-	long left;
-
-	if (!timerisset(&old->it_value))
-		return;		/* there was none; ours is already off */
-	left = old->it_value.tv_sec * 1000 + old->it_value.tv_usec / 1000 -
-	    ms_since(t0);
-	old->it_value = ms_to_tv(left > 0 ? left : 1);
-	setitimer(ITIMER_REAL, old, NULL);
-}
-
-/* flock() with a deadline. SIGALRM, without SA_RESTART, interrupts it
- * with EINTR. The timer keeps firing every 10 ms after the deadline so
- * that a signal landing just before flock() is entered cannot leave us
- * blocked for good. Returns 0, ETIMEDOUT or an errno. */
-static int flock_timeout(int fd, int op, int timeout_ms)
-{
-	struct sigaction sa = { .sa_handler = lock_alarm }, old_sa;
-	struct itimerval it = {
-		.it_value = ms_to_tv(timeout_ms), .it_interval = ms_to_tv(10)
-	};
-	struct itimerval off = { { 0, 0 }, { 0, 0 } }, old_it = off;
-	struct timespec t0;
-	int rc = 0;
-
-	if (flock(fd, op | LOCK_NB) == 0)
-		return 0;
-	if (errno != EWOULDBLOCK)
-		return errno;
-	if (timeout_ms <= 0)
-		return ETIMEDOUT;
-	sigemptyset(&sa.sa_mask);
-	lock_timed_out = 0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (sigaction(SIGALRM, &sa, &old_sa) == -1)
-		return errno;
-	if (setitimer(ITIMER_REAL, &it, &old_it) == -1)
-		rc = errno;
-	while (rc == 0 && flock(fd, op) == -1)
-		rc = errno != EINTR ? errno : lock_timed_out ? ETIMEDOUT : 0;
-	/* ours off before the caller's handler is back, then theirs on */
-	setitimer(ITIMER_REAL, &off, NULL);
-	sigaction(SIGALRM, &old_sa, NULL);
-	restore_timer(&old_it, &t0);
-	return rc;
-}
-
-/* The lock is on a file of its own, because the runtime file is replaced
- * on every write. It is never removed: that would let two processes lock
- * two different files. */
-/* Opens PATH.lock: for a writer created if missing; a reader takes an
- * existing one read-only where it may not create or write (a read-only
- * filesystem), and none at all where there is none (-1 with err 0). */
-static int open_lock(const char *lock_path, bool shared, int *err)
-{
-	int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-	*err = fd == -1 ? errno : 0;
-	if (fd != -1 || !shared || (errno != EROFS && errno != EACCES))
-		return fd;
-	fd = open(lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	*err = fd == -1 && errno != ENOENT ? errno : 0;
-	return fd;
-}
-
+/* The lock is on a file of its own, PATH.lock, because the runtime file
+ * is replaced on every write. It is never removed: that would let two
+ * processes lock two different files. */
 static int lock(struct runtime *rt, const char *path, int timeout_ms,
 		bool shared, struct error *e)
 {
@@ -1816,9 +510,7 @@ static int lock(struct runtime *rt, const char *path, int timeout_ms,
 
 	if (asprintf(&lock_path, "%s.lock", path) == -1)
 		return nomem(e);
-	fd = open_lock(lock_path, shared, &err);
-	if (fd != -1)
-		err = flock_timeout(fd, shared ? LOCK_SH : LOCK_EX, timeout_ms);
+	err = fio_lock(lock_path, shared, timeout_ms, &fd);
 	if (err == ETIMEDOUT)
 		rc = error_set(e, KH_ETIMEOUT, "%s is locked by another "
 			       "process (waited %.1f s)", path,
@@ -1829,7 +521,7 @@ static int lock(struct runtime *rt, const char *path, int timeout_ms,
 		rc = nomem(e);
 	free(lock_path);
 	if (rc != KH_OK) {
-		if (fd != -1)
+		if (fd != -1)	/* only when out of memory */
 			close(fd);
 		return rc;
 	}
@@ -1864,7 +556,8 @@ void runtime_init(struct runtime *rt)
 {
 	memset(rt, 0, sizeof(*rt));
 	rt->lock_fd = -1;
-	rt->reserved = RT_RESERVED;
+	rt_file_init(&rt->file);
+	rt->format = RT_FORMAT_NEW;
 }
 
 void runtime_close(struct runtime *rt)
@@ -1879,129 +572,45 @@ void runtime_close(struct runtime *rt)
 
 struct rt_device *runtime_find_uuid(struct runtime *rt, const char *uuid)
 {
-	for (size_t i = 0; i < rt->ndev; i++)
-		if (strcasecmp(rt->dev[i].uuid, uuid) == 0)
-			return &rt->dev[i];
-	return NULL;
+	return rt_file_find_uuid(&rt->file, uuid);
 }
 
 struct rt_device *runtime_find_id(struct runtime *rt, const char *id)
 {
-	for (size_t i = 0; i < rt->ndev; i++)
-		if (strcmp(rt->dev[i].id, id) == 0)
-			return &rt->dev[i];
-	return NULL;
+	return rt_file_find_id(&rt->file, id);
 }
 
 struct rt_device *runtime_add_device(struct runtime *rt, struct error *e)
 {
-	struct rt_device *d;
-
-	if (rt->ndev == rt->capdev) {
-		size_t cap = rt->capdev ? rt->capdev * 2 : 4;
-
-		if ((d = reallocarray(rt->dev, cap, sizeof(*d))) == NULL) {
-			nomem(e);
-			return NULL;
-		}
-		rt->dev = d;
-		rt->capdev = cap;
-	}
-	d = &rt->dev[rt->ndev++];
-	memset(d, 0, sizeof(*d));
-	d->slot = -1;
-	return d;
-}
-
-void rt_device_release(struct rt_device *d)
-{
-	free(d->name);
-	free(d->path);
-	free(d->link);
-	free(d->script);
-	json_decref(d->gextra);
-	d->name = d->path = d->link = d->script = NULL;
-	d->gextra = NULL;
-}
-
-int rt_device_copy(struct rt_device *dst, const struct rt_device *src,
-		   struct error *e)
-{
-	char *const *from[] = { &src->name, &src->path, &src->link, &src->script };
-	char **to[] = { &dst->name, &dst->path, &dst->link, &dst->script };
-
-	*dst = *src;
-	dst->source = NULL;
-	json_incref(dst->gextra);
-	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++)
-		*to[i] = NULL;
-	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++)
-		if (*from[i] != NULL && (*to[i] = strdup(*from[i])) == NULL) {
-			rt_device_release(dst);
-			return nomem(e);
-		}
-	return KH_OK;
+	return rt_file_add_device(&rt->file, e);
 }
 
 void runtime_remove_device(struct runtime *rt, size_t i)
 {
-	if (i >= rt->ndev)
-		return;
-	rt_device_release(&rt->dev[i]);
-	memmove(&rt->dev[i], &rt->dev[i + 1],
-		(rt->ndev - i - 1) * sizeof(rt->dev[0]));
-	rt->ndev--;
+	rt_file_remove_device(&rt->file, i);
 }
 
 int runtime_device_id(const struct runtime *rt, enum rt_kind kind,
 		      const char *uuid, int slot, char *out, size_t size,
 		      struct error *e)
 {
-	if (rt->format == RT_GANETI && rt->ganeti_hvinfo) {
-		if (!uuid_is_valid(uuid))
-			return error_set(e, KH_EUSAGE, "invalid uuid '%s'", uuid);
-		snprintf(out, size, "%s-%.18s", rt_kind_name(kind), uuid);
-		return KH_OK;
-	}
-	return pci_device_id(out, size, rt_kind_name(kind), uuid, slot, e);
+	return rt_device_id(codec(rt)->id_scheme(rt->codec_data), kind, uuid,
+			    slot, out, size, e);
 }
 
 bool runtime_records_unplugging(const struct runtime *rt)
 {
-	return rt->format != RT_GANETI;
+	return codec(rt)->records_unplugging;
 }
 
 uint32_t runtime_used_slots(const struct runtime *rt, const char *bus)
 {
-	uint32_t used = strcmp(bus, PCI_HOTPLUG_BUS) == 0 ? rt->reserved : 0;
-
-	for (size_t i = 0; i < rt->ndev; i++) {
-		const struct rt_device *d = &rt->dev[i];
-
-		if (strcmp(d->bus, bus) == 0 && d->slot >= 0 &&
-		    d->slot < PCI_SLOTS)
-			used |= UINT32_C(1) << d->slot;
-	}
-	return used;
+	return rt_file_used_slots(&rt->file, bus);
 }
 
 void runtime_device_defaults(const struct runtime *rt, struct rt_device *d)
 {
-	if (rt->format == RT_GANETI) {
-		ganeti_device_defaults(rt, d);
-		return;
-	}
-	snprintf(d->cache, sizeof(d->cache), "default");
-	snprintf(d->discard, sizeof(d->discard), "ignore");
-	d->queues = 1;
-	d->vhost[0] = '\0';
-	if (d->kind == RT_NIC)
-		tap_name_for_uuid(d->uuid, d->tap, sizeof(d->tap));
-}
-
-const char *rt_kind_name(enum rt_kind k)
-{
-	return kinds[k];
+	codec(rt)->device_defaults(rt->codec_data, d);
 }
 
 /* --- the intent record: what a run is about to do to the VM --- */
@@ -2025,11 +634,11 @@ int runtime_intent_write(struct runtime *rt, json_t *intent, struct error *e)
 	}
 	/* written and synced before QEMU changes, so a crash leaves it */
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		       0600)) == -1 || write_all(fd, text, strlen(text)) == -1 ||
+		       0600)) == -1 || fio_write_all(fd, text, strlen(text)) == -1 ||
 	    fsync(fd) == -1 || rename(tmp, path) == -1)
 		rc = error_set(e, KH_EFAIL, "%s: %s", path, strerror(errno));
 	if (rc == KH_OK)
-		rc = sync_dir(path, e);
+		rc = fio_sync_dir(path, e);
 out:
 	if (fd != -1)
 		close(fd);
@@ -2063,6 +672,6 @@ void runtime_intent_clear(struct runtime *rt)
 	struct error ignored = { 0 };
 
 	if (path != NULL && unlink(path) == 0)
-		sync_dir(path, &ignored);
+		fio_sync_dir(path, &ignored);
 	free(path);
 }

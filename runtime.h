@@ -1,6 +1,8 @@
 /* The instance runtime file: what was hot-plugged where, so that a VM
- * booted from it (a migration target) gets the same PCI layout.
- * Format: kvm-hotplug-runtime(5). */
+ * booted from it (a migration target) gets the same PCI layout. This is
+ * the file's life (lock, load, prepare and read back, commit, the merge
+ * with another writer, the intent record); what its text says is a
+ * codec's (codec.h): the native kvm-hotplug-runtime(5) or Ganeti's. */
 #ifndef KH_RUNTIME_H
 #define KH_RUNTIME_H
 
@@ -12,80 +14,31 @@
 
 #include <jansson.h>
 
+/* the formats: enum rt_format */
+#include "codec.h"
 #include "error.h"
-
-#define RT_UUID_LEN 36
-#define RT_ID_MAX 32		/* QEMU's limit on device ids */
-
-enum rt_kind { RT_DISK, RT_NIC };
-/* The native YAML file, or Ganeti's [kvm_cmd, nics, hvparams, disks]. */
-enum rt_format { RT_NATIVE, RT_GANETI };
-enum rt_state { RT_PLUGGED, RT_UNPLUGGING };
-
-/* The values each disk parameter may take, NULL-terminated. */
-extern const char *const rt_disk_formats[];
-extern const char *const rt_disk_caches[];
-extern const char *const rt_disk_modes[];
-extern const char *const rt_disk_discards[];
-extern const char *const rt_disk_file_drivers[];
-/* And of nic parameters. */
-extern const char *const rt_nic_modes[];
-extern const char *const rt_nic_vhosts[];
-
-struct yaml_node;		/* the file as parsed; private to runtime.c */
-
-struct rt_device {
-	enum rt_kind kind;
-	enum rt_state state;
-	char uuid[RT_UUID_LEN + 1];
-	char id[RT_ID_MAX + 1];	/* QEMU device id, also the block node name */
-	char bus[32];		/* "pci.0" */
-	int slot;
-	char driver[32];	/* "virtio-blk-pci" */
-	char *name;		/* optional user-given name, NULL if none */
-	/* disk parameters */
-	char *path;
-	char format[8];		/* raw | qcow2 */
-	char cache[16];		/* default | none | writeback | writethrough | unsafe */
-	char mode[3];		/* rw | ro */
-	char discard[8];	/* ignore | unmap */
-	char file_driver[12];	/* file | host_device: how QEMU opened path;
-				   "" when not recorded */
-	/* nic parameters: all it takes to make the same NIC elsewhere */
-	char mac[18];		/* 52:54:00:12:34:56 */
-	char nic_mode[16];	/* bridged | routed | openvswitch ("mode") */
-	char *link;		/* the bridge (bridged) or other link, or NULL */
-	char tap[16];		/* the tap's name (IFNAMSIZ) */
-	int queues;		/* 1 or more: multiqueue */
-	char vhost[4];		/* on | off: what the NIC was given */
-	char *script;		/* ifup script, NULL if none */
-	/* the entry as loaded, so that keys we do not know survive a rewrite;
-	 * NULL for a device added in this run */
-	struct yaml_node *source;
-	json_t *gsource;	/* the same for a Ganeti file (borrowed) */
-	/* Ganeti's keys a new entry in a Ganeti file starts from (dev_type,
-	 * size, ...), or NULL; a reference of its own */
-	json_t *gextra;
-};
+/* the device, its lists and rules: enum rt_kind, struct rt_device, ... */
+#include "model.h"
 
 struct runtime {
 	char *path;
 	char *tmp_path;		/* written by runtime_prepare, not yet renamed */
 	int lock_fd;		/* -1 when not locked */
 	bool exists;		/* the file existed when loaded */
-	uint32_t reserved;	/* bit n set: slot n on pci.0 is not ours to use */
-	struct rt_device *dev;
-	size_t ndev, capdev;
-	struct yaml_node *doc;	/* the top-level mapping as loaded, or NULL */
-	enum rt_format format;
-	json_t *ganeti;		/* a Ganeti file as loaded, or NULL */
-	bool ganeti_hvinfo;	/* placement as "hvinfo" (newer) or "pci" */
-	/* The VM the file belongs to, as QEMU names it (query-name,
-	 * query-uuid): NULL / "" where the file records none. A native file
-	 * keeps them as vm-name and vm-uuid; a Ganeti file's kvm_cmd has
+	/* What the file records (model.h): reserved, dev, ndev, capdev,
+	 * vm_name, vm_uuid by name, and all of them as rt->file. One
+	 * storage: a union, as Linux's struct_group() makes. A native file
+	 * keeps the VM as vm-name and vm-uuid; a Ganeti file's kvm_cmd has
 	 * -name and -uuid. */
-	char *vm_name;
-	char vm_uuid[RT_UUID_LEN + 1];
+	union {
+		struct rt_file file;
+		struct {
+			RT_FILE_MEMBERS
+		};
+	};
+	enum rt_format format;	/* which codec reads and writes the file */
+	void *codec_data;	/* that codec's own of the file as loaded (its
+				   entries as read), or NULL */
 	/* The file as this run last read or wrote it, so that a commit
 	 * notices another writer (Ganeti does not take our lock): its
 	 * identity, and copies of its devices. */
@@ -166,15 +119,6 @@ struct rt_device *runtime_find_id(struct runtime *rt, const char *id);
 /* Appends a zeroed device (slot = -1) and returns it, NULL on ENOMEM. */
 struct rt_device *runtime_add_device(struct runtime *rt, struct error *e);
 
-/* A copy of src that owns its own strings (source NULL; gsource, which
- * rt->ganeti owns, is kept; gextra is shared); release it with
- * rt_device_release. */
-int rt_device_copy(struct rt_device *dst, const struct rt_device *src,
-		   struct error *e);
-
-/* Frees the strings d owns. */
-void rt_device_release(struct rt_device *d);
-
 /* Drops the device at index i, freeing what it owns. */
 void runtime_remove_device(struct runtime *rt, size_t i);
 
@@ -205,11 +149,5 @@ uint32_t runtime_used_slots(const struct runtime *rt, const char *bus);
  * ("" leaves it to the host) and tap name. A Ganeti file's are its
  * hvparams', and its taps the kernel's names, as Ganeti's own are. */
 void runtime_device_defaults(const struct runtime *rt, struct rt_device *d);
-
-const char *rt_kind_name(enum rt_kind k);
-
-/* Copies in to out (size bytes with the NUL) in lower case: uuids and
- * MACs are kept and compared that way, whatever spelling came in. */
-void rt_copy_lower(char *out, size_t size, const char *in);
 
 #endif

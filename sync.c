@@ -9,9 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pci.h"
+#include "model.h"
 #include "sync.h"
-#include "tap.h"
 
 #define MAX_DEVICES 64
 

@@ -1,10 +1,8 @@
 /* Host side of a virtio NIC, see tap.h. Everything asks the kernel
  * directly (ioctls on /dev/net/tun and on a datagram socket), so it acts
  * in the caller's network namespace; scripts run without a shell. */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <linux/ethtool.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
@@ -26,58 +24,6 @@
 #define VHOST_DEV	"/dev/vhost-net"
 #define SCRIPT_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:" \
 			"/sbin:/bin"
-
-bool tap_name_is_valid(const char *name)
-{
-	size_t n = strlen(name);
-
-	/* '-' first would read as an option to ip(8) and to scripts */
-	if (n == 0 || n >= IFNAMSIZ || strcmp(name, ".") == 0 ||
-	    strcmp(name, "..") == 0 || name[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		/* unsigned, so that bytes above 0x7f are refused on every
-		 * ABI, not only where char is signed */
-		unsigned char c = name[i];
-
-		/* '%' would be a pattern to the kernel: "kh%d" makes "kh0" */
-		if (c == '/' || c == ':' || c == '%' || c <= ' ' || c >= 0x7f)
-			return false;
-	}
-	return true;
-}
-
-bool tap_name_is_kernels(const char *name)
-{
-	return strncmp(name, "tap", 3) == 0 && name[3] != '\0' &&
-	       strspn(name + 3, "0123456789") == strlen(name + 3);
-}
-
-void tap_name_for_uuid(const char *uuid, char *out, size_t size)
-{
-	uint64_t h = 0xcbf29ce484222325u;	/* FNV-1a */
-
-	for (; *uuid != '\0'; uuid++)
-		if (*uuid != '-') {
-			h ^= (unsigned char)tolower((unsigned char)*uuid);
-			h *= 0x100000001b3u;
-		}
-	/* 13 of its 16 hex digits: "kh" and them fill IFNAMSIZ */
-	snprintf(out, size, "kh%013" PRIx64, h >> 12);
-}
-
-bool mac_is_valid(const char *mac)
-{
-	if (strlen(mac) != 17)
-		return false;
-	for (size_t i = 0; i < 17; i++)
-		if (i % 3 == 2 ? mac[i] != ':' :
-		    !isxdigit((unsigned char)mac[i]))
-			return false;
-	/* The lowest bit of the first octet marks a group (multicast)
-	 * address: its second digit must be even. */
-	return strspn(mac, "0:") != 17 && strchr("02468aAcCeE", mac[1]);
-}
 
 void tap_init(struct tap *t)
 {

@@ -10,8 +10,9 @@
 #include <net/if.h>
 
 #include "error.h"
-
-#define TAP_MAX_QUEUES 16
+/* TAP_MAX_QUEUES, and the names and their validators (tap_name_is_valid,
+ * tap_name_is_kernels, tap_name_for_uuid, mac_is_valid): the model's */
+#include "model.h"
 
 struct tap {
 	char name[IFNAMSIZ];
@@ -20,24 +21,6 @@ struct tap {
 	int vhostfds[TAP_MAX_QUEUES];	/* one per queue, or all -1 */
 	bool vnet_hdr;			/* opened with IFF_VNET_HDR */
 };
-
-/* Linux interface names: 1 to IFNAMSIZ-1 printable ASCII bytes, no '/',
- * ':', space, or '%' (which the kernel would take as a pattern). */
-bool tap_name_is_valid(const char *name);
-
-/* Whether name is one the kernel hands out to whoever asks for none,
- * "tap" and digits: on another host it may be any VM's tap. */
-bool tap_name_is_kernels(const char *name);
-
-/* The name a NIC's tap is made under where none is given: "kh" and 13
- * hex digits of a hash of its whole uuid (uuids made in sequence share
- * most digits), made for this NIC on any host: a migration target must
- * never open another VM's tap by name. */
-void tap_name_for_uuid(const char *uuid, char *out, size_t size);
-
-/* "52:54:00:12:34:56": six two-digit hex groups separated by ':', a
- * unicast address (lowest bit of the first octet clear), not all zero. */
-bool mac_is_valid(const char *mac);
 
 /* Sets every fd to -1. */
 void tap_init(struct tap *t);

@@ -12,6 +12,7 @@
 
 #include <check.h>
 
+#include "../ganeti.h"
 #include "../runtime.h"
 #include "check_run.h"
 
@@ -221,6 +222,20 @@ static int parse(struct runtime *rt, const char *sq, struct error *e)
 	return rc;
 }
 
+/* What the Ganeti codec keeps of the file rt holds. */
+static const struct ganeti_file *ganeti(const struct runtime *rt)
+{
+	ck_assert_int_eq(rt->format, RT_GANETI);
+	ck_assert_ptr_nonnull(rt->codec_data);
+	return rt->codec_data;
+}
+
+/* Whether its devices are placed with hvinfo (newer) or pci. */
+static bool hvinfo(const struct runtime *rt)
+{
+	return ganeti(rt)->hvinfo;
+}
+
 static void parse_ok(struct runtime *rt, const char *sq)
 {
 	struct error e = { 0 };
@@ -383,7 +398,7 @@ START_TEST(test_read)
 	parse_ok(&rt, s->text);
 	expect_devices(&rt, s->dev, s->ndev);
 	ck_assert_uint_eq(rt.reserved, s->reserved);
-	ck_assert_int_eq(rt.ganeti_hvinfo, s->hvinfo);
+	ck_assert_int_eq(hvinfo(&rt), s->hvinfo);
 	runtime_close(&rt);
 }
 END_TEST
@@ -416,7 +431,7 @@ START_TEST(test_style)
 	parse_ok(&rt, styles[_i].text);
 	ck_assert_uint_eq(rt.ndev, 0);
 	ck_assert_uint_eq(rt.reserved, styles[_i].reserved);
-	ck_assert_int_eq(rt.ganeti_hvinfo, styles[_i].hvinfo);
+	ck_assert_int_eq(hvinfo(&rt), styles[_i].hvinfo);
 	runtime_close(&rt);
 }
 END_TEST
@@ -730,7 +745,7 @@ START_TEST(test_malformed)
 	struct error e = { 0 };
 	int rc = parse(&rt, malformed[_i].text, &e);
 	/* a failed parse leaves nothing behind */
-	bool empty = rt.ndev == 0 && rt.ganeti == NULL && rt.format == RT_NATIVE;
+	bool empty = rt.ndev == 0 && rt.codec_data == NULL && rt.format == RT_NATIVE;
 
 	runtime_close(&rt);	/* first: a failure here must not leak */
 	ck_assert_msg(rc == KH_EUSAGE && e.code == KH_EUSAGE,
@@ -943,7 +958,7 @@ START_TEST(test_nic_files)
 			ck_assert_str_eq(rt.dev[i].tap, nics++ == 0 ? "tap7" : "");
 	ck_assert_uint_ge(nics, 2);
 	/* places count every NIC of the file, managed or not */
-	nics = json_array_size(json_array_get(rt.ganeti, 1));
+	nics = json_array_size(json_array_get(ganeti(&rt)->root, 1));
 	/* a new NIC's tap goes to the next place */
 	d = add_device(&rt, &samples[0].add[0]);
 	snprintf(d->tap, sizeof(d->tap), "tap9");

@@ -1,4 +1,5 @@
-/* pci.c: ids, uuids, slot choice, query-pci walking, hotplug checks. */
+/* pci.c: slot choice, query-pci walking, hotplug checks (ids and uuids:
+ * test_model.c). */
 #include <check.h>
 #include <stdlib.h>
 
@@ -20,55 +21,6 @@ static const char query_pci[] =
 	"  \"devices\": [{\"bus\": 1, \"slot\": 3, \"function\": 0,"
 	"   \"qdev_id\": \"behind\"}]}}"
 	"]}]";
-
-START_TEST(uuid_validation)
-{
-	ck_assert(uuid_is_valid("003fc157-66a8-4e6d-8b7e-ec4f69751396"));
-	ck_assert(uuid_is_valid("003FC157-66A8-4E6D-8B7E-EC4F69751396"));
-	ck_assert(!uuid_is_valid(""));
-	ck_assert(!uuid_is_valid("003fc157-66a8-4e6d-8b7e-ec4f6975139"));
-	ck_assert(!uuid_is_valid("003fc157-66a8-4e6d-8b7e-ec4f697513961"));
-	ck_assert(!uuid_is_valid("003fc15766a84e6d8b7eec4f69751396"));
-	ck_assert(!uuid_is_valid("003fc157-66a8-4e6d-8b7e_ec4f69751396"));
-	ck_assert(!uuid_is_valid("g03fc157-66a8-4e6d-8b7e-ec4f69751396"));
-	ck_assert(!uuid_is_valid("003fc157-66a8-4e6d-8b7e-ec4f69751396\n"));
-}
-END_TEST
-
-START_TEST(qemu_id_rules)
-{
-	ck_assert(qemu_id_is_valid("hotdisk-003fc157-pci-5"));
-	ck_assert(qemu_id_is_valid("a"));
-	ck_assert(qemu_id_is_valid("A.b_c-9"));
-	ck_assert(qemu_id_is_valid("abcdefghijklmnopqrstuvwxyz012345"));	/* 32 */
-	ck_assert(!qemu_id_is_valid("abcdefghijklmnopqrstuvwxyz0123456"));	/* 33 */
-	ck_assert(!qemu_id_is_valid(""));
-	ck_assert(!qemu_id_is_valid("9disk"));
-	ck_assert(!qemu_id_is_valid("-disk"));
-	ck_assert(!qemu_id_is_valid("disk 1"));
-	ck_assert(!qemu_id_is_valid("disk,1"));
-	ck_assert(!qemu_id_is_valid("disk/1"));
-}
-END_TEST
-
-START_TEST(device_id_scheme)
-{
-	char id[33];
-	struct error e = { 0 };
-
-	ck_assert_int_eq(pci_device_id(id, sizeof(id), "disk",
-				       "003fc157-66a8-4e6d-8b7e-ec4f69751396", 5, &e), KH_OK);
-	ck_assert_str_eq(id, "hotdisk-003fc157-pci-5");
-	ck_assert_int_eq(pci_device_id(id, sizeof(id), "nic",
-				       "003fc157-66a8-4e6d-8b7e-ec4f69751396", 31, &e), KH_OK);
-	ck_assert_str_eq(id, "hotnic-003fc157-pci-31");
-	ck_assert_int_eq(pci_device_id(id, sizeof(id), "disk", "not-a-uuid", 5, &e),
-			 KH_EUSAGE);
-	/* an id that would not fit is refused, never cut */
-	ck_assert_int_eq(pci_device_id(id, 10, "disk",
-				       "003fc157-66a8-4e6d-8b7e-ec4f69751396", 5, &e), KH_EUSAGE);
-}
-END_TEST
 
 START_TEST(occupied_slots_from_query_pci)
 {
@@ -181,9 +133,6 @@ static Suite *pci_suite(void)
 	Suite *s = suite_create("pci");
 	TCase *tc = tcase_create("pci");
 
-	tcase_add_test(tc, uuid_validation);
-	tcase_add_test(tc, qemu_id_rules);
-	tcase_add_test(tc, device_id_scheme);
 	tcase_add_test(tc, occupied_slots_from_query_pci);
 	tcase_add_test(tc, find_device_walks_bridges);
 	tcase_add_test(tc, free_slot_choice);

@@ -821,7 +821,7 @@ START_TEST(test_validation)
 	ck_assert_ptr_null(strchr(e.msg, '\n'));
 	/* a failed parse leaves nothing behind */
 	ck_assert_uint_eq(rt.ndev, 0);
-	ck_assert_ptr_null(rt.doc);
+	ck_assert_ptr_null(rt.codec_data);
 	runtime_close(&rt);
 }
 END_TEST

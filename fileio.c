@@ -1,0 +1,197 @@
+/* Whole files, durably, and lock files: see fileio.h. */
+#include <sys/file.h>
+#include <sys/time.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fileio.h"
+
+static int nomem(struct error *e)
+{
+	return error_set(e, KH_EFAIL, "out of memory");
+}
+
+/* --- reading and writing --- */
+
+int fio_read_all(int fd, const char *path, size_t max, char **out,
+		 size_t *len, struct error *e)
+{
+	size_t n = 0, cap = 0;
+	char *buf = NULL, *nbuf;
+	ssize_t r;
+
+	for (;;) {
+		if (n == cap && cap > max)
+			break;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 65536;
+			cap = cap > max ? max + 1 : cap;
+			if ((nbuf = realloc(buf, cap)) == NULL) {
+				free(buf);
+				return nomem(e);
+			}
+			buf = nbuf;
+		}
+		if ((r = read(fd, buf + n, cap - n)) == 0)
+			break;
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			free(buf);
+			return error_set(e, KH_EFAIL, "%s: %s", path,
+					 strerror(errno));
+		}
+		n += r;
+	}
+	*out = buf;
+	*len = n;
+	return KH_OK;
+}
+
+int fio_write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = write(fd, buf, len)) == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int fio_sync_dir(const char *path, struct error *e)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd, rc = KH_OK;
+
+	dir = slash == NULL ? strdup(".") : slash == path ? strdup("/") :
+	    strndup(path, slash - path);
+	if (dir == NULL)
+		return nomem(e);
+	if ((fd = open(dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fsync(fd) == -1)
+		rc = error_set(e, KH_EFAIL, "%s: written, but syncing %s "
+			       "failed: %s", path, dir, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	free(dir);
+	return rc;
+}
+
+/* --- a lock file with a deadline --- */
+
+static volatile sig_atomic_t lock_timed_out;
+
+static void lock_alarm(int sig)
+{
+	(void)sig;
+	lock_timed_out = 1;
+}
+
+static struct timeval ms_to_tv(long ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	return tv;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 +
+	    (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Puts back the caller's timer, less the time we spent. */
+static void restore_timer(struct itimerval *old, const struct timespec *t0)
+{
+	long left;
+
+	if (!timerisset(&old->it_value))
+		return;		/* there was none; ours is already off */
+	left = old->it_value.tv_sec * 1000 + old->it_value.tv_usec / 1000 -
+	    ms_since(t0);
+	old->it_value = ms_to_tv(left > 0 ? left : 1);
+	setitimer(ITIMER_REAL, old, NULL);
+}
+
+/* flock() with a deadline. SIGALRM, without SA_RESTART, interrupts it
+ * with EINTR. The timer keeps firing every 10 ms after the deadline so
+ * that a signal landing just before flock() is entered cannot leave us
+ * blocked for good. Returns 0, ETIMEDOUT or an errno. */
+static int flock_timeout(int fd, int op, int timeout_ms)
+{
+	struct sigaction sa = { .sa_handler = lock_alarm }, old_sa;
+	struct itimerval it = {
+		.it_value = ms_to_tv(timeout_ms), .it_interval = ms_to_tv(10)
+	};
+	struct itimerval off = { { 0, 0 }, { 0, 0 } }, old_it = off;
+	struct timespec t0;
+	int rc = 0;
+
+	if (flock(fd, op | LOCK_NB) == 0)
+		return 0;
+	if (errno != EWOULDBLOCK)
+		return errno;
+	if (timeout_ms <= 0)
+		return ETIMEDOUT;
+	sigemptyset(&sa.sa_mask);
+	lock_timed_out = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (sigaction(SIGALRM, &sa, &old_sa) == -1)
+		return errno;
+	if (setitimer(ITIMER_REAL, &it, &old_it) == -1)
+		rc = errno;
+	while (rc == 0 && flock(fd, op) == -1)
+		rc = errno != EINTR ? errno : lock_timed_out ? ETIMEDOUT : 0;
+	/* ours off before the caller's handler is back, then theirs on */
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGALRM, &old_sa, NULL);
+	restore_timer(&old_it, &t0);
+	return rc;
+}
+
+/* Opens the lock file: for a writer created if missing; a reader takes
+ * an existing one read-only where it may not create or write (a
+ * read-only filesystem), and none at all where there is none (-1 with
+ * err 0). */
+static int open_lock(const char *lock_path, bool shared, int *err)
+{
+	int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	*err = fd == -1 ? errno : 0;
+	if (fd != -1 || !shared || (errno != EROFS && errno != EACCES))
+		return fd;
+	fd = open(lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	*err = fd == -1 && errno != ENOENT ? errno : 0;
+	return fd;
+}
+
+int fio_lock(const char *path, bool shared, int timeout_ms, int *fd)
+{
+	int err;
+
+	*fd = open_lock(path, shared, &err);
+	if (*fd == -1)
+		return err;
+	err = flock_timeout(*fd, shared ? LOCK_SH : LOCK_EX, timeout_ms);
+	if (err != 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return err;
+}
