@@ -36,11 +36,7 @@ static int check_disk_path(struct request *r, struct error *e)
 	if (stat(r->path, &st) == -1)
 		return error_set(e, KH_EUSAGE, "--path: %.200s: %s", r->path,
 				 strerror(errno));
-	if (S_ISREG(st.st_mode))
-		r->file_driver = "file";
-	else if (S_ISBLK(st.st_mode))
-		r->file_driver = "host_device";
-	else
+	if ((r->file_driver = rt_file_driver(st.st_mode)) == NULL)
 		return error_set(e, KH_EUSAGE,
 				 "--path: %.200s is not a regular file or block device",
 				 r->path);
@@ -316,7 +312,7 @@ static json_t *disk_gextra(const struct request *r)
 	if (r->gextra != NULL)
 		return json_incref(r->gextra);
 	return json_pack("{s:s}", "dev_type", r->dev_type != NULL ? r->dev_type :
-			 strcmp(r->file_driver, "host_device") == 0 ? "plain" : "file");
+			 strcmp(r->file_driver, RT_FILE_DRIVER_BLOCK) == 0 ? "plain" : "file");
 }
 
 /* A disk's QEMU driver: as recorded, else as check_disk_path would find
@@ -330,8 +326,8 @@ static const char *file_driver_of(const struct rt_device *d)
 	if (d->file_driver[0] != '\0')
 		return d->file_driver;
 	if (stat(path, &st) == 0)
-		return S_ISBLK(st.st_mode) ? "host_device" : "file";
-	return strncmp(path, "/dev/", 5) == 0 ? "host_device" : "file";
+		return S_ISBLK(st.st_mode) ? RT_FILE_DRIVER_BLOCK : RT_FILE_DRIVER_FILE;
+	return strncmp(path, "/dev/", 5) == 0 ? RT_FILE_DRIVER_BLOCK : RT_FILE_DRIVER_FILE;
 }
 
 /* Whether QEMU has a disk backend named id: a node of that name
@@ -373,7 +369,7 @@ static int disk_check_add(struct request *r, bool format_given, struct error *e)
 static int disk_fill(const struct runtime *rt, struct rt_device *d,
 		     const struct request *r, struct error *e)
 {
-	snprintf(d->driver, sizeof(d->driver), "virtio-blk-pci");
+	snprintf(d->driver, sizeof(d->driver), "%s", RT_DRIVER_DISK);
 	snprintf(d->format, sizeof(d->format), "%s", r->format);
 	snprintf(d->mode, sizeof(d->mode), "%s", r->mode);
 	snprintf(d->file_driver, sizeof(d->file_driver), "%s", r->file_driver);

@@ -332,7 +332,7 @@ static int copy_string(char **to, const char *from, struct error *e)
 static int nic_fill(const struct runtime *rt, struct rt_device *d,
 		    const struct request *r, struct error *e)
 {
-	snprintf(d->driver, sizeof(d->driver), "virtio-net-pci");
+	snprintf(d->driver, sizeof(d->driver), "%s", RT_DRIVER_NIC);
 	snprintf(d->mac, sizeof(d->mac), "%s", r->mac);
 	snprintf(d->nic_mode, sizeof(d->nic_mode), "%s", r->mode);
 	runtime_device_defaults(rt, d);
