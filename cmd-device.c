@@ -4,6 +4,7 @@
 
 #include "cmd.h"
 #include "flow.h"
+#include "kind.h"
 
 static const char *const verbs[] = { [OP_REMOVE] = "remove", [OP_ADD] = "add",
 				     [OP_MODIFY] = "modify" };

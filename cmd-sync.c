@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "cmd.h"
+#include "kind.h"
 #include "output.h"
 #include "sync.h"
 

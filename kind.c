@@ -1,4 +1,5 @@
 /* The device kinds' operations by kind: see kind.h. */
+#include <stdio.h>
 #include <string.h>
 
 #include "kind.h"
@@ -19,4 +20,33 @@ const struct kind_ops *kind_ops_named(const char *name)
 		if (name != NULL && strcmp(name, rt_kind_name(k)) == 0)
 			return kind_ops(k);
 	return NULL;
+}
+
+/* Checks what only the whole command line can tell. */
+int check_request(const struct request *r, const char *sub,
+		  struct error *e)
+{
+	if (r->uuid[0] == '\0')
+		return error_set(e, KH_EUSAGE, "%s %s: --uuid is required",
+				 rt_kind_name(r->kind), sub);
+	if (r->op != OP_ADD)
+		return KH_OK;
+	return kind_ops(r->kind)->complete(r, e);
+}
+
+bool same_add(const struct rt_device *d, const struct request *r)
+{
+	return d->kind == r->kind && request_gives_same(r->name, d->name) &&
+	       kind_ops(d->kind)->same(d, r);
+}
+
+void request_from_device(const struct rt_device *d, struct request *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = d->kind;
+	r->op = OP_ADD;
+	memcpy(r->uuid, d->uuid, sizeof(r->uuid));
+	r->name = d->name;
+	r->slot = d->slot;
+	kind_ops(d->kind)->to_request(d, r);
 }

@@ -99,4 +99,17 @@ extern const struct kind_ops disk_ops, nic_ops;
 const struct kind_ops *kind_ops(enum rt_kind k);
 const struct kind_ops *kind_ops_named(const char *name);
 
+/* Checks what only the whole command line can tell: a uuid, and what an
+ * add of r's kind cannot do without. */
+int check_request(const struct request *r, const char *sub,
+		  struct error *e);
+
+/* Whether r asks for what d already is: what r gives must match (what it
+ * leaves out was the file's or the host's choice). */
+bool same_add(const struct rt_device *d, const struct request *r);
+
+/* The request that makes d again; its strings point into d. Empty values
+ * are left to the add's defaults. */
+void request_from_device(const struct rt_device *d, struct request *r);
+
 #endif

@@ -15,11 +15,21 @@
 #include <jansson.h>
 
 #include "pci.h"
-#include "kind.h"
 #include "request.h"
 #include "tap.h"
 
 #define NAME_MAX_LEN 128
+
+/* What --mode may say for a kind, the default first. */
+static const char *const *modes_of(enum rt_kind kind)
+{
+	static const char *const *const modes[] = {
+		[RT_DISK] = rt_disk_modes,
+		[RT_NIC] = rt_nic_modes,
+	};
+
+	return modes[kind];
+}
 
 int parse_choice(const char *opt, const char *value,
 		 const char *const *allowed, struct error *e)
@@ -111,7 +121,7 @@ int parse_device_option(int c, const char *arg, struct request *r,
 	case 'd': r->discard = arg; return parse_choice("--discard", arg, rt_disk_discards, e);
 	case 'o':
 		r->mode = arg;
-		return parse_choice("--mode", arg, kind_ops(r->kind)->modes, e);
+		return parse_choice("--mode", arg, modes_of(r->kind), e);
 	case 'M': return parse_mac(arg, r->mac, e);
 	case 'l': r->link = arg; return parse_ifname("--link", arg, e);
 	case 'S': r->script = arg; return KH_OK;
@@ -136,20 +146,8 @@ void apply_defaults(struct request *r)
 	if (r->format == NULL)
 		r->format = "raw";
 	if (r->mode == NULL)
-		r->mode = kind_ops(r->kind)->modes[0];
+		r->mode = modes_of(r->kind)[0];
 	/* cache, discard, queues, vhost: the runtime file's defaults */
-}
-
-/* Checks what only the whole command line can tell. */
-int check_request(const struct request *r, const char *sub,
-		  struct error *e)
-{
-	if (r->uuid[0] == '\0')
-		return error_set(e, KH_EUSAGE, "%s %s: --uuid is required",
-				 rt_kind_name(r->kind), sub);
-	if (r->op != OP_ADD)
-		return KH_OK;
-	return kind_ops(r->kind)->complete(r, e);
 }
 
 bool request_same_string(const char *a, const char *b)
@@ -160,23 +158,6 @@ bool request_same_string(const char *a, const char *b)
 bool request_gives_same(const char *given, const char *recorded)
 {
 	return given == NULL || request_same_string(given, recorded);
-}
-
-bool same_add(const struct rt_device *d, const struct request *r)
-{
-	return d->kind == r->kind && request_gives_same(r->name, d->name) &&
-	       kind_ops(d->kind)->same(d, r);
-}
-
-void request_from_device(const struct rt_device *d, struct request *r)
-{
-	memset(r, 0, sizeof(*r));
-	r->kind = d->kind;
-	r->op = OP_ADD;
-	memcpy(r->uuid, d->uuid, sizeof(r->uuid));
-	r->name = d->name;
-	r->slot = d->slot;
-	kind_ops(d->kind)->to_request(d, r);
 }
 
 void apply_changes(struct request *to, const struct request *given)

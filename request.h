@@ -39,11 +39,6 @@ void apply_changes(struct request *to, const struct request *given);
 /* What add uses where the command line says nothing. */
 void apply_defaults(struct request *r);
 
-/* Checks what only the whole command line can tell: a uuid, and what an
- * add of r's kind cannot do without. */
-int check_request(const struct request *r, const char *sub,
-		  struct error *e);
-
 /* value is one of allowed (NULL-terminated), else KH_EUSAGE with
  * "OPT: 'value' is not one of a|b|c". */
 int parse_choice(const char *opt, const char *value,
@@ -53,14 +48,6 @@ int parse_choice(const char *opt, const char *value,
  * (r->kind set): KH_EUSAGE naming the option. */
 int parse_device_option(int c, const char *arg, struct request *r,
 			struct error *e);
-
-/* The request that makes d again; its strings point into d. Empty values
- * are left to the add's defaults. */
-void request_from_device(const struct rt_device *d, struct request *r);
-
-/* Whether r asks for what d already is: what r gives must match (what it
- * leaves out was the file's or the host's choice). */
-bool same_add(const struct rt_device *d, const struct request *r);
 
 /* Two optional strings equal (both NULL, or the same text). */
 bool request_same_string(const char *a, const char *b);
