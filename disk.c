@@ -244,11 +244,12 @@ static const struct disk_backend *disk_backend(const struct runtime *rt)
 	return rt->format == RT_GANETI ? &drive_backend : &blockdev_backend;
 }
 
-static int disk_plug(const struct options *o, struct monitor *m,
-		     const struct runtime *rt, const struct rt_device *d,
+static int disk_plug(const struct session *s, const struct rt_device *d,
 		     const struct host_side *h, struct error *e)
 {
-	const struct disk_backend *b = disk_backend(rt);
+	const struct options *o = s->o;
+	struct monitor *m = s->m;
+	const struct disk_backend *b = disk_backend(&s->rt);
 	bool refused;
 
 	(void)h;	/* a disk has no host side */
@@ -393,23 +394,21 @@ static bool disk_same(const struct rt_device *d, const struct request *r)
 	       request_gives_same(r->discard, d->discard);
 }
 
-static int disk_release(const struct options *o, struct monitor *m,
-			const struct runtime *rt, const struct rt_device *d,
+static int disk_release(const struct session *s, const struct rt_device *d,
 			struct error *e)
 {
-	return disk_backend(rt)->release(o, m, d->id, e);
+	return disk_backend(&s->rt)->release(s->o, s->m, d->id, e);
 }
 
 /* The backend (a node or drive, and add-fd's set) may be there or not. */
-static void disk_undo_half_add(const struct options *o, struct monitor *m,
-			       const struct runtime *rt, const char *id,
+static void disk_undo_half_add(const struct session *s, const char *id,
 			       int queues)
 {
 	struct error ignored = { 0 };
 
 	(void)queues;
-	disk_backend(rt)->release(o, m, id, &ignored);
-	remove_fdsets(m, id);
+	disk_backend(&s->rt)->release(s->o, s->m, id, &ignored);
+	remove_fdsets(s->m, id);
 }
 
 static int disk_cmdline(json_t *argv, const struct rt_device *d)

@@ -138,7 +138,7 @@ static void drop_new(struct session *s, const struct request *r,
 
 	if (d != NULL) {
 		if (k->host_down != NULL)
-			k->host_down(s->o, d, h);
+			k->host_down(s, d, h);
 		runtime_discard(&s->rt);
 		runtime_remove_device(&s->rt, (size_t)(d - s->rt.dev));
 	}
@@ -163,13 +163,13 @@ static int plug_new(struct session *s, const struct request *r, json_t **res,
 	 * plugged device cannot be taken back without the guest. */
 	if ((d = runtime_add_device(&s->rt, e)) == NULL ||
 	    fill_device(&s->rt, d, r, slot, e) != KH_OK ||
-	    (k->host_up != NULL && k->host_up(s->o, r, d, &h, e) != KH_OK) ||
+	    (k->host_up != NULL && k->host_up(s, r, d, &h, e) != KH_OK) ||
 	    runtime_prepare(&s->rt, e) != KH_OK ||
 	    tell_intent(&s->rt, "add", d, e) != KH_OK)
 		goto out;
 	intent_told = true;
 	/* 4 */
-	if (k->plug(s->o, s->m, &s->rt, d, &h, e) != KH_OK) {
+	if (k->plug(s, d, &h, e) != KH_OK) {
 		if (k->explain != NULL)
 			k->explain(&s->rt, d, e);
 		goto out;
@@ -268,7 +268,7 @@ static int unplug_recorded(struct session *s, struct rt_device *d,
 		return e->code;
 	}
 	fault_point("after-unplug");
-	if (kind_ops(d->kind)->release(s->o, s->m, &s->rt, d, e) != KH_OK) {
+	if (kind_ops(d->kind)->release(s, d, e) != KH_OK) {
 		error_prefix(e, "%s is unplugged but its backend remains: ", d->id);
 		mark_unplugging(s, d, op, e);
 		return e->code;

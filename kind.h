@@ -11,10 +11,9 @@
 #include <jansson.h>
 
 #include "error.h"
-#include "monitor.h"
-#include "options.h"
 #include "request.h"
 #include "runtime.h"
+#include "session.h"
 #include "tap.h"
 
 /* What an add made on the host before QEMU was asked, which closing takes
@@ -53,23 +52,20 @@ struct kind_ops {
 			 const struct rt_device *except, struct error *e);
 	/* The host side of a new device, made before QEMU is asked, and
 	 * what closing it does not take back after a failed add. */
-	int (*host_up)(const struct options *o, const struct request *r,
+	int (*host_up)(const struct session *s, const struct request *r,
 		       struct rt_device *d, struct host_side *h, struct error *e);
-	void (*host_down)(const struct options *o, const struct rt_device *d,
+	void (*host_down)(const struct session *s, const struct rt_device *d,
 			  const struct host_side *h);
 	/* Step 4 of an add: the backend and the device in QEMU. What QEMU
 	 * refused is taken back before it returns. */
-	int (*plug)(const struct options *o, struct monitor *m,
-		    const struct runtime *rt, const struct rt_device *d,
+	int (*plug)(const struct session *s, const struct rt_device *d,
 		    const struct host_side *h, struct error *e);
 	/* After the guest let the device go: its backend and host side. */
-	int (*release)(const struct options *o, struct monitor *m,
-		       const struct runtime *rt, const struct rt_device *d,
+	int (*release)(const struct session *s, const struct rt_device *d,
 		       struct error *e);
 	/* What an add killed half way may have left in QEMU under id (an
 	 * intent record's id and queues); each part may be missing. */
-	void (*undo_half_add)(const struct options *o, struct monitor *m,
-			      const struct runtime *rt, const char *id,
+	void (*undo_half_add)(const struct session *s, const char *id,
 			      int queues);
 	/* A refused plug explained where QEMU's words do not (an image that
 	 * another recorded disk has open). */

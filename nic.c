@@ -141,15 +141,15 @@ static json_t *nic_device_args(const struct rt_device *d)
 	return args;
 }
 
-static int nic_plug(const struct options *o, struct monitor *m,
-		    const struct runtime *rt, const struct rt_device *d,
+static int nic_plug(const struct session *s, const struct rt_device *d,
 		    const struct host_side *h, struct error *e)
 {
+	const struct options *o = s->o;
+	struct monitor *m = s->m;
 	const struct tap *tap = &h->tap;
 	struct fd_names fn;
 	bool refused;
 
-	(void)rt;
 	if (pass_fds(m, d, tap, &fn, e) != KH_OK ||
 	    (fault_point("after-getfd"),
 	     monitor_execute(m, "netdev_add", netdev_args(d, &fn), NULL, e)) != KH_OK) {
@@ -217,9 +217,10 @@ static int run_nic_script(const struct options *o, const struct rt_device *d,
 
 /* Opens the tap (and vhost-net) and puts it on its link. Until QEMU has
  * its fds, closing ours undoes all of it but what a script did. */
-static int nic_host_up(const struct options *o, const struct request *r,
+static int nic_host_up(const struct session *s, const struct request *r,
 		       struct rt_device *d, struct host_side *h, struct error *e)
 {
+	const struct options *o = s->o;
 	struct tap *tap = &h->tap;
 	/* asked for, else what the file gives every NIC, else the host's */
 	const char *mode = r->vhost != NULL ? r->vhost :
@@ -362,47 +363,43 @@ static int nic_conflicts(const struct runtime *rt, const struct request *r,
 
 /* An ifup script's effects are undone by its ifdown counterpart; the tap
  * itself goes with the fds its host_side holds. */
-static void nic_host_down(const struct options *o, const struct rt_device *d,
+static void nic_host_down(const struct session *s, const struct rt_device *d,
 			  const struct host_side *h)
 {
 	struct error ignored = { 0 };
 
 	if (h->script_ran)
-		run_nic_script(o, d, true, &ignored);
+		run_nic_script(s->o, d, true, &ignored);
 }
 
 /* Closing QEMU's tap fds (netdev_del) takes the tap away; the NIC is gone
  * whatever its ifdown script says: a warning, not a failure. */
-static int nic_release(const struct options *o, struct monitor *m,
-		       const struct runtime *rt, const struct rt_device *d,
+static int nic_release(const struct session *s, const struct rt_device *d,
 		       struct error *e)
 {
 	struct error down = { 0 };
 
-	(void)rt;
-	if (monitor_execute(m, "netdev_del", json_pack("{s:s}", "id", d->id),
+	if (monitor_execute(s->m, "netdev_del", json_pack("{s:s}", "id", d->id),
 			    NULL, e) != KH_OK &&
 	    !qemu_said(e, QEMU_NO_DEVICE))
 		return e->code;
 	error_clear(e);
-	if (run_nic_script(o, d, true, &down) != KH_OK)
+	if (run_nic_script(s->o, d, true, &down) != KH_OK)
 		fprintf(stderr, "kvm-hotplug: warning: %s\n", down.msg);
 	return KH_OK;
 }
 
 /* The netdev and every fd name a half-done add may have handed over. */
-static void nic_undo_half_add(const struct options *o, struct monitor *m,
-			      const struct runtime *rt, const char *id, int queues)
+static void nic_undo_half_add(const struct session *s, const char *id,
+			      int queues)
 {
 	struct fd_names fn = { .n = 0 };
 
-	(void)o;
-	(void)rt;
-	undo(m, "netdev_del", json_pack("{s:s}", "id", id));
+	undo(s->m, "netdev_del", json_pack("{s:s}", "id", id));
 	for (int v = 0; v < 2; v++)
 		for (int q = 0; q < queues && q < TAP_MAX_QUEUES; q++)
 			fd_name(fn.name[fn.n++], sizeof(fn.name[0]), id, v == 1, q);
-	close_fds(m, &fn);
+	close_fds(s->m, &fn);
 }
 
 static int nic_cmdline(json_t *argv, const struct rt_device *d)

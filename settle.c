@@ -52,7 +52,7 @@ static int settle_add(struct session *s, const struct kind_ops *k,
 		runtime_intent_clear(rt);
 		return KH_OK;
 	}
-	k->undo_half_add(s->o, s->m, rt, id,
+	k->undo_half_add(s, id,
 			 (int)json_integer_value(json_object_get(in, "queues")));
 	if (prepared != NULL)
 		unlink(prepared);
@@ -85,7 +85,7 @@ static int settle_remove(struct session *s, const struct kind_ops *k,
 	}
 	if (d != NULL) {
 		rt_device_release(&s->settled);
-		if (k->release(s->o, s->m, rt, d, e) != KH_OK ||
+		if (k->release(s, d, e) != KH_OK ||
 		    rt_device_copy(&s->settled, d, e) != KH_OK)
 			return e->code;
 		runtime_remove_device(rt, (size_t)(d - rt->dev));
@@ -147,7 +147,7 @@ int settle_pending_removals(struct session *s, struct error *e)
 			i++;
 			continue;
 		}
-		if (kind_ops(d->kind)->release(s->o, s->m, rt, d, e) != KH_OK)
+		if (kind_ops(d->kind)->release(s, d, e) != KH_OK)
 			break;
 		notice("the pending removal of %s is finished", d->id);
 		runtime_remove_device(rt, i);
