@@ -85,12 +85,10 @@ static int check_identity(const struct options *o, struct runtime *rt,
 			 o->runtime, file_vm, o->monitor, qemu_vm);
 }
 
-/* Connects to the VM rt belongs to, and to nothing else. */
-static int connect_monitor(const struct options *o, struct runtime *rt,
-			   struct monitor **m, struct error *e)
+/* Opens the monitor of a QEMU new enough for hotplug. */
+static int open_monitor(const struct options *o, struct monitor **m,
+			struct error *e)
 {
-	json_t *name = NULL, *uuid = NULL;
-	unsigned long nid, uid;
 	int major, minor, micro;
 
 	if (monitor_open(m, o->monitor, o->timeout_ms, e) != KH_OK)
@@ -103,21 +101,32 @@ static int connect_monitor(const struct options *o, struct runtime *rt,
 				 "QEMU %d.%d is too old for hotplug (%d.%d or "
 				 "newer needed)", major, minor, MIN_QEMU_MAJOR,
 				 MIN_QEMU_MINOR);
-	if (monitor_send(*m, "query-name", NULL, -1, &nid, e) == KH_OK &&
-	    monitor_send(*m, "query-uuid", NULL, -1, &uid, e) == KH_OK &&
-	    monitor_reply(*m, nid, "query-name", &name, e) == KH_OK &&
-	    monitor_reply(*m, uid, "query-uuid", &uuid, e) == KH_OK)
-		check_identity(o, rt, name, uuid, e);
-	json_decref(name);
-	json_decref(uuid);
-	return e->code;
+	return KH_OK;
 }
 
-/* Whether this QEMU is the VM's live copy and can carry out a change
- * (removal: and have it acknowledged), asked in one round trip. A target
- * waiting for its state (inmigrate, -incoming defer) takes adds: that is
- * how a target is built; it has no guest to acknowledge a removal. */
-static int check_run_state(struct monitor *m, bool removal, struct error *e)
+/* Sends the n queries cmds at once and reads their replies: one round
+ * trip. */
+static int ask(struct monitor *m, const char *const *cmds, json_t **replies,
+	       size_t n, struct error *e)
+{
+	unsigned long id[4];
+
+	for (size_t i = 0; i < n; i++)
+		if (monitor_send(m, cmds[i], NULL, -1, &id[i], e) != KH_OK)
+			return e->code;
+	for (size_t i = 0; i < n; i++)
+		if (monitor_reply(m, id[i], cmds[i], &replies[i], e) != KH_OK)
+			return e->code;
+	return KH_OK;
+}
+
+/* Whether this QEMU, by query-status (st) and query-migrate (mig), is the
+ * VM's live copy and can carry out a change (a removal: and have it
+ * acknowledged). A target waiting for its state (inmigrate, -incoming
+ * defer) takes adds: that is how a target is built; it has no guest to
+ * acknowledge a removal. */
+static int run_state_verdict(json_t *st, json_t *mig, bool removal,
+			     struct error *e)
 {
 	static const struct { const char *state, *why; bool removal_only; } refused[] = {
 		{ "postmigrate", "the VM was migrated away and runs elsewhere", false },
@@ -132,32 +141,20 @@ static int check_run_state(struct monitor *m, bool removal, struct error *e)
 	static const char *const migrating[] = { "setup", "active", "pre-switchover",
 		"device", "postcopy-active", "postcopy-paused", "postcopy-recover",
 		"cancelling", "wait-unplug", NULL };
-	json_t *st = NULL, *mig = NULL;
-	unsigned long sid, mid;
-	const char *state, *mstate;
+	const char *state = json_string_value(json_object_get(st, "status"));
+	const char *mstate = json_string_value(json_object_get(mig, "status"));
 
-	if (monitor_send(m, "query-status", NULL, -1, &sid, e) != KH_OK ||
-	    monitor_send(m, "query-migrate", NULL, -1, &mid, e) != KH_OK ||
-	    monitor_reply(m, sid, "query-status", &st, e) != KH_OK ||
-	    monitor_reply(m, mid, "query-migrate", &mig, e) != KH_OK)
-		goto out;
-	state = json_string_value(json_object_get(st, "status"));
-	mstate = json_string_value(json_object_get(mig, "status"));
 	for (size_t i = 0; state != NULL && i < sizeof(refused) / sizeof(refused[0]); i++)
 		if (strcmp(state, refused[i].state) == 0 &&
-		    (removal || !refused[i].removal_only)) {
-			error_set(e, KH_EFAIL, "QEMU is in state %s: %s; nothing "
-				  "changed", state, refused[i].why);
-			goto out;
-		}
+		    (removal || !refused[i].removal_only))
+			return error_set(e, KH_EFAIL, "QEMU is in state %s: %s; "
+					 "nothing changed", state, refused[i].why);
 	for (size_t i = 0; mstate != NULL && migrating[i] != NULL; i++)
 		if (strcmp(mstate, migrating[i]) == 0)
-			error_set(e, KH_EFAIL, "a migration is under way (%s): the "
-				  "VM must not change now; nothing changed", mstate);
-out:
-	json_decref(st);
-	json_decref(mig);
-	return e->code;
+			return error_set(e, KH_EFAIL, "a migration is under way "
+					 "(%s): the VM must not change now; nothing "
+					 "changed", mstate);
+	return KH_OK;
 }
 
 /* Step 5: the new file in place, then what its format keeps beside it.
@@ -200,13 +197,26 @@ int session_open(struct session *s, enum file_use use, struct error *e)
 	return load_runtime(s->o, &s->rt, use, e);
 }
 
+/* A new connection asks which VM this is, and a change what state it
+ * is in: all in one round trip. */
 int session_connect(struct session *s, enum change change, struct error *e)
 {
-	if (s->m == NULL && connect_monitor(s->o, &s->rt, &s->m, e) != KH_OK)
+	static const char *const asked[] = { "query-name", "query-uuid",
+					     "query-status", "query-migrate" };
+	json_t *r[4] = { NULL, NULL, NULL, NULL };
+	bool fresh = s->m == NULL;
+	size_t first = fresh ? 0 : 2, end = change == CHANGE_NONE ? 2 : 4;
+
+	if (fresh && open_monitor(s->o, &s->m, e) != KH_OK)
 		return e->code;
-	if (change == CHANGE_NONE)
-		return KH_OK;
-	return check_run_state(s->m, change == CHANGE_REMOVE, e);
+	if (first < end &&
+	    ask(s->m, asked + first, r + first, end - first, e) == KH_OK &&
+	    (!fresh || check_identity(s->o, &s->rt, r[0], r[1], e) == KH_OK) &&
+	    change != CHANGE_NONE)
+		run_state_verdict(r[2], r[3], change == CHANGE_REMOVE, e);
+	for (size_t i = 0; i < 4; i++)
+		json_decref(r[i]);
+	return e->code;
 }
 
 int session_commit(struct session *s, struct error *e)
