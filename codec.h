@@ -30,6 +30,16 @@ struct rt_codec {
 	/* whether the file can record a pending removal (state:
 	 * unplugging); where it cannot, the intent record stands for it */
 	bool records_unplugging;
+	/* whether the tool records the VM's name and uuid in the file (a
+	 * file that names none is bound by its next write); where it does
+	 * not, the file names its VM its own way (Ganeti's kvm_cmd) */
+	bool records_vm;
+	/* whether disks are drives made as Ganeti makes them (add-fd, HMP
+	 * drive_add), because Ganeti removes them its own way (drive_del);
+	 * else blockdev-add nodes */
+	bool disks_as_drives;
+	/* who reserved the reserved slots, for messages */
+	const char *reserved_by;
 	/* the fields (RT_FIELD_BIT) the file's text does not hold, which
 	 * its read-back therefore does not compare */
 	uint32_t unrecorded;

@@ -241,7 +241,7 @@ static const struct disk_backend drive_backend = { drive_add, drive_del };
 
 static const struct disk_backend *disk_backend(const struct runtime *rt)
 {
-	return rt->format == RT_GANETI ? &drive_backend : &blockdev_backend;
+	return runtime_disks_as_drives(rt) ? &drive_backend : &blockdev_backend;
 }
 
 static int disk_plug(const struct session *s, const struct rt_device *d,

@@ -44,8 +44,7 @@ static int choose_slot(const struct options *o, struct monitor *m,
 	if (requested >= 0 && requested < PCI_SLOTS &&
 	    (rt->reserved & (UINT32_C(1) << requested)))
 		return error_set(e, KH_EFAIL, "slot %d on %s is reserved (%s)",
-				 requested, PCI_HOTPLUG_BUS, rt->format == RT_GANETI ?
-				 "as Ganeti reserves it" : "reserved-slots");
+				 requested, PCI_HOTPLUG_BUS, runtime_reserved_by(rt));
 	if (pci_survey(m, PCI_HOTPLUG_BUS, &pci, e) != KH_OK)
 		return e->code;
 	occupied = pci_occupied_slots(pci) | runtime_used_slots(rt, PCI_HOTPLUG_BUS);

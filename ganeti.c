@@ -695,6 +695,9 @@ const struct rt_codec ganeti_codec = {
 	.format = RT_GANETI,
 	.what = "Ganeti runtime",
 	.records_unplugging = false,
+	.records_vm = false,
+	.disks_as_drives = true,
+	.reserved_by = "as Ganeti reserves it",
 	/* Ganeti's -drive finds out how to open a path itself, and a
 	 * NIC's tap is in its nic file, written after the commit */
 	.unrecorded = RT_FIELD_BIT(RT_FIELD_FILE_DRIVER) |

@@ -603,6 +603,21 @@ bool runtime_records_unplugging(const struct runtime *rt)
 	return codec(rt)->records_unplugging;
 }
 
+bool runtime_records_vm(const struct runtime *rt)
+{
+	return codec(rt)->records_vm;
+}
+
+bool runtime_disks_as_drives(const struct runtime *rt)
+{
+	return codec(rt)->disks_as_drives;
+}
+
+const char *runtime_reserved_by(const struct runtime *rt)
+{
+	return codec(rt)->reserved_by;
+}
+
 uint32_t runtime_used_slots(const struct runtime *rt, const char *bus)
 {
 	return rt_file_used_slots(&rt->file, bus);

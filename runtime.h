@@ -140,6 +140,17 @@ void runtime_intent_clear(struct runtime *rt);
  * Ganeti file cannot, and the intent record stands for it there. */
 bool runtime_records_unplugging(const struct runtime *rt);
 
+/* Whether the tool records the VM the file belongs to (vm-name, vm-uuid);
+ * a Ganeti file names it in its own kvm_cmd. */
+bool runtime_records_vm(const struct runtime *rt);
+
+/* Whether the file's disks are drives made as Ganeti makes them (add-fd,
+ * HMP drive_add; removed with drive_del), else blockdev-add nodes. */
+bool runtime_disks_as_drives(const struct runtime *rt);
+
+/* Who reserved the file's reserved slots, for messages. */
+const char *runtime_reserved_by(const struct runtime *rt);
+
 /* Slots on bus that the file accounts for: reserved ones and recorded
  * devices. Bit n set means slot n. */
 uint32_t runtime_used_slots(const struct runtime *rt, const char *bus);

@@ -70,10 +70,10 @@ static int check_identity(const struct options *o, struct runtime *rt,
 		uuid = NULL;	/* QEMU's way of saying there is none */
 	if ((rt->vm_name == NULL || (name != NULL && strcmp(name, rt->vm_name) == 0)) &&
 	    (rt->vm_uuid[0] == '\0' || (uuid != NULL && strcasecmp(uuid, rt->vm_uuid) == 0))) {
-		if (rt->format == RT_NATIVE && rt->vm_name == NULL && name != NULL &&
+		if (runtime_records_vm(rt) && rt->vm_name == NULL && name != NULL &&
 		    (rt->vm_name = strdup(name)) == NULL)
 			return error_set(e, KH_EFAIL, "out of memory");
-		if (rt->format == RT_NATIVE && rt->vm_uuid[0] == '\0' && uuid != NULL)
+		if (runtime_records_vm(rt) && rt->vm_uuid[0] == '\0' && uuid != NULL)
 			rt_copy_lower(rt->vm_uuid, sizeof(rt->vm_uuid), uuid);
 		return KH_OK;
 	}
