@@ -69,21 +69,9 @@ int runtime_format(const struct runtime *rt, char **out, size_t *len,
 
 /* --- another writer: what this run read, and merging into a newer file --- */
 
-static struct rt_device *find_uuid_in(struct rt_device *v, size_t n,
-				      const char *uuid)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(v[i].uuid, uuid) == 0)
-			return &v[i];
-	return NULL;
-}
-
 static void forget_seen(struct runtime *rt)
 {
-	while (rt->nbase > 0)
-		rt_device_release(&rt->base[--rt->nbase]);
-	free(rt->base);
-	rt->base = NULL;
+	rt_file_clear(&rt->base);
 	memset(&rt->seen, 0, sizeof(rt->seen));
 }
 
@@ -103,12 +91,13 @@ static void file_id(struct rt_file_id *id, const struct stat *st)
 static int remember_seen(struct runtime *rt, const struct stat *st,
 			 struct error *e)
 {
+	struct rt_device *b;
+
 	forget_seen(rt);
 	file_id(&rt->seen, st);
-	if (rt->ndev > 0 && (rt->base = calloc(rt->ndev, sizeof(*rt->base))) == NULL)
-		return nomem(e);
-	for (; rt->nbase < rt->ndev; rt->nbase++)
-		if (rt_device_copy(&rt->base[rt->nbase], &rt->dev[rt->nbase], e) != KH_OK)
+	for (size_t i = 0; i < rt->ndev; i++)
+		if ((b = rt_file_add_device(&rt->base, e)) == NULL ||
+		    rt_device_copy(b, &rt->dev[i], e) != KH_OK)
 			return e->code;
 	return KH_OK;
 }
@@ -151,24 +140,24 @@ static int put_device(struct runtime *theirs, struct rt_device *t,
 
 /* This run's changes since it last read or wrote the file, applied to
  * theirs: devices it added or changed, and removals. */
-static int apply_mine(struct runtime *theirs, const struct runtime *mine,
-			 struct error *e)
+static int apply_mine(struct runtime *theirs, struct runtime *mine,
+		      struct error *e)
 {
 	struct rt_device *b, *t;
 
 	for (size_t i = 0; i < mine->ndev; i++) {
 		const struct rt_device *d = &mine->dev[i];
 
-		b = find_uuid_in(mine->base, mine->nbase, d->uuid);
+		b = rt_file_find_uuid(&mine->base, d->uuid);
 		if (b != NULL && rt_device_same(b, d))
 			continue;
 		t = runtime_find_uuid(theirs, d->uuid);
 		if (put_device(theirs, t, d, b != NULL, e) != KH_OK)
 			return e->code;
 	}
-	for (size_t i = 0; i < mine->nbase; i++)
-		if (find_uuid_in(mine->dev, mine->ndev, mine->base[i].uuid) == NULL &&
-		    (t = runtime_find_uuid(theirs, mine->base[i].uuid)) != NULL)
+	for (size_t i = 0; i < mine->base.ndev; i++)
+		if (runtime_find_uuid(mine, mine->base.dev[i].uuid) == NULL &&
+		    (t = runtime_find_uuid(theirs, mine->base.dev[i].uuid)) != NULL)
 			runtime_remove_device(theirs, (size_t)(t - theirs->dev));
 	if (theirs->vm_name == NULL && mine->vm_name != NULL &&
 	    (theirs->vm_name = strdup(mine->vm_name)) == NULL)
@@ -189,11 +178,9 @@ static void take_contents(struct runtime *rt, struct runtime *theirs)
 	rt->codec_data = theirs->codec_data;
 	rt->seen = theirs->seen;
 	rt->base = theirs->base;
-	rt->nbase = theirs->nbase;
 	rt_file_init(&theirs->file);
 	theirs->codec_data = NULL;
-	theirs->base = NULL;
-	theirs->nbase = 0;
+	rt_file_init(&theirs->base);
 }
 
 /* The intent record names the prepared file: the new one now. */

@@ -49,8 +49,7 @@ struct runtime {
 		off_t size;
 		struct timespec mtime;
 	} seen;
-	struct rt_device *base;
-	size_t nbase;
+	struct rt_file base;	/* its devices only */
 };
 
 /* Zeroes rt: no devices, default reserved slots 0-3, lock_fd = -1. */
