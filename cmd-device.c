@@ -1,6 +1,5 @@
 /* disk add|remove, nic add|remove|modify: a device change, as the
  * command line asks for it (flow.c does it). */
-#include <stddef.h>
 
 #include "cmd.h"
 #include "flow.h"

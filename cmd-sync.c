@@ -3,7 +3,6 @@
  * would run it. */
 #include <errno.h>
 #include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -36,7 +35,7 @@ static void sync_one(const struct options *o, json_t *actions, bool add,
 {
 	struct options one = *o;
 	struct error e = { 0 };
-	struct cmd_args a = { .r.slot = -1 };
+	struct cmd_args a = { 0 };
 
 	one.results = json_array();
 	request_from_device(d, &a.r);

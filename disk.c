@@ -2,15 +2,11 @@
  * blockdev-add, or by add-fd and HMP drive_add in a Ganeti file, then a
  * virtio-blk-pci device), its release and its options for cmdline, as
  * the operations disk_ops (kind.h). */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -440,7 +436,6 @@ static void disk_to_request(const struct rt_device *d, struct request *r)
 
 const struct kind_ops disk_ops = {
 	.kind = RT_DISK,
-	.modes = rt_disk_modes,
 	.complete = disk_complete,
 	.check_add = disk_check_add,
 	.fill = disk_fill,

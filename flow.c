@@ -1,6 +1,5 @@
 /* Steps 3 to 5 of an add, a removal and a NIC modify: see flow.h. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -34,10 +33,10 @@ static int fill_device(const struct runtime *rt, struct rt_device *d,
 
 /* Step 3 for an add: live query-pci, the file's slots and reserved ones;
  * refuses a bus that takes no hotplug (exit 3) before anything changes. */
-static int choose_slot(const struct options *o, struct monitor *m,
-		       const struct runtime *rt, int requested, int *slot,
+static int choose_slot(const struct session *s, int requested, int *slot,
 		       struct error *e)
 {
+	const struct runtime *rt = &s->rt;
 	json_t *pci = NULL;
 	uint32_t occupied;
 
@@ -45,16 +44,15 @@ static int choose_slot(const struct options *o, struct monitor *m,
 	    (rt->reserved & (UINT32_C(1) << requested)))
 		return error_set(e, KH_EFAIL, "slot %d on %s is reserved (%s)",
 				 requested, PCI_HOTPLUG_BUS, runtime_reserved_by(rt));
-	if (pci_survey(m, PCI_HOTPLUG_BUS, &pci, e) != KH_OK)
+	if (pci_survey(s->m, PCI_HOTPLUG_BUS, &pci, e) != KH_OK)
 		return e->code;
 	occupied = pci_occupied_slots(pci) | runtime_used_slots(rt, PCI_HOTPLUG_BUS);
 	json_decref(pci);
 	if (pci_find_free_slot(occupied, requested, slot, e) != KH_OK)
 		return e->code;
-	verbose(o, "slot %d chosen (occupied: 0x%08x)", *slot, occupied);
+	verbose(s->o, "slot %d chosen (occupied: 0x%08x)", *slot, occupied);
 	return KH_OK;
 }
-
 
 /* A failure QEMU did not answer for (a timeout, a lost connection, a
  * device it took but put elsewhere) leaves the VM's state unknown. */
@@ -62,7 +60,6 @@ static bool outcome_unknown(const struct error *e)
 {
 	return e->code != KH_OK && e->qmp_class[0] == '\0';
 }
-
 
 /* Notes what was about to happen to d, before QEMU changes: the record a
  * killed run leaves for the next one to settle (settle.c). */
@@ -156,7 +153,7 @@ static int plug_new(struct session *s, const struct request *r, json_t **res,
 
 	tap_init(&h.tap);
 	/* 3 */
-	if (choose_slot(s->o, s->m, &s->rt, r->slot, &slot, e) != KH_OK)
+	if (choose_slot(s, r->slot, &slot, e) != KH_OK)
 		goto out;
 	/* Everything that can fail here happens before QEMU changes: a
 	 * plugged device cannot be taken back without the guest. */
@@ -247,7 +244,6 @@ static int mark_unplugging(struct session *s, struct rt_device *d,
 	return error_set(e, code, "%s; it stays recorded as unplugging: %s once "
 			 "the guest is up, or reboot the VM", why, again);
 }
-
 
 /* Steps 4 and 5 of a removal, for the recorded device d, as part of
  * command op ("remove", "modify"). */

@@ -1,5 +1,4 @@
 /* The device kinds' operations by kind: see kind.h. */
-#include <stdio.h>
 #include <string.h>
 
 #include "kind.h"

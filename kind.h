@@ -32,8 +32,6 @@ struct vm_view {
 
 struct kind_ops {
 	enum rt_kind kind;
-	/* What --mode may say, the default first. */
-	const char *const *modes;
 	/* The options an add cannot do without ("disk add: --path is
 	 * required"), before anything else is looked at. */
 	int (*complete)(const struct request *r, struct error *e);

@@ -2,17 +2,11 @@
  * port or an ifup script), its QMP sequence (the fds passed with getfd, a
  * tap netdev, a virtio-net-pci device), its release and its options for
  * cmdline, as the operations nic_ops (kind.h). */
-#include <ctype.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -451,7 +445,6 @@ static void nic_to_request(const struct rt_device *d, struct request *r)
 
 const struct kind_ops nic_ops = {
 	.kind = RT_NIC,
-	.modes = rt_nic_modes,
 	.complete = nic_complete,
 	.check_add = nic_check_add,
 	.fill = nic_fill,

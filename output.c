@@ -1,22 +1,12 @@
 /* What a run prints: see output.h. */
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
 #include "kind.h"
 #include "output.h"
-
 
 void verbose(const struct options *o, const char *fmt, ...)
 {
@@ -30,7 +20,6 @@ void verbose(const struct options *o, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 }
-
 
 /* What settling an intent did: always said, it is news to the caller. */
 void notice(const char *fmt, ...)

@@ -1,16 +1,8 @@
 /* QMP commands every device kind uses: see qdev.h. */
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -158,7 +150,6 @@ int unplug_device(const struct options *o, struct monitor *m,
 		(monitor_clock_us() - asked_us) / 1000.0);
 	return KH_OK;
 }
-
 
 int hmp(struct monitor *m, const char *ok, struct error *e,
 	const char *fmt, ...)

@@ -1,15 +1,8 @@
 /* Steps 1 and 2 of every command, and the commit: see session.h. */
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -20,7 +13,6 @@
 /* Oldest QEMU whose blockdev-add and DEVICE_DELETED we rely on. */
 #define MIN_QEMU_MAJOR 2
 #define MIN_QEMU_MINOR 12
-
 
 static int load_runtime(const struct options *o, struct runtime *rt,
 			enum file_use use, struct error *e)
