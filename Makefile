@@ -44,7 +44,7 @@ OBJS_fuzz_qmp = $(QMP)
 OBJS_qmpcmd = monitor tap $(MODEL)
 # The flow and the device kinds, above the file and the QMP client; the
 # commands and main on top (docs/design.md, Layers).
-FLOW = flow settle disk nic kind session qdev request output pci tap \
+FLOW = flow settle disk nic kind session qdev plan request output pci tap \
 	monitor $(RUNTIME)
 OBJS_test_flow = $(FLOW)
 OBJS_kvm-hotplug = hotplug cmd cmd-check cmd-cmdline cmd-device cmd-list \

@@ -1,4 +1,4 @@
-/* A disk: its checks on the host, its QMP sequence (a backend made by
+/* A disk: its checks on the host, its QMP steps (a backend made by
  * blockdev-add, or by add-fd and HMP drive_add in a Ganeti file, then a
  * virtio-blk-pci device), its release and its options for cmdline, as
  * the operations disk_ops (kind.h). */
@@ -8,14 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "kind.h"
-#include "fault.h"
-#include "output.h"
 #include "qdev.h"
 
 /* QEMU resolves relative paths against its own working directory, and a
@@ -114,174 +111,168 @@ static json_t *disk_device_args(const struct rt_device *d)
 	return args;
 }
 
-/* Drops the block node; one that is already gone is fine. QEMU lets go
- * of a deleted device's node a moment after the device itself is gone, in
- * a deferred release that sends no event: "in use" then means "not yet",
- * so that one answer is retried with a short backoff, within the timeout.
- * The usual path (right after DEVICE_DELETED) succeeds at once. */
-static int blockdev_del(const struct options *o, struct monitor *m,
-			const char *node, struct error *e)
+/* blockdev-del of p's node: one already gone is fine. QEMU lets go of a
+ * deleted device's node a moment after the device itself is gone, in a
+ * deferred release that sends no event: "in use" then means "not yet",
+ * and the step is sent again (plan.c). The usual path (right after
+ * DEVICE_DELETED) succeeds at once. */
+static enum step_outcome node_deleted(const struct plan *p,
+				      const struct step *st, json_t *ret,
+				      struct error *e)
 {
-	struct timespec pause = { 0, 5 * 1000000 };
-	long waited_ms = 0;
-
-	for (;;) {
-		if (monitor_execute(m, "blockdev-del",
-				    json_pack("{s:s}", "node-name", node), NULL,
-				    e) == KH_OK ||
-		    qemu_said(e, QEMU_NO_NODE)) {
-			error_clear(e);	/* an earlier "in use" is no error now */
-			return KH_OK;
-		}
-		if (!qemu_said(e, QEMU_NODE_IN_USE) || waited_ms >= o->timeout_ms)
-			return e->code;
-		nanosleep(&pause, NULL);
-		waited_ms += pause.tv_nsec / 1000000;
-		if (pause.tv_nsec < 100 * 1000000)
-			pause.tv_nsec *= 2;
+	(void)p;
+	(void)st;
+	(void)ret;
+	if (e->code == KH_OK)
+		return STEP_DONE;
+	if (qemu_said(e, QEMU_NO_NODE)) {
+		error_clear(e);
+		return STEP_GONE;
 	}
+	return qemu_said(e, QEMU_NODE_IN_USE) ? STEP_AGAIN : STEP_FAILED;
 }
 
-/* The drive named id, made by -drive or drive_add, goes. One already gone
- * (QEMU deletes such a drive with its device) is fine; so is a node made
- * by blockdev-add under that name, which an older kvm-hotplug made in
- * Ganeti files: that goes too. */
-static int drive_del(const struct options *o, struct monitor *m,
-		     const char *id, struct error *e)
+static json_t *node_name(const struct rt_device *d)
 {
-	if (hmp(m, NULL, e, "drive_del %s", id) == KH_OK)
-		return KH_OK;
-	if (!qemu_said(e, QEMU_NO_DRIVE))
-		return e->code;
-	error_clear(e);
-	return blockdev_del(o, m, id, e);
+	return json_pack("{s:s}", "node-name", d->id);
 }
 
-/* Ganeti's way (hv_kvm HotAddDisk): the file opened here and handed over
- * with add-fd, a drive on /dev/fdset/N made with HMP drive_add, the set
- * given up again (the drive keeps its own copy). Options as Ganeti gives
- * them at start: format raw, aio threads, the file's cache and discard. */
-static int drive_add(const struct options *o, struct monitor *m,
-		     const struct rt_device *d, struct error *e)
+static void blockdev_release(struct plan *p, const struct rt_device *d)
+{
+	plan_add_args(p, "blockdev-del", node_name(d))->check = node_deleted;
+}
+
+/* HMP drive_del: a drive already gone (QEMU deletes a drive made by
+ * drive_add with its device) is fine. */
+static enum step_outcome drive_deleted(const struct plan *p,
+				       const struct step *st, json_t *ret,
+				       struct error *e)
+{
+	(void)p;
+	(void)st;
+	if (hmp_outcome(ret, HMP_SILENT, e) == STEP_DONE)
+		return STEP_DONE;
+	if (!qemu_said(e, QEMU_NO_DRIVE))
+		return STEP_FAILED;
+	error_clear(e);
+	return STEP_GONE;
+}
+
+/* The drive named by the id, made by -drive or drive_add, goes; where
+ * there is none, a node made by blockdev-add under that name, which an
+ * older kvm-hotplug made in Ganeti files, goes instead. */
+static void drive_release(struct plan *p, const struct rt_device *d)
+{
+	struct step *st = plan_hmp(p, HMP_SILENT, "drive_del %s", d->id);
+
+	st->check = drive_deleted;
+	st = plan_add_args(p, "blockdev-del", node_name(d));
+	st->check = node_deleted;
+	st->flags = STEP_IF_GONE;
+}
+
+/* The fd set a disk's image is handed over in: numbered by the slot, far
+ * above the lowest free numbers that QEMU gives when asked for none (as
+ * Ganeti's own adds are), so that an intent record can name it before
+ * QEMU answers. QEMU makes a set of a number it is given. */
+#define FDSET_BASE 1000
+
+/* Ganeti's way (hv_kvm HotAddDisk): the image opened here (host_up) and
+ * handed over with add-fd, a drive on /dev/fdset/N made with HMP
+ * drive_add, the set given up again whatever drive_add said (the drive
+ * keeps its own copy). Options as Ganeti gives them at start: format raw,
+ * aio threads, the file's cache and discard. */
+static void drive_add(struct plan *p, const struct rt_device *d,
+		      const struct host_side *h)
 {
 	static const char *const shared[] = { "sharedfile", "blockdev", "ext",
 					      "gluster", NULL };
 	const char *type = json_string_value(json_object_get(d->gextra, "dev_type"));
 	const char *cache = d->cache;
-	struct error ignored = { 0 };
-	json_t *ret = NULL;
-	json_int_t set;
-	int fd;
+	int set = FDSET_BASE + d->slot;
+	struct step *st;
 
 	/* Ganeti's _GenerateDiskAioCacheParameters: shared storage gets no
 	 * host cache, whatever disk_cache says, so that migration is safe */
 	for (size_t i = 0; type != NULL && shared[i] != NULL; i++)
 		if (strcmp(type, shared[i]) == 0)
 			cache = "none";
-	if ((fd = open(d->path, (strcmp(d->mode, "ro") == 0 ? O_RDONLY : O_RDWR) |
-		       O_CLOEXEC)) == -1)
-		return error_set(e, KH_EFAIL, "%s: %s", d->path, strerror(errno));
-	/* opaque names the set, so that a run killed before remove-fd can be
-	 * cleaned up after (undo_half_add) */
-	if (monitor_execute_fd(m, "add-fd", json_pack("{s:s}", "opaque", d->id),
-			       fd, &ret, e) != KH_OK) {
-		close(fd);
-		return e->code;
-	}
-	close(fd);
-	set = json_integer_value(json_object_get(ret, "fdset-id"));
-	json_decref(ret);
-	fault_point("after-add-fd");
-	hmp(m, "OK", e, "drive_add dummy file=/dev/fdset/%" JSON_INTEGER_FORMAT
-	    ",if=none,id=%s,format=%s,auto-read-only=off,aio=threads%s%s%s%s",
-	    set, d->id, d->format, strcmp(cache, "default") ? ",cache=" : "",
-	    strcmp(cache, "default") ? cache : "",
-	    strcmp(d->discard, "unmap") ? "" : ",discard=unmap",
-	    strcmp(d->mode, "ro") ? "" : ",readonly=on");
-	monitor_execute(m, "remove-fd", json_pack("{s:I}", "fdset-id", set),
-			NULL, &ignored);
-	if (e->code == KH_OK)
-		verbose(o, "drive_add %s on fdset %" JSON_INTEGER_FORMAT ": done",
-			d->id, set);
-	return e->code;
+	/* opaque names the device, for whoever reads query-fdsets */
+	st = plan_add_args(p, "add-fd", json_pack("{s:i, s:s}", "fdset-id", set,
+						  "opaque", d->id));
+	st->fd = &h->file_fd;
+	snprintf(st->label, sizeof(st->label), "%.120s (%s)", d->path,
+		 strcmp(d->mode, "ro") == 0 ? "read-only" : "read-write");
+	st->fault = "after-add-fd";
+	step_undo(st, "remove-fd", json_pack("{s:i}", "fdset-id", set));
+	st = plan_hmp(p, HMP_SAYS_OK, "drive_add dummy file=/dev/fdset/%d,if=none,"
+		      "id=%s,format=%s,auto-read-only=off,aio=threads%s%s%s%s",
+		      set, d->id, d->format, strcmp(cache, "default") ? ",cache=" : "",
+		      strcmp(cache, "default") ? cache : "",
+		      strcmp(d->discard, "unmap") ? "" : ",discard=unmap",
+		      strcmp(d->mode, "ro") ? "" : ",readonly=on");
+	step_undo(st, "human-monitor-command",
+		  json_pack("{s:s+}", "command-line", "drive_del ", d->id));
+	st = plan_add_args(p, "remove-fd", json_pack("{s:i}", "fdset-id", set));
+	st->flags = STEP_ALWAYS;
+	st->fault = "after-backend";
 }
 
-static int blockdev_add(const struct options *o, struct monitor *m,
-			const struct rt_device *d, struct error *e)
+static void blockdev_add(struct plan *p, const struct rt_device *d,
+			 const struct host_side *h)
 {
-	json_t *args = blockdev_args(d, d->file_driver);
+	struct step *st = plan_add_args(p, "blockdev-add",
+					blockdev_args(d, d->file_driver));
 
-	if (args == NULL)
-		return error_set(e, KH_EFAIL, "out of memory");
-	if (monitor_execute(m, "blockdev-add", args, NULL, e) != KH_OK)
-		return e->code;
-	verbose(o, "blockdev-add %s: done", d->id);
-	return KH_OK;
+	(void)h;
+	st->fault = "after-backend";
+	step_undo(st, "blockdev-del", node_name(d));
 }
 
 /* What a disk's device is attached to in QEMU: made before device_add,
  * released after the device is gone (or QEMU refused it). */
 struct disk_backend {
-	int (*make)(const struct options *o, struct monitor *m,
-		    const struct rt_device *d, struct error *e);
-	int (*release)(const struct options *o, struct monitor *m,
-		       const char *id, struct error *e);
+	void (*add)(struct plan *p, const struct rt_device *d,
+		    const struct host_side *h);
+	void (*release)(struct plan *p, const struct rt_device *d);
+	bool opens_image;	/* here, to hand it to QEMU */
 };
 
 /* A native file's disks are blockdev-add nodes named by the id. A Ganeti
  * file's are drives (a BlockBackend named by the id) made as Ganeti makes
  * them, because Ganeti removes them its own way: device_del and at once
  * HMP drive_del, which leaves a blockdev-add node in QEMU for good. */
-static const struct disk_backend blockdev_backend = { blockdev_add, blockdev_del };
-static const struct disk_backend drive_backend = { drive_add, drive_del };
+static const struct disk_backend blockdev_backend = {
+	blockdev_add, blockdev_release, false
+};
+static const struct disk_backend drive_backend = {
+	drive_add, drive_release, true
+};
 
 static const struct disk_backend *disk_backend(const struct runtime *rt)
 {
 	return runtime_disks_as_drives(rt) ? &drive_backend : &blockdev_backend;
 }
 
-static int disk_plug(const struct session *s, const struct rt_device *d,
-		     const struct host_side *h, struct error *e)
+static void disk_add_steps(const struct session *s, const struct rt_device *d,
+			   const struct host_side *h, struct plan *p)
 {
-	const struct options *o = s->o;
-	struct monitor *m = s->m;
-	const struct disk_backend *b = disk_backend(&s->rt);
-	bool refused;
-
-	(void)h;	/* a disk has no host side */
-	if (b->make(o, m, d, e) != KH_OK)
-		return e->code;
-	fault_point("after-backend");
-	if (device_add_verified(o, m, d, disk_device_args(d), &refused, e) != KH_OK &&
-	    refused) {
-		struct error ignored = { 0 };
-		b->release(o, m, d->id, &ignored);
-	}
-	return e->code;
+	disk_backend(&s->rt)->add(p, d, h);
+	plan_device_add(p, disk_device_args(d));
 }
 
-/* add-fd sets a run left behind it, found by their opaque (the id). */
-static void remove_fdsets(struct monitor *m, const char *id)
+/* The image, where QEMU is handed it rather than opening it itself. */
+static int disk_host_up(const struct session *s, const struct request *r,
+			struct rt_device *d, struct host_side *h, struct error *e)
 {
-	json_t *sets = NULL, *set;
-	size_t i;
-
-	if (monitor_execute(m, "query-fdsets", NULL, &sets, &(struct error){ 0 }) != KH_OK)
-		return;
-	json_array_foreach(sets, i, set) {
-		json_t *fds = json_object_get(set, "fds"), *fd;
-		size_t k;
-		bool ours = false;
-
-		json_array_foreach(fds, k, fd) {
-			const char *opaque = json_string_value(json_object_get(fd, "opaque"));
-			ours |= opaque != NULL && strcmp(opaque, id) == 0;
-		}
-		if (ours)
-			undo(m, "remove-fd", json_pack("{s:O}", "fdset-id",
-					json_object_get(set, "fdset-id")));
-	}
-	json_decref(sets);
+	(void)r;
+	if (!disk_backend(&s->rt)->opens_image)
+		return KH_OK;
+	h->file_fd = open(d->path, (strcmp(d->mode, "ro") == 0 ? O_RDONLY :
+				    O_RDWR) | O_CLOEXEC);
+	if (h->file_fd == -1)
+		return error_set(e, KH_EFAIL, "%s: %s", d->path, strerror(errno));
+	return KH_OK;
 }
 
 /* QEMU refuses a second writer of an image with only 'Failed to get
@@ -390,21 +381,10 @@ static bool disk_same(const struct rt_device *d, const struct request *r)
 	       request_gives_same(r->discard, d->discard);
 }
 
-static int disk_release(const struct session *s, const struct rt_device *d,
-			struct error *e)
+static void disk_release_steps(const struct session *s,
+			       const struct rt_device *d, struct plan *p)
 {
-	return disk_backend(&s->rt)->release(s->o, s->m, d->id, e);
-}
-
-/* The backend (a node or drive, and add-fd's set) may be there or not. */
-static void disk_undo_half_add(const struct session *s, const char *id,
-			       int queues)
-{
-	struct error ignored = { 0 };
-
-	(void)queues;
-	disk_backend(&s->rt)->release(s->o, s->m, id, &ignored);
-	remove_fdsets(s->m, id);
+	disk_backend(&s->rt)->release(p, d);
 }
 
 static int disk_cmdline(json_t *argv, const struct rt_device *d)
@@ -440,9 +420,9 @@ const struct kind_ops disk_ops = {
 	.check_add = disk_check_add,
 	.fill = disk_fill,
 	.same = disk_same,
-	.plug = disk_plug,
-	.release = disk_release,
-	.undo_half_add = disk_undo_half_add,
+	.host_up = disk_host_up,
+	.add_steps = disk_add_steps,
+	.release_steps = disk_release_steps,
 	.explain = name_image_user,
 	.cmdline = disk_cmdline,
 	.missing = disk_missing,

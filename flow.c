@@ -46,7 +46,8 @@ static int choose_slot(const struct session *s, int requested, int *slot,
 				 requested, PCI_HOTPLUG_BUS, runtime_reserved_by(rt));
 	if (pci_survey(s->m, PCI_HOTPLUG_BUS, &pci, e) != KH_OK)
 		return e->code;
-	occupied = pci_occupied_slots(pci) | runtime_used_slots(rt, PCI_HOTPLUG_BUS);
+	occupied = (pci_occupied_slots(pci) & ~s->freed) |
+		   runtime_used_slots(rt, PCI_HOTPLUG_BUS);
 	json_decref(pci);
 	if (pci_find_free_slot(occupied, requested, slot, e) != KH_OK)
 		return e->code;
@@ -62,15 +63,22 @@ static bool outcome_unknown(const struct error *e)
 }
 
 /* Notes what was about to happen to d, before QEMU changes: the record a
- * killed run leaves for the next one to settle (settle.c). */
+ * killed run leaves for the next one to settle (settle.c), with what
+ * taking back an add's plan p sends (NULL: a removal's). */
 static int tell_intent(struct runtime *rt, const char *op,
-		       const struct rt_device *d, struct error *e)
+		       const struct rt_device *d, const struct plan *p,
+		       struct error *e)
 {
 	json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "op", op,
 			       "kind", rt_kind_name(d->kind), "uuid", d->uuid,
 			       "id", d->id, "slot", d->slot, "queues", d->queues);
 	int rc;
 
+	if (in != NULL && p != NULL &&
+	    json_object_set_new(in, "undo", plan_undo_journal(p)) == -1) {
+		json_decref(in);
+		in = NULL;
+	}
 	if (in != NULL && rt->tmp_path != NULL)
 		json_object_set_new(in, "prepared", json_string(rt->tmp_path));
 	if (in != NULL && d->tap[0] != '\0')
@@ -141,17 +149,22 @@ static void drop_new(struct session *s, const struct request *r,
 }
 
 /* Steps 3 to 5 of an add, on a locked runtime file and an open monitor.
- * On failure the file and rt are as they were (the new entry dropped). */
+ * On failure the file and rt are as they were (the new entry dropped).
+ * A dry run shows the plan and keeps the new entry in rt alone, to show
+ * the file as it would be. */
 static int plug_new(struct session *s, const struct request *r, json_t **res,
 		    struct error *e)
 {
 	const struct kind_ops *k = kind_ops(r->kind);
+	const bool dry = s->o->dry_run;
 	struct rt_device *d = NULL;
-	struct host_side h = { .script_ran = false };
+	struct host_side h;
+	struct plan p;
 	bool intent_told = false;
 	int slot = -1;
 
-	tap_init(&h.tap);
+	host_side_init(&h);
+	plan_init(&p, s->o, s->m, NULL, s->o->plan);
 	/* 3 */
 	if (choose_slot(s, r->slot, &slot, e) != KH_OK)
 		goto out;
@@ -159,13 +172,20 @@ static int plug_new(struct session *s, const struct request *r, json_t **res,
 	 * plugged device cannot be taken back without the guest. */
 	if ((d = runtime_add_device(&s->rt, e)) == NULL ||
 	    fill_device(&s->rt, d, r, slot, e) != KH_OK ||
-	    (k->host_up != NULL && k->host_up(s, r, d, &h, e) != KH_OK) ||
-	    runtime_prepare(&s->rt, e) != KH_OK ||
-	    tell_intent(&s->rt, "add", d, e) != KH_OK)
+	    (!dry && k->host_up != NULL && k->host_up(s, r, d, &h, e) != KH_OK))
+		goto out;
+	p.d = d;
+	k->add_steps(s, d, &h, &p);
+	if (dry) {
+		plan_run(&p, NULL, e);
+		goto out;
+	}
+	if (runtime_prepare(&s->rt, e) != KH_OK ||
+	    tell_intent(&s->rt, "add", d, &p, e) != KH_OK)
 		goto out;
 	intent_told = true;
 	/* 4 */
-	if (k->plug(s, d, &h, e) != KH_OK) {
+	if (plan_run(&p, NULL, e) != KH_OK) {
 		if (k->explain != NULL)
 			k->explain(&s->rt, d, e);
 		goto out;
@@ -184,13 +204,14 @@ out:
 		 * with the record and the prepared file */
 		runtime_keep_prepared(&s->rt);
 		error_prefix(e, "the outcome is unknown, the next run settles it: ");
-	} else {
+	} else if (intent_told) {
 		/* the file tells the outcome now: done, or all taken back */
 		runtime_intent_clear(&s->rt);
 	}
 	if (e->code != KH_OK && d != NULL)
 		drop_new(s, r, &h);
-	tap_close(&h.tap);	/* QEMU holds its own copies */
+	plan_free(&p);
+	host_side_close(&h);	/* QEMU holds its own copies */
 	return e->code;
 }
 
@@ -237,8 +258,7 @@ static int mark_unplugging(struct session *s, struct rt_device *d,
 				 "the VM", why, rt->path, again);
 	runtime_intent_clear(rt);
 	d->state = RT_UNPLUGGING;
-	if (runtime_prepare(rt, &werr) != KH_OK ||
-	    session_commit(s, &werr) != KH_OK)	/* d is gone after it */
+	if (session_save(s, &werr) != KH_OK)	/* d is gone after it */
 		return error_set(e, code, "%s; recording that failed too: %s",
 				 why, werr.msg);
 	return error_set(e, code, "%s; it stays recorded as unplugging: %s once "
@@ -246,40 +266,50 @@ static int mark_unplugging(struct session *s, struct rt_device *d,
 }
 
 /* Steps 4 and 5 of a removal, for the recorded device d, as part of
- * command op ("remove", "modify"). */
+ * command op ("remove", "modify"): one plan, the device's unplug and
+ * then its release. A dry run shows it and drops d from rt alone. */
 static int unplug_recorded(struct session *s, struct rt_device *d,
 			   const char *op, json_t **res, struct error *e)
 {
-	json_t *done;
+	struct plan p;
+	json_t *done = NULL;
+	int failed = -1;
 
+	plan_init(&p, s->o, s->m, d, s->o->plan);
+	p.pending = d->state == RT_UNPLUGGING;
+	plan_unplug(&p)->fault = "after-unplug";
+	kind_ops(d->kind)->release_steps(s, d, &p);
 	/* 4: the id is the one recorded, whatever scheme made it */
-	if (tell_intent(&s->rt, "remove", d, e) != KH_OK)
-		return e->code;
-	if (unplug_device(s->o, s->m, d->id, d->state == RT_UNPLUGGING, e) != KH_OK) {
-		if (e->code == KH_ETIMEOUT)
+	if (!s->o->dry_run && tell_intent(&s->rt, "remove", d, NULL, e) != KH_OK)
+		goto out;
+	if (plan_run(&p, &failed, e) != KH_OK) {
+		if (failed > 0) {
+			error_prefix(e, "%s is unplugged but its backend "
+				     "remains: ", d->id);
+			mark_unplugging(s, d, op, e);
+		} else if (e->code == KH_ETIMEOUT)
 			mark_unplugging(s, d, op, e);
 		else
 			runtime_intent_clear(&s->rt);
-		return e->code;
-	}
-	fault_point("after-unplug");
-	if (kind_ops(d->kind)->release(s, d, e) != KH_OK) {
-		error_prefix(e, "%s is unplugged but its backend remains: ", d->id);
-		mark_unplugging(s, d, op, e);
-		return e->code;
+		goto out;
 	}
 	fault_point("after-release");
 	/* 5 */
 	done = change_result("removed", d);
+	if (s->o->dry_run)
+		s->freed |= UINT32_C(1) << d->slot;
 	runtime_remove_device(&s->rt, (size_t)(d - s->rt.dev));
-	if (runtime_prepare(&s->rt, e) != KH_OK || session_commit(s, e) != KH_OK) {
-		json_decref(done);
-		return e->code;
-	}
+	if (session_save(s, e) != KH_OK)
+		goto out;
 	fault_point("after-commit-remove");
-	runtime_intent_clear(&s->rt);
+	if (!s->o->dry_run)
+		runtime_intent_clear(&s->rt);
 	*res = done;
-	return KH_OK;
+	done = NULL;
+out:
+	json_decref(done);
+	plan_free(&p);
+	return e->code;
 }
 
 /* Step 3 of a removal: the device by its uuid, of the kind asked for. */
@@ -313,6 +343,25 @@ int flow_remove(struct session *s, const struct request *r, struct error *e)
 	return e->code;
 }
 
+/* After a modify's new device could not be made: the old one, made
+ * again from was; e tells how that went. */
+static void put_back(struct session *s, const struct rt_device *old,
+		     const struct request *was, struct error *e)
+{
+	struct error back = { 0 };
+	char why[sizeof(e->msg)];
+	const char *kind = rt_kind_name(old->kind);
+	json_t *res = NULL;
+
+	memcpy(why, e->msg, sizeof(why));
+	if (plug_new(s, was, &res, &back) == KH_OK)
+		error_prefix(e, "%s %s is back as it was: ", kind, old->uuid);
+	else
+		error_set(e, KH_EFAIL, "%s; putting %s %s back failed too, it is "
+			  "removed: %s", why, kind, old->uuid, back.msg);
+	json_decref(res);
+}
+
 /* The device removed and made again with the changes, at the same slot,
  * under one lock and one monitor connection. If the new one cannot be
  * made, the old one is put back. */
@@ -336,18 +385,8 @@ int flow_modify(struct session *s, const struct request *given,
 	    unplug_recorded(s, d, "modify", &gone, e) != KH_OK)
 		goto out;
 	if (plug_new(s, &want, &res, e) != KH_OK) {
-		struct error back = { 0 };
-		char why[sizeof(e->msg)];
-		const char *kind = rt_kind_name(old.kind);
-
-		memcpy(why, e->msg, sizeof(why));
-		if (plug_new(s, &was, &res, &back) == KH_OK)
-			error_prefix(e, "%s %s is back as it was: ", kind, old.uuid);
-		else
-			error_set(e, KH_EFAIL, "%s; putting %s %s back failed "
-				  "too, it is removed: %s", why, kind, old.uuid,
-				  back.msg);
-		json_decref(res);
+		if (!s->o->dry_run)
+			put_back(s, &old, &was, e);
 		goto out;
 	}
 	json_object_set_new(res, "result", json_string("modified"));

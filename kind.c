@@ -1,5 +1,6 @@
 /* The device kinds' operations by kind: see kind.h. */
 #include <string.h>
+#include <unistd.h>
 
 #include "kind.h"
 
@@ -48,4 +49,31 @@ void request_from_device(const struct rt_device *d, struct request *r)
 	r->name = d->name;
 	r->slot = d->slot;
 	kind_ops(d->kind)->to_request(d, r);
+}
+
+void host_side_init(struct host_side *h)
+{
+	tap_init(&h->tap);
+	h->script_ran = false;
+	h->file_fd = -1;
+}
+
+void host_side_close(struct host_side *h)
+{
+	tap_close(&h->tap);
+	if (h->file_fd >= 0)
+		close(h->file_fd);
+	h->file_fd = -1;
+}
+
+int release_device(const struct session *s, const struct rt_device *d,
+		   struct error *e)
+{
+	struct plan p;
+
+	plan_init(&p, s->o, s->m, d, s->o->plan);
+	kind_ops(d->kind)->release_steps(s, d, &p);
+	plan_run(&p, NULL, e);
+	plan_free(&p);
+	return e->code;
 }

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "error.h"
+#include "plan.h"
 #include "request.h"
 #include "runtime.h"
 #include "session.h"
@@ -18,11 +19,19 @@
 
 /* What an add made on the host before QEMU was asked, which closing takes
  * back until QEMU holds its own copies: a NIC's tap, and whether its ifup
- * script ran (its ifdown then undoes it). A disk makes none. */
+ * script ran (its ifdown then undoes it); a disk's image, opened here
+ * where QEMU is handed the file (a Ganeti file's drives). */
 struct host_side {
 	struct tap tap;
 	bool script_ran;
+	int file_fd;		/* -1: none */
 };
+
+/* Nothing made yet. */
+void host_side_init(struct host_side *h);
+
+/* Closes our fds (QEMU holds its own copies). */
+void host_side_close(struct host_side *h);
 
 /* What QEMU has, as check asks it: query-pci, query-named-block-nodes,
  * query-block. */
@@ -54,17 +63,15 @@ struct kind_ops {
 		       struct rt_device *d, struct host_side *h, struct error *e);
 	void (*host_down)(const struct session *s, const struct rt_device *d,
 			  const struct host_side *h);
-	/* Step 4 of an add: the backend and the device in QEMU. What QEMU
-	 * refused is taken back before it returns. */
-	int (*plug)(const struct session *s, const struct rt_device *d,
-		    const struct host_side *h, struct error *e);
-	/* After the guest let the device go: its backend and host side. */
-	int (*release)(const struct session *s, const struct rt_device *d,
-		       struct error *e);
-	/* What an add killed half way may have left in QEMU under id (an
-	 * intent record's id and queues); each part may be missing. */
-	void (*undo_half_add)(const struct session *s, const char *id,
-			      int queues);
+	/* Step 4 of an add, as steps of p (plan.h): the backend, each with
+	 * its undo, and the device (plan_device_add). The fds they pass are
+	 * h's, which may be made after the plan is built. */
+	void (*add_steps)(const struct session *s, const struct rt_device *d,
+			  const struct host_side *h, struct plan *p);
+	/* After the guest let the device go: the steps that release its
+	 * backend and host side. */
+	void (*release_steps)(const struct session *s, const struct rt_device *d,
+			      struct plan *p);
 	/* A refused plug explained where QEMU's words do not (an image that
 	 * another recorded disk has open). */
 	void (*explain)(const struct runtime *rt, const struct rt_device *d,
@@ -92,6 +99,11 @@ extern const struct kind_ops disk_ops, nic_ops;
 /* The operations of kind k; of the kind named name ("disk"), or NULL. */
 const struct kind_ops *kind_ops(enum rt_kind k);
 const struct kind_ops *kind_ops_named(const char *name);
+
+/* Runs d's kind's release steps (as a plan of their own: a removal the
+ * guest acknowledged in an earlier run). */
+int release_device(const struct session *s, const struct rt_device *d,
+		   struct error *e);
 
 /* Checks what only the whole command line can tell: a uuid, and what an
  * add of r's kind cannot do without. */

@@ -41,68 +41,30 @@ static int check_nic_link(const struct request *r, struct error *e)
 	return tap_check_bridge(r->link, e);
 }
 
-/* Names of the fds handed to QEMU: unique per device and queue. */
-struct fd_names {
-	int n;
-	char name[2 * TAP_MAX_QUEUES][RT_ID_MAX + 24];
-};
-
 /* The name under which QEMU holds a NIC's fd: its id, the fd's kind
- * and queue ("hotnic-...-tap0", "...-vhost1"); a settling run finds a
- * killed add's fds by the same rule. */
+ * and queue ("hotnic-...-tap0", "...-vhost1"). */
 static void fd_name(char *out, size_t size, const char *id, bool vhost, int q)
 {
 	snprintf(out, size, "%s-%s%d", id, vhost ? "vhost" : "tap", q);
 }
 
-/* Hands every fd of the tap (and vhost) to QEMU, each in the same message
- * as its getfd, all sent before the first reply is read. */
-static int pass_fds(struct monitor *m, const struct rt_device *d,
-		    const struct tap *tap, struct fd_names *fn, struct error *e)
+/* "a:b:c": the names of d's tap (or vhost) fds, queue by queue. */
+static json_t *joined_names(const struct rt_device *d, bool vhost)
 {
-	unsigned long id[2 * TAP_MAX_QUEUES];
-
-	fn->n = 0;
-	for (int i = 0; i < 2 * tap->queues; i++) {
-		int q = i % tap->queues;
-		int fd = i < tap->queues ? tap->fds[q] : tap->vhostfds[q];
-
-		if (fd < 0)
-			continue;
-		fd_name(fn->name[fn->n], sizeof(fn->name[0]), d->id,
-			i >= tap->queues, q);
-		if (monitor_send(m, "getfd", json_pack("{s:s}", "fdname",
-			fn->name[fn->n]), fd, &id[fn->n], e) != KH_OK)
-			return e->code;
-		fn->n++;
-	}
-	for (int i = 0; i < fn->n; i++)
-		if (monitor_reply(m, id[i], "getfd", NULL, e) != KH_OK)
-			return e->code;
-	return KH_OK;
-}
-
-/* A named fd that netdev_add did not consume would stay open in QEMU. */
-static void close_fds(struct monitor *m, const struct fd_names *fn)
-{
-	for (int i = 0; i < fn->n; i++)
-		undo(m, "closefd", json_pack("{s:s}", "fdname", fn->name[i]));
-}
-
-/* "a:b:c" of names[first], names[first + 1], ... */
-static json_t *joined_names(const struct fd_names *fn, int first, int count)
-{
-	char buf[sizeof(fn->name)];
+	char buf[TAP_MAX_QUEUES * (RT_ID_MAX + 24)];
 	size_t len = 0;
 
 	buf[0] = '\0';
-	for (int i = first; i < first + count; i++)
-		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s",
-					i > first ? ":" : "", fn->name[i]);
+	for (int q = 0; q < d->queues && q < TAP_MAX_QUEUES; q++) {
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s",
+					q > 0 ? ":" : "");
+		fd_name(buf + len, sizeof(buf) - len, d->id, vhost, q);
+		len += strlen(buf + len);
+	}
 	return json_string(buf);
 }
 
-static json_t *netdev_args(const struct rt_device *d, const struct fd_names *fn)
+static json_t *netdev_args(const struct rt_device *d)
 {
 	json_t *args = json_pack("{s:s, s:s}", "type", "tap", "id", d->id);
 	bool vhost = strcmp(d->vhost, "on") == 0;
@@ -111,11 +73,11 @@ static json_t *netdev_args(const struct rt_device *d, const struct fd_names *fn)
 	if (args == NULL)
 		return NULL;
 	/* one queue: fd/vhostfd; several: fds/vhostfds, names joined by ':' */
-	json_object_set_new(args, q > 1 ? "fds" : "fd", joined_names(fn, 0, q));
+	json_object_set_new(args, q > 1 ? "fds" : "fd", joined_names(d, false));
 	if (vhost) {
 		json_object_set_new(args, "vhost", json_true());
 		json_object_set_new(args, q > 1 ? "vhostfds" : "vhostfd",
-				    joined_names(fn, q, q));
+				    joined_names(d, true));
 	}
 	return args;
 }
@@ -135,28 +97,41 @@ static json_t *nic_device_args(const struct rt_device *d)
 	return args;
 }
 
-static int nic_plug(const struct session *s, const struct rt_device *d,
-		    const struct host_side *h, struct error *e)
+/* Every fd of the tap (and vhost) handed to QEMU, each in the same
+ * message as its getfd, all sent before the first answer is read; a tap
+ * netdev on them, which consumes them; the device. */
+static void nic_add_steps(const struct session *s, const struct rt_device *d,
+			  const struct host_side *h, struct plan *p)
 {
-	const struct options *o = s->o;
-	struct monitor *m = s->m;
-	const struct tap *tap = &h->tap;
-	struct fd_names fn;
-	bool refused;
+	bool vhost = strcmp(d->vhost, "on") == 0;
+	struct step *st = NULL;
 
-	if (pass_fds(m, d, tap, &fn, e) != KH_OK ||
-	    (fault_point("after-getfd"),
-	     monitor_execute(m, "netdev_add", netdev_args(d, &fn), NULL, e)) != KH_OK) {
-		close_fds(m, &fn);
-		return e->code;
-	}
-	fault_point("after-netdev_add");
-	verbose(o, "netdev_add %s on tap %s (%d queue%s, vhost %s): done",
-		d->id, d->tap, d->queues, d->queues > 1 ? "s" : "", d->vhost);
-	if (device_add_verified(o, m, d, nic_device_args(d), &refused, e) != KH_OK &&
-	    refused)
-		undo(m, "netdev_del", json_pack("{s:s}", "id", d->id));
-	return e->code;
+	(void)s;
+	for (int v = 0; v < (vhost ? 2 : 1); v++)
+		for (int q = 0; q < d->queues && q < TAP_MAX_QUEUES; q++) {
+			char name[RT_ID_MAX + 24];
+
+			fd_name(name, sizeof(name), d->id, v == 1, q);
+			st = plan_add_args(p, "getfd", json_pack("{s:s}",
+							  "fdname", name));
+			st->flags = v + q > 0 ? STEP_PIPELINED : 0;
+			st->fd = v == 1 ? &h->tap.vhostfds[q] : &h->tap.fds[q];
+			if (v == 1)
+				snprintf(st->label, sizeof(st->label),
+					 "/dev/vhost-net for queue %d", q);
+			else
+				snprintf(st->label, sizeof(st->label),
+					 "tap %s queue %d", d->tap[0] != '\0' ?
+					 d->tap : "(the kernel's name)", q);
+			step_undo(st, "closefd", json_pack("{s:s}", "fdname", name));
+		}
+	if (st != NULL)
+		st->fault = "after-getfd";
+	st = plan_add_args(p, "netdev_add", netdev_args(d));
+	st->flags = STEP_TAKES_OVER;
+	st->fault = "after-netdev_add";
+	step_undo(st, "netdev_del", json_pack("{s:s}", "id", d->id));
+	plan_device_add(p, nic_device_args(d));
 }
 
 /* Ganeti passes the instance's name; ours is the runtime file's. */
@@ -209,25 +184,37 @@ static int run_nic_script(const struct options *o, const struct rt_device *d,
 	return tap_run_script(script, d->tap, &env, o->timeout_ms, e);
 }
 
-/* Opens the tap (and vhost-net) and puts it on its link. Until QEMU has
- * its fds, closing ours undoes all of it but what a script did. */
+/* Whether vhost-net is used for queues queues, as mode ("on", "auto",
+ * "off") asks: /dev/vhost-net is opened and closed again to find out. */
+static int vhost_decision(const char *mode, int queues, bool *used,
+			  struct error *e)
+{
+	struct tap probe;
+	int rc;
+
+	tap_init(&probe);
+	probe.queues = queues;
+	rc = tap_open_vhost(&probe, mode, used, e);
+	tap_close(&probe);
+	return rc;
+}
+
+/* Opens the tap (and vhost-net, as fill decided) and puts it on its link.
+ * Until QEMU has its fds, closing ours undoes all of it but what a script
+ * did. */
 static int nic_host_up(const struct session *s, const struct request *r,
 		       struct rt_device *d, struct host_side *h, struct error *e)
 {
 	const struct options *o = s->o;
 	struct tap *tap = &h->tap;
-	/* asked for, else what the file gives every NIC, else the host's */
-	const char *mode = r->vhost != NULL ? r->vhost :
-			   d->vhost[0] != '\0' ? d->vhost : "auto";
 	const char *name = r->tap != NULL ? r->tap :
 			   d->tap[0] != '\0' ? d->tap : NULL;
 	bool vhost;
 
 	if (tap_open(tap, name, d->queues, e) != KH_OK ||
-	    tap_open_vhost(tap, mode, &vhost, e) != KH_OK)
+	    tap_open_vhost(tap, d->vhost, &vhost, e) != KH_OK)
 		return e->code;
 	snprintf(d->tap, sizeof(d->tap), "%s", tap->name);
-	snprintf(d->vhost, sizeof(d->vhost), "%s", vhost ? "on" : "off");
 	verbose(o, "tap %s open (%d queue%s, vhost %s)", tap->name, tap->queues,
 		tap->queues > 1 ? "s" : "", d->vhost);
 	if (d->script != NULL) {
@@ -282,9 +269,7 @@ static int refuse_mac_in_use(const struct runtime *rt, const char *mac,
 static int check_nic_change(const struct runtime *rt, const struct rt_device *old,
 			    const struct request *want, struct error *e)
 {
-	struct tap probe;
 	bool used;
-	int rc;
 
 	if (refuse_mac_in_use(rt, want->mac, old, e) != KH_OK)
 		return e->code;
@@ -294,12 +279,8 @@ static int check_nic_change(const struct runtime *rt, const struct rt_device *ol
 				 want->tap);
 	if (check_nic_link(want, e) != KH_OK)
 		return e->code;
-	tap_init(&probe);
-	probe.queues = want->queues;
-	rc = tap_open_vhost(&probe, want->vhost != NULL ? want->vhost : "auto",
-			    &used, e);
-	tap_close(&probe);
-	return rc;
+	return vhost_decision(want->vhost != NULL ? want->vhost : "auto",
+			      want->queues, &used, e);
 }
 
 /* ---- the operations ---- */
@@ -327,15 +308,24 @@ static int copy_string(char **to, const char *from, struct error *e)
 static int nic_fill(const struct runtime *rt, struct rt_device *d,
 		    const struct request *r, struct error *e)
 {
+	bool vhost;
+
 	snprintf(d->driver, sizeof(d->driver), "%s", RT_DRIVER_NIC);
 	snprintf(d->mac, sizeof(d->mac), "%s", r->mac);
 	snprintf(d->nic_mode, sizeof(d->nic_mode), "%s", r->mode);
 	runtime_device_defaults(rt, d);
 	if (r->queues > 0)
 		d->queues = r->queues;
-	if (copy_string(&d->link, r->link, e) != KH_OK)
+	if (copy_string(&d->link, r->link, e) != KH_OK ||
+	    copy_string(&d->script, r->script, e) != KH_OK)
 		return e->code;
-	return copy_string(&d->script, r->script, e);
+	/* vhost as asked for, else as the file gives every NIC, else as the
+	 * host can: decided here, so that the plan knows its fds */
+	if (vhost_decision(r->vhost != NULL ? r->vhost : d->vhost[0] != '\0' ?
+			   d->vhost : "auto", d->queues, &vhost, e) != KH_OK)
+		return e->code;
+	snprintf(d->vhost, sizeof(d->vhost), "%s", vhost ? "on" : "off");
+	return KH_OK;
 }
 
 static bool nic_same(const struct rt_device *d, const struct request *r)
@@ -366,34 +356,48 @@ static void nic_host_down(const struct session *s, const struct rt_device *d,
 		run_nic_script(s->o, d, true, &ignored);
 }
 
-/* Closing QEMU's tap fds (netdev_del) takes the tap away; the NIC is gone
- * whatever its ifdown script says: a warning, not a failure. */
-static int nic_release(const struct session *s, const struct rt_device *d,
-		       struct error *e)
+/* netdev_del: a netdev already gone is fine. */
+static enum step_outcome netdev_deleted(const struct plan *p,
+					const struct step *st, json_t *ret,
+					struct error *e)
+{
+	(void)p;
+	(void)st;
+	(void)ret;
+	if (e->code == KH_OK)
+		return STEP_DONE;
+	if (!qemu_said(e, QEMU_NO_DEVICE))
+		return STEP_FAILED;
+	error_clear(e);
+	return STEP_GONE;
+}
+
+/* The NIC is gone whatever its ifdown script says: a warning, not a
+ * failure. */
+static int run_ifdown(const struct plan *p, const struct step *st,
+		      struct error *e)
 {
 	struct error down = { 0 };
 
-	if (monitor_execute(s->m, "netdev_del", json_pack("{s:s}", "id", d->id),
-			    NULL, e) != KH_OK &&
-	    !qemu_said(e, QEMU_NO_DEVICE))
-		return e->code;
-	error_clear(e);
-	if (run_nic_script(s->o, d, true, &down) != KH_OK)
+	(void)st;
+	(void)e;
+	if (run_nic_script(p->o, p->d, true, &down) != KH_OK)
 		fprintf(stderr, "kvm-hotplug: warning: %s\n", down.msg);
 	return KH_OK;
 }
 
-/* The netdev and every fd name a half-done add may have handed over. */
-static void nic_undo_half_add(const struct session *s, const char *id,
-			      int queues)
+/* Closing QEMU's tap fds (netdev_del) takes the tap away; then the ifdown
+ * counterpart of its ifup script, if it has one. */
+static void nic_release_steps(const struct session *s,
+			      const struct rt_device *d, struct plan *p)
 {
-	struct fd_names fn = { .n = 0 };
+	char down[PATH_MAX];
 
-	undo(s->m, "netdev_del", json_pack("{s:s}", "id", id));
-	for (int v = 0; v < 2; v++)
-		for (int q = 0; q < queues && q < TAP_MAX_QUEUES; q++)
-			fd_name(fn.name[fn.n++], sizeof(fn.name[0]), id, v == 1, q);
-	close_fds(s->m, &fn);
+	(void)s;
+	plan_add_args(p, "netdev_del", json_pack("{s:s}", "id", d->id))->check =
+		netdev_deleted;
+	if (d->script != NULL && down_script(d->script, down, sizeof(down)))
+		plan_add_host(p, run_ifdown, "%.140s %s", down, d->tap);
 }
 
 static int nic_cmdline(json_t *argv, const struct rt_device *d)
@@ -452,9 +456,8 @@ const struct kind_ops nic_ops = {
 	.conflicts = nic_conflicts,
 	.host_up = nic_host_up,
 	.host_down = nic_host_down,
-	.plug = nic_plug,
-	.release = nic_release,
-	.undo_half_add = nic_undo_half_add,
+	.add_steps = nic_add_steps,
+	.release_steps = nic_release_steps,
 	.cmdline = nic_cmdline,
 	.missing = nic_missing,
 	.describe = nic_describe,

@@ -17,6 +17,10 @@ struct options {
 	char runtime_abs[PATH_MAX];	/* a relative runtime path made absolute */
 	int timeout_ms;
 	bool json, quiet, verbose;
+	/* --dry-run: everything is looked at, nothing changed; what a run
+	 * would send and write is gathered here (cmd.c prints it) */
+	bool dry_run;
+	json_t *plan;
 	/* sync: each operation's result goes here instead of stdout */
 	json_t *results;
 	bool reported;		/* the outcome is printed: main adds no JSON */

@@ -58,6 +58,10 @@ json_t *change_result(const char *what, const struct rt_device *d)
 
 void print_result(const struct options *o, json_t *res)
 {
+	if (o->dry_run) {	/* the plan is the result (cmd.c) */
+		json_decref(res);
+		return;
+	}
 	if (o->results != NULL) {
 		json_array_append_new(o->results, res);
 		return;
@@ -75,4 +79,27 @@ void print_result(const struct options *o, json_t *res)
 		       json_string_value(json_object_get(res, "bus")),
 		       (int)json_integer_value(json_object_get(res, "slot")));
 	json_decref(res);
+}
+
+int print_dry_run(const struct options *o, const struct runtime *rt,
+		  struct error *e)
+{
+	char *text = NULL;
+	size_t len, i;
+	json_t *step;
+
+	if (runtime_format(rt, &text, &len, e) != KH_OK)
+		return e->code;
+	if (o->json) {
+		print_json(json_pack("{s:b, s:O, s:s, s:s%}", "dry-run", true,
+				     "plan", o->plan, "runtime", rt->path,
+				     "file", text, len));
+	} else {
+		json_array_foreach(o->plan, i, step)
+			print_json(json_incref(step));
+		printf("--- %s as it would be written:\n%s%s", rt->path, text,
+		       len > 0 && text[len - 1] == '\n' ? "" : "\n");
+	}
+	free(text);
+	return KH_OK;
 }

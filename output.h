@@ -18,6 +18,11 @@ void print_json(json_t *obj);
 
 void print_result(const struct options *o, json_t *res);
 
+/* --dry-run: the steps gathered in o->plan, and rt as it would be
+ * written: JSON lines and the file's text, or with --json one object. */
+int print_dry_run(const struct options *o, const struct runtime *rt,
+		  struct error *e);
+
 /* Progress for -v, on stderr: stdout carries only the result. */
 void verbose(const struct options *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

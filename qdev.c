@@ -1,4 +1,4 @@
-/* QMP commands every device kind uses: see qdev.h. */
+/* The QMP steps every device kind uses: see qdev.h. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,18 +6,9 @@
 
 #include <jansson.h>
 
-#include "fault.h"
 #include "output.h"
 #include "pci.h"
 #include "qdev.h"
-
-/* Best effort: the undo must not hide the error that caused it. */
-void undo(struct monitor *m, const char *cmd, json_t *args)
-{
-	struct error ignored = { 0 };
-
-	monitor_execute(m, cmd, args, NULL, &ignored);
-}
 
 bool qemu_said(const struct error *e, enum qemu_said what)
 {
@@ -53,52 +44,86 @@ json_t *device_args(const struct rt_device *d)
 			 d->id, "bus", d->bus, "addr", addr);
 }
 
-/* Checks that QEMU shows the device where we put it; pci_id is a
- * query-pci already sent. */
-static int verify_device(struct monitor *m, unsigned long pci_id,
-			 const struct rt_device *d, struct error *e)
+/* device_add: a bus that takes no hotplug is QEMU's way of saying so,
+ * whatever we checked. */
+static enum step_outcome device_add_outcome(const struct plan *p,
+					    const struct step *st, json_t *ret,
+					    struct error *e)
 {
-	json_t *pci = NULL;
-	int bus = -1, slot = -1;
-	bool found;
-
-	if (monitor_reply(m, pci_id, "query-pci", &pci, e) != KH_OK)
-		return e->code;
-	found = pci_find_device(pci, d->id, &bus, &slot);
-	json_decref(pci);
-	if (!found || bus != 0 || slot != d->slot)
-		return error_set(e, KH_EFAIL,
-				 "QEMU accepted %s but does not show it at %s "
-				 "slot %d", d->id, d->bus, d->slot);
-	return KH_OK;
+	(void)st;
+	(void)ret;
+	(void)p;
+	if (e->code == KH_OK)
+		return STEP_DONE;
+	classify_plug_error(e);
+	return STEP_FAILED;
 }
 
-/* device_add, then the check that QEMU shows it at its slot. *refused
- * tells the caller to take back what it made for the device; a device
- * QEMU took but put elsewhere can only be asked back from the guest. */
-int device_add_verified(const struct options *o, struct monitor *m,
-			const struct rt_device *d, json_t *args,
-			bool *refused, struct error *e)
+/* query-pci behind device_add: QEMU shows the device where we put it. */
+static enum step_outcome device_shown(const struct plan *p,
+				      const struct step *st, json_t *pci,
+				      struct error *e)
 {
-	unsigned long add_id, pci_id;
+	const struct rt_device *d = p->d;
+	int bus = -1, slot = -1;
 
-	*refused = true;
-	if (args == NULL)
-		return error_set(e, KH_EFAIL, "out of memory");
-	/* The read-only check goes out right behind device_add, before the
-	 * guest starts probing the new device and keeps QEMU busy. */
-	if (monitor_send(m, "device_add", args, -1, &add_id, e) != KH_OK ||
-	    monitor_send(m, "query-pci", NULL, -1, &pci_id, e) != KH_OK ||
-	    monitor_reply(m, add_id, "device_add", NULL, e) != KH_OK)
-		return classify_plug_error(e);
-	*refused = false;
-	fault_point("after-device_add");
-	verbose(o, "device_add %s at %s slot %d: done", d->id, d->bus, d->slot);
-	if (verify_device(m, pci_id, d, e) != KH_OK) {
-		undo(m, "device_del", json_pack("{s:s}", "id", d->id));
-		return e->code;
+	(void)st;
+	if (e->code != KH_OK)
+		return STEP_FAILED;
+	if (!pci_find_device(pci, d->id, &bus, &slot) || bus != 0 ||
+	    slot != d->slot) {
+		error_set(e, KH_EFAIL, "QEMU accepted %s but does not show it at "
+			  "%s slot %d", d->id, d->bus, d->slot);
+		return STEP_FAILED;
 	}
-	return KH_OK;
+	return STEP_DONE;
+}
+
+void plan_device_add(struct plan *p, json_t *args)
+{
+	struct step *st = plan_add_args(p, "device_add", args);
+
+	st->flags = STEP_GUEST;
+	st->check = device_add_outcome;
+	st->fault = "after-device_add";
+	step_undo(st, "device_del", json_pack("{s:s}", "id", p->d->id));
+	/* the read-only check goes out right behind device_add, before the
+	 * guest starts probing the new device and keeps QEMU busy */
+	st = plan_add(p, "query-pci");
+	st->flags = STEP_PIPELINED;
+	st->check = device_shown;
+}
+
+/* device_del: gone meanwhile is fine only for a removal asked for before
+ * (else this QEMU is not the VM the file describes); asked before and
+ * still waiting for the guest is to wait again. */
+static enum step_outcome unplug_outcome(const struct plan *p,
+					const struct step *st, json_t *ret,
+					struct error *e)
+{
+	const char *id = p->d->id;
+
+	(void)st;
+	(void)ret;
+	if (e->code == KH_OK)
+		return STEP_DONE;
+	if (qemu_said(e, QEMU_NO_DEVICE) && p->pending) {
+		verbose(p->o, "%s is already gone from QEMU", id);
+		error_clear(e);
+		return STEP_GONE;
+	}
+	if (qemu_said(e, QEMU_NO_DEVICE)) {
+		error_set(e, KH_EFAIL, "QEMU has no device %s, which the runtime "
+			  "file records as plugged: is it this VM's? (see "
+			  "check); nothing changed", id);
+		return STEP_FAILED;
+	}
+	if (!qemu_said(e, QEMU_UNPLUG_PENDING)) {
+		classify_plug_error(e);
+		return STEP_FAILED;
+	}
+	error_clear(e);
+	return STEP_DONE;
 }
 
 static bool is_deleted_device(json_t *data, void *id)
@@ -108,35 +133,17 @@ static bool is_deleted_device(json_t *data, void *id)
 	return dev != NULL && strcmp(dev, id) == 0;
 }
 
-/* Asks the guest to release the device and waits until it has. A device
- * QEMU no longer knows counts as released: an earlier run may have timed
- * out before the guest acknowledged. */
-int unplug_device(const struct options *o, struct monitor *m,
-		  const char *id, bool pending, struct error *e)
+/* Until the guest has released the device: DEVICE_DELETED. */
+static int wait_release(const struct plan *p, const struct step *st,
+			struct error *e)
 {
+	const struct options *o = p->o;
+	const char *id = p->d->id;
 	int64_t asked_us = monitor_clock_us();
 
-	if (monitor_execute(m, "device_del", json_pack("{s:s}", "id", id), NULL,
-			    e) != KH_OK) {
-		/* gone meanwhile: only a removal already asked for may be;
-		 * else this QEMU is not the VM the file describes */
-		if (qemu_said(e, QEMU_NO_DEVICE) && pending) {
-			verbose(o, "%s is already gone from QEMU", id);
-			error_clear(e);
-			return KH_OK;
-		}
-		if (qemu_said(e, QEMU_NO_DEVICE))
-			return error_set(e, KH_EFAIL, "QEMU has no device %s, which "
-					 "the runtime file records as plugged: is "
-					 "it this VM's? (see check); nothing changed",
-					 id);
-		/* asked before, still waiting for the guest: wait again */
-		if (!qemu_said(e, QEMU_UNPLUG_PENDING))
-			return classify_plug_error(e);
-		error_clear(e);
-	}
+	(void)st;
 	verbose(o, "device_del %s: waiting for the guest", id);
-	if (monitor_wait_event(m, "DEVICE_DELETED", is_deleted_device,
+	if (monitor_wait_event(p->m, "DEVICE_DELETED", is_deleted_device,
 			       (void *)id, o->timeout_ms, e) != KH_OK) {
 		if (e->code == KH_ETIMEOUT && strstr(e->msg, "interrupted") != NULL)
 			error_prefix(e, "waiting for the guest to release %s: ", id);
@@ -151,28 +158,61 @@ int unplug_device(const struct options *o, struct monitor *m,
 	return KH_OK;
 }
 
-int hmp(struct monitor *m, const char *ok, struct error *e,
-	const char *fmt, ...)
+struct step *plan_unplug(struct plan *p)
+{
+	struct step *st = plan_add_args(p, "device_del",
+					json_pack("{s:s}", "id", p->d->id));
+
+	st->check = unplug_outcome;
+	st->wait = wait_release;
+	return st;
+}
+
+enum step_outcome hmp_outcome(json_t *ret, enum hmp_success ok,
+			      struct error *e)
+{
+	const char *text = json_string_value(ret);
+
+	if (e->code != KH_OK)
+		return STEP_FAILED;
+	if (text != NULL && text[0] != '\0' &&
+	    (ok == HMP_SILENT || strncmp(text, "OK", 2) != 0)) {
+		error_set(e, KH_EFAIL, "%.*s", (int)strcspn(text, "\r\n"), text);
+		snprintf(e->qmp_class, sizeof(e->qmp_class), "HMP");
+		return STEP_FAILED;
+	}
+	return STEP_DONE;
+}
+
+static enum step_outcome hmp_silent(const struct plan *p, const struct step *st,
+				    json_t *ret, struct error *e)
+{
+	(void)p;
+	(void)st;
+	return hmp_outcome(ret, HMP_SILENT, e);
+}
+
+static enum step_outcome hmp_says_ok(const struct plan *p, const struct step *st,
+				     json_t *ret, struct error *e)
+{
+	(void)p;
+	(void)st;
+	return hmp_outcome(ret, HMP_SAYS_OK, e);
+}
+
+struct step *plan_hmp(struct plan *p, enum hmp_success ok, const char *fmt, ...)
 {
 	char line[1024];
-	json_t *out = NULL;
-	const char *text;
+	struct step *st;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (monitor_execute(m, "human-monitor-command", json_pack("{s:s}",
-			    "command-line", line), &out, e) != KH_OK)
-		return e->code;
-	text = json_string_value(out);
-	if (text != NULL && text[0] != '\0' &&
-	    (ok == NULL || strncmp(text, ok, strlen(ok)) != 0)) {
-		error_set(e, KH_EFAIL, "%.*s", (int)strcspn(text, "\r\n"), text);
-		snprintf(e->qmp_class, sizeof(e->qmp_class), "HMP");
-	}
-	json_decref(out);
-	return e->code;
+	st = plan_add_args(p, "human-monitor-command",
+			   json_pack("{s:s}", "command-line", line));
+	st->check = ok == HMP_SILENT ? hmp_silent : hmp_says_ok;
+	return st;
 }
 
 /* Appends "-OPTION" and args as JSON to argv (a JSON array of strings). */

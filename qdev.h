@@ -1,6 +1,6 @@
-/* QMP commands every device kind uses: device_add checked against
- * query-pci, device_del and the wait for the guest, undo, HMP, and what
- * QEMU's error texts mean. */
+/* The QMP steps every device kind uses: device_add checked against
+ * query-pci, device_del and the wait for the guest, HMP; and what QEMU's
+ * error texts mean. */
 #ifndef KH_QDEV_H
 #define KH_QDEV_H
 
@@ -11,31 +11,39 @@
 #include "error.h"
 #include "monitor.h"
 #include "options.h"
+#include "plan.h"
 #include "runtime.h"
 
-/* device_add, then the check that QEMU shows it at its slot. *refused
- * tells the caller to take back what it made for the device; a device
- * QEMU took but put elsewhere can only be asked back from the guest. */
-int device_add_verified(const struct options *o, struct monitor *m,
-			const struct rt_device *d, json_t *args,
-			bool *refused, struct error *e);
+/* The steps every device kind's plan shares (plan.h), for p's device. */
+
+/* device_add of args (taken), and right behind it (pipelined) the check
+ * that QEMU shows the device at its slot. A refusal takes back what the
+ * steps before made; a device QEMU took but put elsewhere can only be
+ * asked back from the guest (device_del), and the steps before stay. */
+void plan_device_add(struct plan *p, json_t *args);
+
+/* device_del, and the wait until the guest has released the device. A
+ * device QEMU no longer knows counts as released (STEP_GONE) when its
+ * removal was asked for before (p->pending): an earlier run may have
+ * timed out before the guest acknowledged. */
+struct step *plan_unplug(struct plan *p);
+
+/* What an HMP command prints when it succeeds. */
+enum hmp_success { HMP_SILENT, HMP_SAYS_OK };
+
+/* An HMP command line (human-monitor-command), which tells failure only
+ * in its output: any output but what success prints is the error, with
+ * the monitor's text as the message. The step is returned for its other
+ * fields. */
+struct step *plan_hmp(struct plan *p, enum hmp_success ok, const char *fmt,
+		      ...) __attribute__((format(printf, 3, 4)));
+
+/* An HMP answer ret judged as plan_hmp's step does, for a check of its
+ * own: e set (class "HMP") if it is a failure. */
+enum step_outcome hmp_outcome(json_t *ret, enum hmp_success ok,
+			      struct error *e);
 
 json_t *device_args(const struct rt_device *d);
-
-/* An HMP command through QMP. HMP tells failure only in its output, so
- * any output that does not start with ok (NULL: no output at all) is the
- * error, with the monitor's text as the message. */
-int hmp(struct monitor *m, const char *ok, struct error *e,
-	const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-/* Best effort: the undo must not hide the error that caused it. */
-void undo(struct monitor *m, const char *cmd, json_t *args);
-
-/* Asks the guest to release the device and waits until it has. A device
- * QEMU no longer knows counts as released: an earlier run may have timed
- * out before the guest acknowledged. */
-int unplug_device(const struct options *o, struct monitor *m,
-		  const char *id, bool pending, struct error *e);
 
 /* Appends "-OPTION" and args (taken) as its JSON text to argv, a JSON
  * array of strings: how cmdline gives a device's options. -1 on ENOMEM. */

@@ -24,7 +24,8 @@ static int load_runtime(const struct options *o, struct runtime *rt,
 		return error_set(e, KH_EUSAGE, "instance %s has no runtime file "
 				 "(%s): it does not run on this node", o->instance,
 				 o->runtime);
-	if ((use == FILE_READ ?
+	/* a dry run changes nothing: it reads as list does */
+	if ((use == FILE_READ || o->dry_run ?
 	     runtime_lock_shared(rt, o->runtime, o->timeout_ms, e) :
 	     runtime_lock(rt, o->runtime, o->timeout_ms, e)) != KH_OK ||
 	    runtime_load(rt, use == FILE_CREATE, e) != KH_OK)
@@ -213,6 +214,15 @@ int session_connect(struct session *s, enum change change, struct error *e)
 
 int session_commit(struct session *s, struct error *e)
 {
+	return commit_file(&s->rt, e);
+}
+
+int session_save(struct session *s, struct error *e)
+{
+	if (s->o->dry_run)
+		return KH_OK;
+	if (runtime_prepare(&s->rt, e) != KH_OK)
+		return e->code;
 	return commit_file(&s->rt, e);
 }
 

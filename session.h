@@ -6,6 +6,7 @@
 #define KH_SESSION_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "error.h"
 #include "monitor.h"
@@ -28,6 +29,9 @@ struct session {
 	 * so that a removal of the same device can say it is done (kind
 	 * and uuid set, else zero) */
 	struct rt_device settled;
+	/* --dry-run: slots that a removal planned before an add in the same
+	 * run frees (a modify), which QEMU still shows taken */
+	uint32_t freed;
 };
 
 /* An empty session for options o: nothing opened yet. */
@@ -48,6 +52,10 @@ int session_connect(struct session *s, enum change change, struct error *e);
 /* Step 5: the prepared runtime file in place (runtime_commit), then what
  * its format keeps beside it, whose failure is only a warning. */
 int session_commit(struct session *s, struct error *e);
+
+/* rt as it is now written out: runtime_prepare and session_commit; with
+ * --dry-run nothing (cmd.c shows the file as it would be written). */
+int session_save(struct session *s, struct error *e);
 
 /* The side files alone (a settled add's tap, named in a Ganeti nic file):
  * a warning on failure, the VM and the file agree already. */

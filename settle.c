@@ -26,8 +26,8 @@ static void record_tap(struct runtime *rt, const char *id, const char *tap)
 
 /* An add that died: QEMU has the device (record it: the prepared file
  * says exactly that), or not (take back its leftovers). */
-static int settle_add(struct session *s, const struct kind_ops *k,
-		      json_t *in, bool present, struct error *e)
+static int settle_add(struct session *s, json_t *in, bool present,
+		      struct error *e)
 {
 	struct runtime *rt = &s->rt;
 	const char *id = json_string_value(json_object_get(in, "id"));
@@ -52,20 +52,25 @@ static int settle_add(struct session *s, const struct kind_ops *k,
 		runtime_intent_clear(rt);
 		return KH_OK;
 	}
-	k->undo_half_add(s, id,
-			 (int)json_integer_value(json_object_get(in, "queues")));
+	/* the undos of its plan, each part of which may be missing */
+	plan_replay_undo(s->o, s->m, json_object_get(in, "undo"));
 	if (prepared != NULL)
 		unlink(prepared);
-	notice("an interrupted add of %s: QEMU does not have it, its "
-	       "leftovers released", id);
+	if (json_object_get(in, "undo") != NULL)
+		notice("an interrupted add of %s: QEMU does not have it, its "
+		       "leftovers released", id);
+	else
+		notice("an interrupted add of %s: QEMU does not have it; the "
+		       "record names no undo (an older kvm-hotplug's): check "
+		       "lists what it may have left", id);
 	runtime_intent_clear(rt);
 	return KH_OK;
 }
 
 /* A removal that died: while QEMU has the device it stays recorded; once
  * QEMU let it go, its backend goes and so does the entry. */
-static int settle_remove(struct session *s, const struct kind_ops *k,
-			 json_t *in, bool present, struct error *e)
+static int settle_remove(struct session *s, json_t *in, bool present,
+			 struct error *e)
 {
 	const char *id = json_string_value(json_object_get(in, "id"));
 	struct runtime *rt = &s->rt;
@@ -85,11 +90,11 @@ static int settle_remove(struct session *s, const struct kind_ops *k,
 	}
 	if (d != NULL) {
 		rt_device_release(&s->settled);
-		if (k->release(s, d, e) != KH_OK ||
+		if (release_device(s, d, e) != KH_OK ||
 		    rt_device_copy(&s->settled, d, e) != KH_OK)
 			return e->code;
 		runtime_remove_device(rt, (size_t)(d - rt->dev));
-		if (runtime_prepare(rt, e) != KH_OK || session_commit(s, e) != KH_OK)
+		if (session_save(s, e) != KH_OK)
 			return e->code;
 	}
 	notice("an interrupted removal of %s: QEMU let it go, no longer "
@@ -102,28 +107,31 @@ static int settle_remove(struct session *s, const struct kind_ops *k,
  * runtime file left the two telling different stories; the VM decides. */
 int settle_intent(struct session *s, struct error *e)
 {
-	const struct kind_ops *k;
 	json_t *in = NULL, *pci = NULL;
-	const char *op, *id;
+	const char *op, *id, *kind;
 	int bus, slot;
 
 	if (runtime_intent_read(&s->rt, &in, e) != KH_OK || in == NULL)
 		return e->code;
 	op = json_string_value(json_object_get(in, "op"));
 	id = json_string_value(json_object_get(in, "id"));
-	k = kind_ops_named(json_string_value(json_object_get(in, "kind")));
-	if (op == NULL || id == NULL || k == NULL)
+	kind = json_string_value(json_object_get(in, "kind"));
+	if (op == NULL || id == NULL || kind_ops_named(kind) == NULL)
 		error_set(e, KH_EUSAGE, "%s.intent: not an intent record",
 			  s->rt.path);
+	else if (s->o->dry_run)
+		notice("an interrupted %s of %s is not settled (%s.intent): a "
+		       "real run settles it first, which this dry run does not "
+		       "show", op, id, s->rt.path);
 	/* each settle clears the record once the file tells the outcome */
 	else if (session_connect(s, CHANGE_NONE, e) == KH_OK &&
 		 pci_query(s->m, &pci, e) == KH_OK) {
 		bool present = pci_find_device(pci, id, &bus, &slot);
 
 		if (strcmp(op, "add") == 0)
-			settle_add(s, k, in, present, e);
+			settle_add(s, in, present, e);
 		else
-			settle_remove(s, k, in, present, e);
+			settle_remove(s, in, present, e);
 	}
 	json_decref(pci);
 	json_decref(in);
@@ -147,14 +155,14 @@ int settle_pending_removals(struct session *s, struct error *e)
 			i++;
 			continue;
 		}
-		if (kind_ops(d->kind)->release(s, d, e) != KH_OK)
+		if (release_device(s, d, e) != KH_OK)
 			break;
 		notice("the pending removal of %s is finished", d->id);
 		runtime_remove_device(rt, i);
 		changed = true;
 	}
 	json_decref(pci);
-	if (e->code == KH_OK && changed && runtime_prepare(rt, e) == KH_OK)
-		session_commit(s, e);
+	if (e->code == KH_OK && changed)
+		session_save(s, e);
 	return e->code;
 }
