@@ -215,7 +215,7 @@ static int check_check(struct cmd_args *a, unsigned *needs, struct error *e)
 }
 
 const struct cmd_entry cmd_check_entry = {
-	.object = "check", .options = "R",
+	.object = "check", .options = "Rn",
 	.usage = "check [--repair]",
 	.summary = "exit 0 only if the runtime file and the VM agree;\n"
 		   "--repair first settles what an interrupted run left",

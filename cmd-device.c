@@ -37,7 +37,7 @@ static int device_modify(struct session *s, struct cmd_args *a, struct error *e)
 #define CHANGES	(CMD_RUNTIME | CMD_MONITOR | CMD_SETTLE)
 
 const struct cmd_entry cmd_disk_add_entry = {
-	.object = "disk", .verb = "add", .options = "unspfcdoD",
+	.object = "disk", .verb = "add", .options = "uNspfcdoDn",
 	.usage = "disk add --uuid UUID --path PATH [--format raw|qcow2]\n"
 		 "           [--cache default|none|writeback|writethrough|unsafe]\n"
 		 "           [--mode rw|ro] [--discard ignore|unmap] [--name NAME] [--slot N]\n"
@@ -47,14 +47,14 @@ const struct cmd_entry cmd_disk_add_entry = {
 };
 
 const struct cmd_entry cmd_disk_remove_entry = {
-	.object = "disk", .verb = "remove", .options = "u",
+	.object = "disk", .verb = "remove", .options = "un",
 	.usage = "disk remove --uuid UUID",
 	.needs = CHANGES | CMD_CHANGE, .kind = RT_DISK, .op = OP_REMOVE,
 	.check = device_check, .exec = device_remove,
 };
 
 const struct cmd_entry cmd_nic_add_entry = {
-	.object = "nic", .verb = "add", .options = "unsoMlSTQH",
+	.object = "nic", .verb = "add", .options = "uNsoMlSTQHn",
 	.usage = "nic add --uuid UUID --mac MAC [--link BRIDGE]\n"
 		 "           [--mode bridged|routed|openvswitch] [--script PATH] [--tap NAME]\n"
 		 "           [--queues N] [--vhost on|off|auto] [--name NAME] [--slot N]",
@@ -63,14 +63,14 @@ const struct cmd_entry cmd_nic_add_entry = {
 };
 
 const struct cmd_entry cmd_nic_remove_entry = {
-	.object = "nic", .verb = "remove", .options = "u",
+	.object = "nic", .verb = "remove", .options = "un",
 	.usage = "nic remove --uuid UUID",
 	.needs = CHANGES | CMD_CHANGE, .kind = RT_NIC, .op = OP_REMOVE,
 	.check = device_check, .exec = device_remove,
 };
 
 const struct cmd_entry cmd_nic_modify_entry = {
-	.object = "nic", .verb = "modify", .options = "unoMlSTQH",
+	.object = "nic", .verb = "modify", .options = "uNoMlSTQHn",
 	.usage = "nic modify --uuid UUID [any nic add option but --slot]",
 	.summary = "remove and add again, same slot (--script '' drops a script)",
 	.needs = CHANGES | CMD_CHANGE, .kind = RT_NIC, .op = OP_MODIFY,

@@ -188,7 +188,7 @@ static int sync_option(int c, const char *arg, struct cmd_args *a,
 
 /* Each change opens its own session (cmd_execute): this one opens none. */
 const struct cmd_entry cmd_sync_entry = {
-	.object = "sync", .options = "PF",
+	.object = "sync", .options = "PFn",
 	.usage = "sync [--prune] [--from FILE]",
 	.summary = "make the VM have what Ganeti's hook environment (or FILE)\n"
 		   "lists: add what is missing; --prune removes the rest",

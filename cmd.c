@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "output.h"
 #include "settle.h"
 
 static const struct cmd_entry *const cmd_table[] = {
@@ -23,7 +24,7 @@ static const struct cmd_entry *const cmd_table[] = {
  * which of them it takes. */
 static const struct option longopts[] = {
 	{ "uuid", required_argument, NULL, 'u' },
-	{ "name", required_argument, NULL, 'n' },
+	{ "name", required_argument, NULL, 'N' },
 	{ "slot", required_argument, NULL, 's' },
 	{ "path", required_argument, NULL, 'p' },
 	{ "format", required_argument, NULL, 'f' },
@@ -40,6 +41,7 @@ static const struct option longopts[] = {
 	{ "repair", no_argument, NULL, 'R' },
 	{ "prune", no_argument, NULL, 'P' },
 	{ "from", required_argument, NULL, 'F' },
+	{ "dry-run", no_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -131,7 +133,7 @@ static int parse_options(const struct cmd_entry *c, int argc, char **argv,
 
 	cmd_name(c, name, sizeof(name));
 	optind = 0;	/* glibc: 0 restarts getopt from scratch */
-	while ((ch = getopt_long(argc, argv, ":h", longopts, &li)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":hn", longopts, &li)) != -1) {
 		if (ch == 'h') {
 			*help = true;
 			return KH_OK;
@@ -142,8 +144,11 @@ static int parse_options(const struct cmd_entry *c, int argc, char **argv,
 					 "unknown option", argv[optind - 1]);
 		if (strchr(c->options, ch) == NULL)
 			return error_set(e, KH_EUSAGE, "%s does not take '--%s'",
-					 name, longopts[li].name);
-		if ((c->option != NULL ? c->option(ch, optarg, a, e) :
+					 name, ch == 'n' ? "dry-run" :
+					 longopts[li].name);
+		if (ch == 'n')
+			a->dry_run = true;
+		else if ((c->option != NULL ? c->option(ch, optarg, a, e) :
 		     parse_device_option(ch, optarg, &a->r, e)) != KH_OK)
 			return e->code;
 	}
@@ -166,12 +171,21 @@ int cmd_execute(const struct cmd_entry *c, struct options *o,
 	    (c->ready != NULL && c->ready(a, e) != KH_OK))
 		return e->code;
 	session_init(&s, o);
+	if (a->dry_run && (o->plan = json_array()) == NULL)
+		return error_set(e, KH_EFAIL, "out of memory");
+	o->dry_run |= a->dry_run;
 	if ((!(needs & (CMD_READ | CMD_CHANGE | CMD_CREATE)) ||
 	     session_open(&s, needs & CMD_CREATE ? FILE_CREATE :
 			  needs & CMD_CHANGE ? FILE_CHANGE : FILE_READ, e) == KH_OK) &&
-	    (!(needs & CMD_SETTLE) || settle_intent(&s, e) == KH_OK))
-		c->exec(&s, a, e);
+	    (!(needs & CMD_SETTLE) || settle_intent(&s, e) == KH_OK) &&
+	    c->exec(&s, a, e) == KH_OK && a->dry_run &&
+	    (needs & (CMD_CHANGE | CMD_CREATE)))
+		print_dry_run(o, &s.rt, e);
 	session_close(&s);
+	if (a->dry_run) {
+		json_decref(o->plan);
+		o->plan = NULL;
+	}
 	return e->code;
 }
 

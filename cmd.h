@@ -20,6 +20,7 @@ struct cmd_args {
 	bool prune;		/* sync --prune */
 	const char *from;	/* sync --from FILE */
 	const char *format;	/* cmdline --format */
+	bool dry_run;		/* --dry-run, any changing command */
 };
 
 /* What a command needs before it runs. */

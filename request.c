@@ -106,7 +106,7 @@ int parse_device_option(int c, const char *arg, struct request *r,
 
 	switch (c) {
 	case 'u': return parse_uuid(arg, r->uuid, e);
-	case 'n': r->name = arg; return parse_name(arg, e);
+	case 'N': r->name = arg; return parse_name(arg, e);
 	case 's': return parse_int_option("--slot", arg, 1, PCI_SLOTS - 1, &r->slot, e);
 	case 'p': r->path = arg; return KH_OK;
 	case 'f': r->format = arg; return parse_choice("--format", arg, rt_disk_formats, e);
