@@ -22,6 +22,8 @@ KH_IT_SOURCING=1
 . "$HERE/it-reliability.sh"
 # shellcheck source=tests/it-usage.sh
 . "$HERE/it-usage.sh"
+# shellcheck source=tests/it-plan.sh
+. "$HERE/it-plan.sh"
 KH_IT_SOURCING=
 
 run_tests integration "$@"

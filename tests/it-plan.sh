@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Integration tests, plans and --dry-run: a dry run prints the QMP
+# commands an add, removal or modify would send (fds by name) and the
+# runtime file as it would be written, and changes nothing: not the file,
+# not QEMU's devices, nodes or fds, not the host's interfaces. The real
+# run that follows sends exactly what was printed (read back from -v) and
+# writes exactly the file shown.
+# Usage: KH=... QMPCMD=... GUEST=... tests/it-plan.sh [TEST...]; it runs
+# alone, or tests/integration.sh runs it with the other areas.
+set -u
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/lib.sh
+. "$HERE/lib.sh"
+test_tools
+
+# dry_plan: the steps a dry run printed, one JSON line each; sent_plan:
+# what the last run sent, from its -v lines. A fallback (sent only if the
+# step before found nothing to remove) is left out of both.
+dry_plan() {
+	grep '^{' "$T/out" | grep -v '"fallback":true'
+}
+
+sent_plan() {
+	sed -n 's/^kvm-hotplug: -> //p' "$T/err" | grep -v '"fallback":true'
+}
+
+# dry_file: the runtime file as the dry run showed it.
+dry_file() {
+	sed -n '/^--- .* as it would be written:$/,$p' "$T/out" | tail -n +2
+}
+
+# commands FILE: the plan's commands, space-separated.
+commands() {
+	jq -r '.execute // ("run " + .run)' "$1" | tr '\n' ' '
+}
+
+# quiet_fds N: QEMU holds N fds again (our monitor connection closes a
+# moment after the tool exits).
+quiet_fds() {
+	local i
+	for i in $(seq 50); do
+		[ "$(fd_count)" -eq "$1" ] && return 0
+		sleep 0.1
+	done
+	fail "QEMU holds $(fd_count) fds, not $1"
+}
+
+# dry_then_real NAME ARGS...: the dry run of kvm-hotplug ARGS (nothing
+# changed, its plan in $T/NAME.plan, its file in $T/NAME.rt), then the
+# real run with -v, which must send that plan and write that file.
+dry_then_real() {
+	local name=$1 fds links
+	shift
+	snapshot "$name"
+	fds=$(fd_count)
+	links=$(in_ns ip -o link show | wc -l)
+	kh "$@" --dry-run
+	expect_rc 0
+	[ -z "$ERR" ] || fail "the dry run of $* said: $ERR"
+	same_as "$name"
+	quiet_fds "$fds"
+	[ "$(in_ns ip -o link show | wc -l)" -eq "$links" ] ||
+		fail "the dry run of $* changed the host's interfaces"
+	dry_plan >"$T/$name.plan"
+	dry_file >"$T/$name.rt"
+	kh -v "$@"
+	expect_rc 0
+	sent_plan | diff -u "$T/$name.plan" - >"$T/diff" ||
+		fail "$* sent other commands than its dry run printed: $(cat "$T/diff")"
+	diff -u "$T/$name.rt" "$RT" >"$T/diff" ||
+		fail "$* wrote another file than its dry run showed: $(cat "$T/diff")"
+}
+
+t_dry_run_disk() {
+	start_guest g
+	disk_image "$T/d1.img"
+	dry_then_real add -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	[ "$(commands "$T/add.plan")" = "blockdev-add device_add query-pci " ] ||
+		fail "add plan: $(cat "$T/add.plan")"
+	jq -e -s --arg p "$T/d1.img" '.[0].arguments["node-name"] == "hotdisk-003fc157-pci-4" and
+		.[0].arguments.file.filename == $p and .[1].arguments.addr == "0x4"' "$T/add.plan" >/dev/null ||
+		fail "add plan: $(cat "$T/add.plan")"
+	[ "$(slot_of hotdisk-003fc157-pci-4)" = 4 ] || fail "the real add did not happen"
+	# --json: one object, the plan and the file
+	disk_image "$T/d2.img"
+	snapshot json
+	kh -j -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img" -n
+	expect_rc 0
+	[ "$(wc -l <"$T/out")" -eq 1 ] || fail "not one JSON object: $OUT"
+	jq -e --arg rt "$RT" --arg u "$UUID2" '.["dry-run"] == true and .runtime == $rt and
+		([.plan[].execute] == ["blockdev-add", "device_add", "query-pci"]) and
+		(.file | contains($u)) and (.plan[1].arguments.addr == "0x5")' "$T/out" >/dev/null ||
+		fail "JSON plan: $OUT"
+	same_as json
+	dry_then_real remove -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
+	[ "$(commands "$T/remove.plan")" = "device_del blockdev-del " ] ||
+		fail "removal plan: $(cat "$T/remove.plan")"
+	[ -z "$(slot_of hotdisk-003fc157-pci-4)" ] || fail "the real removal did not happen"
+}
+
+t_dry_run_nic() {
+	make_netns
+	GUEST_APPEND=kh.nomodules start_guest g
+	in_ns ip link add br1 type bridge
+	dry_then_real add -r "$RT" -m "$SOCK" nic add --uuid "$UUID1" --mac "$MAC1" \
+		--link br0 --queues 2
+	[ "$(commands "$T/add.plan")" = "getfd getfd netdev_add device_add query-pci " ] ||
+		fail "add plan: $(cat "$T/add.plan")"
+	local tap
+	tap=$(sed -n 's/^  tap: //p' "$RT")
+	jq -e -s --arg t "tap $tap queue 1" '.[1].fd == $t and
+		.[2].arguments.fds == "hotnic-003fc157-pci-4-tap0:hotnic-003fc157-pci-4-tap1"' \
+		"$T/add.plan" >/dev/null || fail "fds not named: $(cat "$T/add.plan")"
+	[ "$(tap_fds "$tap")" -eq 2 ] || fail "the real add did not happen"
+	dry_then_real modify -r "$RT" -m "$SOCK" nic modify --uuid "$UUID1" --link br1 --queues 1
+	[ "$(commands "$T/modify.plan")" = "device_del netdev_del getfd netdev_add device_add query-pci " ] ||
+		fail "modify plan: $(cat "$T/modify.plan")"
+	grep -q "slot: 4" "$T/modify.rt" || fail "the modify moved the NIC: $(cat "$T/modify.rt")"
+	in_ns ip -d link show "$tap" | grep -q "master br1" || fail "the real modify did not happen"
+	dry_then_real remove -r "$RT" -m "$SOCK" nic remove --uuid "$UUID1"
+	[ "$(commands "$T/remove.plan")" = "device_del netdev_del " ] ||
+		fail "removal plan: $(cat "$T/remove.plan")"
+	no_nic_left "$tap" hotnic-003fc157-pci-4
+}
+
+# A Ganeti file's disk: add-fd with the image, HMP drive_add on a set
+# whose number the plan knows in advance, remove-fd whatever drive_add
+# says; drive_del (or the fallback for a node) to remove it.
+t_dry_run_ganeti_disk() {
+	ganeti_file newer
+	make_netns
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1 -name vm1
+	disk_image "$T/d1.img"
+	dry_then_real add --instance vm1 --ganeti-dir "$T/ganeti" disk add --uuid "$UUID1" \
+		--path "$T/d1.img"
+	[ "$(commands "$T/add.plan")" = "add-fd human-monitor-command remove-fd device_add query-pci " ] ||
+		fail "add plan: $(cat "$T/add.plan")"
+	jq -e -s --arg f "$T/d1.img (read-write)" '.[0].arguments["fdset-id"] as $set |
+		.[0].fd == $f and .[2].arguments["fdset-id"] == $set and
+		(.[1].arguments["command-line"] | startswith("drive_add dummy file=/dev/fdset/\($set),"))' \
+		"$T/add.plan" >/dev/null || fail "fd set not planned: $(cat "$T/add.plan")"
+	has_drive disk-003fc157-66a8-4e6d || fail "the real add did not happen"
+	dry_then_real remove --instance vm1 --ganeti-dir "$T/ganeti" disk remove --uuid "$UUID1"
+	[ "$(commands "$T/remove.plan")" = "device_del human-monitor-command " ] ||
+		fail "removal plan: $(cat "$T/remove.plan")"
+	! has_drive disk-003fc157-66a8-4e6d || fail "the real removal did not happen"
+}
+
+# What a real run refuses before it sends anything, a dry run refuses with
+# the same exit code and message; an interrupted run's record is left for
+# a real run to settle.
+t_dry_run_refusals() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img" --mode ro -n
+	expect_rc 1
+	expect_err "a device with uuid $UUID1 is already recorded in .*, with other settings"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d1.img" --slot 4 -n
+	expect_rc 1
+	expect_err "slot 4"
+	kh -r "$RT" -m "$SOCK" nic remove --uuid "$UUID1" -n
+	expect_rc 1
+	expect_err "no nic with uuid $UUID1"
+	kh -r "$RT" -m "$SOCK" list --dry-run
+	expect_rc 2
+	expect_err "list does not take '--dry-run'"
+	same_as before
+	# a run killed half way: the dry run says the record is there and
+	# leaves it; the real repair settles it
+	KH_FAULT=after-backend kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d1.img" --mode ro
+	[ "$RC" -eq 137 ] || fail "not killed: $RC"
+	has_node hotdisk-1b2c3d4e-pci-5 || fail "the killed add left no node"
+	cp "$RT.intent" "$T/intent"
+	jq -e '.undo == [{"execute": "blockdev-del", "arguments": {"node-name": "hotdisk-1b2c3d4e-pci-5"}}]' \
+		"$T/intent" >/dev/null || fail "the intent record lacks the plan's undo: $(cat "$T/intent")"
+	# (same_as would object to the prepared file the killed run left)
+	cp "$RT" "$T/killed.rt"
+	ls -a "$T" >"$T/killed.ls"
+	kh -r "$RT" -m "$SOCK" check --repair -n
+	grep -q "an interrupted add of hotdisk-1b2c3d4e-pci-5 is not settled" "$T/err" ||
+		fail "the dry run did not say what a real run settles: $ERR"
+	has_node hotdisk-1b2c3d4e-pci-5 || fail "the dry run replayed the undo"
+	cmp -s "$RT" "$T/killed.rt" || fail "the dry run changed the runtime file"
+	cmp -s "$RT.intent" "$T/intent" || fail "the dry run changed the intent record"
+	ls -a "$T" | diff "$T/killed.ls" - || fail "the dry run made or removed files"
+	kh -r "$RT" -m "$SOCK" check --repair
+	expect_rc 0
+	! has_node hotdisk-1b2c3d4e-pci-5 || fail "the repair did not replay the undo"
+	[ ! -e "$RT.intent" ] || fail "the record stayed"
+}
+
+run_tests plan "$@"
