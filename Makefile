@@ -21,7 +21,7 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
 	$(shell pkg-config --cflags $(PKGS))
 
 UNIT_TESTS = test_model test_monitor test_pci test_runtime test_tap test_ganeti test_sync \
-	test_flow
+	test_flow test_plan
 B = build
 
 # What each program links, bottom up (docs/design.md, "Where things
@@ -44,9 +44,11 @@ OBJS_fuzz_qmp = $(QMP)
 OBJS_qmpcmd = monitor tap $(MODEL)
 # The flow and the device kinds, above the file and the QMP client; the
 # commands and main on top (docs/design.md, Layers).
-FLOW = flow settle disk nic kind session qdev plan request output pci tap \
+FLOW = flow settle disk nic kind session qdev plan request output log pci tap \
 	monitor $(RUNTIME)
 OBJS_test_flow = $(FLOW)
+# the executor alone: the QMP client and what it says on stderr
+OBJS_test_plan = plan log monitor fault error
 OBJS_kvm-hotplug = hotplug cmd cmd-check cmd-cmdline cmd-device cmd-list \
 	cmd-sync sync $(FLOW)
 # $(call objs,FLAVOUR,NAMES): their objects in that flavour

@@ -1,37 +1,12 @@
 /* What a run prints: see output.h. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <jansson.h>
 
 #include "kind.h"
 #include "output.h"
-
-void verbose(const struct options *o, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!o->verbose)
-		return;
-	fputs("kvm-hotplug: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-/* What settling an intent did: always said, it is news to the caller. */
-void notice(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("kvm-hotplug: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 /* Prints a JSON result on stdout; takes the reference. */
 void print_json(json_t *obj)
@@ -81,25 +56,38 @@ void print_result(const struct options *o, json_t *res)
 	json_decref(res);
 }
 
-int print_dry_run(const struct options *o, const struct runtime *rt,
-		  struct error *e)
+json_t *dry_run_result(const struct options *o, const struct runtime *rt,
+		       struct error *e)
 {
 	char *text = NULL;
-	size_t len, i;
-	json_t *step;
+	size_t len;
+	json_t *res;
 
 	if (runtime_format(rt, &text, &len, e) != KH_OK)
-		return e->code;
-	if (o->json) {
-		print_json(json_pack("{s:b, s:O, s:s, s:s%}", "dry-run", true,
-				     "plan", o->plan, "runtime", rt->path,
-				     "file", text, len));
-	} else {
-		json_array_foreach(o->plan, i, step)
-			print_json(json_incref(step));
-		printf("--- %s as it would be written:\n%s%s", rt->path, text,
-		       len > 0 && text[len - 1] == '\n' ? "" : "\n");
-	}
+		return NULL;
+	res = json_pack("{s:b, s:O, s:s, s:s%}", "dry-run", true, "plan",
+			o->plan, "runtime", rt->path, "file", text, len);
 	free(text);
-	return KH_OK;
+	if (res == NULL)
+		error_set(e, KH_EFAIL, "out of memory");
+	return res;
+}
+
+void print_dry_run(const struct options *o, json_t *res)
+{
+	const char *text = json_string_value(json_object_get(res, "file"));
+	size_t i, len = text != NULL ? strlen(text) : 0;
+	json_t *step;
+
+	if (o->json) {
+		print_json(res);
+		return;
+	}
+	json_array_foreach(json_object_get(res, "plan"), i, step)
+		print_json(json_incref(step));
+	printf("--- %s as it would be written:\n%s%s",
+	       json_string_value(json_object_get(res, "runtime")),
+	       text != NULL ? text : "",
+	       len > 0 && text[len - 1] == '\n' ? "" : "\n");
+	json_decref(res);
 }

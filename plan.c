@@ -8,7 +8,7 @@
 #include <jansson.h>
 
 #include "fault.h"
-#include "output.h"
+#include "log.h"
 #include "plan.h"
 
 void plan_init(struct plan *p, const struct options *o, struct monitor *m,
@@ -172,6 +172,17 @@ static enum step_outcome answer(const struct plan *p, const struct step *st,
 	return out;
 }
 
+/* A "not yet" that lasted: a failure, with QEMU's last word if it gave
+ * one. */
+static enum step_outcome not_done(const struct plan *p, const struct step *st,
+				  struct error *e)
+{
+	if (e->code == KH_OK)
+		error_set(e, KH_ETIMEOUT, "%s: QEMU was still not done after "
+			  "%.1f s", st->cmd, p->o->timeout_ms / 1000.0);
+	return STEP_FAILED;
+}
+
 /* A step sent alone, and sent again while QEMU says "not yet" (a block
  * node it lets go of a moment after its device), with a short backoff,
  * within the timeout. */
@@ -191,7 +202,7 @@ static enum step_outcome exchange(const struct plan *p, const struct step *st,
 		if (out != STEP_AGAIN)
 			return out;
 		if (waited_ms >= p->o->timeout_ms)
-			return STEP_FAILED;
+			return not_done(p, st, e);
 		nanosleep(&pause, NULL);
 		waited_ms += pause.tv_nsec / 1000000;
 		if (pause.tv_nsec < 100 * 1000000)
@@ -210,7 +221,7 @@ static bool runs(const struct plan *p, int k, int first)
 	       (k > 0 && p->step[k - 1].outcome == STEP_GONE);
 }
 
-/* Step k came out as its outcome says (e its error): the first failure
+/* Step k came out as its outcome says (err its error): the first failure
  * is the plan's; a step done goes on to its wait and its fault point. */
 static void settle_step(struct plan *p, int k, struct error *err, int *first,
 			struct error *e)
@@ -218,9 +229,9 @@ static void settle_step(struct plan *p, int k, struct error *err, int *first,
 	struct step *st = &p->step[k];
 
 	if (st->outcome == STEP_AGAIN)	/* pipelined: no second chance */
-		st->outcome = STEP_FAILED;
-	if (st->outcome != STEP_FAILED && *first < 0 && st->wait != NULL &&
-	    st->outcome == STEP_DONE && st->wait(p, st, err) != KH_OK)
+		st->outcome = not_done(p, st, err);
+	if (st->outcome == STEP_DONE && *first < 0 && st->wait != NULL &&
+	    st->wait(p, st, err) != KH_OK)
 		st->outcome = STEP_FAILED;
 	if (st->outcome == STEP_FAILED) {
 		if (*first < 0 && !(st->flags & STEP_ALWAYS)) {
@@ -233,41 +244,51 @@ static void settle_step(struct plan *p, int k, struct error *err, int *first,
 		fault_point(st->fault);
 }
 
-/* Steps from to to (a pipelined group: all sent, then every answer read
- * in order, so that each step's outcome is known for the undo). */
+/* One step that is not sent in a pipelined group: a host step, or one
+ * sent alone (and again while QEMU says "not yet"). */
+static void run_alone(struct plan *p, int k, int *first, struct error *e)
+{
+	struct step *st = &p->step[k];
+	struct error err = { 0 };
+
+	if (st->cmd == NULL)
+		st->outcome = st->run(p, st, &err) == KH_OK ? STEP_DONE : STEP_FAILED;
+	else
+		st->outcome = exchange(p, st, &err);
+	settle_step(p, k, &err, first, e);
+}
+
+/* A pipelined group, steps from to to: all sent, then every answer read
+ * in order, so that each step's outcome is known for the undo. A step
+ * that could not be sent ends the sending, and counts in its place:
+ * after the answers to the steps before it. */
 static void run_group(struct plan *p, int from, int to, int *first,
 		      struct error *e)
 {
 	unsigned long id[PLAN_MAX_STEPS];
 	bool sent[PLAN_MAX_STEPS] = { false };
-	struct error err;
+	struct error err = { 0 }, unsent = { 0 };
+	int end = to;
 
-	for (int k = from; k < to; k++) {
-		struct step *st = &p->step[k];
-
-		st->outcome = STEP_NOT_RUN;
+	for (int k = from; k < to && end == to; k++) {
+		p->step[k].outcome = STEP_NOT_RUN;
 		if (!runs(p, k, *first))
 			continue;
-		error_clear(&err);
-		if (st->cmd == NULL)
-			st->outcome = st->run(p, st, &err) == KH_OK ? STEP_DONE :
-				      STEP_FAILED;
-		else if (to - from == 1)
-			st->outcome = exchange(p, st, &err);
-		else if (send_step(p, st, &id[k], &err) != KH_OK)
-			st->outcome = STEP_FAILED;
-		else {
+		if (send_step(p, &p->step[k], &id[k], &unsent) != KH_OK)
+			end = k;
+		else
 			sent[k] = true;
-			continue;
-		}
-		settle_step(p, k, &err, first, e);
 	}
-	for (int k = from; k < to; k++) {
+	for (int k = from; k < end; k++) {
 		if (!sent[k])
 			continue;
 		error_clear(&err);
 		p->step[k].outcome = answer(p, &p->step[k], id[k], &err);
 		settle_step(p, k, &err, first, e);
+	}
+	if (end < to) {
+		p->step[end].outcome = STEP_FAILED;
+		settle_step(p, end, &unsent, first, e);
 	}
 }
 
@@ -322,9 +343,18 @@ int plan_run(struct plan *p, int *failed, struct error *e)
 	for (int i = 0; i < p->n;) {
 		int end = i + 1;
 
-		while (end < p->n && (p->step[end].flags & STEP_PIPELINED))
+		/* a fallback waits for the answer before it: never pipelined */
+		while (end < p->n && (p->step[end].flags & STEP_PIPELINED) &&
+		       !(p->step[end].flags & STEP_IF_GONE) &&
+		       p->step[end].cmd != NULL)
 			end++;
-		run_group(p, i, end, &first, e);
+		if (end - i == 1) {
+			p->step[i].outcome = STEP_NOT_RUN;
+			if (runs(p, i, first))
+				run_alone(p, i, &first, e);
+		} else {
+			run_group(p, i, end, &first, e);
+		}
 		i = end;
 	}
 	if (first >= 0)

@@ -30,7 +30,8 @@ enum step_outcome {
 
 /* Sent before the answer to the step before it is read: QEMU answers in
  * order, and a read-only check right behind device_add goes out before
- * the guest starts probing the new device. */
+ * the guest starts probing the new device. A host step or a fallback is
+ * never pipelined (it depends on the answer before it). */
 #define STEP_PIPELINED	0x01
 /* Runs after a failure too, and its own failure is not the plan's
  * (remove-fd: the set goes whatever drive_add said). */

@@ -1,0 +1,32 @@
+/* What a run says on standard error: see log.h. */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "log.h"
+
+static void say(const char *fmt, va_list ap)
+{
+	fputs("kvm-hotplug: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void verbose(const struct options *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!o->verbose)
+		return;
+	va_start(ap, fmt);
+	say(fmt, ap);
+	va_end(ap);
+}
+
+void notice(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	say(fmt, ap);
+	va_end(ap);
+}
