@@ -17,9 +17,11 @@ static void sync_action(json_t *actions, const char *action,
 			const struct rt_device *d, json_t *res,
 			const struct error *e)
 {
-	json_t *a = res != NULL ? res : json_pack("{s:s, s:s}", "kind",
-			rt_kind_name(d->kind), "uuid", d->uuid);
+	json_t *a = res != NULL ? res : json_object();
 
+	/* a dry run's result is its plan: it names no device */
+	json_object_set_new(a, "kind", json_string(rt_kind_name(d->kind)));
+	json_object_set_new(a, "uuid", json_string(d->uuid));
 	json_object_set_new(a, "action", json_string(action));
 	json_object_set_new(a, "exit", json_integer(e->code));
 	if (e->code != KH_OK)
@@ -29,8 +31,9 @@ static void sync_action(json_t *actions, const char *action,
 
 /* Does what one recorded or wanted device needs; its result joins
  * actions. The operation runs as on the command line: its own lock,
- * connection and intent record. */
-static void sync_one(const struct options *o, json_t *actions, bool add,
+ * connection and intent record; a dry run's slots are carried over to
+ * the next change's. */
+static void sync_one(struct options *o, json_t *actions, bool add,
 		     const struct rt_device *d)
 {
 	struct options one = *o;
@@ -42,6 +45,8 @@ static void sync_one(const struct options *o, json_t *actions, bool add,
 	a.r.slot = -1;		/* where the VM has room now */
 	a.r.op = add ? OP_ADD : OP_REMOVE;
 	cmd_execute(cmd_for_device(a.r.kind, a.r.op), &one, &a, &e);
+	o->dry_taken = one.dry_taken;
+	o->dry_freed = one.dry_freed;
 	sync_action(actions, add ? "add" : "remove", d,
 		    json_incref(json_array_get(one.results, 0)), &e);
 	json_decref(one.results);
@@ -89,7 +94,9 @@ static void print_sync(const struct options *o, json_t *actions)
 		       o->instance != NULL ? o->instance : o->runtime);
 	json_array_foreach(actions, i, a) {
 		const char *err = json_string_value(json_object_get(a, "error"));
-		if (err == NULL)
+		if (err == NULL && json_object_get(a, "plan") != NULL)
+			print_dry_run(o, json_incref(a));
+		else if (err == NULL)
 			print_result(o, json_incref(a));
 		else
 			printf("not done: %s %s %s: %s\n",

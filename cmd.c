@@ -158,11 +158,24 @@ static int parse_options(const struct cmd_entry *c, int argc, char **argv,
 	return KH_OK;
 }
 
+/* A dry run's plan and file: printed, or (sync) its result. */
+static void show_dry_run(struct options *o, const struct runtime *rt,
+			 struct error *e)
+{
+	json_t *res = dry_run_result(o, rt, e);
+
+	if (res != NULL && o->results != NULL)
+		json_array_append_new(o->results, res);
+	else if (res != NULL)
+		print_dry_run(o, res);
+}
+
 int cmd_execute(const struct cmd_entry *c, struct options *o,
 		struct cmd_args *a, struct error *e)
 {
 	unsigned needs = c->needs;
 	struct session s;
+	json_t *outer;
 
 	if ((c->check != NULL && c->check(a, &needs, e) != KH_OK) ||
 	    ((needs & CMD_RUNTIME) && o->runtime == NULL &&
@@ -171,20 +184,24 @@ int cmd_execute(const struct cmd_entry *c, struct options *o,
 	    (c->ready != NULL && c->ready(a, e) != KH_OK))
 		return e->code;
 	session_init(&s, o);
-	if (a->dry_run && (o->plan = json_array()) == NULL)
-		return error_set(e, KH_EFAIL, "out of memory");
+	/* a dry run gathers its own plan, also inside a dry sync */
 	o->dry_run |= a->dry_run;
+	outer = o->plan;
+	if (o->dry_run && (o->plan = json_array()) == NULL) {
+		o->plan = outer;
+		return error_set(e, KH_EFAIL, "out of memory");
+	}
 	if ((!(needs & (CMD_READ | CMD_CHANGE | CMD_CREATE)) ||
 	     session_open(&s, needs & CMD_CREATE ? FILE_CREATE :
 			  needs & CMD_CHANGE ? FILE_CHANGE : FILE_READ, e) == KH_OK) &&
 	    (!(needs & CMD_SETTLE) || settle_intent(&s, e) == KH_OK) &&
-	    c->exec(&s, a, e) == KH_OK && a->dry_run &&
+	    c->exec(&s, a, e) == KH_OK && o->dry_run &&
 	    (needs & (CMD_CHANGE | CMD_CREATE)))
-		print_dry_run(o, &s.rt, e);
+		show_dry_run(o, &s.rt, e);
 	session_close(&s);
-	if (a->dry_run) {
+	if (o->dry_run) {
 		json_decref(o->plan);
-		o->plan = NULL;
+		o->plan = outer;
 	}
 	return e->code;
 }

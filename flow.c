@@ -46,8 +46,9 @@ static int choose_slot(const struct session *s, int requested, int *slot,
 				 requested, PCI_HOTPLUG_BUS, runtime_reserved_by(rt));
 	if (pci_survey(s->m, PCI_HOTPLUG_BUS, &pci, e) != KH_OK)
 		return e->code;
-	occupied = (pci_occupied_slots(pci) & ~s->freed) |
-		   runtime_used_slots(rt, PCI_HOTPLUG_BUS);
+	occupied = ((pci_occupied_slots(pci) |
+		     runtime_used_slots(rt, PCI_HOTPLUG_BUS)) & ~s->o->dry_freed) |
+		   s->o->dry_taken;
 	json_decref(pci);
 	if (pci_find_free_slot(occupied, requested, slot, e) != KH_OK)
 		return e->code;
@@ -148,6 +149,19 @@ static void drop_new(struct session *s, const struct request *r,
 	}
 }
 
+/* An add's intent record once its plan ran: cleared where the file tells
+ * the outcome (done, or all taken back); kept with the prepared file
+ * where QEMU may still do what it was asked, for the next run to decide. */
+static void end_add_intent(struct session *s, struct error *e)
+{
+	if (outcome_unknown(e)) {
+		runtime_keep_prepared(&s->rt);
+		error_prefix(e, "the outcome is unknown, the next run settles it: ");
+	} else {
+		runtime_intent_clear(&s->rt);
+	}
+}
+
 /* Steps 3 to 5 of an add, on a locked runtime file and an open monitor.
  * On failure the file and rt are as they were (the new entry dropped).
  * A dry run shows the plan and keeps the new entry in rt alone, to show
@@ -177,7 +191,8 @@ static int plug_new(struct session *s, const struct request *r, json_t **res,
 	p.d = d;
 	k->add_steps(s, d, &h, &p);
 	if (dry) {
-		plan_run(&p, NULL, e);
+		if (plan_run(&p, NULL, e) == KH_OK)
+			s->o->dry_taken |= UINT32_C(1) << slot;
 		goto out;
 	}
 	if (runtime_prepare(&s->rt, e) != KH_OK ||
@@ -199,15 +214,8 @@ static int plug_new(struct session *s, const struct request *r, json_t **res,
 	}
 	fault_point("after-commit");
 out:
-	if (intent_told && outcome_unknown(e)) {
-		/* QEMU may still do what it was asked: the next run decides,
-		 * with the record and the prepared file */
-		runtime_keep_prepared(&s->rt);
-		error_prefix(e, "the outcome is unknown, the next run settles it: ");
-	} else if (intent_told) {
-		/* the file tells the outcome now: done, or all taken back */
-		runtime_intent_clear(&s->rt);
-	}
+	if (intent_told)
+		end_add_intent(s, e);
 	if (e->code != KH_OK && d != NULL)
 		drop_new(s, r, &h);
 	plan_free(&p);
@@ -297,7 +305,7 @@ static int unplug_recorded(struct session *s, struct rt_device *d,
 	/* 5 */
 	done = change_result("removed", d);
 	if (s->o->dry_run)
-		s->freed |= UINT32_C(1) << d->slot;
+		s->o->dry_freed |= UINT32_C(1) << d->slot;
 	runtime_remove_device(&s->rt, (size_t)(d - s->rt.dev));
 	if (session_save(s, e) != KH_OK)
 		goto out;

@@ -316,6 +316,8 @@ static int nic_fill(const struct runtime *rt, struct rt_device *d,
 	runtime_device_defaults(rt, d);
 	if (r->queues > 0)
 		d->queues = r->queues;
+	if (r->tap != NULL)	/* checked: it fits */
+		snprintf(d->tap, sizeof(d->tap), "%s", r->tap);
 	if (copy_string(&d->link, r->link, e) != KH_OK ||
 	    copy_string(&d->script, r->script, e) != KH_OK)
 		return e->code;

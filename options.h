@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -21,6 +22,10 @@ struct options {
 	 * would send and write is gathered here (cmd.c prints it) */
 	bool dry_run;
 	json_t *plan;
+	/* --dry-run: slots that the plans shown so far take or free, which
+	 * neither QEMU nor the file shows yet (a modify's removal before its
+	 * add, sync's changes one after another) */
+	uint32_t dry_taken, dry_freed;
 	/* sync: each operation's result goes here instead of stdout */
 	json_t *results;
 	bool reported;		/* the outcome is printed: main adds no JSON */

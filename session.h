@@ -6,7 +6,6 @@
 #define KH_SESSION_H
 
 #include <stdbool.h>
-#include <stdint.h>
 
 #include "error.h"
 #include "monitor.h"
@@ -29,9 +28,6 @@ struct session {
 	 * so that a removal of the same device can say it is done (kind
 	 * and uuid set, else zero) */
 	struct rt_device settled;
-	/* --dry-run: slots that a removal planned before an add in the same
-	 * run frees (a modify), which QEMU still shows taken */
-	uint32_t freed;
 };
 
 /* An empty session for options o: nothing opened yet. */

@@ -34,31 +34,31 @@ commands() {
 	jq -r '.execute // ("run " + .run)' "$1" | tr '\n' ' '
 }
 
-# quiet_fds N: QEMU holds N fds again (our monitor connection closes a
-# moment after the tool exits).
-quiet_fds() {
-	local i
-	for i in $(seq 50); do
-		[ "$(fd_count)" -eq "$1" ] && return 0
-		sleep 0.1
-	done
-	fail "QEMU holds $(fd_count) fds, not $1"
+# qemu_files: what QEMU's fds open besides sockets, pipes and eventfds
+# (which come and go with our connection and the guest's drivers): the
+# images and taps a run may pass it.
+qemu_files() {
+	local f
+	for f in /proc/"$PID"/fd/*; do
+		readlink "$f"
+	done | grep -v -e '^socket:' -e '^pipe:' -e '^anon_inode:' | sort
 }
 
 # dry_then_real NAME ARGS...: the dry run of kvm-hotplug ARGS (nothing
 # changed, its plan in $T/NAME.plan, its file in $T/NAME.rt), then the
 # real run with -v, which must send that plan and write that file.
 dry_then_real() {
-	local name=$1 fds links
+	local name=$1 links
 	shift
 	snapshot "$name"
-	fds=$(fd_count)
+	qemu_files >"$T/$name.files"
 	links=$(in_ns ip -o link show | wc -l)
 	kh "$@" --dry-run
 	expect_rc 0
 	[ -z "$ERR" ] || fail "the dry run of $* said: $ERR"
 	same_as "$name"
-	quiet_fds "$fds"
+	qemu_files | diff "$T/$name.files" - >"$T/diff" ||
+		fail "the dry run of $* passed QEMU files: $(cat "$T/diff")"
 	[ "$(in_ns ip -o link show | wc -l)" -eq "$links" ] ||
 		fail "the dry run of $* changed the host's interfaces"
 	dry_plan >"$T/$name.plan"
@@ -144,6 +144,55 @@ t_dry_run_ganeti_disk() {
 	[ "$(commands "$T/remove.plan")" = "device_del human-monitor-command " ] ||
 		fail "removal plan: $(cat "$T/remove.plan")"
 	! has_drive disk-003fc157-66a8-4e6d || fail "the real removal did not happen"
+}
+
+# sync --dry-run: each change it would make, with its plan and the file
+# as that change would write it, in the one JSON object sync prints;
+# nothing changes; the real sync then makes those changes.
+t_dry_run_sync() {
+	ganeti_file newer
+	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	make_netns
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1 -name vm1
+	disk_image "$T/d1.img"
+	export GANETI_HOOKS_PHASE=post GANETI_INSTANCE_NAME=vm1
+	export GANETI_INSTANCE_NIC_COUNT=0 GANETI_INSTANCE_DISK_COUNT=0
+	export GANETI_POST_INSTANCE_NIC_COUNT=1 GANETI_POST_INSTANCE_DISK_COUNT=1
+	export GANETI_POST_INSTANCE_NIC0_UUID=$UUID2 GANETI_POST_INSTANCE_NIC0_MAC=$MAC1
+	export GANETI_POST_INSTANCE_NIC0_MODE=bridged GANETI_POST_INSTANCE_NIC0_LINK=br0
+	export GANETI_POST_INSTANCE_DISK0_UUID=$UUID1 GANETI_POST_INSTANCE_DISK0_DEV_TYPE=file
+	export GANETI_POST_INSTANCE_DISK0_DRIVER=loop GANETI_POST_INSTANCE_DISK0_ID=$T/d1.img
+	export GANETI_POST_INSTANCE_DISK0_MODE=rw GANETI_POST_INSTANCE_DISK0_SIZE=16
+	snapshot before
+	qemu_files >"$T/before.files"
+	local links
+	links=$(in_ns ip -o link show | wc -l)
+	gkh --json sync --dry-run
+	expect_rc 0
+	[ "$(wc -l <"$T/out")" -eq 1 ] || fail "not one JSON object: $OUT"
+	jq -e '[.actions[] | .action + " " + .kind + " " + (.exit | tostring) + " " +
+		([.plan[].execute] | join(","))] ==
+		["add nic 0 getfd,netdev_add,device_add,query-pci",
+		 "add disk 0 add-fd,human-monitor-command,remove-fd,device_add,query-pci"]' \
+		"$T/out" >/dev/null || fail "sync's plans: $OUT"
+	jq -e --arg u "$UUID1" '.actions[1].file | contains($u)' "$T/out" >/dev/null ||
+		fail "the file the disk's add would write: $OUT"
+	# one change after the other: the disk's plan knows the NIC's slot
+	jq -e '[.actions[].plan[] | select(.execute == "device_add") | .arguments.addr] == ["0xc", "0xd"]' \
+		"$T/out" >/dev/null || fail "slots planned: $OUT"
+	same_as before
+	qemu_files | diff "$T/before.files" - || fail "sync -n passed QEMU files"
+	[ "$(in_ns ip -o link show | wc -l)" -eq "$links" ] || fail "sync -n made an interface"
+	# text: each plan as JSON lines and its file
+	gkh sync -n
+	expect_rc 0
+	[ "$(grep -c '^{"execute":"device_add"' "$T/out")" -eq 2 ] || fail "sync -n text: $OUT"
+	[ "$(grep -c '^--- .* as it would be written:$' "$T/out")" -eq 2 ] || fail "sync -n text: $OUT"
+	same_as before
+	gkh sync
+	expect_rc 0
+	[ "$(slot_of nic-1b2c3d4e-0000-4000)" = 12 ] && [ "$(slot_of disk-003fc157-66a8-4e6d)" = 13 ] ||
+		fail "the real sync did not make the devices where planned"
 }
 
 # What a real run refuses before it sends anything, a dry run refuses with
