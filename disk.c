@@ -120,16 +120,13 @@ static enum step_outcome node_deleted(const struct plan *p,
 				      const struct step *st, json_t *ret,
 				      struct error *e)
 {
+	enum step_outcome out = removal_outcome(e, QEMU_NO_NODE);
+
 	(void)p;
 	(void)st;
 	(void)ret;
-	if (e->code == KH_OK)
-		return STEP_DONE;
-	if (qemu_said(e, QEMU_NO_NODE)) {
-		error_clear(e);
-		return STEP_GONE;
-	}
-	return qemu_said(e, QEMU_NODE_IN_USE) ? STEP_AGAIN : STEP_FAILED;
+	return out == STEP_FAILED && qemu_said(e, QEMU_NODE_IN_USE) ?
+	       STEP_AGAIN : out;
 }
 
 static json_t *node_name(const struct rt_device *d)
@@ -150,12 +147,8 @@ static enum step_outcome drive_deleted(const struct plan *p,
 {
 	(void)p;
 	(void)st;
-	if (hmp_outcome(ret, HMP_SILENT, e) == STEP_DONE)
-		return STEP_DONE;
-	if (!qemu_said(e, QEMU_NO_DRIVE))
-		return STEP_FAILED;
-	error_clear(e);
-	return STEP_GONE;
+	hmp_outcome(ret, HMP_SILENT, e);
+	return removal_outcome(e, QEMU_NO_DRIVE);
 }
 
 /* The drive named by the id, made by -drive or drive_add, goes; where

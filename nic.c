@@ -366,12 +366,7 @@ static enum step_outcome netdev_deleted(const struct plan *p,
 	(void)p;
 	(void)st;
 	(void)ret;
-	if (e->code == KH_OK)
-		return STEP_DONE;
-	if (!qemu_said(e, QEMU_NO_DEVICE))
-		return STEP_FAILED;
-	error_clear(e);
-	return STEP_GONE;
+	return removal_outcome(e, QEMU_NO_DEVICE);
 }
 
 /* The NIC is gone whatever its ifdown script says: a warning, not a

@@ -116,12 +116,13 @@ json_t *step_json(const struct step *st)
 	return j;
 }
 
-/* -v: "-> what is sent" and "<- what came back". */
+/* -v: "-> what is sent" (sent is taken; built only when -v is given)
+ * and "<- what came back". */
 static void show_sent(const struct options *o, json_t *sent)
 {
 	char *text;
 
-	if (o->verbose && (text = json_dumps(sent, JSON_COMPACT)) != NULL) {
+	if ((text = json_dumps(sent, JSON_COMPACT)) != NULL) {
 		verbose(o, "-> %s", text);
 		free(text);
 	}
@@ -151,7 +152,8 @@ static int send_step(const struct plan *p, const struct step *st,
 	if (st->fd != NULL && fd < 0)	/* its host side was not made */
 		return error_set(e, KH_EFAIL, "%s: no fd for %s", st->cmd,
 				 st->label);
-	show_sent(p->o, step_json(st));
+	if (p->o->verbose)
+		show_sent(p->o, step_json(st));
 	return monitor_send(p->m, st->cmd, json_incref(st->args), fd, id, e);
 }
 
@@ -299,7 +301,8 @@ static void undo_command(const struct options *o, struct monitor *m,
 	struct error ignored = { 0 };
 	json_t *ret = NULL;
 
-	show_sent(o, command_json(cmd, args));
+	if (o->verbose)
+		show_sent(o, command_json(cmd, args));
 	monitor_execute(m, cmd, json_incref(args), &ret, &ignored);
 	show_answer(o, ret, &ignored);
 	json_decref(ret);

@@ -27,6 +27,16 @@ bool qemu_said(const struct error *e, enum qemu_said what)
 	return strstr(e->msg, said[what].text) != NULL;
 }
 
+enum step_outcome removal_outcome(struct error *e, enum qemu_said gone)
+{
+	if (e->code == KH_OK)
+		return STEP_DONE;
+	if (!qemu_said(e, gone))
+		return STEP_FAILED;
+	error_clear(e);
+	return STEP_GONE;
+}
+
 /* QEMU's way of saying the bus takes no hotplug, whatever we checked. */
 static int classify_plug_error(struct error *e)
 {

@@ -64,4 +64,9 @@ enum qemu_said {
 /* Whether the error e (from QEMU) says what. */
 bool qemu_said(const struct error *e, enum qemu_said what);
 
+/* A step that removes something (its check, or the start of one): done,
+ * or gone already when QEMU's refusal says gone (e cleared), else
+ * failed. */
+enum step_outcome removal_outcome(struct error *e, enum qemu_said gone);
+
 #endif

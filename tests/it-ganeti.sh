@@ -467,19 +467,7 @@ t_ganeti_bad_files() {
 # the change (the POST set) is added, idempotently; --prune removes what
 # it no longer has; what cannot be made here is told, with exit 3.
 t_sync_hook_env() {
-	ganeti_file newer
-	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
-	make_netns
-	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1 -name vm1
-	disk_image "$T/d1.img"
-	export GANETI_HOOKS_PHASE=post GANETI_INSTANCE_NAME=vm1
-	export GANETI_INSTANCE_NIC_COUNT=0 GANETI_INSTANCE_DISK_COUNT=0
-	export GANETI_POST_INSTANCE_NIC_COUNT=1 GANETI_POST_INSTANCE_DISK_COUNT=1
-	export GANETI_POST_INSTANCE_NIC0_UUID=$UUID2 GANETI_POST_INSTANCE_NIC0_MAC=$MAC1
-	export GANETI_POST_INSTANCE_NIC0_MODE=bridged GANETI_POST_INSTANCE_NIC0_LINK=br0
-	export GANETI_POST_INSTANCE_DISK0_UUID=$UUID1 GANETI_POST_INSTANCE_DISK0_DEV_TYPE=file
-	export GANETI_POST_INSTANCE_DISK0_DRIVER=loop GANETI_POST_INSTANCE_DISK0_ID=$T/d1.img
-	export GANETI_POST_INSTANCE_DISK0_MODE=rw GANETI_POST_INSTANCE_DISK0_SIZE=16
+	sync_hook_vm
 	gkh --json sync
 	expect_rc 0
 	[ "$(wc -l <"$T/out")" -eq 1 ] || fail "not one JSON object: $OUT"

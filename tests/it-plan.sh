@@ -150,19 +150,7 @@ t_dry_run_ganeti_disk() {
 # as that change would write it, in the one JSON object sync prints;
 # nothing changes; the real sync then makes those changes.
 t_dry_run_sync() {
-	ganeti_file newer
-	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
-	make_netns
-	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1 -name vm1
-	disk_image "$T/d1.img"
-	export GANETI_HOOKS_PHASE=post GANETI_INSTANCE_NAME=vm1
-	export GANETI_INSTANCE_NIC_COUNT=0 GANETI_INSTANCE_DISK_COUNT=0
-	export GANETI_POST_INSTANCE_NIC_COUNT=1 GANETI_POST_INSTANCE_DISK_COUNT=1
-	export GANETI_POST_INSTANCE_NIC0_UUID=$UUID2 GANETI_POST_INSTANCE_NIC0_MAC=$MAC1
-	export GANETI_POST_INSTANCE_NIC0_MODE=bridged GANETI_POST_INSTANCE_NIC0_LINK=br0
-	export GANETI_POST_INSTANCE_DISK0_UUID=$UUID1 GANETI_POST_INSTANCE_DISK0_DEV_TYPE=file
-	export GANETI_POST_INSTANCE_DISK0_DRIVER=loop GANETI_POST_INSTANCE_DISK0_ID=$T/d1.img
-	export GANETI_POST_INSTANCE_DISK0_MODE=rw GANETI_POST_INSTANCE_DISK0_SIZE=16
+	sync_hook_vm
 	snapshot before
 	qemu_files >"$T/before.files"
 	local links

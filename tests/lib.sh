@@ -273,6 +273,25 @@ ganeti_file() {
 	RT=$T/ganeti/conf/vm1.runtime
 }
 
+# sync_hook_vm: instance vm1 (a newer Ganeti file without devices) runs
+# the guest, and the environment is a post hook's after a NIC ($UUID2,
+# $MAC1 on br0) and a disk ($UUID1, $T/d1.img) were added to it.
+sync_hook_vm() {
+	ganeti_file newer
+	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	make_netns
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1 -name vm1
+	disk_image "$T/d1.img"
+	export GANETI_HOOKS_PHASE=post GANETI_INSTANCE_NAME=vm1
+	export GANETI_INSTANCE_NIC_COUNT=0 GANETI_INSTANCE_DISK_COUNT=0
+	export GANETI_POST_INSTANCE_NIC_COUNT=1 GANETI_POST_INSTANCE_DISK_COUNT=1
+	export GANETI_POST_INSTANCE_NIC0_UUID=$UUID2 GANETI_POST_INSTANCE_NIC0_MAC=$MAC1
+	export GANETI_POST_INSTANCE_NIC0_MODE=bridged GANETI_POST_INSTANCE_NIC0_LINK=br0
+	export GANETI_POST_INSTANCE_DISK0_UUID=$UUID1 GANETI_POST_INSTANCE_DISK0_DEV_TYPE=file
+	export GANETI_POST_INSTANCE_DISK0_DRIVER=loop GANETI_POST_INSTANCE_DISK0_ID=$T/d1.img
+	export GANETI_POST_INSTANCE_DISK0_MODE=rw GANETI_POST_INSTANCE_DISK0_SIZE=16
+}
+
 # gkh ARGS...: the tool on instance vm1 of the test's Ganeti directory.
 gkh() {
 	kh --instance vm1 --ganeti-dir "$T/ganeti" "$@"
