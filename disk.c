@@ -180,7 +180,7 @@ static void drive_add(struct plan *p, const struct rt_device *d,
 {
 	static const char *const shared[] = { "sharedfile", "blockdev", "ext",
 					      "gluster", NULL };
-	const char *type = json_string_value(json_object_get(d->gextra, "dev_type"));
+	const char *type = json_string_value(json_object_get(d->extra, "dev_type"));
 	const char *cache = d->cache;
 	int set = FDSET_BASE + d->slot;
 	struct step *st;
@@ -284,16 +284,17 @@ static void name_image_user(const struct runtime *rt, const struct rt_device *d,
 		}
 }
 
-/* What a Ganeti file's entry says of a new disk beyond what every file
- * records: what sync was told, or the type given or guessed from the path
- * (a block device: plain, LVM's; else file). Ganeti reads the type when
- * it starts the VM: for shared types it forces cache=none. */
-static json_t *disk_gextra(const struct request *r)
+/* What a new disk's entry starts from in a format that keeps more than
+ * the model (a Ganeti file): what sync was told, or the type given. */
+static int disk_extra(struct rt_device *d, const struct request *r,
+		     struct error *e)
 {
-	if (r->gextra != NULL)
-		return json_incref(r->gextra);
-	return json_pack("{s:s}", "dev_type", r->dev_type != NULL ? r->dev_type :
-			 strcmp(r->file_driver, RT_FILE_DRIVER_BLOCK) == 0 ? "plain" : "file");
+	if (r->extra != NULL)
+		d->extra = json_incref(r->extra);
+	else if (r->dev_type != NULL &&
+		 (d->extra = json_pack("{s:s}", "dev_type", r->dev_type)) == NULL)
+		return error_set(e, KH_EFAIL, "out of memory");
+	return KH_OK;
 }
 
 /* A disk's QEMU driver: as recorded, else as check_disk_path would find
@@ -359,10 +360,9 @@ static int disk_fill(const struct runtime *rt, struct rt_device *d,
 		snprintf(d->cache, sizeof(d->cache), "%s", r->cache);
 	if (r->discard != NULL)
 		snprintf(d->discard, sizeof(d->discard), "%s", r->discard);
-	if ((d->gextra = disk_gextra(r)) == NULL ||
-	    (d->path = strdup(r->path)) == NULL)
+	if ((d->path = strdup(r->path)) == NULL)
 		return error_set(e, KH_EFAIL, "out of memory");
-	return KH_OK;
+	return disk_extra(d, r, e);
 }
 
 static bool disk_same(const struct rt_device *d, const struct request *r)
@@ -403,7 +403,7 @@ static void disk_to_request(const struct rt_device *d, struct request *r)
 	r->cache = OR_NULL(d->cache);
 	r->mode = OR_NULL(d->mode);
 	r->discard = OR_NULL(d->discard);
-	r->gextra = d->gextra;
+	r->extra = d->extra;
 #undef OR_NULL
 }
 

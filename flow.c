@@ -20,7 +20,7 @@ static int fill_device(const struct runtime *rt, struct rt_device *d,
 	d->kind = r->kind;
 	d->state = RT_PLUGGED;
 	d->slot = slot;
-	d->gsource = r->gsource;
+	d->source = r->source;
 	memcpy(d->uuid, r->uuid, sizeof(d->uuid));
 	snprintf(d->bus, sizeof(d->bus), "%s", PCI_HOTPLUG_BUS);
 	if (runtime_device_id(rt, d->kind, d->uuid, slot, d->id, sizeof(d->id),
@@ -380,6 +380,7 @@ int flow_modify(struct session *s, const struct request *given,
 	struct rt_device *d, old = { 0 };
 	struct request was, want;
 	json_t *gone = NULL, *res = NULL;
+	unsigned generation;
 
 	if ((d = find_recorded(s, given, e)) == NULL ||
 	    rt_device_copy(&old, d, e) != KH_OK)
@@ -387,12 +388,20 @@ int flow_modify(struct session *s, const struct request *given,
 	request_from_device(&old, &was);
 	want = was;
 	apply_changes(&want, given);
+	generation = s->rt.generation;
 	if ((k->check_modify != NULL &&
 	     k->check_modify(&s->rt, d, &want, e) != KH_OK) ||
 	    session_connect(s, CHANGE_REMOVE, e) != KH_OK ||
 	    unplug_recorded(s, d, "modify", &gone, e) != KH_OK)
 		goto out;
+	/* the old entry lived in the file as read: if the removal's commit
+	 * merged another writer's file, the new device gets an entry of
+	 * its own */
+	if (s->rt.generation != generation)
+		want.source = was.source = NULL;
 	if (plug_new(s, &want, &res, e) != KH_OK) {
+		if (s->rt.generation != generation)
+			was.source = NULL;
 		if (!s->o->dry_run)
 			put_back(s, &old, &was, e);
 		goto out;

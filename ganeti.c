@@ -283,7 +283,7 @@ static int parse_entry(const struct reader *r, json_t *entry,
 	if ((d = rt_file_add_device(r->f, r->e)) == NULL)
 		return r->e->code;
 	d->kind = kind;
-	d->gsource = entry;
+	d->source = entry;
 	rt_copy_lower(d->uuid, sizeof(d->uuid), str(obj, "uuid"));
 	if (read_placement(obj, d, r->name, where, r->e) != KH_OK)
 		return r->e->code;
@@ -479,15 +479,21 @@ static void set_fields(const struct rt_device *d, json_t *entry)
 }
 
 /* An entry shaped like Ganeti's own, for a device added in this run:
- * what the caller knows of Ganeti's object (d->gextra: dev_type, size,
+ * what the caller knows of Ganeti's object (d->extra: dev_type, size,
  * iv_name, ...) and what Ganeti reads whenever it starts the VM from the
- * file (soft reboot, migration target): a disk's params and mode. */
+ * file (soft reboot, migration target): a disk's params and mode, and
+ * its type (which decides its cache mode), else guessed from the path: a
+ * block device is plain, LVM's; anything else a file. */
 static json_t *new_entry(const struct rt_device *d)
 {
-	json_t *obj = d->gextra != NULL ? json_deep_copy(d->gextra) : json_object();
+	json_t *obj = d->extra != NULL ? json_deep_copy(d->extra) : json_object();
 	json_t *entry = obj;
 
 	if (obj != NULL && d->kind == RT_DISK) {
+		if (json_object_get(obj, "dev_type") == NULL)
+			json_object_set_new(obj, "dev_type", json_string(
+				strcmp(d->file_driver, RT_FILE_DRIVER_BLOCK) == 0 ?
+				"plain" : "file"));
 		if (!json_is_object(json_object_get(obj, "params")))
 			json_object_set_new(obj, "params", json_object());
 		entry = json_pack("[o, s, n]", obj, d->path);
@@ -501,7 +507,7 @@ static const struct rt_device *device_of(const struct rt_file *f,
 					 json_t *entry)
 {
 	for (size_t i = 0; i < f->ndev; i++)
-		if (f->dev[i].gsource == entry)
+		if (f->dev[i].source == entry)
 			return &f->dev[i];
 	return NULL;
 }
@@ -528,7 +534,7 @@ static json_t *rebuild(const struct rt_file *f, bool hvinfo, json_t *old,
 	}
 	for (i = 0; i < f->ndev; i++) {
 		const struct rt_device *d = &f->dev[i];
-		if (d->kind != kind || d->gsource != NULL)
+		if (d->kind != kind || d->source != NULL)
 			continue;
 		copy = new_entry(d);
 		set_placement(hvinfo, d, entry_object(copy, kind));
@@ -543,7 +549,7 @@ static int startable(const struct rt_file *f, const char *path,
 		     struct error *e)
 {
 	for (size_t i = 0; i < f->ndev; i++)
-		if (f->dev[i].kind == RT_DISK && f->dev[i].gsource == NULL &&
+		if (f->dev[i].kind == RT_DISK && f->dev[i].source == NULL &&
 		    strcmp(f->dev[i].mode, "rw") != 0)
 			return error_set(e, KH_EUSAGE, "%s: Ganeti starts no VM "
 					 "with a read-only disk (mode %s of disk %s)",
@@ -657,7 +663,7 @@ static int commit_nic_files(const struct rt_file *f, const void *data,
 	}
 	for (i = 0; i < f->ndev; i++) {
 		const struct rt_device *d = &f->dev[i];
-		if (d->kind != RT_NIC || d->gsource != NULL)
+		if (d->kind != RT_NIC || d->source != NULL)
 			continue;
 		snprintf(path, sizeof(path), "%s/%zu", dir, seq++);
 		if (nic_file_is(path, d->tap, e) != KH_OK)

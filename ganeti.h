@@ -15,7 +15,7 @@
 
 /* The codec's data for a file it read. Entries without a uuid or a PCI
  * placement stay in root as they are, not managed; a managed device's
- * gsource is its entry in root. */
+ * source is its entry in root (a json_t). */
 struct ganeti_file {
 	json_t *root;	/* the file as read */
 	bool hvinfo;	/* devices placed with "hvinfo" (newer) or "pci" */

@@ -48,6 +48,7 @@ void request_from_device(const struct rt_device *d, struct request *r)
 	memcpy(r->uuid, d->uuid, sizeof(r->uuid));
 	r->name = d->name;
 	r->slot = d->slot;
+	r->source = d->source;
 	kind_ops(d->kind)->to_request(d, r);
 }
 

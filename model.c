@@ -239,9 +239,9 @@ void rt_device_release(struct rt_device *d)
 	free(d->path);
 	free(d->link);
 	free(d->script);
-	json_decref(d->gextra);
+	json_decref(d->extra);
 	d->name = d->path = d->link = d->script = NULL;
-	d->gextra = NULL;
+	d->extra = NULL;
 }
 
 int rt_device_copy(struct rt_device *dst, const struct rt_device *src,
@@ -251,8 +251,7 @@ int rt_device_copy(struct rt_device *dst, const struct rt_device *src,
 	char **to[] = { &dst->name, &dst->path, &dst->link, &dst->script };
 
 	*dst = *src;
-	dst->source = NULL;
-	json_incref(dst->gextra);
+	json_incref(dst->extra);
 	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++)
 		*to[i] = NULL;
 	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++)
@@ -268,10 +267,8 @@ void rt_device_take_entry(struct rt_device *c, const struct rt_device *t,
 {
 	if (t != NULL) {
 		c->source = t->source;
-		c->gsource = t->gsource;
 	} else if (was_there) {
 		c->source = NULL;
-		c->gsource = NULL;
 	}
 }
 

@@ -75,14 +75,14 @@ struct rt_device {
 	/* The entry as the file's codec read it, so that what this version
 	 * does not interpret survives a rewrite in its place; its type is
 	 * the codec's (codec.h), borrowed from the codec's data for the
-	 * file. NULL for a device added in this run. */
+	 * file, and stale once that data is replaced (runtime.h: generation).
+	 * NULL for a device added in this run, but for the device a modify
+	 * makes again: it takes the old one's entry. */
 	const void *source;
-	/* A Ganeti file's entry, the same for the Ganeti codec (borrowed;
-	 * hotplug.c carries it from the old NIC to the new at a modify). */
-	json_t *gsource;
-	/* Ganeti's keys a new entry in a Ganeti file starts from (dev_type,
-	 * size, ...), or NULL; a reference of its own */
-	json_t *gextra;
+	/* A format's own keys that a new entry starts from (a Ganeti disk's
+	 * dev_type, size, ...: what sync was told), or NULL; a reference of
+	 * its own. Only the codec reads it. */
+	json_t *extra;
 };
 
 /* --- a device's fields, one table for every format --- */
@@ -148,9 +148,9 @@ const char *rt_kind_name(enum rt_kind k);
  * MACs are kept and compared that way, whatever spelling came in. */
 void rt_copy_lower(char *out, size_t size, const char *in);
 
-/* A copy of src that owns its own strings (source NULL; gsource, which
- * the file's codec data owns, is kept; gextra is shared); release it
- * with rt_device_release. */
+/* A copy of src that owns its own strings (source, which the file's
+ * codec data owns, is kept; extra is shared); release it with
+ * rt_device_release. */
 int rt_device_copy(struct rt_device *dst, const struct rt_device *src,
 		   struct error *e);
 
@@ -158,8 +158,8 @@ int rt_device_copy(struct rt_device *dst, const struct rt_device *src,
 void rt_device_release(struct rt_device *d);
 
 /* c, a copy of a device of another file, is to stand in this file for
- * its entry t (NULL where this file has none): c takes t's entries
- * (source, gsource). Without a t, an entry c had from the other file as
+ * its entry t (NULL where this file has none): c takes t's entry
+ * (source). Without a t, an entry c had from the other file as
  * it was read (was_there) is dropped, since it is that file's and not
  * this one's; a device added in this run keeps its own. */
 void rt_device_take_entry(struct rt_device *c, const struct rt_device *t,

@@ -441,7 +441,6 @@ static void nic_to_request(const struct rt_device *d, struct request *r)
 	r->tap = d->tap[0] != '\0' ? d->tap : NULL;	/* "": not known */
 	r->vhost = d->vhost[0] != '\0' ? d->vhost : NULL;
 	r->queues = d->queues;
-	r->gsource = d->gsource;
 }
 
 const struct kind_ops nic_ops = {

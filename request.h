@@ -23,14 +23,15 @@ struct request {
 	const char *path, *format, *cache, *discard;
 	const char *file_driver;	/* "file" or "host_device", from path */
 	const char *dev_type;		/* Ganeti's disk type, for a Ganeti file */
-	json_t *gextra;			/* what Ganeti knows of it (sync), or NULL */
+	json_t *extra;			/* a format's own keys (sync), or NULL */
 	/* nic */
 	char mac[18];
 	const char *link, *script, *tap, *vhost;
 	int queues;
-	/* modify: the entry the NIC had in a Ganeti file, kept for the new
-	 * one so that what Ganeti has in it (ip, network, ...) stays */
-	json_t *gsource;
+	/* modify: the entry the device had in the file, kept for the new
+	 * one so that what the format has in it (a Ganeti NIC's ip,
+	 * network, ...) stays (rt_device.source) */
+	const void *source;
 };
 
 /* What modify was given replaces what the NIC had. */

@@ -38,6 +38,7 @@ static void clear_contents(struct runtime *rt)
 	codec(rt)->free_data(rt->codec_data);
 	rt->codec_data = NULL;
 	rt->format = RT_FORMAT_NEW;
+	rt->generation++;
 }
 
 /* Replaces what rt holds. On failure rt is left empty. */

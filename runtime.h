@@ -39,6 +39,10 @@ struct runtime {
 	enum rt_format format;	/* which codec reads and writes the file */
 	void *codec_data;	/* that codec's own of the file as loaded (its
 				   entries as read), or NULL */
+	/* Counts the times codec_data was let go (a load, a merge with
+	 * another writer's file): a device's source kept from before
+	 * another count points into freed data. */
+	unsigned generation;
 	/* The file as this run last read or wrote it, so that a commit
 	 * notices another writer (Ganeti does not take our lock): its
 	 * identity, and copies of its devices. */

@@ -182,7 +182,7 @@ static int want_disk(struct runtime *want, json_t *refused, const char *set,
 	snprintf(d->format, sizeof(d->format), "raw");
 	snprintf(d->mode, sizeof(d->mode), "%s",
 		 mode != NULL && strcmp(mode, "ro") == 0 ? "ro" : "rw");
-	if ((d->gextra = disk_object(set, n, type, logical_id)) == NULL)
+	if ((d->extra = disk_object(set, n, type, logical_id)) == NULL)
 		return error_set(e, KH_EFAIL, "out of memory");
 	return copy(&d->path, path, e);
 }

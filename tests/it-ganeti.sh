@@ -300,6 +300,34 @@ t_ganeti_modify_keeps_entry() {
 		fail "modified entry: $(cat "$RT")"
 }
 
+# Ganeti rewrites its file while a modify waits for the guest (the old
+# NIC released, the removal not yet recorded): the modified NIC is
+# recorded all the same, in an entry of its own since the one it had
+# belongs to the file as it was, and Ganeti's change is kept.
+t_ganeti_file_replaced_during_modify() {
+	ganeti_file newer
+	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	make_netns
+	in_ns ip link add br1 type bridge
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1 -name vm1
+	gkh nic add --uuid "$UUID1" --mac "$MAC1" --link br0
+	expect_rc 0
+	# (ip netns exec execs the tool: its pid is the tool's)
+	KH_FAULT_PAUSE=after-release ip netns exec "$NS" "$KH" --instance vm1 --ganeti-dir "$T/ganeti" \
+		nic modify --uuid "$UUID1" --mac "$MAC2" --link br1 >"$T/out" 2>"$T/err" &
+	local tool=$! rc=0
+	wait_paused "$tool"
+	jq -c '.[2].ratio = 2.5' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	kill -CONT "$tool"
+	wait "$tool" || rc=$?
+	[ "$rc" -eq 0 ] || fail "modify exit $rc: $(cat "$T/err")"
+	! grep -q -e Sanitizer -e 'runtime error' "$T/err" || fail "sanitizer: $(cat "$T/err")"
+	jq -e '.[2].ratio == 2.5' "$RT" >/dev/null || fail "Ganeti's change was lost: $(cat "$RT")"
+	jq -e '.[1] | length == 1 and .[0].mac == "'"$MAC2"'" and .[0].nicparams.link == "br1"' \
+		"$RT" >/dev/null || fail "the modified NIC is not recorded: $(cat "$RT")"
+	[ -n "$(slot_of nic-003fc157-66a8-4e6d)" ] || fail "QEMU lacks the modified NIC"
+}
+
 t_ganeti_three_entry_file() {
 	ganeti_round_trip three hotnic-1b2c3d4e-pci-5 hotdisk-003fc157-pci-4
 }

@@ -258,8 +258,11 @@ t_nic_modify() {
 	in_ns ip link add br1 type bridge
 	kh -r "$RT" -m "$SOCK" nic add --uuid "$UUID1" --mac "$MAC1" --link br0 --tap kh1 --slot 9
 	expect_rc 0
+	# a key the tool does not know stays with the NIC it is in
+	sed -i "/^  mac: /a\\  note: keep me" "$RT"
 	kh -r "$RT" -m "$SOCK" nic modify --uuid "$UUID1" --mac "$MAC2" --link br1 --queues 2
 	expect_rc 0
+	grep -q "^  note: keep me" "$RT" || fail "the NIC's own key was lost: $(cat "$RT")"
 	expect_out "modified nic $UUID1: hotnic-003fc157-pci-9 at pci.0 slot 9"
 	[ "$(qmp qom-get '{"path": "/machine/peripheral/hotnic-003fc157-pci-9", "property": "mac"}')" = "\"$MAC2\"" ] ||
 		fail "QEMU's NIC did not get the new MAC"

@@ -105,12 +105,13 @@
 	"'nicparams': {'mode': 'bridged', 'link': 'br9'}, 'uuid': '" U7 "', "	\
 	"'name': 'caf\\u00E9', 'hvinfo': {'driver': 'virtio-net-pci', "	\
 	"'id': 'nic-773fc157-66a8-4e6d', 'bus': 'pci.0', 'addr': '0x10'}}"
-#define NEW_DISK_HV "[{'params': {}, 'uuid': '" U8 "', 'mode': 'rw', "	\
+#define NEW_DISK_HV "[{'dev_type': 'file', 'params': {}, 'uuid': '" U8 "', 'mode': 'rw', "	\
 	"'hvinfo': {'driver': 'virtio-blk-pci', 'id': 'disk-883fc157-66a8-4e6d', " \
 	"'bus': 'pci.0', 'addr': '0x11'}}, '/dev/vg/new disk', null]"
 #define NEW_NIC_PCI "{'mac': '52:54:00:12:34:56', "			\
 	"'nicparams': {'mode': 'routed'}, 'uuid': '" U7 "', 'pci': 16}"
-#define NEW_DISK_PCI "[{'params': {}, 'uuid': '" U8 "', 'name': 'scratch', " \
+#define NEW_DISK_PCI "[{'dev_type': 'file', 'params': {}, 'uuid': '" U8 "', " \
+	"'name': 'scratch', " \
 	"'mode': 'rw', " \
 	"'pci': 17}, '/dev/vg/scratch', null]"
 

@@ -277,49 +277,45 @@ START_TEST(uuid_any_case)
 }
 END_TEST
 
-/* A copy owns its strings and shares gextra; it stands for another
- * file's entry only through rt_device_take_entry. */
+/* A copy owns its strings, shares extra and keeps its entry (source);
+ * it stands for another file's entry only through rt_device_take_entry. */
 START_TEST(device_copy)
 {
 	struct rt_file f;
 	struct rt_device c, *d;
-	json_t *extra = json_object(), *entry = json_object();
-	int there;
+	json_t *extra = json_object();
+	int there, theirs;
 
 	rt_file_init(&f);
 	d = add(&f, RT_NIC, U1, "n1", 4);
 	d->name = strdup("eth");
 	d->link = strdup("br0");
 	d->source = &there;
-	d->gsource = entry;
-	d->gextra = json_incref(extra);
+	d->extra = json_incref(extra);
 	ck_assert_int_eq(rt_device_copy(&c, d, NULL), KH_OK);
 	ck_assert_ptr_ne(c.name, d->name);
 	ck_assert_str_eq(c.name, "eth");
 	ck_assert_str_eq(c.link, "br0");
 	ck_assert_ptr_null(c.path);
-	ck_assert_ptr_null(c.source);
-	ck_assert_ptr_eq(c.gsource, entry);
-	ck_assert_ptr_eq(c.gextra, extra);
+	ck_assert_ptr_eq(c.source, &there);
+	ck_assert_ptr_eq(c.extra, extra);
 	ck_assert_int_eq(extra->refcount, 3);
 	ck_assert(rt_device_same(&c, d));
 	/* no entry of theirs: one from the old file goes, a new one stays */
 	rt_device_take_entry(&c, NULL, false);
-	ck_assert_ptr_eq(c.gsource, entry);
-	rt_device_take_entry(&c, NULL, true);
-	ck_assert_ptr_null(c.gsource);
-	ck_assert_ptr_null(c.source);
-	rt_device_take_entry(&c, d, true);
 	ck_assert_ptr_eq(c.source, &there);
-	ck_assert_ptr_eq(c.gsource, entry);
+	rt_device_take_entry(&c, NULL, true);
+	ck_assert_ptr_null(c.source);
+	d->source = &theirs;
+	rt_device_take_entry(&c, d, true);
+	ck_assert_ptr_eq(c.source, &theirs);
 	rt_device_release(&c);
 	ck_assert_ptr_null(c.name);
-	ck_assert_ptr_null(c.gextra);
+	ck_assert_ptr_null(c.extra);
 	ck_assert_int_eq(extra->refcount, 2);
 	rt_file_clear(&f);
 	ck_assert_int_eq(extra->refcount, 1);
 	json_decref(extra);
-	json_decref(entry);
 }
 END_TEST
 

@@ -66,11 +66,11 @@ START_TEST(post_set_wins_and_paths_follow_the_disk_type)
 	ck_assert_str_eq(want.dev[0].mac, "aa:00:00:11:22:33");
 	ck_assert_str_eq(want.dev[0].link, "br0");
 	ck_assert_str_eq(want.dev[1].path, "/dev/xenvg/lv0");
-	ck_assert_str_eq(json_string_value(json_object_get(want.dev[1].gextra, "iv_name")), "disk/0");
-	ck_assert_int_eq(json_integer_value(json_object_get(want.dev[1].gextra, "size")), 1024);
+	ck_assert_str_eq(json_string_value(json_object_get(want.dev[1].extra, "iv_name")), "disk/0");
+	ck_assert_int_eq(json_integer_value(json_object_get(want.dev[1].extra, "size")), 1024);
 	ck_assert_str_eq(want.dev[2].path, "/srv/shared/x.disk1");
 	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(
-		want.dev[2].gextra, "logical_id"), 0)), "loop");
+		want.dev[2].extra, "logical_id"), 0)), "loop");
 	ck_assert_uint_eq(json_array_size(refused), 1);
 	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(
 		json_array_get(refused, 0), "reason")), "disk type drbd"));
