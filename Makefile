@@ -28,10 +28,10 @@ B = build
 # live"): a unit test or fuzzer gets the objects of what it tests and of
 # what those depend on, nothing else, so these lists are the layering
 # and the linker checks them.
-MODEL = model error
+MODEL = model error clock
 CODECS = formats native yamltree ganeti $(MODEL)
 RUNTIME = runtime fileio fault $(CODECS)
-QMP = monitor error
+QMP = monitor error clock
 OBJS_test_model = $(MODEL)
 OBJS_test_monitor = $(QMP)
 OBJS_test_pci = pci $(QMP)
@@ -48,7 +48,7 @@ FLOW = flow settle disk nic kind session qdev plan request output log pci tap \
 	monitor $(RUNTIME)
 OBJS_test_flow = $(FLOW)
 # the executor alone: the QMP client and what it says on stderr
-OBJS_test_plan = plan log monitor fault error
+OBJS_test_plan = plan log monitor fault error clock
 OBJS_kvm-hotplug = hotplug cmd cmd-check cmd-cmdline cmd-device cmd-list \
 	cmd-sync sync $(FLOW)
 # $(call objs,FLAVOUR,NAMES): their objects in that flavour

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fileio.h"
 
 static int nomem(struct error *e)
@@ -107,24 +108,15 @@ static struct timeval ms_to_tv(long ms)
 	return tv;
 }
 
-static long ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1000 +
-	    (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 /* Puts back the caller's timer, less the time we spent. */
-static void restore_timer(struct itimerval *old, const struct timespec *t0)
+static void restore_timer(struct itimerval *old, int64_t t0)
 {
 	long left;
 
 	if (!timerisset(&old->it_value))
 		return;		/* there was none; ours is already off */
 	left = old->it_value.tv_sec * 1000 + old->it_value.tv_usec / 1000 -
-	    ms_since(t0);
+	    (long)(clock_ms() - t0);
 	old->it_value = ms_to_tv(left > 0 ? left : 1);
 	setitimer(ITIMER_REAL, old, NULL);
 }
@@ -140,7 +132,7 @@ static int flock_timeout(int fd, int op, int timeout_ms)
 		.it_value = ms_to_tv(timeout_ms), .it_interval = ms_to_tv(10)
 	};
 	struct itimerval off = { { 0, 0 }, { 0, 0 } }, old_it = off;
-	struct timespec t0;
+	int64_t t0;
 	int rc = 0;
 
 	if (flock(fd, op | LOCK_NB) == 0)
@@ -151,7 +143,7 @@ static int flock_timeout(int fd, int op, int timeout_ms)
 		return ETIMEDOUT;
 	sigemptyset(&sa.sa_mask);
 	lock_timed_out = 0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = clock_ms();
 	if (sigaction(SIGALRM, &sa, &old_sa) == -1)
 		return errno;
 	if (setitimer(ITIMER_REAL, &it, &old_it) == -1)
@@ -161,7 +153,7 @@ static int flock_timeout(int fd, int op, int timeout_ms)
 	/* ours off before the caller's handler is back, then theirs on */
 	setitimer(ITIMER_REAL, &off, NULL);
 	sigaction(SIGALRM, &old_sa, NULL);
-	restore_timer(&old_it, &t0);
+	restore_timer(&old_it, t0);
 	return rc;
 }
 

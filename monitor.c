@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "monitor.h"
 
 /* A reply to query-pci on a machine full of bridges is a few hundred KiB;
@@ -27,22 +28,9 @@ struct monitor {
 	bool greeted;		/* past the greeting: garbage is a QEMU fault */
 };
 
-int64_t monitor_clock_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t now_ms(void)
-{
-	return monitor_clock_us() / 1000;
-}
-
 static int remaining_ms(int64_t deadline)
 {
-	int64_t left = deadline - now_ms();
+	int64_t left = deadline - clock_ms();
 
 	return left > 0 ? (int)left : 0;
 }
@@ -328,7 +316,7 @@ static bool is_reply_to(json_t *msg, const char *id)
 int monitor_send(struct monitor *m, const char *cmd, json_t *args, int fd,
 		 unsigned long *id, struct error *e)
 {
-	int64_t deadline = now_ms() + m->timeout_ms;
+	int64_t deadline = clock_ms() + m->timeout_ms;
 	char idstr[32], *text;
 	json_t *req;
 	int rc;
@@ -358,7 +346,7 @@ int monitor_send(struct monitor *m, const char *cmd, json_t *args, int fd,
 int monitor_reply(struct monitor *m, unsigned long id, const char *cmd,
 		  json_t **ret, struct error *e)
 {
-	int64_t deadline = now_ms() + m->timeout_ms;
+	int64_t deadline = clock_ms() + m->timeout_ms;
 	char idstr[32];
 	json_t *msg;
 	int rc;
@@ -414,7 +402,7 @@ int monitor_wait_event(struct monitor *m, const char *name,
 		       monitor_event_match match, void *arg, int timeout_ms,
 		       struct error *e)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_ms() + timeout_ms;
 	json_t *msg;
 
 	while (!take_queued_event(m, name, match, arg)) {
@@ -429,7 +417,7 @@ int monitor_wait_event(struct monitor *m, const char *name,
 
 static int read_greeting(struct monitor *m, struct error *e)
 {
-	int64_t deadline = now_ms() + m->timeout_ms;
+	int64_t deadline = clock_ms() + m->timeout_ms;
 	json_t *msg, *qemu;
 
 	for (;;) {
@@ -488,7 +476,7 @@ int monitor_open(struct monitor **mp, const char *path, int timeout_ms,
 	int fd;
 
 	*mp = NULL;
-	if (connect_unix(path, now_ms() + timeout_ms, &fd, e) != KH_OK)
+	if (connect_unix(path, clock_ms() + timeout_ms, &fd, e) != KH_OK)
 		return e->code;
 	if (monitor_attach(mp, fd, timeout_ms, e) != KH_OK)
 		return error_prefix(e, "monitor %s: ", path);

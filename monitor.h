@@ -67,7 +67,4 @@ int monitor_wait_event(struct monitor *m, const char *name,
  * are. Handlers must be installed without SA_RESTART. */
 void monitor_interrupt_on(volatile sig_atomic_t *flag);
 
-/* The monotonic clock every wait is measured against, in microseconds. */
-int64_t monitor_clock_us(void);
-
 #endif

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "fault.h"
 #include "log.h"
 #include "plan.h"
@@ -192,7 +193,7 @@ static enum step_outcome exchange(const struct plan *p, const struct step *st,
 				  struct error *e)
 {
 	struct timespec pause = { 0, 5 * 1000000 };
-	long waited_ms = 0;
+	int64_t deadline = clock_ms() + p->o->timeout_ms;
 	unsigned long id;
 	enum step_outcome out;
 
@@ -203,10 +204,9 @@ static enum step_outcome exchange(const struct plan *p, const struct step *st,
 		out = answer(p, st, id, e);
 		if (out != STEP_AGAIN)
 			return out;
-		if (waited_ms >= p->o->timeout_ms)
+		if (clock_ms() >= deadline)
 			return not_done(p, st, e);
 		nanosleep(&pause, NULL);
-		waited_ms += pause.tv_nsec / 1000000;
 		if (pause.tv_nsec < 100 * 1000000)
 			pause.tv_nsec *= 2;
 	}

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "output.h"
 #include "pci.h"
 #include "qdev.h"
@@ -149,7 +150,7 @@ static int wait_release(const struct plan *p, const struct step *st,
 {
 	const struct options *o = p->o;
 	const char *id = p->d->id;
-	int64_t asked_us = monitor_clock_us();
+	int64_t asked_us = clock_us();
 
 	(void)st;
 	verbose(o, "device_del %s: waiting for the guest", id);
@@ -164,7 +165,7 @@ static int wait_release(const struct plan *p, const struct step *st,
 		return e->code;
 	}
 	verbose(o, "%s released by the guest after %.2f ms", id,
-		(monitor_clock_us() - asked_us) / 1000.0);
+		(clock_us() - asked_us) / 1000.0);
 	return KH_OK;
 }
 

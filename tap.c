@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "tap.h"
 
 #define TUN_DEV		"/dev/net/tun"
@@ -413,14 +414,6 @@ static void last_line_add(struct last_line *l, const char *buf, size_t n)
 	l->text[l->len] = '\0';
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int script_status(const char *script, int status,
 			 const struct last_line *l, struct error *e)
 {
@@ -473,7 +466,7 @@ static int wait_script(pid_t pid, int outfd, int64_t deadline,
 	if ((pfd[0].fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) == -1)
 		return -1;
 	/* an exit before the signalfd was made is pending, hence readable */
-	while (done == 0 && (left = deadline - now_ms()) > 0) {
+	while (done == 0 && (left = deadline - clock_ms()) > 0) {
 		/* short slices: in a process with threads another thread may
 		 * take the SIGCHLD, so the exit is also looked for directly */
 		if ((ready = poll(pfd, 2, left < 50 ? (int)left : 50)) == -1 &&
@@ -506,7 +499,7 @@ static int wait_script(pid_t pid, int outfd, int64_t deadline,
 static int script_finish(const char *script, pid_t pid, int outfd,
 			 int timeout_ms, struct error *e)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_ms() + timeout_ms;
 	struct last_line last = { .len = 0 };
 	int status, done, err;
 

@@ -21,16 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../clock.h"
 #include "../tap.h"
 #include "check_run.h"
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(long ms)
 {
@@ -56,10 +49,10 @@ static int count_fds(void)
 /* The kernel may unregister a closed tap a little later. */
 static bool gone_within_1s(const char *name)
 {
-	int64_t deadline = now_ms() + 1000;
+	int64_t deadline = clock_ms() + 1000;
 
 	while (if_nametoindex(name) != 0) {
-		if (now_ms() > deadline)
+		if (clock_ms() > deadline)
 			return false;
 		sleep_ms(10);
 	}
@@ -80,10 +73,10 @@ static int count_ifs(void)
 
 static bool ifs_back_to(int n)
 {
-	int64_t deadline = now_ms() + 1000;
+	int64_t deadline = clock_ms() + 1000;
 
 	while (count_ifs() != n) {
-		if (now_ms() > deadline)
+		if (clock_ms() > deadline)
 			return false;
 		sleep_ms(10);
 	}
@@ -758,11 +751,11 @@ START_TEST(script_timeout)
 	make_dir();
 	script = write_script("ifup", "sleep 10 & echo $! > @/bg\n"
 			      "echo waiting\nsleep 10\n", 0755);
-	t0 = now_ms();
+	t0 = clock_ms();
 	ck_assert_int_eq(tap_run_script(script, "kh-tap", NULL, 200, &e),
 			 KH_ETIMEOUT);
-	ck_assert_int_ge(now_ms() - t0, 200);
-	ck_assert_int_lt(now_ms() - t0, 1000);
+	ck_assert_int_ge(clock_ms() - t0, 200);
+	ck_assert_int_lt(clock_ms() - t0, 1000);
 	snprintf(expect, sizeof(expect), "script %s did not finish within "
 		 "0.2 s", script);
 	ck_assert_str_eq(e.msg, expect);
@@ -772,7 +765,7 @@ START_TEST(script_timeout)
 	ck_assert_int_gt(bg, 0);
 	/* Gone, or a zombie left to whoever adopted it. */
 	snprintf(statpath, sizeof(statpath), "/proc/%d/stat", (int)bg);
-	for (t0 = now_ms(); now_ms() - t0 < 1000; sleep_ms(10)) {
+	for (t0 = clock_ms(); clock_ms() - t0 < 1000; sleep_ms(10)) {
 		FILE *f = fopen(statpath, "r");
 		char state = 'Z';
 
@@ -783,15 +776,15 @@ START_TEST(script_timeout)
 		if (state == 'Z')
 			break;
 	}
-	ck_assert_int_lt(now_ms() - t0, 1000);
+	ck_assert_int_lt(clock_ms() - t0, 1000);
 	/* Closing its output is not the end of a script. */
 	script = write_script("quiet", "exec >/dev/null 2>&1\nsleep 10\n",
 			      0755);
-	t0 = now_ms();
+	t0 = clock_ms();
 	ck_assert_int_eq(tap_run_script(script, "kh-tap", NULL, 200, &e),
 			 KH_ETIMEOUT);
-	ck_assert_int_ge(now_ms() - t0, 200);
-	ck_assert_int_lt(now_ms() - t0, 1000);
+	ck_assert_int_ge(clock_ms() - t0, 200);
+	ck_assert_int_lt(clock_ms() - t0, 1000);
 	assert_no_child();
 	remove_dir();
 }
@@ -809,17 +802,17 @@ START_TEST(script_background_child)
 	make_dir();
 	script = write_script("ifup", "sleep 10 & echo $! > @/bg\n"
 			      "echo started\n", 0755);
-	t0 = now_ms();
+	t0 = clock_ms();
 	ck_assert_msg(tap_run_script(script, "kh-tap", NULL, 3000, &e) == KH_OK,
 		      "%s", e.msg);
-	ck_assert_int_lt(now_ms() - t0, 1500);
+	ck_assert_int_lt(clock_ms() - t0, 1500);
 	read_file("bg", buf, sizeof(buf));
 	kill((pid_t)atoi(buf), SIGKILL);
 	script = write_script("fails", "sleep 10 & echo $! > @/bg\n"
 			      "echo no bridge\nexit 3\n", 0755);
-	t0 = now_ms();
+	t0 = clock_ms();
 	ck_assert_int_eq(tap_run_script(script, "kh-tap", NULL, 3000, &e), KH_EFAIL);
-	ck_assert_int_lt(now_ms() - t0, 1500);
+	ck_assert_int_lt(clock_ms() - t0, 1500);
 	ck_assert_ptr_nonnull(strstr(e.msg, "failed (exit 3): no bridge"));
 	read_file("bg", buf, sizeof(buf));
 	kill((pid_t)atoi(buf), SIGKILL);
@@ -837,11 +830,11 @@ START_TEST(script_returns_at_exit)
 
 	make_dir();
 	script = write_script("ifup", "echo done\n", 0755);
-	t0 = now_ms();
+	t0 = clock_ms();
 	for (int i = 0; i < 5; i++)
 		ck_assert_msg(tap_run_script(script, "kh-tap", NULL, 5000, &e) ==
 			      KH_OK, "%s", e.msg);
-	ck_assert_int_lt(now_ms() - t0, 2000);
+	ck_assert_int_lt(clock_ms() - t0, 2000);
 	remove_dir();
 }
 END_TEST
