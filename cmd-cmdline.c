@@ -50,10 +50,10 @@ static int cmdline_exec(struct session *s, struct cmd_args *a, struct error *e)
 	json_t *argv = json_array();
 
 	if (argv == NULL)
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_nomem(e);
 	for (size_t i = 0; i < s->rt.ndev; i++)
 		if (kind_ops(s->rt.dev[i].kind)->cmdline(argv, &s->rt.dev[i]) != 0) {
-			error_set(e, KH_EFAIL, "out of memory");
+			error_nomem(e);
 			break;
 		}
 	/* released before printing: a slow reader must not hold it */

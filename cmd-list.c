@@ -68,7 +68,7 @@ static int list_exec(struct session *s, struct cmd_args *a, struct error *e)
 	    pci_query(s->m, &pci, e) != KH_OK)
 		goto out;
 	if ((devices = json_array()) == NULL) {
-		error_set(e, KH_EFAIL, "out of memory");
+		error_nomem(e);
 		goto out;
 	}
 	for (size_t i = 0; i < s->rt.ndev; i++)

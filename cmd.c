@@ -189,7 +189,7 @@ int cmd_execute(const struct cmd_entry *c, struct options *o,
 	outer = o->plan;
 	if (o->dry_run && (o->plan = json_array()) == NULL) {
 		o->plan = outer;
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_nomem(e);
 	}
 	if ((!(needs & (CMD_READ | CMD_CHANGE | CMD_CREATE)) ||
 	     session_open(&s, needs & CMD_CREATE ? FILE_CREATE :

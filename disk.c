@@ -293,7 +293,7 @@ static int disk_extra(struct rt_device *d, const struct request *r,
 		d->extra = json_incref(r->extra);
 	else if (r->dev_type != NULL &&
 		 (d->extra = json_pack("{s:s}", "dev_type", r->dev_type)) == NULL)
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_nomem(e);
 	return KH_OK;
 }
 
@@ -361,7 +361,7 @@ static int disk_fill(const struct runtime *rt, struct rt_device *d,
 	if (r->discard != NULL)
 		snprintf(d->discard, sizeof(d->discard), "%s", r->discard);
 	if ((d->path = strdup(r->path)) == NULL)
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_nomem(e);
 	return disk_extra(d, r, e);
 }
 

@@ -55,3 +55,8 @@ void error_clear(struct error *e)
 	e->qmp_class[0] = '\0';
 	e->msg[0] = '\0';
 }
+
+int error_nomem(struct error *e)
+{
+	return error_set(e, KH_EFAIL, "out of memory");
+}

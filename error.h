@@ -28,4 +28,7 @@ int error_prefix(struct error *e, const char *fmt, ...)
 
 void error_clear(struct error *e);
 
+/* KH_EFAIL "out of memory": every allocation's failure says the same. */
+int error_nomem(struct error *e);
+
 #endif

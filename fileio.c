@@ -14,11 +14,6 @@
 #include "clock.h"
 #include "fileio.h"
 
-static int nomem(struct error *e)
-{
-	return error_set(e, KH_EFAIL, "out of memory");
-}
-
 /* --- reading and writing --- */
 
 int fio_read_all(int fd, const char *path, size_t max, char **out,
@@ -36,7 +31,7 @@ int fio_read_all(int fd, const char *path, size_t max, char **out,
 			cap = cap > max ? max + 1 : cap;
 			if ((nbuf = realloc(buf, cap)) == NULL) {
 				free(buf);
-				return nomem(e);
+				return error_nomem(e);
 			}
 			buf = nbuf;
 		}
@@ -80,7 +75,7 @@ int fio_sync_dir(const char *path, struct error *e)
 	dir = slash == NULL ? strdup(".") : slash == path ? strdup("/") :
 	    strndup(path, slash - path);
 	if (dir == NULL)
-		return nomem(e);
+		return error_nomem(e);
 	if ((fd = open(dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC)) == -1 ||
 	    fsync(fd) == -1)
 		rc = error_set(e, KH_EFAIL, "%s: written, but syncing %s "

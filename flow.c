@@ -27,7 +27,7 @@ static int fill_device(const struct runtime *rt, struct rt_device *d,
 			      e) != KH_OK)
 		return e->code;
 	if (r->name != NULL && (d->name = strdup(r->name)) == NULL)
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_nomem(e);
 	return kind_ops(d->kind)->fill(rt, d, r, e);
 }
 
@@ -84,7 +84,7 @@ static int tell_intent(struct runtime *rt, const char *op,
 		json_object_set_new(in, "prepared", json_string(rt->tmp_path));
 	if (in != NULL && d->tap[0] != '\0')
 		json_object_set_new(in, "tap", json_string(d->tap));
-	rc = in == NULL ? error_set(e, KH_EFAIL, "out of memory") :
+	rc = in == NULL ? error_nomem(e) :
 			  runtime_intent_write(rt, in, e);
 	json_decref(in);
 	fault_point(op[0] == 'a' ? "add-intent" : "remove-intent");

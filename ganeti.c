@@ -146,7 +146,7 @@ static int copy_name(struct rt_device *d, json_t *obj, struct error *e)
 	const char *name = str(obj, "name");
 
 	if (name != NULL && (d->name = strdup(name)) == NULL)
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_nomem(e);
 	return KH_OK;
 }
 
@@ -222,7 +222,7 @@ static int parse_nic(const struct reader *r, struct rt_device *d,
 		 hv_word(params, "mode", rt_nic_modes, "bridged"));
 	if (str(params, "link") != NULL &&
 	    (d->link = strdup(str(params, "link"))) == NULL)
-		return error_set(r->e, KH_EFAIL, "out of memory");
+		return error_nomem(r->e);
 	device_defaults(r->g, d);
 	return copy_name(d, obj, r->e);
 }
@@ -262,7 +262,7 @@ static int parse_disk(const struct reader *r, struct rt_device *d,
 		return bad(r->e, r->name, "%s: the disk's path must be absolute",
 			   where);
 	if ((d->path = strdup(path)) == NULL)
-		return error_set(r->e, KH_EFAIL, "out of memory");
+		return error_nomem(r->e);
 	snprintf(d->format, sizeof(d->format), "raw");
 	snprintf(d->mode, sizeof(d->mode), "%s",
 		 hv_word(obj, "mode", rt_disk_modes, "rw"));
@@ -367,7 +367,7 @@ static int vm_identity(struct rt_file *f, json_t *kvm_cmd, struct error *e)
 			v += 6;
 		free(f->vm_name);
 		if ((f->vm_name = strndup(v, strcspn(v, ","))) == NULL)
-			return error_set(e, KH_EFAIL, "out of memory");
+			return error_nomem(e);
 	}
 	return KH_OK;
 }
@@ -405,7 +405,7 @@ static int ganeti_parse(struct rt_file *f, void **data, const char *path,
 			   jerr.column, jerr.text);
 	if ((r.g = calloc(1, sizeof(*r.g))) == NULL) {
 		json_decref(root);
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_nomem(e);
 	}
 	r.g->root = root;
 	*data = r.g;
@@ -589,7 +589,7 @@ static int ganeti_serialise(const struct rt_file *f, const void *data,
 	/* one line, ended like Ganeti's own */
 	if ((*out = realloc(text, *len + 2)) == NULL) {
 		free(text);
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_nomem(e);
 	}
 	memcpy(*out + (*len)++, "\n", 2);
 	return KH_OK;

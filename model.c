@@ -28,11 +28,6 @@ const char *const rt_disk_file_drivers[] = {
 const char *const rt_nic_modes[] = { "bridged", "routed", "openvswitch", NULL };
 const char *const rt_nic_vhosts[] = { "on", "off", NULL };
 
-static int nomem(struct error *e)
-{
-	return error_set(e, KH_EFAIL, "out of memory");
-}
-
 /* --- validators --- */
 
 bool rt_nonempty(const char *s)
@@ -257,7 +252,7 @@ int rt_device_copy(struct rt_device *dst, const struct rt_device *src,
 	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++)
 		if (*from[i] != NULL && (*to[i] = strdup(*from[i])) == NULL) {
 			rt_device_release(dst);
-			return nomem(e);
+			return error_nomem(e);
 		}
 	return KH_OK;
 }
@@ -297,7 +292,7 @@ struct rt_device *rt_file_add_device(struct rt_file *f, struct error *e)
 		size_t cap = f->capdev ? f->capdev * 2 : 4;
 
 		if ((d = reallocarray(f->dev, cap, sizeof(*d))) == NULL) {
-			nomem(e);
+			error_nomem(e);
 			return NULL;
 		}
 		f->dev = d;

@@ -126,7 +126,7 @@ static int fill_buffer(struct monitor *m, int64_t deadline, const char *what,
 					 "QEMU monitor sent a message over %u MiB",
 					 MAX_MESSAGE >> 20);
 		if ((p = realloc(m->buf, cap)) == NULL)
-			return error_set(e, KH_EFAIL, "out of memory");
+			return error_nomem(e);
 		m->buf = p;
 		m->cap = cap;
 	}
@@ -326,12 +326,12 @@ int monitor_send(struct monitor *m, const char *cmd, json_t *args, int fd,
 	req = json_pack("{s:s, s:s}", "execute", cmd, "id", idstr);
 	if (req == NULL) {
 		json_decref(args);
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_nomem(e);
 	}
 	/* json_object_set_new takes args even when it fails */
 	if (args != NULL && json_object_set_new(req, "arguments", args) == -1) {
 		json_decref(req);
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_nomem(e);
 	}
 	text = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
@@ -457,7 +457,7 @@ int monitor_attach(struct monitor **mp, int fd, int timeout_ms,
 	if (m == NULL || (m->events = json_array()) == NULL) {
 		free(m);
 		close(fd);
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_nomem(e);
 	}
 	m->fd = fd;
 	m->timeout_ms = timeout_ms;

@@ -41,11 +41,6 @@ static const struct rt_field vm_fields[] = {
 	  .size = RT_UUID_LEN + 1, .valid = uuid_is_valid },
 };
 
-static int nomem(struct error *e)
-{
-	return error_set(e, KH_EFAIL, "out of memory");
-}
-
 /* "a, b or c" */
 static const char *join_words(const char *const *words, char *buf,
 			      size_t size)
@@ -127,7 +122,7 @@ static int parse_field(const struct yt_source *p, struct rt_device *d,
 		break;
 	default:
 		if ((*(char **)at = strdup(v->value)) == NULL)
-			return nomem(p->e);
+			return error_nomem(p->e);
 		break;
 	}
 	return KH_OK;
@@ -222,7 +217,7 @@ static int check_unique(const struct yt_source *p, const struct rt_file *f)
 	if (f->ndev < 2)
 		return KH_OK;
 	if ((v = calloc(f->ndev, sizeof(*v))) == NULL)
-		return nomem(p->e);
+		return error_nomem(p->e);
 	for (size_t i = 0; i < f->ndev; i++)
 		v[i] = &f->dev[i];
 	for (size_t u = 0; u < sizeof(unique) / sizeof(unique[0]); u++) {
@@ -282,7 +277,7 @@ static int parse_vm(const struct yt_source *p, struct rt_file *f,
 		if ((rc = check_string(p, &vm_fields[0], name, &word)) != KH_OK)
 			return rc;
 		if ((f->vm_name = strdup(name->value)) == NULL)
-			return nomem(p->e);
+			return error_nomem(p->e);
 	}
 	if (uuid != NULL) {
 		if ((rc = check_string(p, &vm_fields[1], uuid, &word)) != KH_OK)

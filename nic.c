@@ -301,7 +301,7 @@ static int nic_check_add(struct request *r, bool format_given, struct error *e)
 static int copy_string(char **to, const char *from, struct error *e)
 {
 	if (from != NULL && (*to = strdup(from)) == NULL)
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_nomem(e);
 	return KH_OK;
 }
 

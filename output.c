@@ -69,7 +69,7 @@ json_t *dry_run_result(const struct options *o, const struct runtime *rt,
 			o->plan, "runtime", rt->path, "file", text, len);
 	free(text);
 	if (res == NULL)
-		error_set(e, KH_EFAIL, "out of memory");
+		error_nomem(e);
 	return res;
 }
 

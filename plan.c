@@ -329,7 +329,7 @@ static int show_plan(const struct plan *p, struct error *e)
 {
 	for (int k = 0; k < p->n; k++)
 		if (json_array_append_new(p->shown, step_json(&p->step[k])) == -1)
-			return error_set(e, KH_EFAIL, "out of memory");
+			return error_nomem(e);
 	return KH_OK;
 }
 
@@ -340,7 +340,7 @@ int plan_run(struct plan *p, int *failed, struct error *e)
 	if (failed != NULL)
 		*failed = -1;
 	if (p->broken)
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_nomem(e);
 	if (p->o->dry_run)
 		return show_plan(p, e);
 	for (int i = 0; i < p->n;) {

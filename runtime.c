@@ -21,11 +21,6 @@
 
 #define RT_MAX_SIZE	(16 * 1024 * 1024)
 
-static int nomem(struct error *e)
-{
-	return error_set(e, KH_EFAIL, "out of memory");
-}
-
 static const struct rt_codec *codec(const struct runtime *rt)
 {
 	return rt_codec_of(rt->format);
@@ -162,7 +157,7 @@ static int apply_mine(struct runtime *theirs, struct runtime *mine,
 			runtime_remove_device(theirs, (size_t)(t - theirs->dev));
 	if (theirs->vm_name == NULL && mine->vm_name != NULL &&
 	    (theirs->vm_name = strdup(mine->vm_name)) == NULL)
-		return nomem(e);
+		return error_nomem(e);
 	if (theirs->vm_uuid[0] == '\0')
 		memcpy(theirs->vm_uuid, mine->vm_uuid, sizeof(theirs->vm_uuid));
 	return KH_OK;
@@ -209,7 +204,7 @@ static int merge_other_writer(struct runtime *rt, struct error *e)
 
 	runtime_init(&theirs);
 	if ((theirs.path = strdup(rt->path)) == NULL)
-		return nomem(e);
+		return error_nomem(e);
 	if (runtime_load(&theirs, true, e) == KH_OK && theirs.format != rt->format)
 		error_set(e, KH_EFAIL, "%s is now in another format", rt->path);
 	/* rt changes only once the merged file is ready */
@@ -332,7 +327,7 @@ static int make_temp(struct runtime *rt, int *fd, struct error *e)
 	if (asprintf(&rt->tmp_path, "%.*s.%s.tmp.XXXXXX", dirlen, rt->path,
 		     rt->path + dirlen) == -1) {
 		rt->tmp_path = NULL;
-		return nomem(e);
+		return error_nomem(e);
 	}
 	if ((*fd = mkostemp(rt->tmp_path, O_CLOEXEC)) == -1) {
 		error_set(e, KH_EFAIL, "%s: %s", rt->tmp_path, strerror(errno));
@@ -497,7 +492,7 @@ static int lock(struct runtime *rt, const char *path, int timeout_ms,
 	int fd, err, rc = KH_OK;
 
 	if (asprintf(&lock_path, "%s.lock", path) == -1)
-		return nomem(e);
+		return error_nomem(e);
 	err = fio_lock(lock_path, shared, timeout_ms, &fd);
 	if (err == ETIMEDOUT)
 		rc = error_set(e, KH_ETIMEOUT, "%s is locked by another "
@@ -506,7 +501,7 @@ static int lock(struct runtime *rt, const char *path, int timeout_ms,
 	else if (err != 0)
 		rc = error_set(e, KH_EFAIL, "%s: %s", lock_path, strerror(err));
 	else if ((copy = strdup(path)) == NULL)
-		rc = nomem(e);
+		rc = error_nomem(e);
 	free(lock_path);
 	if (rc != KH_OK) {
 		if (fd != -1)	/* only when out of memory */
@@ -632,7 +627,7 @@ int runtime_intent_write(struct runtime *rt, json_t *intent, struct error *e)
 
 	if (path == NULL || asprintf(&tmp, "%s.tmp", path) == -1 ||
 	    (text = json_dumps(intent, JSON_COMPACT)) == NULL) {
-		rc = nomem(e);
+		rc = error_nomem(e);
 		goto out;
 	}
 	/* written and synced before QEMU changes, so a crash leaves it */
@@ -660,7 +655,7 @@ int runtime_intent_read(struct runtime *rt, json_t **intent, struct error *e)
 
 	*intent = NULL;
 	if (path == NULL)
-		return nomem(e);
+		return error_nomem(e);
 	if (access(path, F_OK) == 0 &&
 	    (*intent = json_load_file(path, 0, &jerr)) == NULL)
 		error_set(e, KH_EUSAGE, "%s: %s (remove it once the VM is "

@@ -65,7 +65,7 @@ static int check_identity(const struct options *o, struct runtime *rt,
 	    (rt->vm_uuid[0] == '\0' || (uuid != NULL && strcasecmp(uuid, rt->vm_uuid) == 0))) {
 		if (runtime_records_vm(rt) && rt->vm_name == NULL && name != NULL &&
 		    (rt->vm_name = strdup(name)) == NULL)
-			return error_set(e, KH_EFAIL, "out of memory");
+			return error_nomem(e);
 		if (runtime_records_vm(rt) && rt->vm_uuid[0] == '\0' && uuid != NULL)
 			rt_copy_lower(rt->vm_uuid, sizeof(rt->vm_uuid), uuid);
 		return KH_OK;

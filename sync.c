@@ -54,14 +54,14 @@ static int refuse(json_t *refused, const char *kind, const char *uuid,
 	snprintf(reason, sizeof(reason), fmt, arg);
 	if (json_array_append_new(refused, json_pack("{s:s, s:s?, s:s}", "kind",
 				  kind, "uuid", uuid, "reason", reason)) != 0)
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_nomem(e);
 	return KH_OK;
 }
 
 static int copy(char **to, const char *from, struct error *e)
 {
 	if (from != NULL && (*to = strdup(from)) == NULL)
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_nomem(e);
 	return KH_OK;
 }
 
@@ -183,7 +183,7 @@ static int want_disk(struct runtime *want, json_t *refused, const char *set,
 	snprintf(d->mode, sizeof(d->mode), "%s",
 		 mode != NULL && strcmp(mode, "ro") == 0 ? "ro" : "rw");
 	if ((d->extra = disk_object(set, n, type, logical_id)) == NULL)
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_nomem(e);
 	return copy(&d->path, path, e);
 }
 
@@ -222,7 +222,7 @@ int sync_from_hook_env(struct runtime *want, json_t *refused, struct error *e)
 int sync_from_file(struct runtime *want, const char *path, struct error *e)
 {
 	if ((want->path = strdup(path)) == NULL)
-		return error_set(e, KH_EFAIL, "out of memory");
+		return error_nomem(e);
 	if (runtime_load(want, false, e) != KH_OK)
 		return error_prefix(e, "--from: ");
 	return KH_OK;

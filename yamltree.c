@@ -25,11 +25,6 @@ struct yt_emitter {
 	struct error *e;
 };
 
-static int nomem(struct error *e)
-{
-	return error_set(e, KH_EFAIL, "out of memory");
-}
-
 /* Integers and floats of YAML 1.1 and 1.2, loosely: digits with '_', ':'
  * (base 60) and '.', then an exponent. */
 static bool looks_decimal(const char *p)
@@ -91,7 +86,7 @@ static int node_append(struct parser *p, struct yt_node *n,
 
 		if (item == NULL) {
 			yt_free(child);
-			return nomem(p->s->e);
+			return error_nomem(p->s->e);
 		}
 		n->item = item;
 		n->cap = cap;
@@ -158,7 +153,7 @@ static int syntax_error(struct parser *p)
 	const char *problem = yp->problem ? yp->problem : "syntax error";
 
 	if (yp->error == YAML_MEMORY_ERROR)
-		return nomem(p->s->e);
+		return error_nomem(p->s->e);
 	/* for an encoding error libyaml gives the offset, not the line */
 	if (yp->error == YAML_READER_ERROR)
 		return yt_bad(p->s, offset_line(p->s, yp->problem_offset), "%s",
@@ -234,7 +229,7 @@ static int build_scalar(struct parser *p, const yaml_event_t *ev,
 
 	if (n == NULL || (n->value = malloc(len + 1)) == NULL) {
 		free(n);
-		return nomem(p->s->e);
+		return error_nomem(p->s->e);
 	}
 	memcpy(n->value, ev->data.scalar.value, len);
 	n->value[len] = '\0';
@@ -269,7 +264,7 @@ static int check_keys(struct parser *p, const struct yt_node *map)
 	if (nkeys < 2)
 		return KH_OK;
 	if ((keys = calloc(nkeys, sizeof(*keys))) == NULL)
-		return nomem(p->s->e);
+		return error_nomem(p->s->e);
 	for (size_t i = 0; i < nkeys; i++)
 		keys[i] = map->item[2 * i];
 	qsort(keys, nkeys, sizeof(*keys), cmp_key);
@@ -300,7 +295,7 @@ static int build_collection(struct parser *p, const yaml_event_t *start,
 	int rc;
 
 	if ((n = node_new(map ? YT_MAPPING : YT_SEQUENCE, start)) == NULL)
-		return nomem(p->s->e);
+		return error_nomem(p->s->e);
 	n->flow = map ?
 	    start->data.mapping_start.style == YAML_FLOW_MAPPING_STYLE :
 	    start->data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
@@ -415,7 +410,7 @@ int yt_parse(const struct yt_source *s, struct yt_node **doc)
 
 	*doc = NULL;
 	if (!yaml_parser_initialize(&p.yp))
-		return nomem(s->e);
+		return error_nomem(s->e);
 	/* no guessing from byte order marks either */
 	yaml_parser_set_encoding(&p.yp, YAML_UTF8_ENCODING);
 	yaml_parser_set_input_string(&p.yp, (const unsigned char *)s->buf,
@@ -450,7 +445,7 @@ static int write_out(void *data, unsigned char *s, size_t n)
 static int emit(struct yt_emitter *m, int initialized, yaml_event_t *ev)
 {
 	if (!initialized)
-		return nomem(m->e);
+		return error_nomem(m->e);
 	if (!yaml_emitter_emit(&m->ye, ev))
 		return error_set(m->e, KH_EFAIL, "cannot format the runtime "
 				 "file: %s", m->ye.problem ? m->ye.problem :
@@ -569,7 +564,7 @@ int yt_write(const struct yt_node *src, const struct yt_keyset *ks,
 	int rc;
 
 	if (!yaml_emitter_initialize(&m.ye))
-		return nomem(e);
+		return error_nomem(e);
 	yaml_emitter_set_output(&m.ye, write_out, &m);
 	yaml_emitter_set_unicode(&m.ye, 1);
 	yaml_emitter_set_width(&m.ye, -1);	/* never fold long values */
