@@ -13,7 +13,7 @@
 
 #include "fault.h"
 #include "kind.h"
-#include "output.h"
+#include "log.h"
 #include "qdev.h"
 
 /* What the host side of a NIC needs, checked before anything is made:

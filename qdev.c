@@ -7,7 +7,7 @@
 #include <jansson.h>
 
 #include "clock.h"
-#include "output.h"
+#include "log.h"
 #include "pci.h"
 #include "qdev.h"
 

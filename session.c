@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "output.h"
+#include "log.h"
 #include "session.h"
 
 /* Oldest QEMU whose blockdev-add and DEVICE_DELETED we rely on. */

@@ -7,7 +7,7 @@
 #include <jansson.h>
 
 #include "kind.h"
-#include "output.h"
+#include "log.h"
 #include "pci.h"
 #include "settle.h"
 
