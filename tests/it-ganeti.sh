@@ -282,8 +282,9 @@ t_ganeti_older_file() {
 	expect_out "$GUUID_NIC nic  hotnic-11111111-pci-6"
 }
 
-# nic modify on a Ganeti file keeps what Ganeti has in the NIC's entry.
-t_ganeti_modify_keeps_entry() {
+# ganeti_vm_with_nic: instance vm1 (a newer Ganeti file) runs the guest,
+# with NIC $UUID1 ($MAC1) added on br0, and bridge br1 there too.
+ganeti_vm_with_nic() {
 	ganeti_file newer
 	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
 	make_netns
@@ -291,6 +292,11 @@ t_ganeti_modify_keeps_entry() {
 	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1 -name vm1
 	gkh nic add --uuid "$UUID1" --mac "$MAC1" --link br0
 	expect_rc 0
+}
+
+# nic modify on a Ganeti file keeps what Ganeti has in the NIC's entry.
+t_ganeti_modify_keeps_entry() {
+	ganeti_vm_with_nic
 	# what Ganeti itself keeps in the entry
 	jq -c '.[1][0].ip = "192.0.2.9" | .[1][0].nicparams.vlan = ""' "$RT" >"$T/x" && mv "$T/x" "$RT"
 	gkh nic modify --uuid "$UUID1" --mac "$MAC2" --link br1
@@ -305,13 +311,7 @@ t_ganeti_modify_keeps_entry() {
 # recorded all the same, in an entry of its own since the one it had
 # belongs to the file as it was, and Ganeti's change is kept.
 t_ganeti_file_replaced_during_modify() {
-	ganeti_file newer
-	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
-	make_netns
-	in_ns ip link add br1 type bridge
-	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp GUEST_APPEND=kh.nomodules start_guest vm1 -name vm1
-	gkh nic add --uuid "$UUID1" --mac "$MAC1" --link br0
-	expect_rc 0
+	ganeti_vm_with_nic
 	# (ip netns exec execs the tool: its pid is the tool's)
 	KH_FAULT_PAUSE=after-release ip netns exec "$NS" "$KH" --instance vm1 --ganeti-dir "$T/ganeti" \
 		nic modify --uuid "$UUID1" --mac "$MAC2" --link br1 >"$T/out" 2>"$T/err" &
