@@ -145,7 +145,9 @@ static void show_answer(const struct options *o, json_t *ret,
 	}
 }
 
-static int send_step(const struct plan *p, const struct step *st,
+/* Sends st; a failure to send may have reached QEMU in part, and leaves
+ * st unanswered; one found before (no fd) leaves nothing to doubt. */
+static int send_step(const struct plan *p, struct step *st,
 		     unsigned long *id, struct error *e)
 {
 	int fd = st->fd != NULL ? *st->fd : -1;
@@ -155,17 +157,20 @@ static int send_step(const struct plan *p, const struct step *st,
 				 st->label);
 	if (p->o->verbose)
 		show_sent(p->o, step_json(st));
-	return monitor_send(p->m, st->cmd, json_incref(st->args), fd, id, e);
+	if (monitor_send(p->m, st->cmd, json_incref(st->args), fd, id, e) != KH_OK)
+		st->unanswered = true;
+	return e->code;
 }
 
-/* QEMU's answer to st, sent as id, judged. */
-static enum step_outcome answer(const struct plan *p, const struct step *st,
+/* QEMU's answer to st, sent as id, judged; or none (st->unanswered). */
+static enum step_outcome answer(const struct plan *p, struct step *st,
 				unsigned long id, struct error *e)
 {
 	json_t *ret = NULL;
 	enum step_outcome out;
 
-	monitor_reply(p->m, id, st->cmd, &ret, e);
+	st->unanswered = monitor_reply(p->m, id, st->cmd, &ret, e) != KH_OK &&
+			 e->qmp_class[0] == '\0';
 	show_answer(p->o, ret, e);
 	if (st->check != NULL)
 		out = st->check(p, st, ret, e);
@@ -189,7 +194,7 @@ static enum step_outcome not_done(const struct plan *p, const struct step *st,
 /* A step sent alone, and sent again while QEMU says "not yet" (a block
  * node it lets go of a moment after its device), with a short backoff,
  * within the timeout. */
-static enum step_outcome exchange(const struct plan *p, const struct step *st,
+static enum step_outcome exchange(const struct plan *p, struct step *st,
 				  struct error *e)
 {
 	struct timespec pause = { 0, 5 * 1000000 };
@@ -360,7 +365,7 @@ int plan_run(struct plan *p, int *failed, struct error *e)
 		}
 		i = end;
 	}
-	if (first >= 0)
+	if (first >= 0 && !p->step[first].unanswered)
 		undo_done(p);
 	if (failed != NULL)
 		*failed = first;

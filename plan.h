@@ -72,6 +72,9 @@ struct step {
 	/* A host step: what it runs (label says what it is). */
 	int (*run)(const struct plan *p, const struct step *st, struct error *e);
 	enum step_outcome outcome;	/* the executor's */
+	/* the executor's: sent but never answered (a timeout, a lost
+	 * connection), or not sent at all: QEMU may still carry it out */
+	bool unanswered;
 };
 
 #define PLAN_MAX_STEPS 40
@@ -117,7 +120,10 @@ void step_undo(struct step *st, const char *cmd, json_t *args);
 /* Runs p, or with --dry-run shows it. On failure e holds the first
  * refusal, what the steps done had made is taken back as far as the
  * flags allow, and *failed (if not NULL) is the index of the failed step;
- * -1 when none failed. */
+ * -1 when none failed. A failure QEMU did not answer takes nothing back:
+ * QEMU may still carry the step out (a device_add that comes late would
+ * find its drive gone), so the outcome is left to the intent record's
+ * journal, which the next run replays once QEMU says what it has. */
 int plan_run(struct plan *p, int *failed, struct error *e);
 
 /* What settling a killed run of p takes back while QEMU does not hold

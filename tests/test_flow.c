@@ -531,6 +531,38 @@ START_TEST(unanswered_device_add_keeps_intent_with_undo)
 }
 END_TEST
 
+/* A Ganeti disk add whose device_add QEMU has not answered (the outcome
+ * is unknown: QEMU may still carry it out) takes nothing back at once: a
+ * drive_del right behind a late device_add would pull the medium from
+ * under the new device. The intent record's undo is for the next run,
+ * once QEMU says what it has. */
+START_TEST(unanswered_device_add_takes_nothing_back)
+{
+	struct peer_step script[] = {
+		HELLO, RUNNING, EMPTY_BUS,
+		{ PEER_EXPECT_FD, G_ADD_FD, 0, image_path },
+		{ PEER_SEND, "{\"return\": {\"fdset-id\": 1012, \"fd\": 25}, "
+		  "\"id\": \"kh-5\"}\r\n", 0, NULL },
+		{ PEER_EXPECT, G_DRIVE_ADD, 0, NULL },
+		{ PEER_SEND, "{\"return\": \"OK\\r\\n\", \"id\": \"kh-6\"}\r\n",
+		  0, NULL },
+		{ PEER_EXPECT, G_REMOVE_FD(7), 0, NULL },
+		{ PEER_SEND, "{\"return\": {}, \"id\": \"kh-7\"}\r\n", 0, NULL },
+		{ PEER_EXPECT, "\"device_add\",\"id\":\"kh-8\"", 0, NULL },
+		{ PEER_EXPECT, "\"query-pci\",\"id\":\"kh-9\"", 0, NULL },
+		FENCE(10),
+	};
+	struct request r = disk_request();
+	struct fixture f;
+
+	write_text(runtime_path, GANETI_FILE);
+	open_session(&f, script, NSTEPS(script), 300, false);
+	ck_assert_int_eq(flow_add(&f.s, &r, &f.e), KH_ETIMEOUT);
+	fence(&f);
+	ck_assert_int_eq(close_session(&f), 0);
+}
+END_TEST
+
 static Suite *flow_suite(void)
 {
 	Suite *s = suite_create("flow");
@@ -545,6 +577,7 @@ static Suite *flow_suite(void)
 	tcase_add_test(tc, nic_two_queues_refused_netdev_add_closes_both_fds);
 	tcase_add_test(tc, dry_run_disk_add_sends_only_queries);
 	tcase_add_test(tc, unanswered_device_add_keeps_intent_with_undo);
+	tcase_add_test(tc, unanswered_device_add_takes_nothing_back);
 	tcase_set_timeout(tc, 20);
 	suite_add_tcase(s, tc);
 	return s;
