@@ -165,6 +165,17 @@ static char *read_text(const char *path, char *buf, size_t size)
 	"auto-read-only=off,aio=threads\"}}"
 #define G_REMOVE_FD(id) "{\"execute\":\"remove-fd\",\"id\":\"kh-" #id "\"," \
 	"\"arguments\":{\"fdset-id\":1012}}"
+/* The drive made: add-fd with the image, drive_add answered OK, the set
+ * given up (kh-5 to kh-7). */
+#define G_DRIVE_MADE							\
+	{ PEER_EXPECT_FD, G_ADD_FD, 0, image_path },			\
+	{ PEER_SEND, "{\"return\": {\"fdset-id\": 1012, \"fd\": 25}, "	\
+	  "\"id\": \"kh-5\"}\r\n", 0, NULL },				\
+	{ PEER_EXPECT, G_DRIVE_ADD, 0, NULL },				\
+	{ PEER_SEND, "{\"return\": \"OK\\r\\n\", \"id\": \"kh-6\"}\r\n",	\
+	  0, NULL },							\
+	{ PEER_EXPECT, G_REMOVE_FD(7), 0, NULL },			\
+	{ PEER_SEND, "{\"return\": {}, \"id\": \"kh-7\"}\r\n", 0, NULL }
 
 static struct request disk_request(void)
 {
@@ -338,14 +349,7 @@ START_TEST(ganeti_disk_add_records_drive)
 {
 	struct peer_step script[] = {
 		HELLO, RUNNING, EMPTY_BUS,
-		{ PEER_EXPECT_FD, G_ADD_FD, 0, image_path },
-		{ PEER_SEND, "{\"return\": {\"fdset-id\": 1012, \"fd\": 25}, "
-		  "\"id\": \"kh-5\"}\r\n", 0, NULL },
-		{ PEER_EXPECT, G_DRIVE_ADD, 0, NULL },
-		{ PEER_SEND, "{\"return\": \"OK\\r\\n\", \"id\": \"kh-6\"}\r\n",
-		  0, NULL },
-		{ PEER_EXPECT, G_REMOVE_FD(7), 0, NULL },
-		{ PEER_SEND, "{\"return\": {}, \"id\": \"kh-7\"}\r\n", 0, NULL },
+		G_DRIVE_MADE,
 		{ PEER_EXPECT, "{\"execute\":\"device_add\",\"id\":\"kh-8\","
 		  "\"arguments\":{\"driver\":\"virtio-blk-pci\",\"id\":\"" G_ID
 		  "\",\"bus\":\"pci.0\",\"addr\":\"0xc\",\"drive\":\"" G_ID "\"}}",
@@ -540,14 +544,7 @@ START_TEST(unanswered_device_add_takes_nothing_back)
 {
 	struct peer_step script[] = {
 		HELLO, RUNNING, EMPTY_BUS,
-		{ PEER_EXPECT_FD, G_ADD_FD, 0, image_path },
-		{ PEER_SEND, "{\"return\": {\"fdset-id\": 1012, \"fd\": 25}, "
-		  "\"id\": \"kh-5\"}\r\n", 0, NULL },
-		{ PEER_EXPECT, G_DRIVE_ADD, 0, NULL },
-		{ PEER_SEND, "{\"return\": \"OK\\r\\n\", \"id\": \"kh-6\"}\r\n",
-		  0, NULL },
-		{ PEER_EXPECT, G_REMOVE_FD(7), 0, NULL },
-		{ PEER_SEND, "{\"return\": {}, \"id\": \"kh-7\"}\r\n", 0, NULL },
+		G_DRIVE_MADE,
 		{ PEER_EXPECT, "\"device_add\",\"id\":\"kh-8\"", 0, NULL },
 		{ PEER_EXPECT, "\"query-pci\",\"id\":\"kh-9\"", 0, NULL },
 		FENCE(10),
