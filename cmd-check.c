@@ -177,6 +177,8 @@ static int check_exec(struct session *s, struct cmd_args *a, struct error *e)
 
 	if (session_connect(s, CHANGE_NONE, e) != KH_OK ||
 	    (a->repair && settle_pending_removals(s, e) != KH_OK) ||
+	    /* a dry repair shows what it does; the verdict is check's */
+	    (a->repair && s->o->dry_run) ||
 	    view_vm(s->m, &v, e) != KH_OK)
 		goto out;
 	check_recorded(&df, &s->rt, &v);

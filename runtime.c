@@ -250,38 +250,51 @@ static int check_regular(int fd, const char *path, struct error *e)
 	return rc;
 }
 
-int runtime_load(struct runtime *rt, bool create, struct error *e)
+/* rt's contents from the file at path (rt->path, or one to take its
+ * place). */
+static int load_from(struct runtime *rt, const char *path, bool create,
+		     struct error *e)
 {
 	struct stat st;
 	char *buf = NULL;
 	size_t len = 0;
 	int fd, rc;
 
-	if (rt->path == NULL)
+	if (path == NULL)
 		return error_set(e, KH_EFAIL, "no runtime file to load");
 	rt->exists = false;
 	/* O_NONBLOCK: opening a FIFO must not hang */
-	fd = open(rt->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd == -1 && errno == ENOENT && create) {
 		clear_contents(rt);
 		return remember_seen(rt, NULL, e);
 	}
 	if (fd == -1 && errno == ENOENT)
-		return error_set(e, KH_EUSAGE, "%s: no such runtime file",
-				 rt->path);
-	if ((rc = check_regular(fd, rt->path, e)) != KH_OK)
+		return error_set(e, KH_EUSAGE, "%s: no such runtime file", path);
+	if ((rc = check_regular(fd, path, e)) != KH_OK)
 		return rc;
 	if (fstat(fd, &st) == -1)
-		rc = error_set(e, KH_EFAIL, "%s: %s", rt->path, strerror(errno));
+		rc = error_set(e, KH_EFAIL, "%s: %s", path, strerror(errno));
 	else
-		rc = fio_read_all(fd, rt->path, RT_MAX_SIZE, &buf, &len, e);
+		rc = fio_read_all(fd, path, RT_MAX_SIZE, &buf, &len, e);
 	close(fd);
 	if (rc != KH_OK)
 		return rc;
-	rc = runtime_parse(rt, rt->path, buf, len, e);
+	rc = runtime_parse(rt, path, buf, len, e);
 	free(buf);
 	rt->exists = rc == KH_OK;
 	return rc == KH_OK ? remember_seen(rt, &st, e) : rc;
+}
+
+int runtime_load(struct runtime *rt, bool create, struct error *e)
+{
+	return load_from(rt, rt->path, create, e);
+}
+
+int runtime_load_instead(struct runtime *rt, const char *other,
+			 struct error *e)
+{
+	return load_from(rt, other, false, e);
 }
 
 /* Removes the temporary file after a failure, returning KH_EFAIL with

@@ -82,6 +82,11 @@ void runtime_unlock(struct runtime *rt);
  * gives KH_EUSAGE with "PATH: line N: problem". */
 int runtime_load(struct runtime *rt, bool create, struct error *e);
 
+/* What rt would hold if the file other were renamed over rt->path (a
+ * dry run of settling an interrupted add: its prepared file). */
+int runtime_load_instead(struct runtime *rt, const char *other,
+			 struct error *e);
+
 /* Parses a runtime document from memory; name is used in messages. */
 int runtime_parse(struct runtime *rt, const char *name, const char *buf,
 		  size_t len, struct error *e);

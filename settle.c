@@ -1,5 +1,6 @@
 /* What an interrupted run left, settled by the VM's word: see settle.h. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,6 +11,40 @@
 #include "log.h"
 #include "pci.h"
 #include "settle.h"
+
+/* What settling did, always said: it is news to the caller. A dry run
+ * says what a real run would do, and does none of it. */
+static void told(const struct session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void told(const struct session *s, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	notice("%s%s", s->o->dry_run ? "dry run, not done: " : "", what);
+}
+
+/* The record cleared once the file tells the outcome; a dry run keeps it. */
+static void clear_record(struct session *s)
+{
+	if (!s->o->dry_run)
+		runtime_intent_clear(&s->rt);
+}
+
+/* An interrupted add's leftovers taken back: the undos of its plan, each
+ * part of which may be missing; a dry run shows them. */
+static int take_back(struct session *s, json_t *undo, struct error *e)
+{
+	if (!s->o->dry_run)
+		plan_replay_undo(s->o, s->m, undo);
+	else if (undo != NULL && json_array_extend(s->o->plan, undo) == -1)
+		return error_nomem(e);
+	return KH_OK;
+}
 
 /* The tap of a NIC whose add died after QEMU took it, where the file's
  * format keeps taps beside the file (Ganeti's nic files). */
@@ -34,7 +69,11 @@ static int settle_add(struct session *s, json_t *in, bool present,
 	const char *prepared = json_string_value(json_object_get(in, "prepared"));
 
 	if (present) {
-		if (prepared != NULL && access(prepared, F_OK) == 0) {
+		if (prepared != NULL && access(prepared, F_OK) == 0 &&
+		    s->o->dry_run) {
+			if (runtime_load_instead(rt, prepared, e) != KH_OK)
+				return e->code;
+		} else if (prepared != NULL && access(prepared, F_OK) == 0) {
 			if (rename(prepared, rt->path) == -1)
 				return error_set(e, KH_EFAIL, "%s: %s", prepared,
 						 strerror(errno));
@@ -44,26 +83,26 @@ static int settle_add(struct session *s, json_t *in, bool present,
 		}
 		/* said only when the file says so */
 		if (runtime_find_id(rt, id) != NULL)
-			notice("an interrupted add of %s: QEMU has it, recorded", id);
+			told(s, "an interrupted add of %s: QEMU has it, recorded", id);
 		else
-			notice("an interrupted add of %s: QEMU has it, but %s does "
-			       "not record it and its prepared file is gone: "
-			       "check lists it", id, rt->path);
-		runtime_intent_clear(rt);
+			told(s, "an interrupted add of %s: QEMU has it, but %s does "
+			     "not record it and its prepared file is gone: check "
+			     "lists it", id, rt->path);
+		clear_record(s);
 		return KH_OK;
 	}
-	/* the undos of its plan, each part of which may be missing */
-	plan_replay_undo(s->o, s->m, json_object_get(in, "undo"));
-	if (prepared != NULL)
+	if (take_back(s, json_object_get(in, "undo"), e) != KH_OK)
+		return e->code;
+	if (prepared != NULL && !s->o->dry_run)
 		unlink(prepared);
 	if (json_object_get(in, "undo") != NULL)
-		notice("an interrupted add of %s: QEMU does not have it, its "
-		       "leftovers released", id);
+		told(s, "an interrupted add of %s: QEMU does not have it, its "
+		     "leftovers released", id);
 	else
-		notice("an interrupted add of %s: QEMU does not have it; the "
-		       "record names no undo (an older kvm-hotplug's): check "
-		       "lists what it may have left", id);
-	runtime_intent_clear(rt);
+		told(s, "an interrupted add of %s: QEMU does not have it; the "
+		     "record names no undo (an older kvm-hotplug's): check "
+		     "lists what it may have left", id);
+	clear_record(s);
 	return KH_OK;
 }
 
@@ -83,9 +122,9 @@ static int settle_remove(struct session *s, json_t *in, bool present,
 		return KH_OK;
 	}
 	if (present) {
-		notice("an interrupted removal of %s: QEMU still has it, it stays "
-		       "recorded (remove it again)", id);
-		runtime_intent_clear(rt);
+		told(s, "an interrupted removal of %s: QEMU still has it, it stays "
+		     "recorded (remove it again)", id);
+		clear_record(s);
 		return KH_OK;
 	}
 	if (d != NULL) {
@@ -97,9 +136,9 @@ static int settle_remove(struct session *s, json_t *in, bool present,
 		if (session_save(s, e) != KH_OK)
 			return e->code;
 	}
-	notice("an interrupted removal of %s: QEMU let it go, no longer "
-	       "recorded", id);
-	runtime_intent_clear(rt);
+	told(s, "an interrupted removal of %s: QEMU let it go, no longer "
+	     "recorded", id);
+	clear_record(s);
 	return KH_OK;
 }
 
@@ -119,10 +158,6 @@ int settle_intent(struct session *s, struct error *e)
 	if (op == NULL || id == NULL || kind_ops_named(kind) == NULL)
 		error_set(e, KH_EUSAGE, "%s.intent: not an intent record",
 			  s->rt.path);
-	else if (s->o->dry_run)
-		notice("an interrupted %s of %s is not settled (%s.intent): a "
-		       "real run settles it first, which this dry run does not "
-		       "show", op, id, s->rt.path);
 	/* each settle clears the record once the file tells the outcome */
 	else if (session_connect(s, CHANGE_NONE, e) == KH_OK &&
 		 pci_query(s->m, &pci, e) == KH_OK) {
@@ -157,7 +192,7 @@ int settle_pending_removals(struct session *s, struct error *e)
 		}
 		if (release_device(s, d, e) != KH_OK)
 			break;
-		notice("the pending removal of %s is finished", d->id);
+		told(s, "the pending removal of %s is finished", d->id);
 		runtime_remove_device(rt, i);
 		changed = true;
 	}

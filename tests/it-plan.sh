@@ -183,6 +183,43 @@ t_dry_run_sync() {
 		fail "the real sync did not make the devices where planned"
 }
 
+# A run killed half way left its record: a dry run shows the settling the
+# real run does first (its undo, or the prepared file put in place), then
+# its own plan, and the real run sends exactly that and writes that file.
+t_dry_run_settles_first() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	disk_image "$T/d2.img"
+	disk_image "$T/d3.img"
+	# QEMU lacks the device: the undo comes first
+	KH_FAULT=after-backend kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	[ "$RC" -eq 137 ] || fail "not killed: $RC"
+	cp "$RT.intent" "$T/intent1"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img" -n
+	expect_rc 0
+	expect_err "dry run, not done: an interrupted add of hotdisk-003fc157-pci-4: QEMU does not have it"
+	cmp -s "$RT.intent" "$T/intent1" || fail "the dry run settled the record"
+	dry_plan >"$T/plan1"
+	dry_file >"$T/file1"
+	[ "$(commands "$T/plan1")" = "blockdev-del blockdev-add device_add query-pci " ] ||
+		fail "plan: $(cat "$T/plan1")"
+	kh -v -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img"
+	expect_rc 0
+	sent_plan | diff -u "$T/plan1" - || fail "the real run sent another plan"
+	diff -u "$T/file1" "$RT" || fail "the real run wrote another file"
+	# QEMU has the device: the prepared file is the one the plan starts from
+	KH_FAULT=after-device_add kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID3" --path "$T/d3.img"
+	[ "$RC" -eq 137 ] || fail "not killed: $RC"
+	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID2" --dry-run
+	expect_rc 0
+	expect_err "dry run, not done: an interrupted add of hotdisk-2c3d4e5f-pci-5: QEMU has it, recorded"
+	dry_plan >"$T/plan2"
+	dry_file >"$T/file2"
+	grep -q "uuid: $UUID3" "$T/file2" || fail "the file shown lacks the settled add: $(cat "$T/file2")"
+	! grep -q "uuid: $UUID2" "$T/file2" || fail "the file shown keeps the removed disk"
+	[ "$(commands "$T/plan2")" = "device_del blockdev-del " ] || fail "plan: $(cat "$T/plan2")"
+}
+
 # What a real run refuses before it sends anything, a dry run refuses with
 # the same exit code and message; an interrupted run's record is left for
 # a real run to settle.
@@ -205,8 +242,8 @@ t_dry_run_refusals() {
 	expect_rc 2
 	expect_err "list does not take '--dry-run'"
 	same_as before
-	# a run killed half way: the dry run says the record is there and
-	# leaves it; the real repair settles it
+	# a run killed half way: the dry repair shows the record's undo and
+	# leaves record, node and file; the real repair sends that undo
 	KH_FAULT=after-backend kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d1.img" --mode ro
 	[ "$RC" -eq 137 ] || fail "not killed: $RC"
 	has_node hotdisk-1b2c3d4e-pci-5 || fail "the killed add left no node"
@@ -214,17 +251,23 @@ t_dry_run_refusals() {
 	jq -e '.undo == [{"execute": "blockdev-del", "arguments": {"node-name": "hotdisk-1b2c3d4e-pci-5"}}]' \
 		"$T/intent" >/dev/null || fail "the intent record lacks the plan's undo: $(cat "$T/intent")"
 	# (same_as would object to the prepared file the killed run left)
-	cp "$RT" "$T/killed.rt"
-	ls -a "$T" >"$T/killed.ls"
+	mkdir "$T/dry"
+	cp "$RT" "$T/dry/killed.rt"
+	ls -a "$T" >"$T/dry/killed.ls"
 	kh -r "$RT" -m "$SOCK" check --repair -n
-	grep -q "an interrupted add of hotdisk-1b2c3d4e-pci-5 is not settled" "$T/err" ||
-		fail "the dry run did not say what a real run settles: $ERR"
-	has_node hotdisk-1b2c3d4e-pci-5 || fail "the dry run replayed the undo"
-	cmp -s "$RT" "$T/killed.rt" || fail "the dry run changed the runtime file"
-	cmp -s "$RT.intent" "$T/intent" || fail "the dry run changed the intent record"
-	ls -a "$T" | diff "$T/killed.ls" - || fail "the dry run made or removed files"
-	kh -r "$RT" -m "$SOCK" check --repair
 	expect_rc 0
+	expect_err "dry run, not done: an interrupted add of hotdisk-1b2c3d4e-pci-5: QEMU does not have it, its leftovers released"
+	dry_plan >"$T/dry/repair.plan"
+	[ "$(cat "$T/dry/repair.plan")" = '{"execute":"blockdev-del","arguments":{"node-name":"hotdisk-1b2c3d4e-pci-5"}}' ] ||
+		fail "repair plan: $OUT"
+	has_node hotdisk-1b2c3d4e-pci-5 || fail "the dry run replayed the undo"
+	cmp -s "$RT" "$T/dry/killed.rt" || fail "the dry run changed the runtime file"
+	cmp -s "$RT.intent" "$T/intent" || fail "the dry run changed the intent record"
+	ls -a "$T" | diff "$T/dry/killed.ls" - || fail "the dry run made or removed files"
+	kh -v -r "$RT" -m "$SOCK" check --repair
+	expect_rc 0
+	sent_plan | diff -u "$T/dry/repair.plan" - >"$T/diff" ||
+		fail "the repair sent other commands than its dry run printed: $(cat "$T/diff")"
 	! has_node hotdisk-1b2c3d4e-pci-5 || fail "the repair did not replay the undo"
 	[ ! -e "$RT.intent" ] || fail "the record stayed"
 }
