@@ -25,7 +25,10 @@ GUEST_APPEND=kh.ip=192.0.2.2/24 start_guest vm
 echo "guest is up; its first NIC will get 192.0.2.2/24"
 truncate -s 64M "$T/disk1.img"
 
-say "hot-add a disk and a NIC"
+say "first a dry run: the QMP commands the NIC's add would send and the file it would write; nothing changes"
+kh nic add --uuid "$NIC" --mac 52:54:00:12:34:56 --link br0 --name lan --dry-run
+
+say "hot-add a disk and a NIC (-v: each QMP exchange)"
 kh -v disk add --uuid "$DISK" --path "$T/disk1.img" --name data
 kh -v nic add --uuid "$NIC" --mac 52:54:00:12:34:56 --link br0 --name lan
 say "the runtime file records both, with their PCI slots"
