@@ -54,17 +54,23 @@ static const char *cmd_name(const struct cmd_entry *c, char *buf, size_t size)
 	return buf;
 }
 
-/* The usage of every command of object (every verb), as --help prints it. */
+/* The usage of every command of object (every verb), as --help prints it;
+ * --dry-run, which every command that changes something takes, once. */
 static void print_usage(const char *object, FILE *f)
 {
 	const char *lead = "usage:";
+	bool dry = false;
 
 	for (size_t i = 0; i < NCMDS; i++)
 		if (strcmp(cmd_table[i]->object, object) == 0) {
 			fprintf(f, "%s kvm-hotplug [options] %s\n", lead,
 				cmd_table[i]->usage);
 			lead = "      ";
+			dry |= strchr(cmd_table[i]->options, 'n') != NULL;
 		}
+	if (dry)
+		fprintf(f, "%s -n, --dry-run: print the QMP commands and the "
+			"file; change nothing\n", lead);
 }
 
 void cmd_print_overview(FILE *f)

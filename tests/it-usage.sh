@@ -21,6 +21,10 @@ t_usage_errors() {
 	kh disk add --help
 	expect_rc 0
 	expect_out "disk add --uuid UUID --path PATH"
+	expect_out "-n, --dry-run: print the QMP commands and the file; change nothing"
+	kh list --help
+	expect_rc 0
+	! grep -q -e "--dry-run" "$T/out" || fail "list --help offers --dry-run: $OUT"
 	kh check --help
 	expect_rc 0
 	expect_out "check \[--repair\]"
