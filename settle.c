@@ -59,6 +59,24 @@ static void record_tap(struct runtime *rt, const char *id, const char *tap)
 	write_side_files(rt);
 }
 
+/* The prepared file of an add QEMU carried out put in place (a dry run:
+ * what rt would then hold), and its tap recorded. */
+static int put_prepared(struct session *s, json_t *in, const char *prepared,
+			struct error *e)
+{
+	struct runtime *rt = &s->rt;
+
+	if (s->o->dry_run)
+		return runtime_load_instead(rt, prepared, e);
+	if (rename(prepared, rt->path) == -1)
+		return error_set(e, KH_EFAIL, "%s: %s", prepared, strerror(errno));
+	if (runtime_load(rt, false, e) != KH_OK)
+		return e->code;
+	record_tap(rt, json_string_value(json_object_get(in, "id")),
+		   json_string_value(json_object_get(in, "tap")));
+	return KH_OK;
+}
+
 /* An add that died: QEMU has the device (record it: the prepared file
  * says exactly that), or not (take back its leftovers). */
 static int settle_add(struct session *s, json_t *in, bool present,
@@ -70,17 +88,8 @@ static int settle_add(struct session *s, json_t *in, bool present,
 
 	if (present) {
 		if (prepared != NULL && access(prepared, F_OK) == 0 &&
-		    s->o->dry_run) {
-			if (runtime_load_instead(rt, prepared, e) != KH_OK)
-				return e->code;
-		} else if (prepared != NULL && access(prepared, F_OK) == 0) {
-			if (rename(prepared, rt->path) == -1)
-				return error_set(e, KH_EFAIL, "%s: %s", prepared,
-						 strerror(errno));
-			if (runtime_load(rt, false, e) != KH_OK)
-				return e->code;
-			record_tap(rt, id, json_string_value(json_object_get(in, "tap")));
-		}
+		    put_prepared(s, in, prepared, e) != KH_OK)
+			return e->code;
 		/* said only when the file says so */
 		if (runtime_find_id(rt, id) != NULL)
 			told(s, "an interrupted add of %s: QEMU has it, recorded", id);
