@@ -204,6 +204,10 @@ bad_input_rows() {
 	2	is not a UUID	disk add --uuid $ctl --path $T/d.img
 	2	is not a UUID	disk remove --uuid 003fc157-66a8-4e6d-8b7e-ec4f6975139g
 	2	is not absolute	disk add --uuid $UUID2 --path rel.img
+	2	is not absolute	disk add --uuid $UUID2 --path rel.img --dry-run
+	2	list does not take '--dry-run'	list --dry-run
+	2	cmdline does not take '--dry-run'	cmdline -n
+	1	a device with uuid $UUID1 is already recorded	disk add --uuid $UUID1 --path $T/d.img --mode ro -n
 	2	No such file or directory	disk add --uuid $UUID2 --path $T/missing.img
 	2	not a regular file or block device	disk add --uuid $UUID2 --path $T
 	2	not a regular file or block device	disk add --uuid $UUID2 --path /dev/null
