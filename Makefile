@@ -48,7 +48,7 @@ FLOW = flow settle disk nic kind session qdev plan request output log pci tap \
 	monitor $(RUNTIME)
 OBJS_test_flow = $(FLOW)
 # the executor alone: the QMP client and what it says on stderr
-OBJS_test_plan = plan log monitor fault error clock
+OBJS_test_plan = plan log monitor fault error tests/fake_clock
 OBJS_kvm-hotplug = hotplug cmd cmd-check cmd-cmdline cmd-device cmd-list \
 	cmd-sync sync $(FLOW)
 # $(call objs,FLAVOUR,NAMES): their objects in that flavour

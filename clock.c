@@ -15,3 +15,11 @@ int64_t clock_ms(void)
 {
 	return clock_us() / 1000;
 }
+
+void clock_pause_ms(int64_t ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	if (ms > 0)
+		nanosleep(&ts, NULL);
+}

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -197,8 +196,7 @@ static enum step_outcome not_done(const struct plan *p, const struct step *st,
 static enum step_outcome exchange(const struct plan *p, struct step *st,
 				  struct error *e)
 {
-	struct timespec pause = { 0, 5 * 1000000 };
-	int64_t deadline = clock_ms() + p->o->timeout_ms;
+	int64_t pause_ms = 5, deadline = clock_ms() + p->o->timeout_ms;
 	unsigned long id;
 	enum step_outcome out;
 
@@ -211,9 +209,9 @@ static enum step_outcome exchange(const struct plan *p, struct step *st,
 			return out;
 		if (clock_ms() >= deadline)
 			return not_done(p, st, e);
-		nanosleep(&pause, NULL);
-		if (pause.tv_nsec < 100 * 1000000)
-			pause.tv_nsec *= 2;
+		clock_pause_ms(pause_ms);
+		if (pause_ms < 100)
+			pause_ms *= 2;
 	}
 }
 

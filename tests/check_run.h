@@ -7,6 +7,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* A bound on a hang: the timeout a test gives whatever must answer or
+ * finish (a scripted peer, a script, a lock held a moment, the kernel
+ * letting go of an interface), never reached on a machine however busy.
+ * A test of a timeout gives a short one to something that never ends
+ * and asserts that it fired, never how soon: a test's outcome does not
+ * depend on the machine's speed (timings are bench/'s). */
+#define HANG_MS 60000
+
+/* A test case named name. Its bound on a hang is above HANG_MS, so that
+ * a wait that reached HANG_MS is reported by the test's own assertion,
+ * and far above check's 4 s, which a busy machine can reach. Under
+ * valgrind (CK_FORK=no) check has none: `make unit` bounds the run. */
+static inline TCase *check_case(const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, 2 * HANG_MS / 1000);
+	return tc;
+}
+
 /* Runs s (taking it) and returns main()'s exit status. */
 static inline int check_run(Suite *s)
 {

@@ -15,6 +15,7 @@
 #include "../monitor.h"
 #include "../plan.h"
 #include "check_run.h"
+#include "fake_clock.h"
 #include "qmp_peer.h"
 
 /* The peer's side of a script, in short. */
@@ -46,7 +47,10 @@ static void open_peer(struct fixture *f, const struct peer_step *script,
 	int fd;
 
 	memset(f, 0, sizeof(*f));
-	f->o.timeout_ms = 1000;
+	fake_clock_reset();
+	/* the fake clock stands still but in the executor's pauses:
+	 * only a test that pauses can reach this */
+	f->o.timeout_ms = HANG_MS;
 	f->o.quiet = true;
 	snprintf(f->d.id, sizeof(f->d.id), "hotdisk-test");
 	f->peer = peer_start(script, n, &fd);
@@ -92,6 +96,16 @@ static struct step *add_step(struct plan *p, const char *cmd,
 	if (undo != NULL)
 		step_undo(st, undo, named(arg));
 	return st;
+}
+
+/* The pauses the executor asked for, in ms, are want (n of them). */
+static void assert_pauses(const int64_t *want, int n)
+{
+	ck_assert_int_eq(fake_clock_npauses(), n);
+	for (int k = 0; k < n; k++)
+		ck_assert_msg(fake_clock_pause(k) == want[k],
+			      "pause %d: %lld ms, not %lld", k,
+			      (long long)fake_clock_pause(k), (long long)want[k]);
 }
 
 /* Hooks: each counts its calls. */
@@ -396,6 +410,7 @@ START_TEST(again_is_sent_again)
 	ck_assert_int_eq(failed, -1);
 	ck_assert_int_eq(f.e.code, KH_OK);
 	ck_assert_int_eq(calls, 2);
+	assert_pauses((const int64_t[]){ 5 }, 1);
 	fence(&f);
 	plan_free(&p);
 	ck_assert_int_eq(close_peer(&f), 0);
@@ -404,7 +419,8 @@ END_TEST
 
 /* Still "not yet" when the timeout is up: the step fails with QEMU's
  * last answer, and what was done before it is taken back. With a
- * timeout of 20 ms the pauses are 5, 10 and 20 ms: four sends. */
+ * timeout of 20 ms the pauses are 5, 10 and 20 ms (the clock is the
+ * test's: time passes only in them): four sends. */
 START_TEST(again_gives_up_at_timeout)
 {
 	struct peer_step script[] = {
@@ -431,6 +447,41 @@ START_TEST(again_gives_up_at_timeout)
 	ck_assert_int_eq(failed, 1);
 	ck_assert_str_eq(f.e.msg, "QEMU refused blockdev-del: still in use");
 	ck_assert_int_eq(calls, 4);
+	assert_pauses((const int64_t[]){ 5, 10, 20 }, 3);
+	fence(&f);
+	plan_free(&p);
+	ck_assert_int_eq(close_peer(&f), 0);
+}
+END_TEST
+
+/* The pause doubles up to a ceiling (160 ms) and stays there: a step
+ * QEMU keeps refusing for the whole timeout (here 500 ms) is sent at 0,
+ * 5, 15, 35, 75, 155, 315, 475 and 635 ms, nine times, not hundreds. */
+#define IN_USE(id) CMD("blockdev-del", id, "{\"name\":\"n\"}"), \
+		   REFUSE(id, "in use")
+START_TEST(again_backs_off_to_a_ceiling)
+{
+	struct peer_step script[] = {
+		HELLO,
+		IN_USE("kh-1"), IN_USE("kh-2"), IN_USE("kh-3"), IN_USE("kh-4"),
+		IN_USE("kh-5"), IN_USE("kh-6"), IN_USE("kh-7"), IN_USE("kh-8"),
+		IN_USE("kh-9"),
+		FENCE("kh-10"),
+	};
+	struct fixture f;
+	struct plan p;
+	int failed;
+
+	calls = 0;
+	OPEN(&f, script);
+	f.o.timeout_ms = 500;
+	plan_init(&p, &f.o, f.m, &f.d, NULL);
+	add_step(&p, "blockdev-del", NULL, "n")->check = again_if_in_use;
+	ck_assert_int_eq(plan_run(&p, &failed, &f.e), KH_EFAIL);
+	ck_assert_int_eq(failed, 0);
+	ck_assert_str_eq(f.e.msg, "QEMU refused blockdev-del: in use");
+	ck_assert_int_eq(calls, 9);
+	assert_pauses((const int64_t[]){ 5, 10, 20, 40, 80, 160, 160, 160 }, 8);
 	fence(&f);
 	plan_free(&p);
 	ck_assert_int_eq(close_peer(&f), 0);
@@ -468,6 +519,7 @@ START_TEST(again_from_success_gives_up_as_failure)
 	ck_assert_int_eq(failed, 1);
 	ck_assert_int_ne(f.e.code, KH_OK);
 	ck_assert_int_eq(calls, 4);
+	assert_pauses((const int64_t[]){ 5, 10, 20 }, 3);
 	fence(&f);
 	plan_free(&p);
 	ck_assert_int_eq(close_peer(&f), 0);
@@ -842,7 +894,7 @@ END_TEST
 static Suite *plan_suite(void)
 {
 	Suite *s = suite_create("plan");
-	TCase *tc = tcase_create("executor");
+	TCase *tc = check_case("executor");
 
 	tcase_add_test(tc, pipelined_group_refused);
 	tcase_add_test(tc, takes_over_undoes_only_itself);
@@ -852,6 +904,7 @@ static Suite *plan_suite(void)
 	tcase_add_test(tc, if_gone_only_after_gone);
 	tcase_add_test(tc, again_is_sent_again);
 	tcase_add_test(tc, again_gives_up_at_timeout);
+	tcase_add_test(tc, again_backs_off_to_a_ceiling);
 	tcase_add_test(tc, again_from_success_gives_up_as_failure);
 	tcase_add_test(tc, again_in_pipeline_fails);
 	tcase_add_test(tc, dry_run_shows_and_sends_nothing);
@@ -863,7 +916,6 @@ static Suite *plan_suite(void)
 	tcase_add_test(tc, fd_step_sends_its_fd);
 	tcase_add_test(tc, fd_step_without_fd_fails);
 	tcase_add_test(tc, fd_step_without_fd_in_pipeline);
-	tcase_set_timeout(tc, 20);
 	suite_add_tcase(s, tc);
 	return s;
 }
