@@ -1105,7 +1105,7 @@ END_TEST
 static Suite *ganeti_suite(void)
 {
 	Suite *s = suite_create("ganeti");
-	TCase *tc = tcase_create("memory");
+	TCase *tc = check_case("memory");
 
 	tcase_add_loop_test(tc, test_round_trip, 0, N(samples));
 	tcase_add_loop_test(tc, test_read, 0, N(samples));
@@ -1118,12 +1118,12 @@ static Suite *ganeti_suite(void)
 	tcase_add_loop_test(tc, test_device_id, 0, N(ids));
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("malformed");
+	tc = check_case("malformed");
 	tcase_add_loop_test(tc, test_malformed, 0, N(malformed));
 	tcase_add_loop_test(tc, test_truncations, 0, N(samples));
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("files");
+	tc = check_case("files");
 	tcase_add_unchecked_fixture(tc, make_topdir, remove_topdir);
 	tcase_add_checked_fixture(tc, make_tmpdir, NULL);
 	tcase_add_test(tc, test_other_writer);

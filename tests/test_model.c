@@ -363,7 +363,7 @@ END_TEST
 static Suite *model_suite(void)
 {
 	Suite *s = suite_create("model");
-	TCase *tc = tcase_create("model");
+	TCase *tc = check_case("model");
 
 	tcase_add_test(tc, uuid_validation);
 	tcase_add_test(tc, qemu_id_rules);

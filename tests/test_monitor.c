@@ -46,7 +46,7 @@ START_TEST(greeting_and_version)
 	struct error e = { 0 };
 	int major, minor, micro;
 	struct peer *pid;
-	struct monitor *m = ATTACH(script, &pid, 1000, &e);
+	struct monitor *m = ATTACH(script, &pid, HANG_MS, &e);
 
 	ck_assert_msg(m != NULL, "%s", e.msg);
 	monitor_version(m, &major, &minor, &micro);
@@ -78,15 +78,15 @@ START_TEST(split_and_merged_messages)
 	struct error e = { 0 };
 	json_t *ret = NULL;
 	struct peer *pid;
-	struct monitor *m = ATTACH(script, &pid, 1000, &e);
+	struct monitor *m = ATTACH(script, &pid, HANG_MS, &e);
 
 	ck_assert_msg(m != NULL, "%s", e.msg);
 	ck_assert_int_eq(monitor_execute(m, "query-status", NULL, &ret, &e), KH_OK);
 	ck_assert_str_eq(json_string_value(json_object_get(ret, "status")), "paused");
 	json_decref(ret);
 	/* both events were kept, whichever side of the reply they came */
-	ck_assert_int_eq(monitor_wait_event(m, "RESUME", NULL, NULL, 100, &e), KH_OK);
-	ck_assert_int_eq(monitor_wait_event(m, "STOP", NULL, NULL, 100, &e), KH_OK);
+	ck_assert_int_eq(monitor_wait_event(m, "RESUME", NULL, NULL, HANG_MS, &e), KH_OK);
+	ck_assert_int_eq(monitor_wait_event(m, "STOP", NULL, NULL, HANG_MS, &e), KH_OK);
 	monitor_close(m);
 	ck_assert_int_eq(peer_finish(pid), 0);
 }
@@ -100,10 +100,10 @@ START_TEST(events_before_greeting)
 	};
 	struct error e = { 0 };
 	struct peer *pid;
-	struct monitor *m = ATTACH(script, &pid, 1000, &e);
+	struct monitor *m = ATTACH(script, &pid, HANG_MS, &e);
 
 	ck_assert_msg(m != NULL, "%s", e.msg);
-	ck_assert_int_eq(monitor_wait_event(m, "RESET", NULL, NULL, 100, &e), KH_OK);
+	ck_assert_int_eq(monitor_wait_event(m, "RESET", NULL, NULL, HANG_MS, &e), KH_OK);
 	monitor_close(m);
 	ck_assert_int_eq(peer_finish(pid), 0);
 }
@@ -128,13 +128,13 @@ START_TEST(wait_event_matches_data)
 	};
 	struct error e = { 0 };
 	struct peer *pid;
-	struct monitor *m = ATTACH(script, &pid, 1000, &e);
+	struct monitor *m = ATTACH(script, &pid, HANG_MS, &e);
 
 	ck_assert_msg(m != NULL, "%s", e.msg);
 	ck_assert_int_eq(monitor_execute(m, "device_del",
 					 json_pack("{s:s}", "id", "vd1"), NULL, &e), KH_OK);
 	ck_assert_int_eq(monitor_wait_event(m, "DEVICE_DELETED", device_is, "vd1",
-					    1000, &e), KH_OK);
+					    HANG_MS, &e), KH_OK);
 	/* the event for the other device stayed queued */
 	ck_assert_int_eq(monitor_wait_event(m, "DEVICE_DELETED", device_is, "other",
 					    10, &e), KH_OK);
@@ -158,7 +158,7 @@ START_TEST(error_reply_carries_class_and_desc)
 	};
 	struct error e = { 0 };
 	struct peer *pid;
-	struct monitor *m = ATTACH(script, &pid, 1000, &e);
+	struct monitor *m = ATTACH(script, &pid, HANG_MS, &e);
 
 	ck_assert_msg(m != NULL, "%s", e.msg);
 	ck_assert_int_eq(monitor_execute(m, "device_add", NULL, NULL, &e), KH_EFAIL);
@@ -187,7 +187,7 @@ START_TEST(stale_reply_and_idless_error)
 	struct error e = { 0 };
 	json_t *ret = NULL;
 	struct peer *pid;
-	struct monitor *m = ATTACH(script, &pid, 1000, &e);
+	struct monitor *m = ATTACH(script, &pid, HANG_MS, &e);
 
 	ck_assert_msg(m != NULL, "%s", e.msg);
 	ck_assert_int_eq(monitor_execute(m, "query-pci", NULL, &ret, &e), KH_OK);
@@ -215,8 +215,9 @@ START_TEST(reply_timeout)
 	ck_assert_msg(m != NULL, "%s", e.msg);
 	t0 = clock_ms();
 	ck_assert_int_eq(monitor_execute(m, "query-pci", NULL, NULL, &e), KH_ETIMEOUT);
-	ck_assert_int_ge(elapsed_ms(&t0), 190);
-	ck_assert_int_lt(elapsed_ms(&t0), 1000);
+	/* not before its time; how late is the machine's business (the
+	 * peer never answers: a wait that ignored the timeout would hang) */
+	ck_assert_int_ge(elapsed_ms(&t0), 200);
 	ck_assert_ptr_nonnull(strstr(e.msg, "query-pci"));
 	monitor_close(m);
 	ck_assert_int_eq(peer_finish(pid), 0);
@@ -256,7 +257,7 @@ START_TEST(greeting_garbage_refused)
 		{ PEER_SEND, "SSH-2.0-OpenSSH_9.2\r\n", 0, NULL },
 	};
 
-	EXPECT_REFUSED(script, 1000, KH_EUSAGE, "not a QMP monitor");
+	EXPECT_REFUSED(script, HANG_MS, KH_EUSAGE, "not a QMP monitor");
 }
 END_TEST
 
@@ -266,7 +267,7 @@ START_TEST(json_greeting_without_version_refused)
 		{ PEER_SEND, "{\"hello\": 1}\r\n", 0, NULL },
 	};
 
-	EXPECT_REFUSED(script, 1000, KH_EUSAGE, "not a QMP monitor");
+	EXPECT_REFUSED(script, HANG_MS, KH_EUSAGE, "not a QMP monitor");
 }
 END_TEST
 
@@ -277,7 +278,7 @@ START_TEST(hmp_monitor_refused)
 			     "information\r\n(qemu) ", 0, NULL },
 	};
 
-	EXPECT_REFUSED(script, 1000, KH_EUSAGE, "HMP");
+	EXPECT_REFUSED(script, HANG_MS, KH_EUSAGE, "HMP");
 }
 END_TEST
 
@@ -291,7 +292,7 @@ START_TEST(eof_during_command)
 	};
 	struct error e = { 0 };
 	struct peer *pid;
-	struct monitor *m = ATTACH(script, &pid, 1000, &e);
+	struct monitor *m = ATTACH(script, &pid, HANG_MS, &e);
 
 	ck_assert_msg(m != NULL, "%s", e.msg);
 	ck_assert_int_eq(monitor_execute(m, "query-pci", NULL, NULL, &e), KH_EFAIL);
@@ -310,7 +311,7 @@ START_TEST(malformed_json_after_greeting)
 	};
 	struct error e = { 0 };
 	struct peer *pid;
-	struct monitor *m = ATTACH(script, &pid, 1000, &e);
+	struct monitor *m = ATTACH(script, &pid, HANG_MS, &e);
 
 	ck_assert_msg(m != NULL, "%s", e.msg);
 	ck_assert_int_eq(monitor_execute(m, "query-pci", NULL, NULL, &e), KH_EFAIL);
@@ -337,7 +338,7 @@ START_TEST(fd_travels_with_getfd)
 	struct monitor *m;
 
 	ck_assert_int_ge(fd, 0);
-	m = ATTACH(script, &pid, 1000, &e);
+	m = ATTACH(script, &pid, HANG_MS, &e);
 	ck_assert_msg(m != NULL, "%s", e.msg);
 	ck_assert_int_eq(monitor_execute_fd(m, "getfd", json_pack("{s:s}", "fdname",
 						"nic0"), fd, NULL, &e), KH_OK);
@@ -384,7 +385,7 @@ START_TEST(open_times_out_without_greeting)
 	ck_assert_int_eq(listen(s, 1), 0);
 	t0 = clock_ms();
 	ck_assert_int_eq(monitor_open(&m, path, 200, &e), KH_ETIMEOUT);
-	ck_assert_int_lt(elapsed_ms(&t0), 1000);
+	ck_assert_int_ge(elapsed_ms(&t0), 200);
 	ck_assert_ptr_nonnull(strstr(e.msg, "no greeting"));
 	ck_assert_ptr_nonnull(strstr(e.msg, path));
 	close(s);
@@ -396,9 +397,8 @@ END_TEST
 static Suite *monitor_suite(void)
 {
 	Suite *s = suite_create("monitor");
-	TCase *tc = tcase_create("qmp");
+	TCase *tc = check_case("qmp");
 
-	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, greeting_and_version);
 	tcase_add_test(tc, split_and_merged_messages);
 	tcase_add_test(tc, events_before_greeting);

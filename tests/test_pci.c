@@ -96,7 +96,7 @@ static int survey_with_reply(const char *reply, json_t **pci, struct error *e)
 
 	p = peer_start(script, sizeof(script) / sizeof(script[0]), &fd);
 	ck_assert_ptr_nonnull(p);
-	ck_assert_int_eq(monitor_attach(&m, fd, 1000, e), KH_OK);
+	ck_assert_int_eq(monitor_attach(&m, fd, HANG_MS, e), KH_OK);
 	rc = pci_survey(m, "pci.0", pci, e);
 	monitor_close(m);
 	ck_assert_int_eq(peer_finish(p), 0);
@@ -131,7 +131,7 @@ END_TEST
 static Suite *pci_suite(void)
 {
 	Suite *s = suite_create("pci");
-	TCase *tc = tcase_create("pci");
+	TCase *tc = check_case("pci");
 
 	tcase_add_test(tc, occupied_slots_from_query_pci);
 	tcase_add_test(tc, find_device_walks_bridges);

@@ -967,7 +967,7 @@ static void open_runtime(struct runtime *rt, const char *path, bool create)
 	struct error e = { 0 };
 
 	runtime_init(rt);
-	ck_assert_msg(runtime_lock(rt, path, 1000, &e) == KH_OK, "%s", e.msg);
+	ck_assert_msg(runtime_lock(rt, path, HANG_MS, &e) == KH_OK, "%s", e.msg);
 	ck_assert_msg(runtime_load(rt, create, &e) == KH_OK, "%s", e.msg);
 }
 
@@ -1246,11 +1246,6 @@ static void count_alarm(int sig)
 	alarms++;
 }
 
-static double seconds_since(const int64_t *t0)
-{
-	return (clock_ms() - *t0) / 1000.0;
-}
-
 /* Another process that takes path's lock and runs the shell command
  * cmd, with stdin from in (if not -1). cmd writes a byte once it runs,
  * so once that is read the lock is taken. The child is flock(1), exec'd:
@@ -1282,12 +1277,12 @@ START_TEST(test_lock_timeout)
 {
 	char *path = in_tmp("locked");
 	struct sigaction sa = { .sa_handler = count_alarm }, now;
-	struct itimerval mine = { .it_value = { 10, 0 } }, left;
+	/* the caller's timer: far longer than this test could last */
+	struct itimerval mine = { .it_value = { 3600, 0 } }, left;
 	struct runtime rt;
 	struct error e = { 0 };
-	int64_t t0;
+	int64_t t0, waited_ms, left_ms;
 	int hold[2], status, fd;
-	double waited;
 	pid_t pid;
 
 	/* the caller's own handler and timer must survive */
@@ -1302,8 +1297,12 @@ START_TEST(test_lock_timeout)
 	runtime_init(&rt);
 	t0 = clock_ms();
 	ck_assert_int_eq(runtime_lock(&rt, path, 300, &e), KH_ETIMEOUT);
-	waited = seconds_since(&t0);
-	ck_assert_msg(waited >= 0.29 && waited < 1.0, "waited %.3f s", waited);
+	/* not before the timeout; how long after is the machine's business
+	 * (the lock is held until the test lets go: a lock that ignored the
+	 * timeout would hang) */
+	waited_ms = clock_ms() - t0;
+	ck_assert_msg(waited_ms >= 300, "gave up after %lld ms",
+		      (long long)waited_ms);
 	ck_assert_str_eq(strstr(e.msg, "locked"),
 			 "locked is locked by another process (waited 0.3 s)");
 	ck_assert_int_eq(rt.lock_fd, -1);
@@ -1311,9 +1310,14 @@ START_TEST(test_lock_timeout)
 
 	ck_assert_int_eq(sigaction(SIGALRM, NULL, &now), 0);
 	ck_assert_ptr_eq((void *)now.sa_handler, (void *)count_alarm);
+	/* put back less the time the lock took: at least the 300 ms it
+	 * waited, and (a generous bound) not a minute more than the test
+	 * took so far */
 	ck_assert_int_eq(getitimer(ITIMER_REAL, &left), 0);
-	ck_assert_int_ge(left.it_value.tv_sec, 8);
-	ck_assert_int_le(left.it_value.tv_sec, 9);
+	left_ms = left.it_value.tv_sec * 1000 + left.it_value.tv_usec / 1000;
+	ck_assert_msg(left_ms <= 3600 * 1000 - 300 &&
+		      left_ms >= 3600 * 1000 - (clock_ms() - t0) - HANG_MS,
+		      "the caller's timer has %lld ms left", (long long)left_ms);
 	ck_assert_int_eq(alarms, 0);
 
 	close(hold[1]);
@@ -1336,19 +1340,21 @@ END_TEST
 
 START_TEST(test_lock_waits)
 {
-	char *path = in_tmp("waits");
+	char *path = in_tmp("waits"), cmd[400];
 	struct runtime rt;
 	struct error e = { 0 };
-	int64_t t0;
 	int status;
 	pid_t pid;
 
-	/* the child lets go after 200 ms: we get the lock then */
-	pid = lock_in_child(path, "echo; sleep 0.2", -1);
+	/* the child lets go a moment later, having made a mark: we get the
+	 * lock then, and not before (the mark is there), within a bound on
+	 * a hang */
+	snprintf(cmd, sizeof(cmd), "echo; sleep 0.2; : >'%s.done'", path);
+	pid = lock_in_child(path, cmd, -1);
 	runtime_init(&rt);
-	t0 = clock_ms();
-	ck_assert_msg(runtime_lock(&rt, path, 3000, &e) == KH_OK, "%s", e.msg);
-	ck_assert(seconds_since(&t0) >= 0.1 && seconds_since(&t0) < 2.0);
+	ck_assert_msg(runtime_lock(&rt, path, HANG_MS, &e) == KH_OK, "%s", e.msg);
+	ck_assert_msg(access(in_tmp("waits.done"), F_OK) == 0,
+		      "got the lock while the child held it");
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	runtime_close(&rt);
 
@@ -1363,7 +1369,7 @@ END_TEST
 static Suite *runtime_suite(void)
 {
 	Suite *s = suite_create("runtime");
-	TCase *tc = tcase_create("format");
+	TCase *tc = check_case("format");
 
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_defaults);
@@ -1377,7 +1383,7 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, test_format_bad_utf8);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("validation");
+	tc = check_case("validation");
 	tcase_add_loop_test(tc, test_validation, 0,
 			    sizeof(bad_cases) / sizeof(bad_cases[0]));
 	tcase_add_test(tc, test_valid_edge_cases);
@@ -1387,7 +1393,7 @@ static Suite *runtime_suite(void)
 	suite_add_tcase(s, tc);
 
 	/* unchecked: the directory goes even when a test fails */
-	tc = tcase_create("files");
+	tc = check_case("files");
 	tcase_add_unchecked_fixture(tc, make_tmpdir, remove_tmpdir);
 	tcase_add_test(tc, test_prepare_commit);
 	tcase_add_test(tc, test_new_file);
@@ -1398,7 +1404,6 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, test_load_errors);
 	tcase_add_test(tc, test_lock_timeout);
 	tcase_add_test(tc, test_lock_waits);
-	tcase_set_timeout(tc, 20);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -115,7 +115,7 @@ END_TEST
 static Suite *sync_suite(void)
 {
 	Suite *s = suite_create("sync");
-	TCase *tc = tcase_create("hook environment");
+	TCase *tc = check_case("hook environment");
 
 	tcase_add_test(tc, post_set_wins_and_paths_follow_the_disk_type);
 	tcase_add_test(tc, refusals_and_bad_counts);
