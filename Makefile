@@ -139,13 +139,10 @@ deps:
 			apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# Each under ASan+UBSan and under valgrind; a failing assertion is what
+# is printed last, not valgrind's report of what the failed test left.
 unit: $(addprefix $(B)/,$(UNIT_TESTS)) $(addprefix $(B)/vg/,$(UNIT_TESTS))
-	@for t in $(UNIT_TESTS); do \
-		echo "== $$t (ASan+UBSan)"; $(B)/$$t || exit 1; \
-		echo "== $$t (valgrind)"; CK_FORK=no valgrind -q --child-silent-after-fork=yes --leak-check=full \
-			--show-leak-kinds=all --errors-for-leak-kinds=all \
-			--error-exitcode=1 $(B)/vg/$$t || exit 1; \
-	done
+	tests/unit.sh $(B) $(UNIT_TESTS)
 
 integration: kvm-hotplug $(B)/asan/kvm-hotplug $(B)/qmpcmd $(B)/guest/vmlinux
 	KH=$(B)/asan/kvm-hotplug KH_PLAIN=./kvm-hotplug QMPCMD=$(B)/qmpcmd \
