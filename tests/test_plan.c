@@ -32,6 +32,9 @@
 /* The last thing the test sends (fence()): with the id it must have,
  * nothing else was sent before it that the script does not list. */
 #define FENCE(id)	CMD0("query-status", id), ANSWER(id)
+/* blockdev-del of node n, refused as "in use" (not yet) */
+#define IN_USE(id)	CMD("blockdev-del", id, "{\"name\":\"n\"}"), \
+			REFUSE(id, "in use")
 
 struct fixture {
 	struct options o;
@@ -426,9 +429,7 @@ START_TEST(again_gives_up_at_timeout)
 	struct peer_step script[] = {
 		HELLO,
 		CMD("A", "kh-1", "{\"name\":\"a\"}"), ANSWER("kh-1"),
-		CMD("blockdev-del", "kh-2", "{\"name\":\"n\"}"), REFUSE("kh-2", "in use"),
-		CMD("blockdev-del", "kh-3", "{\"name\":\"n\"}"), REFUSE("kh-3", "in use"),
-		CMD("blockdev-del", "kh-4", "{\"name\":\"n\"}"), REFUSE("kh-4", "in use"),
+		IN_USE("kh-2"), IN_USE("kh-3"), IN_USE("kh-4"),
 		CMD("blockdev-del", "kh-5", "{\"name\":\"n\"}"), REFUSE("kh-5", "still in use"),
 		CMD("uA", "kh-6", "{\"name\":\"a\"}"), ANSWER("kh-6"),
 		FENCE("kh-7"),
@@ -457,8 +458,6 @@ END_TEST
 /* The pause doubles up to a ceiling (160 ms) and stays there: a step
  * QEMU keeps refusing for the whole timeout (here 500 ms) is sent at 0,
  * 5, 15, 35, 75, 155, 315, 475 and 635 ms, nine times, not hundreds. */
-#define IN_USE(id) CMD("blockdev-del", id, "{\"name\":\"n\"}"), \
-		   REFUSE(id, "in use")
 START_TEST(again_backs_off_to_a_ceiling)
 {
 	struct peer_step script[] = {
