@@ -119,7 +119,11 @@ static void restore_timer(struct itimerval *old, int64_t t0)
 /* flock() with a deadline. SIGALRM, without SA_RESTART, interrupts it
  * with EINTR. The timer keeps firing every 10 ms after the deadline so
  * that a signal landing just before flock() is entered cannot leave us
- * blocked for good. Returns 0, ETIMEDOUT or an errno. */
+ * blocked for good. A signal of ours raised just before the timer goes
+ * off may be delivered later than that (valgrind delivers signals at
+ * its own pace; so would another thread): SIGALRM is blocked while ours
+ * are drained and the caller's handler put back, so that it never
+ * reaches the caller's handler. Returns 0, ETIMEDOUT or an errno. */
 static int flock_timeout(int fd, int op, int timeout_ms)
 {
 	struct sigaction sa = { .sa_handler = lock_alarm }, old_sa;
@@ -127,6 +131,8 @@ static int flock_timeout(int fd, int op, int timeout_ms)
 		.it_value = ms_to_tv(timeout_ms), .it_interval = ms_to_tv(10)
 	};
 	struct itimerval off = { { 0, 0 }, { 0, 0 } }, old_it = off;
+	struct timespec now = { 0, 0 };
+	sigset_t sigalrm, mask;
 	int64_t t0;
 	int rc = 0;
 
@@ -137,6 +143,8 @@ static int flock_timeout(int fd, int op, int timeout_ms)
 	if (timeout_ms <= 0)
 		return ETIMEDOUT;
 	sigemptyset(&sa.sa_mask);
+	sigemptyset(&sigalrm);
+	sigaddset(&sigalrm, SIGALRM);
 	lock_timed_out = 0;
 	t0 = clock_ms();
 	if (sigaction(SIGALRM, &sa, &old_sa) == -1)
@@ -145,10 +153,15 @@ static int flock_timeout(int fd, int op, int timeout_ms)
 		rc = errno;
 	while (rc == 0 && flock(fd, op) == -1)
 		rc = errno != EINTR ? errno : lock_timed_out ? ETIMEDOUT : 0;
-	/* ours off before the caller's handler is back, then theirs on */
+	/* ours off and its last signal gone before the caller's handler
+	 * and timer are back */
+	sigprocmask(SIG_BLOCK, &sigalrm, &mask);
 	setitimer(ITIMER_REAL, &off, NULL);
+	while (sigtimedwait(&sigalrm, NULL, &now) == SIGALRM)
+		;
 	sigaction(SIGALRM, &old_sa, NULL);
 	restore_timer(&old_it, t0);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
 	return rc;
 }
 
