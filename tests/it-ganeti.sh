@@ -12,20 +12,38 @@ test_tools
 
 # ---- migration: the runtime file recreates the PCI layout ----
 
-# migrate SRC-SOCK DST-SOCK: live migration over a unix socket, waited for.
+# migrate SRC-SOCK DST-SOCK: live migration over a unix socket, waited for
+# until both sides are past it: the source in postmigrate (QEMU says
+# "completed" a moment before it gets there) and the target out of
+# inmigrate (it may still be loading the last of the state).
 migrate() {
-	local i status
 	"$QMPCMD" "$1" migrate "{\"uri\": \"unix:$T/migration.sock\"}" >/dev/null ||
 		fail "migrate refused"
-	for i in $(seq 300); do
-		status=$("$QMPCMD" "$1" query-migrate | grep -o '"status":"[a-z-]*"' | head -1)
-		case $status in
-		*completed*) return 0 ;;
-		*failed* | *cancelled*) fail "migration $status: $(cat "$T"/dst.log 2>/dev/null | tail -c 300)" ;;
-		esac
-		sleep 0.1
-	done
-	fail "migration did not complete in 30 s ($status)"
+	wait_until "$BOOT_LIMIT" "migration did not complete" migration_completed "$1"
+	wait_until "$WAIT_LIMIT" "the source did not get to postmigrate" run_state_is "$1" postmigrate
+	wait_until "$WAIT_LIMIT" "the target did not leave inmigrate" run_state_is_not "$2" inmigrate
+}
+
+# migration_completed SOCK: the migration from the VM of SOCK completed;
+# fails if it failed.
+migration_completed() {
+	local status
+	status=$("$QMPCMD" "$1" query-migrate | jq -r '.status // empty')
+	case $status in
+	completed) return 0 ;;
+	failed | cancelled) fail "migration $status: $(tail -c 300 "$T"/dst.log 2>/dev/null)" ;;
+	esac
+	return 1
+}
+
+# run_state_is SOCK STATE, run_state_is_not SOCK STATE: QEMU's run state.
+run_state_is() {
+	[ "$("$QMPCMD" "$1" query-status | jq -r .status)" = "$2" ]
+}
+
+run_state_is_not() {
+	local st
+	st=$("$QMPCMD" "$1" query-status | jq -r .status) && [ -n "$st" ] && [ "$st" != "$2" ]
 }
 
 # Hot-add two disks and a NIC, hot-remove a disk, then boot the target from
@@ -315,12 +333,12 @@ t_ganeti_file_replaced_during_modify() {
 	# (ip netns exec execs the tool: its pid is the tool's)
 	KH_FAULT_PAUSE=after-release ip netns exec "$NS" "$KH" --instance vm1 --ganeti-dir "$T/ganeti" \
 		nic modify --uuid "$UUID1" --mac "$MAC2" --link br1 >"$T/out" 2>"$T/err" &
-	local tool=$! rc=0
+	local tool=$!
 	wait_paused "$tool"
 	jq -c '.[2].ratio = 2.5' "$RT" >"$T/x" && mv "$T/x" "$RT"
 	kill -CONT "$tool"
-	wait "$tool" || rc=$?
-	[ "$rc" -eq 0 ] || fail "modify exit $rc: $(cat "$T/err")"
+	wait_child "$tool" "the modify, continued,"
+	[ "$CHILD_RC" -eq 0 ] || fail "modify exit $CHILD_RC: $(cat "$T/err")"
 	! grep -q -e Sanitizer -e 'runtime error' "$T/err" || fail "sanitizer: $(cat "$T/err")"
 	jq -e '.[2].ratio == 2.5' "$RT" >/dev/null || fail "Ganeti's change was lost: $(cat "$RT")"
 	jq -e '.[1] | length == 1 and .[0].mac == "'"$MAC2"'" and .[0].nicparams.link == "br1"' \
@@ -350,14 +368,22 @@ t_ganeti_removes_tool_disk() {
 	# the guest was quicker and the drive went with the device
 	out=$(qmp human-monitor-command "{\"command-line\": \"drive_del $id\"}")
 	echo "INFO: drive_del right after device_del answered $out"
-	local i
-	for i in $(seq 50); do [ -z "$(slot_of "$id")" ] && break; sleep 0.1; done
-	[ -z "$(slot_of "$id")" ] || fail "the guest did not release $id"
-	sleep 0.2
-	! has_drive "$id" || fail "drive $id left"
-	! qmp query-named-block-nodes | grep -q d1.img || fail "a node still opens d1.img"
-	! ls -l /proc/"$PID"/fd | grep -q "$T/d1.img" || fail "QEMU still holds d1.img"
-	[ "$(fd_count)" -eq "$fds" ] || fail "QEMU has $(fd_count) fds, had $fds"
+	wait_until "$WAIT_LIMIT" "the guest did not release $id" device_gone "$id"
+	# QEMU lets go of the drive and its file a moment after the device:
+	# all must go, however long that moment is
+	within "$WAIT_LIMIT" disk_released "$id" "$fds" || fail "$WHY"
+}
+
+# disk_released ID FDS: QEMU has no drive ID, no node opens d1.img, QEMU
+# does not hold d1.img open and has FDS fds again; WHY says what is left.
+disk_released() {
+	WHY=
+	if has_drive "$1"; then WHY="drive $1 left"
+	elif qmp query-named-block-nodes | grep -q d1.img; then WHY="a node still opens d1.img"
+	elif ls -l /proc/"$PID"/fd | grep -q "$T/d1.img"; then WHY="QEMU still holds d1.img"
+	elif [ "$(fd_count)" -ne "$2" ]; then WHY="QEMU has $(fd_count) fds, had $2"
+	fi
+	[ -z "$WHY" ]
 }
 
 # A Ganeti file gives every NIC its hvparams' queues and vhost: a NIC

@@ -19,7 +19,7 @@ t_killed_qemu() {
 	expect_rc 0
 	cp -p "$RT" "$T/rt.before"
 	kill -9 "$PID"
-	while kill -0 "$PID" 2>/dev/null; do sleep 0.05; done
+	wait_gone "$PID" "QEMU, killed,"
 	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d1.img"
 	expect_rc 1
 	expect_err "cannot connect to monitor"
@@ -34,7 +34,7 @@ t_nic_killed_qemu() {
 	make_netns
 	start_vm vm
 	kill -9 "$PID"
-	while kill -0 "$PID" 2>/dev/null; do sleep 0.05; done
+	wait_gone "$PID" "QEMU, killed,"
 	kh -r "$RT" -m "$SOCK" nic add --uuid "$UUID1" --mac "$MAC1" --link br0 --tap kh1
 	expect_rc 1
 	expect_err "cannot connect to monitor"
@@ -43,56 +43,68 @@ t_nic_killed_qemu() {
 }
 
 # QEMU dies while the tool waits for the guest: exit 1 at once, file kept.
+# QEMU is killed once the tool waits (it said so, -v, and sleeps in
+# poll); the wait's timeout is far beyond the bound on the run, so a tool
+# that did not notice QEMU's end would hang, not exit 4.
 t_qemu_killed_during_remove() {
 	start_vm vm
 	disk_image "$T/d1.img"
 	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
 	expect_rc 0
 	cp -p "$RT" "$T/rt.before"
-	local t0=$SECONDS
-	(sleep 0.5; kill -9 "$PID") &
-	kh -t 20 -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
-	wait
-	expect_rc 1
-	expect_err "QEMU closed the monitor connection"
-	[ $((SECONDS - t0)) -le 3 ] || fail "took $((SECONDS - t0)) s after QEMU died"
+	"$KH" -v -t 3600 -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1" >"$T/out" 2>"$T/err" &
+	local tool=$!
+	wait_guest_wait "$tool" "$T/err"
+	kill -9 "$PID"
+	wait_child "$tool" "the removal, after QEMU died,"
+	[ "$CHILD_RC" -eq 1 ] || fail "exit $CHILD_RC, expected 1: $(cat "$T/err")"
+	grep -q "^kvm-hotplug: .*QEMU closed the monitor connection" "$T/err" ||
+		fail "message: $(cat "$T/err")"
+	! grep -q -e Sanitizer -e 'runtime error' "$T/err" || fail "sanitizer: $(cat "$T/err")"
 	cmp -s "$RT" "$T/rt.before" || fail "runtime file changed"
 }
 
-# A QEMU that stops answering: every wait ends within --timeout.
+# A QEMU that stops answering: every wait ends at --timeout. A stopped
+# QEMU never greets: a run that did not bound its wait would hang (kh
+# stops it and fails); the message names the bound it used, and the run
+# ended not before it.
 t_hung_qemu() {
 	start_vm vm
 	disk_image "$T/d1.img"
 	kill -STOP "$PID"
-	local t0=$SECONDS
+	local t0
+	t0=$(uptime_cs)
 	kh -t 1 -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
 	kill -CONT "$PID"
 	expect_rc 4
-	expect_err "no greeting from the QEMU monitor"
-	[ $((SECONDS - t0)) -le 3 ] || fail "took $((SECONDS - t0)) s with --timeout 1"
+	expect_err "no greeting from the QEMU monitor within 1000 ms"
+	not_before "$t0" 1 "the add"
 	[ ! -e "$RT" ] || fail "runtime file created"
 }
 
-# QEMU stops answering in the middle of an add: the tool gives up within
-# its timeout (exit 4) and keeps its intent record, because QEMU may
-# still carry the command out once resumed (or drop it with the closed
-# connection); the next run settles whichever happened.
+# QEMU stops answering in the middle of an add: the tool gives up at its
+# timeout (exit 4) and keeps its intent record, because QEMU may still
+# carry the command out once resumed (or drop it with the closed
+# connection); the next run settles whichever happened. QEMU stays
+# stopped until the tool has ended: a tool that did not bound its wait
+# would hang (wait_child stops it and fails).
 t_qemu_stops_mid_add() {
 	start_vm vm
 	disk_image "$T/d1.img"
 	KH_FAULT_PAUSE=after-backend "$KH" -t 1 -r "$RT" -m "$SOCK" \
 		disk add --uuid "$UUID1" --path "$T/d1.img" >"$T/out" 2>"$T/err" &
-	local tool=$! rc=0
+	local tool=$!
 	wait_paused "$tool"
 	kill -STOP "$PID"
-	local t0=$SECONDS
+	local t0
+	t0=$(uptime_cs)
 	kill -CONT "$tool"
-	wait "$tool" || rc=$?
+	wait_child "$tool" "the add, with QEMU stopped,"
 	kill -CONT "$PID"
-	[ "$rc" -eq 4 ] || fail "exit $rc, expected 4: $(cat "$T/err")"
+	[ "$CHILD_RC" -eq 4 ] || fail "exit $CHILD_RC, expected 4: $(cat "$T/err")"
 	grep -q "the outcome is unknown, the next run settles it: QEMU monitor did not answer in time (device_add)" "$T/err" ||
 		fail "message: $(cat "$T/err")"
-	[ $((SECONDS - t0)) -le 3 ] || fail "took $((SECONDS - t0)) s with --timeout 1"
+	not_before "$t0" 1 "the add"
 	[ -e "$RT.intent" ] || fail "the intent record was dropped"
 	qmp query-status >/dev/null	# QEMU answers again
 	kh -r "$RT" -m "$SOCK" check --repair
@@ -110,20 +122,33 @@ t_qemu_stops_mid_add() {
 	[ -z "$(find "$T" -maxdepth 1 -name '.*.tmp.*')" ] || fail "temporary file left"
 }
 
+# The lock held by another process: exit 4 at the timeout. The holder
+# keeps it far longer than any bound here: a run that did not bound its
+# wait would hang (kh stops it and fails); the message names the bound,
+# and the run ended not before it.
 t_lock_timeout() {
 	start_vm vm
 	disk_image "$T/d1.img"
-	touch "$RT.lock"
-	flock "$RT.lock" sleep 10 &
-	local holder=$! t0=$SECONDS
-	sleep 0.2
+	# the holder: a process that has the lock (it says so), until killed
+	(
+		exec 9>>"$RT.lock"
+		flock 9 || exit 1
+		touch "$T/locked"
+		exec sleep 3600
+	) &
+	local holder=$!
+	echo "$holder" >>"$T/kill"
+	wait_until "$WAIT_LIMIT" "the holder did not take the lock" test -e "$T/locked"
+	local t0
+	t0=$(uptime_cs)
 	kh -t 1 -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
 	expect_rc 4
-	expect_err "locked by another process"
-	[ $((SECONDS - t0)) -le 3 ] || fail "lock wait took $((SECONDS - t0)) s"
+	expect_err "locked by another process (waited 1.0 s)"
+	not_before "$t0" 1 "the add"
+	[ ! -e "$RT" ] || fail "runtime file created"
 	kill "$holder"
 	wait "$holder" 2>/dev/null
-	[ ! -e "$RT" ] || fail "runtime file created"
+	rm "$T/kill"
 	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
 	expect_rc 0
 }
@@ -220,7 +245,9 @@ t_kill_at_every_step() {
 # A signal during a removal's wait (a hook's caller timing it out, ^C)
 # leaves the removal recorded as pending, as a timeout does, and check
 # (the gate before migration) fails while it is; so it does while any
-# interrupted run is not settled.
+# interrupted run is not settled. The signal comes once the tool waits
+# (it said so, -v, and sleeps in poll); a signal that did not end the
+# wait would let it run into its timeout, which the message tells.
 t_signal_during_removal() {
 	start_vm vm	# no guest: the unplug is never acknowledged
 	disk_image "$T/d1.img"
@@ -228,12 +255,12 @@ t_signal_during_removal() {
 	expect_rc 0
 	local sig tool rc
 	for sig in TERM INT HUP; do
-		"$KH" -t 30 -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1" >"$T/out" 2>"$T/err" &
+		"$KH" -v -t 30 -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1" >"$T/out" 2>"$T/err" &
 		tool=$!
-		sleep 1
+		wait_guest_wait "$tool" "$T/err"
 		kill -"$sig" "$tool"
-		rc=0
-		wait "$tool" || rc=$?
+		wait_child "$tool" "the removal, after SIG$sig,"
+		rc=$CHILD_RC
 		[ "$rc" -eq 4 ] || fail "SIG$sig: exit $rc, expected 4: $(cat "$T/err")"
 		grep -q "waiting for the guest to release hotdisk-003fc157-pci-4: interrupted by signal" "$T/err" ||
 			fail "SIG$sig: $(cat "$T/err")"
@@ -251,12 +278,12 @@ t_signal_during_removal() {
 	disk_image "$T/d2.img"
 	gkh disk add --uuid "$UUID1" --path "$T/d2.img" --dev-type file
 	expect_rc 0
-	"$KH" -t 30 --instance vm1 --ganeti-dir "$T/ganeti" disk remove --uuid "$UUID1" >"$T/out" 2>"$T/err" &
+	"$KH" -v -t 30 --instance vm1 --ganeti-dir "$T/ganeti" disk remove --uuid "$UUID1" >"$T/out" 2>"$T/err" &
 	tool=$!
-	sleep 1
+	wait_guest_wait "$tool" "$T/err"
 	kill -TERM "$tool"
-	rc=0
-	wait "$tool" || rc=$?
+	wait_child "$tool" "the removal, after SIGTERM,"
+	rc=$CHILD_RC
 	[ "$rc" -eq 4 ] || fail "Ganeti file: exit $rc: $(cat "$T/err")"
 	grep -q "the removal stays pending in .*vm1.runtime.intent" "$T/err" || fail "Ganeti file: $(cat "$T/err")"
 	gkh check --repair
@@ -265,8 +292,7 @@ t_signal_during_removal() {
 	grep -q "a removal of disk-003fc157-66a8-4e6d is pending: QEMU still has it" "$T/err" ||
 		fail "the next run did not say the removal is pending: $ERR"
 	qmp system_reset >/dev/null	# completes the pending unplug
-	local i
-	for i in $(seq 50); do [ -z "$(slot_of disk-003fc157-66a8-4e6d)" ] && break; sleep 0.1; done
+	wait_until "$WAIT_LIMIT" "the reset did not complete the unplug" device_gone disk-003fc157-66a8-4e6d
 	# the removal asked for again: the run that finds it done finishes it
 	gkh disk remove --uuid "$UUID1"
 	expect_rc 0
@@ -362,8 +388,11 @@ t_storage_faults() {
 	umount "$T/mnt"
 }
 
-# 16 invocations at once, adds and removes mixed: all finish within the
-# timeout, on distinct slots, and the file matches the VM.
+# 16 invocations at once, adds and removes mixed: all succeed, on
+# distinct slots, and the file matches the VM. They take the lock one
+# after the other: the last waits for all the others (removals wait for
+# the guest), so each is given a timeout far beyond what they take
+# together.
 t_concurrent_invocations() {
 	make_netns
 	GUEST_APPEND=kh.nomodules start_guest vm
@@ -376,17 +405,18 @@ t_concurrent_invocations() {
 	for i in $(seq 10 25); do
 		uuid=00000000-0000-4000-8000-0000000000$i
 		if [ "$i" -le 17 ]; then
-			in_ns "$KH" -q -r "$RT" -m "$SOCK" disk remove --uuid "$uuid" 2>"$T/err.$i" &
+			in_ns "$KH" -q -t 600 -r "$RT" -m "$SOCK" disk remove --uuid "$uuid" 2>"$T/err.$i" &
 		elif [ $((i % 2)) -eq 0 ]; then
 			disk_image "$T/d$i.img"
-			in_ns "$KH" -q -r "$RT" -m "$SOCK" disk add --uuid "$uuid" --path "$T/d$i.img" 2>"$T/err.$i" &
+			in_ns "$KH" -q -t 600 -r "$RT" -m "$SOCK" disk add --uuid "$uuid" --path "$T/d$i.img" 2>"$T/err.$i" &
 		else
-			in_ns "$KH" -q -r "$RT" -m "$SOCK" nic add --uuid "$uuid" --mac "52:54:00:00:00:$i" --link br0 2>"$T/err.$i" &
+			in_ns "$KH" -q -t 600 -r "$RT" -m "$SOCK" nic add --uuid "$uuid" --mac "52:54:00:00:00:$i" --link br0 2>"$T/err.$i" &
 		fi
 		pids+=($!)
 	done
 	for i in "${!pids[@]}"; do
-		wait "${pids[$i]}" || fail "invocation $i failed: $(cat "$T/err.$((i + 10))")"
+		wait_child "${pids[$i]}" "invocation $i"
+		[ "$CHILD_RC" -eq 0 ] || fail "invocation $i failed (exit $CHILD_RC): $(cat "$T/err.$((i + 10))")"
 	done
 	kh -r "$RT" -m "$SOCK" check
 	expect_rc 0
@@ -397,15 +427,19 @@ t_concurrent_invocations() {
 
 # Another writer (Ganeti takes no lock of ours) replaces the runtime file
 # while a removal waits for the guest: the removal's outcome is added to
-# the new file, and what the other writer recorded stays.
+# the new file, and what the other writer recorded stays. The file is
+# replaced once the tool waits (it said so, -v, and sleeps in poll); the
+# wait then ends as a hook's caller would end it, with SIGTERM (the
+# pending removal recorded as at a timeout), so that the replacement
+# comes before the tool writes, however long it takes.
 t_file_replaced_during_removal() {
 	start_vm vm
 	disk_image "$T/d1.img"
 	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
 	expect_rc 0
-	in_ns "$KH" -t 3 -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1" >"$T/out" 2>"$T/err" &
+	"$KH" -v -t 600 -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1" >"$T/out" 2>"$T/err" &
 	local pid=$!
-	sleep 1
+	wait_guest_wait "$pid" "$T/err"
 	{
 		cat "$RT"
 		printf '%s\n' "- kind: disk" "  uuid: $UUID3" "  id: other-disk" "  bus: pci.0" \
@@ -413,9 +447,12 @@ t_file_replaced_during_removal() {
 			"  cache: none" "  mode: rw" "  discard: ignore"
 	} >"$T/new.runtime"
 	mv "$T/new.runtime" "$RT"
-	local rc=0
-	wait "$pid" || rc=$?
+	kill -TERM "$pid"
+	wait_child "$pid" "the removal, after SIGTERM,"
+	local rc=$CHILD_RC
 	[ "$rc" -eq 4 ] || fail "removal exit $rc, not 4: $(cat "$T/err")"
+	grep -q "^kvm-hotplug: waiting for the guest to release hotdisk-003fc157-pci-4: interrupted by signal" "$T/err" ||
+		fail "removal: $(cat "$T/err")"
 	grep -q "uuid: $UUID3" "$RT" || fail "the other writer's device was lost: $(cat "$RT")"
 	grep -q "state: unplugging" "$RT" || fail "the pending removal was lost: $(cat "$RT")"
 	[ "$(ls "$T" | grep -c '\.tmp\.')" -eq 0 ] || fail "temporary file left: $(ls "$T")"
@@ -434,7 +471,8 @@ t_kill_after_merge() {
 	printf '%s\n' "version: 1" "owner: another tool" "devices: []" >"$T/new.runtime"
 	mv "$T/new.runtime" "$RT"
 	kill -CONT "$tool"
-	wait "$tool" || rc=$?
+	wait_child "$tool" "the add, continued,"
+	rc=$CHILD_RC
 	[ "$rc" -eq 137 ] || fail "not killed after the merge (exit $rc): $(cat "$T/err")"
 	[ -e "$RT.intent" ] || fail "no intent record"
 	grep -q "owner: another tool" "$RT" || fail "the other writer's file was replaced"
@@ -447,6 +485,7 @@ t_kill_after_merge() {
 }
 
 # A full add and remove of each kind under valgrind: no leak, no error.
+# (--timeout 60: valgrind makes the tool many times slower.)
 t_valgrind_add_remove() {
 	[ -x "${KH_PLAIN:-}" ] || fail "KH_PLAIN (the tool without sanitizers) not set"
 	make_netns
@@ -457,7 +496,7 @@ t_valgrind_add_remove() {
 	for args in "disk add --uuid $UUID1 --path $T/d1.img" "disk remove --uuid $UUID1" \
 		"nic add --uuid $UUID2 --mac $MAC1 --link br0 --queues 2" "nic remove --uuid $UUID2"; do
 		# shellcheck disable=SC2086
-		in_ns "${vg[@]}" "$KH_PLAIN" -r "$RT" -m "$SOCK" $args >"$T/vg.out" 2>"$T/vg.err" ||
+		in_ns timeout --foreground --verbose -k 10 "$WAIT_LIMIT" "${vg[@]}" "$KH_PLAIN" -t 60 -r "$RT" -m "$SOCK" $args >"$T/vg.out" 2>"$T/vg.err" ||
 			fail "valgrind: $args: $(cat "$T/vg.err")"
 		! grep -q "Open file descriptor [3-9]" "$T/vg.err" || fail "fd left open: $(cat "$T/vg.err")"
 	done

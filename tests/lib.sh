@@ -14,6 +14,14 @@ MAC2=52:54:00:12:34:57
 
 NS=
 
+# Bounds on waits, generous so that only a hang reaches them, never a slow
+# or busy machine: WAIT_LIMIT for what takes well under a second (a state
+# QEMU, the guest or the tool reaches, one run of the tool), BOOT_LIMIT
+# for a guest's boot (3-5 s under TCG) or a live migration. A test never
+# measures how long something took: timings belong in `make bench`.
+WAIT_LIMIT=${KH_WAIT_LIMIT:-120}
+BOOT_LIMIT=${KH_BOOT_LIMIT:-300}
+
 # test_tools: the tool under test, qmpcmd and the guest, as the test
 # runners need them (given as KH, QMPCMD, GUEST), by absolute path; the
 # tool's sanitizer reports leaks.
@@ -62,15 +70,113 @@ netns_create() {
 	ip -n "$1" link set br0 up
 }
 
-# wait_paused PID: until the tool stopped itself at its KH_FAULT_PAUSE
-# point (state T), for at most 5 s.
-wait_paused() {
-	local i
-	for i in $(seq 100); do
-		grep -q '^State:.*T' "/proc/$1/status" 2>/dev/null && return 0
+# within SECONDS COMMAND...: polls until COMMAND succeeds; 1 if it has
+# not after SECONDS.
+within() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$end" ] || return 1
 		sleep 0.05
 	done
-	fail "the tool did not pause"
+}
+
+# wait_until SECONDS WHAT COMMAND...: polls until COMMAND succeeds; if it
+# has not after SECONDS, fails saying that WHAT did not happen.
+wait_until() {
+	local limit=$1 what=$2
+	shift 2
+	within "$limit" "$@" || fail "$what: not after $limit s"
+}
+
+# proc_state PID: the process's state letter (R, S, T, Z, ...), "" if gone.
+proc_state() {
+	sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null
+}
+
+# gone PID: the process has ended: no such process, or a zombie whose
+# other threads have all ended too (until they have, its files may still
+# be open: QEMU's listening socket takes connections).
+gone() {
+	local st
+	st=$(awk '$1 == "State:" { s = $2 } $1 == "Threads:" { n = $2 }
+		END { print s n }' "/proc/$1/status" 2>/dev/null)
+	case $st in "" | Z1) return 0 ;; esac
+	return 1
+}
+
+# wait_gone PID WHAT: until the process has ended.
+wait_gone() {
+	wait_until "$WAIT_LIMIT" "$2 did not end" gone "$1"
+}
+
+# paused PID: the tool stopped itself (state T); fails if it ended.
+paused() {
+	case $(proc_state "$1") in
+	T) return 0 ;;
+	"" | Z) fail "the tool (pid $1) ended before its KH_FAULT_PAUSE point: $(cat "$T/err" 2>/dev/null)" ;;
+	esac
+	return 1
+}
+
+# wait_paused PID: until the tool stopped itself at its KH_FAULT_PAUSE
+# point.
+wait_paused() {
+	wait_until "$WAIT_LIMIT" "the tool did not pause" paused "$1"
+}
+
+# waits_for_guest PID ERRFILE: the tool (PID, run with -v, its stderr in
+# ERRFILE) sleeps in its wait for the guest's DEVICE_DELETED: it said it
+# waits, and it is blocked in poll(2) (syscall 7, or ppoll 271); fails
+# if it ended.
+waits_for_guest() {
+	gone "$1" && fail "the tool (pid $1) ended before it waited for the guest: $(cat "$2")"
+	grep -q 'waiting for the guest$' "$2" || return 1
+	case $(cut -d' ' -f1 "/proc/$1/syscall" 2>/dev/null) in
+	7 | 271) return 0 ;;
+	esac
+	return 1
+}
+
+# wait_guest_wait PID ERRFILE: until the tool waits for the guest.
+wait_guest_wait() {
+	within "$WAIT_LIMIT" waits_for_guest "$1" "$2" ||
+		fail "the tool did not get to its wait for the guest after $WAIT_LIMIT s: $(cat "$2")"
+}
+
+# uptime_cs: centiseconds since boot (CLOCK_BOOTTIME, which never jumps).
+uptime_cs() {
+	local up rest
+	read -r up rest </proc/uptime
+	echo $((10#${up/./}))
+}
+
+# not_before T0 SECONDS WHAT: at least SECONDS (whole) have passed since
+# T0 (an uptime_cs): a timeout that fired did not fire before its time. A
+# slow machine only adds to it; how much later it fired is not looked at.
+not_before() {
+	local d=$(($(uptime_cs) - $1))
+	[ "$d" -ge $(($2 * 100)) ] ||
+		fail "$3 ended after $((d / 100)).$((d % 100 / 10)) s, before its timeout of $2 s"
+}
+
+# wait_child PID WHAT: waits for the background child PID to end and sets
+# CHILD_RC to its exit status; if it has not ended after WAIT_LIMIT s it
+# is killed and the test fails (WHAT hung).
+wait_child() {
+	local end=$((SECONDS + WAIT_LIMIT))
+	until gone "$1"; do
+		if [ "$SECONDS" -ge "$end" ]; then
+			kill -KILL "$1" 2>/dev/null
+			wait "$1" 2>/dev/null
+			fail "$2 did not end within $WAIT_LIMIT s (hung)"
+		fi
+		sleep 0.05
+	done
+	local rc=0
+	wait "$1" || rc=$?
+	# shellcheck disable=SC2034 # the caller's
+	CHILD_RC=$rc
 }
 
 fail() {
@@ -114,26 +220,54 @@ launch_guest() {
 # start_guest NAME [QEMU ARGS...]: the tiny guest booted and ready to
 # acknowledge unplugs (ACPI hotplug is up once it prints the ready line).
 start_guest() {
-	local name=$1 i
+	local name=$1
 	launch_guest "$@"
-	for i in $(seq 600); do
-		grep -q KH-GUEST-READY "$T/$name.log" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fail "guest $name not ready after 60 s: $(tail -c 300 "$T/$name.log")"
+	wait_until "$BOOT_LIMIT" "guest $name not ready" guest_booted "$name"
+}
+
+# guest_booted NAME: the guest printed its ready line; fails at once if
+# its QEMU is gone.
+guest_booted() {
+	grep -q KH-GUEST-READY "$T/$1.log" 2>/dev/null && return 0
+	gone "$PID" && fail "QEMU of guest $1 ended: $(tail -c 300 "$T/$1.log")"
+	return 1
 }
 
 stop_vms() {
-	local f
+	local f pid pids=() end
 	for f in "$T"/*.pid; do
-		# QEMU removes its pidfile as it exits
-		[ -f "$f" ] && kill "$(cat "$f" 2>/dev/null)" 2>/dev/null
+		# QEMU removes its pidfile as it exits (not when killed: a pid
+		# is taken for ours only while it is a process given that file)
+		pid=$(cat "$f" 2>/dev/null) || continue
+		[ -n "$pid" ] || continue
+		tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | grep -qxF -- "$f" || continue
+		pids+=("$pid")
+		# (CONT: a test may have left it stopped)
+		kill -TERM "$pid" 2>/dev/null || true
+		kill -CONT "$pid" 2>/dev/null || true
 	done
+	# QEMU gone before its namespace, so that no tap outlives it
+	end=$((SECONDS + WAIT_LIMIT))
+	for pid in "${pids[@]}"; do
+		until gone "$pid"; do
+			if [ "$SECONDS" -ge "$end" ]; then
+				echo "stop_vms: QEMU $pid did not end on SIGTERM: killed" >&2
+				kill -KILL "$pid" 2>/dev/null || true
+				break
+			fi
+			sleep 0.05
+		done
+	done
+	# other processes a test started and left running (one pid a line in
+	# $T/kill; a test that ends them itself removes the file)
+	if [ -f "$T/kill" ]; then
+		while read -r pid; do kill -TERM "$pid" 2>/dev/null || true; done <"$T/kill"
+		rm -f "$T/kill"
+	fi
 	# mounts a test made under its directory
 	awk -v t="$T/" 'index($2, t) == 1 { print $2 }' /proc/mounts |
 		while read -r f; do umount "$f"; done
 	if [ -f "$T/netns" ]; then
-		sleep 0.1	# QEMU gone first, so no tap outlives its namespace
 		while read -r f; do ip netns del "$f" 2>/dev/null; done <"$T/netns"
 		rm -f "$T/netns"
 	fi
@@ -145,12 +279,19 @@ qmp() {
 	"$QMPCMD" "$SOCK" "$@"
 }
 
-# kh ARGS...: runs the tool; sets RC, OUT and ERR. Never fails by itself.
+# kh ARGS...: runs the tool; sets RC, OUT and ERR. Fails only if it
+# reports a sanitizer error or hangs: a run that has not ended after
+# WAIT_LIMIT s (the tool bounds every wait by its --timeout, 10 s unless
+# given) is stopped by timeout(1), which says so on stderr.
 kh() {
 	RC=0
-	in_ns "$KH" "$@" >"$T/out" 2>"$T/err" || RC=$?
+	in_ns timeout --foreground --verbose -k 10 "$WAIT_LIMIT" "$KH" "$@" \
+		>"$T/out" 2>"$T/err" || RC=$?
 	OUT=$(cat "$T/out")
 	ERR=$(cat "$T/err")
+	if grep -q '^timeout: sending signal' "$T/err"; then
+		fail "kvm-hotplug $* hung: stopped after $WAIT_LIMIT s: $ERR"
+	fi
 	if grep -q -e 'Sanitizer' -e 'runtime error' "$T/err"; then
 		fail "sanitizer report from: kvm-hotplug $*: $ERR"
 	fi
@@ -201,6 +342,11 @@ slot_of() {
 		grep -o '"slot":[0-9]*$' | cut -d: -f2
 }
 
+# device_gone ID: QEMU has no device ID on its PCI buses.
+device_gone() {
+	[ -z "$(slot_of "$1")" ]
+}
+
 has_node() {
 	qmp query-named-block-nodes | grep -q "\"node-name\":\"$1\""
 }
@@ -224,8 +370,22 @@ tun_fds() {
 	grep -l "^iff:" /proc/"$PID"/fdinfo/* 2>/dev/null | wc -l
 }
 
+# fd_count: how many fds QEMU holds, once it has closed the connection of
+# the last QMP client (which it does a moment after the client is gone).
 fd_count() {
+	wait_until "$WAIT_LIMIT" "QEMU did not close the last monitor connection" qmp_idle
 	ls /proc/"$PID"/fd | wc -l
+}
+
+# qmp_idle: QEMU ($PID) has no client connection on its QMP socket $SOCK
+# (an accepted unix socket carries the listening socket's path; state 03).
+qmp_idle() {
+	! awk -v s="$SOCK" '$6 == "03" && $8 == s { f = 1 } END { exit !f }' "/proc/$PID/net/unix"
+}
+
+# answers ADDR: ADDR answers a ping from the test's namespace (within 5 s).
+answers() {
+	in_ns ping -q -c 1 -W 5 "$1" >/dev/null 2>&1
 }
 
 has_link() {

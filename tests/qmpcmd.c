@@ -3,12 +3,15 @@
  * tests use it to look at QEMU apart from kvm-hotplug's own logic.
  * -f passes an fd of FILE with the command (SCM_RIGHTS), -T an fd of a
  * new tap named TAP. Exit 1 when QEMU refuses (its description and class
- * on stderr), 4 on a timeout. */
+ * on stderr), 4 on a timeout: QMP_HANG_MS, a bound on a hang that a busy
+ * machine never reaches (another client may hold the monitor a while). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#define QMP_HANG_MS 60000
 
 #include "../monitor.h"
 #include "../tap.h"
@@ -60,7 +63,7 @@ int main(int argc, char **argv)
 	}
 	tap_init(&tap);
 	if (open_fd(file, tapname, &tap, &fd, &e) != KH_OK ||
-	    monitor_open(&m, argv[0], 5000, &e) != KH_OK ||
+	    monitor_open(&m, argv[0], QMP_HANG_MS, &e) != KH_OK ||
 	    monitor_execute_fd(m, argv[1], args, fd, &ret, &e) != KH_OK) {
 		if (m == NULL)
 			json_decref(args);
