@@ -38,7 +38,9 @@ kh list
 kh -j list
 say "the tap is up on the bridge, and the guest answers through it"
 run ip -n "$NS" -br link show master br0
-for _ in $(seq 50); do grep -q KH-GUEST-IP "$T/vm.log" && break; sleep 0.1; done
+# the guest configures the NIC, then answers (however long it takes)
+wait_until "$WAIT_LIMIT" "the guest did not configure its NIC" grep -q KH-GUEST-IP "$T/vm.log"
+wait_until "$WAIT_LIMIT" "the guest does not answer ping" answers 192.0.2.2
 run ip netns exec "$NS" ping -c 3 -W 2 192.0.2.2
 
 say "hot-remove both (the guest acknowledges each ACPI eject)"

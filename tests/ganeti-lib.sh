@@ -58,14 +58,18 @@ gnt_rc() {
 }
 
 # kh_on N ARGS...: the tool on node N, as lib.sh's kh: sets RC, OUT and
-# ERR, fails on a sanitizer report.
+# ERR, fails on a sanitizer report or a hang.
 kh_on() {
 	local n=$1
 	shift
 	RC=0
-	on_node "$n" "$KH" "$@" >"$T/out" 2>"$T/err" || RC=$?
+	on_node "$n" timeout --foreground --verbose -k 10 "$WAIT_LIMIT" "$KH" "$@" \
+		>"$T/out" 2>"$T/err" || RC=$?
 	OUT=$(cat "$T/out")
 	ERR=$(cat "$T/err")
+	if grep -q '^timeout: sending signal' "$T/err"; then
+		fail "kvm-hotplug $* (node$n) hung: stopped after $WAIT_LIMIT s: $ERR"
+	fi
 	if grep -q -e 'Sanitizer' -e 'runtime error' "$T/err"; then
 		fail "sanitizer report from: kvm-hotplug $* (node$n): $ERR"
 	fi
@@ -118,18 +122,15 @@ gnt_make_node() {
 		fail "cannot make node$n's namespaces: $out"
 }
 
-# gnt_link_nodes: a veth pair joining node1's and node2's gnt-br0.
+# gnt_link_nodes: a veth pair joining node1's and node2's gnt-br0 (made in
+# node1's network namespace, its peer put in node2's by the namespace's
+# file, which only the host's mount namespace shows).
 gnt_link_nodes() {
-	local pid out rc=0
-	# a process in node2's network namespace names it for `ip link`
-	nsenter --net="$GNT_DIR/n2.net" sleep 30 &
-	pid=$!
-	out=$(on_node 1 sh -ec "
-		ip link add gv1 type veth peer name gv2 netns $pid
-		ip link set gv1 master gnt-br0 up" 2>&1) || rc=$?
-	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	[ "$rc" -eq 0 ] || fail "cannot make the veth pair: $out"
+	local out
+	out=$(nsenter --net="$GNT_DIR/n1.net" ip link add gv1 type veth \
+		peer name gv2 netns "$GNT_DIR/n2.net" 2>&1) ||
+		fail "cannot make the veth pair: $out"
+	gnt 1 ip link set gv1 master gnt-br0 up
 	gnt 2 ip link set gv2 master gnt-br0 up
 }
 
@@ -152,6 +153,9 @@ gnt_ssh_setup() {
 		LogLevel ERROR
 	EOF
 	gnt 2 /usr/sbin/sshd -f "$s/sshd_config" -E "$s/sshd.log"
+	# sshd returns before it listens; it writes its pid file once it does
+	within "$WAIT_LIMIT" test -s "$s/sshd.pid" ||
+		fail "sshd on node2 not listening after $WAIT_LIMIT s: $(cat "$s/sshd.log" 2>/dev/null)"
 	echo "$GNT_CLUSTER $(cut -d' ' -f1,2 "$s/host_key.pub")" \
 		>>"$GNT_DIR/n1/lib/known_hosts"
 }
@@ -182,12 +186,13 @@ gnt_ready_count() {
 # gnt_wait_ready N INSTANCE COUNT: waits until the guest on node N has
 # printed its ready line more than COUNT times (booted again).
 gnt_wait_ready() {
-	local n=$1 i=$2 count=$3 k
-	for k in $(seq 600); do
-		[ "$(gnt_ready_count "$n" "$i")" -gt "$count" ] && return 0
-		sleep 0.1
-	done
-	fail "guest $i on node$n not ready after 60 s: $(tail -c 400 "$(gnt_serial_log "$n" "$i")")"
+	local n=$1 i=$2 count=$3
+	within "$BOOT_LIMIT" gnt_ready_more "$n" "$i" "$count" ||
+		fail "guest $i on node$n not ready after $BOOT_LIMIT s: $(tail -c 400 "$(gnt_serial_log "$n" "$i")")"
+}
+
+gnt_ready_more() {
+	[ "$(gnt_ready_count "$1" "$2")" -gt "$3" ]
 }
 
 # cluster_up N: a cluster of N (1 or 2) nodes, node1 its master, the KVM
@@ -284,28 +289,26 @@ gnt_ns_pids() {
 	done
 }
 
+gnt_ns_empty() { [ -z "$(gnt_ns_pids)" ]; }
+
 # gnt_teardown: kills every process left in the namespaces (by PID: TERM,
 # then KILL), unmounts the namespace files and the scratch directory and
 # removes it. Safe to call more than once and after a partial setup.
 gnt_teardown() {
 	[ -n "$GNT_DIR" ] && [ -d "$GNT_DIR" ] || return 0
-	local t0 pids k n f
+	local t0 pids n f
 	t0=$(gnt_ms)
 	pids=$(gnt_ns_pids)
 	if [ -n "$pids" ]; then
 		# shellcheck disable=SC2086
 		kill -TERM $pids 2>/dev/null
-		for k in $(seq 50); do
-			pids=$(gnt_ns_pids)
-			[ -z "$pids" ] && break
-			sleep 0.1
-		done
+		# (5 s for SIGTERM is no bound on anything tested: what is left
+		# then is killed)
+		within 5 gnt_ns_empty
+		pids=$(gnt_ns_pids)
 		# shellcheck disable=SC2086
 		[ -z "$pids" ] || kill -KILL $pids 2>/dev/null
-		for k in $(seq 50); do
-			[ -z "$(gnt_ns_pids)" ] && break
-			sleep 0.1
-		done
+		within "$WAIT_LIMIT" gnt_ns_empty
 	fi
 	pids=$(gnt_ns_pids)
 	[ -z "$pids" ] || echo "FAIL: processes left in the cluster's namespaces: $pids" >&2

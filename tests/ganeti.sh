@@ -205,36 +205,76 @@ expect_at_recorded_slot() {
 	[ "$qslot" = "$slot" ] || fail "$id is at slot $qslot in QEMU, recorded $slot"
 }
 
-# no_disk_left ID PATH: no device, BlockBackend, block node or fd of the disk.
+# no_disk_left ID PATH: no device, BlockBackend, block node or fd of the
+# disk. QEMU lets go of a drive and its file a moment after its device
+# (and Ganeti's hot-remove returns once the device is gone): what is left
+# is looked at until it has gone, for WAIT_LIMIT s at most.
 no_disk_left() {
+	within "$WAIT_LIMIT" disk_gone "$1" "$2" || fail "$WHY"
+}
+
+# disk_gone ID PATH: as no_disk_left says, now; WHY says what is left.
+disk_gone() {
 	local id=$1 path=$2 left
-	[ -z "$(qemu_slot "$id")" ] || fail "QEMU still has device $id"
+	WHY=
+	if [ -n "$(qemu_slot "$id")" ]; then
+		WHY="QEMU still has device $id"
+		return 1
+	fi
 	gq query-block
 	left=$(jq -c --arg id "$id" --arg p "$path" '[.[] | select(.device == $id or
 		((.qdev // "") | contains("/" + $id + "/")) or
 		(.inserted.file // "") == $p)]' <<<"$QOUT")
-	[ "$left" = "[]" ] || fail "QEMU still has a BlockBackend for $id: $left"
+	if [ "$left" != "[]" ]; then
+		WHY="QEMU still has a BlockBackend for $id: $left"
+		return 1
+	fi
 	gq query-named-block-nodes
 	left=$(jq -c --arg id "$id" --arg p "$path" '[.[] | select(."node-name" == $id or
 		.file == $p) | ."node-name"]' <<<"$QOUT")
-	[ "$left" = "[]" ] || fail "QEMU still has block nodes for $id: $left"
+	if [ "$left" != "[]" ]; then
+		WHY="QEMU still has block nodes for $id: $left"
+		return 1
+	fi
 	qemu_pid
 	gnt "$GNODE" ls -l "/proc/$QPID/fd"
-	! grep -qF "$path" <<<"$GOUT" || fail "QEMU still holds $path open: $(grep -F "$path" <<<"$GOUT")"
+	if grep -qF "$path" <<<"$GOUT"; then
+		WHY="QEMU still holds $path open: $(grep -F "$path" <<<"$GOUT")"
+		return 1
+	fi
 }
 
-# no_nic_left TAP ID: no device, netdev, tap fd or tap left.
+# no_nic_left TAP ID: no device, netdev, tap fd or tap left (looked at
+# until they have gone, as no_disk_left).
 no_nic_left() {
+	[ -n "$1" ] || fail "no tap name known for $2"
+	within "$WAIT_LIMIT" nic_gone "$1" "$2" || fail "$WHY"
+}
+
+# nic_gone TAP ID: as no_nic_left says, now; WHY says what is left.
+nic_gone() {
 	local tap=$1 id=$2
-	[ -n "$tap" ] || fail "no tap name known for $id"
-	[ -z "$(qemu_slot "$id")" ] || fail "QEMU still has device $id"
+	WHY=
+	if [ -n "$(qemu_slot "$id")" ]; then
+		WHY="QEMU still has device $id"
+		return 1
+	fi
 	gq human-monitor-command '{"command-line": "info network"}'
-	! grep -q "$id" <<<"$QOUT" || fail "netdev $id left in QEMU: $QOUT"
+	if grep -q "$id" <<<"$QOUT"; then
+		WHY="netdev $id left in QEMU: $QOUT"
+		return 1
+	fi
 	qemu_pid
 	gnt_rc "$GNODE" sh -c "grep -l '^iff:[[:space:]]*$tap\$' /proc/$QPID/fdinfo/*"
-	[ -z "$GOUT" ] || fail "QEMU still holds fds of $tap: $GOUT"
+	if [ -n "$GOUT" ]; then
+		WHY="QEMU still holds fds of $tap: $GOUT"
+		return 1
+	fi
 	gnt_rc "$GNODE" ip link show "$tap"
-	[ "$GRC" -ne 0 ] || fail "tap $tap left behind: $GOUT"
+	if [ "$GRC" -eq 0 ]; then
+		WHY="tap $tap left behind: $GOUT"
+		return 1
+	fi
 }
 
 not_in_runtime() {
@@ -490,10 +530,8 @@ serial_since() {
 # rebooted, or it hung with QEMU running. A guest that rebooted is never
 # taken for one that ran on.
 guest_alive() {
-	local n=$1 when=$2 off=${3:-} k st since= alive=false
-	for k in $(seq 10); do
-		on_node "$n" ping -c 1 -W 1 "$GUEST_IP" >/dev/null 2>&1 && alive=true && break
-	done
+	local n=$1 when=$2 off=${3:-} st since= alive=false
+	within "$WAIT_LIMIT" guest_pings "$n" && alive=true
 	[ -n "$off" ] && since=$(serial_since "$n" "$off")
 	if grep -E -q "$KERNEL_ERRORS" <<<"$since"; then
 		fail "guest memory corrupted $when (QEMU 7.2 TCG migration bug, see docs/design.md): $(grep -E -m 1 "$KERNEL_ERRORS" <<<"$since")"
@@ -503,7 +541,12 @@ guest_alive() {
 	$alive && return 0
 	gq query-status
 	st=$QOUT
-	fail "guest hung $when: QEMU on node$n reports $st but the guest does not answer ping for 10 s; serial: $(tail -c 300 "$(gnt_serial_log "$n" "$INST")")"
+	fail "guest hung $when: QEMU on node$n reports $st but the guest does not answer ping for $WAIT_LIMIT s; serial: $(tail -c 300 "$(gnt_serial_log "$n" "$INST")")"
+}
+
+# guest_pings N: the guest answers a ping from node N (within 5 s).
+guest_pings() {
+	on_node "$1" ping -c 1 -W 5 "$GUEST_IP" >/dev/null 2>&1
 }
 
 # migrate_to N: live migration to node N with Ganeti; tells a failed
@@ -517,7 +560,8 @@ migrate_to() {
 	echo "INFO: migration to node$n in $(gnt_secs "$t0") s"
 	GNODE=$n
 	expect_running "after the migration (migration failed)"
-	gq query-status
+	# (QEMU on the target may still be loading the last of the state)
+	within "$WAIT_LIMIT" qemu_left_inmigrate
 	jq -e '.status == "running"' <<<"$QOUT" >/dev/null ||
 		fail "migration failed: QEMU on node$n is not running: $QOUT"
 	guest_alive "$n" "after migration to node$n" "$off"
@@ -527,12 +571,15 @@ migrate_to() {
 	expect_check "on node$n after the migration"
 }
 
+# qemu_left_inmigrate: QEMU of the instance is past an incoming migration
+# (its status in QOUT).
+qemu_left_inmigrate() {
+	gq query-status
+	! jq -e '.status == "inmigrate"' <<<"$QOUT" >/dev/null
+}
+
 t_migrate_with_tool_devices() {
-	local _
-	for _ in $(seq 100); do
-		grep -q "KH-GUEST-IP" "$(gnt_serial_log 1 "$INST")" && break
-		sleep 0.1
-	done
+	within "$WAIT_LIMIT" grep -q "KH-GUEST-IP" "$(gnt_serial_log 1 "$INST")"
 	grep -q "KH-GUEST-IP" "$(gnt_serial_log 1 "$INST")" ||
 		fail "the guest did not configure $GUEST_IP: $(tail -c 300 "$(gnt_serial_log 1 "$INST")")"
 	guest_alive 1 "before the migration"
