@@ -3,6 +3,7 @@
  * would run it. */
 #include <errno.h>
 #include <stdio.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -106,8 +107,25 @@ static void print_sync(const struct options *o, json_t *actions)
 	}
 }
 
+/* Whether the configuration lists uuid among what sync cannot make
+ * here (refused): a device Ganeti still has, whatever its template. */
+static bool refused_has(json_t *refused, const char *uuid)
+{
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(refused, i, r) {
+		const char *u = json_string_value(json_object_get(r, "uuid"));
+		if (u != NULL && strcasecmp(u, uuid) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* The devices to add (wanted, not recorded) and, with prune, to remove
- * (recorded, not wanted), each done in turn; then what could not be. */
+ * (recorded, and not in the configuration at all: neither wanted nor
+ * refused, since a device sync cannot make here is still Ganeti's),
+ * each done in turn; then what could not be. */
 static int sync_vm(struct options *o, const char *from, bool prune,
 		   struct error *e)
 {
@@ -143,7 +161,8 @@ static int sync_vm(struct options *o, const char *from, bool prune,
 		if (runtime_find_uuid(have, want.dev[i].uuid) == NULL)
 			sync_one(&quiet, actions, true, &want.dev[i]);
 	for (i = 0; prune && i < have->ndev; i++)
-		if (runtime_find_uuid(&want, have->dev[i].uuid) == NULL)
+		if (runtime_find_uuid(&want, have->dev[i].uuid) == NULL &&
+		    !refused_has(refused, have->dev[i].uuid))
 			sync_one(&quiet, actions, false, &have->dev[i]);
 	json_array_foreach(refused, i, r) {
 		const char *uuid = json_string_value(json_object_get(r, "uuid"));

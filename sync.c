@@ -112,28 +112,128 @@ static int want_nic(struct runtime *want, json_t *refused, const char *set,
 	return copy(&d->link, link, e);
 }
 
-/* Where a disk of this type is on the node, and its logical_id, as
- * Ganeti's BuildDiskLogicalIDEnv spells them out; -1 for types whose
- * path the hook environment does not tell. */
-static int disk_place(const char *set, int n, const char *type, char *path,
-		      size_t size, json_t **logical_id)
+/* Where a disk of one template is on this node, from its variables in
+ * the hook environment (Ganeti 3.0's BuildDiskLogicalIDEnv), and the
+ * logical_id its entry in a Ganeti file records: each template's own
+ * place function. It returns 0, or -1 with why (a printf format taking
+ * the template's name) when the hook environment cannot say. */
+typedef int (*place_fn)(const char *set, int n, char *path, size_t size,
+			json_t **logical_id, const char **why);
+
+/* file, sharedfile: the file's path (ID), with its driver */
+static int place_file(const char *set, int n, char *path, size_t size,
+		      json_t **logical_id, const char **why)
 {
 	const char *id = hook_var(set, "DISK", n, "ID");
+	const char *driver = hook_var(set, "DISK", n, "DRIVER");
 
+	*why = "disk type %.20s: no DISKn_ID (the file's path)";
 	if (id == NULL)
 		return -1;
-	if (strcmp(type, "file") == 0 || strcmp(type, "sharedfile") == 0) {
-		const char *driver = hook_var(set, "DISK", n, "DRIVER");
-		snprintf(path, size, "%s", id);
-		*logical_id = json_pack("[s, s]", driver ? driver : "loop", id);
-		return 0;
-	}
-	if (strcmp(type, "plain") == 0 && hook_var(set, "DISK", n, "VG") != NULL) {
-		const char *vg = hook_var(set, "DISK", n, "VG");
-		snprintf(path, size, "/dev/%s/%s", vg, id);
-		*logical_id = json_pack("[s, s]", vg, id);
-		return 0;
-	}
+	snprintf(path, size, "%s", id);
+	*logical_id = json_pack("[s, s]", driver ? driver : "loop", id);
+	return 0;
+}
+
+/* blockdev: the adopted device's path (ID); the driver is "manual" */
+static int place_blockdev(const char *set, int n, char *path, size_t size,
+			  json_t **logical_id, const char **why)
+{
+	const char *id = hook_var(set, "DISK", n, "ID");
+	const char *driver = hook_var(set, "DISK", n, "DRIVER");
+
+	*why = "disk type %.20s: no DISKn_ID (the adopted device's path)";
+	if (id == NULL || id[0] != '/')
+		return -1;
+	snprintf(path, size, "%s", id);
+	*logical_id = json_pack("[s, s]", driver ? driver : "manual", id);
+	return 0;
+}
+
+/* plain: the logical volume ID of the volume group VG */
+static int place_plain(const char *set, int n, char *path, size_t size,
+		       json_t **logical_id, const char **why)
+{
+	const char *id = hook_var(set, "DISK", n, "ID");
+	const char *vg = hook_var(set, "DISK", n, "VG");
+
+	*why = "disk type %.20s: no DISKn_VG and DISKn_ID (the volume)";
+	if (id == NULL || vg == NULL)
+		return -1;
+	snprintf(path, size, "/dev/%s/%s", vg, id);
+	*logical_id = json_pack("[s, s]", vg, id);
+	return 0;
+}
+
+/* drbd: on the primary node (where the VM runs, and so its runtime
+ * file) the device is /dev/drbd<PMINOR>. The shared secret of its
+ * logical_id is not in the hook environment: the rest is recorded. */
+static int place_drbd(const char *set, int n, char *path, size_t size,
+		      json_t **logical_id, const char **why)
+{
+	const char *pminor = hook_var(set, "DISK", n, "PMINOR");
+	const char *sminor = hook_var(set, "DISK", n, "SMINOR");
+	const char *port = hook_var(set, "DISK", n, "PORT");
+	const char *pnode = hook_var(set, "DISK", n, "PNODE");
+	const char *snode = hook_var(set, "DISK", n, "SNODE");
+	const char *digits = "0123456789";
+
+	*why = "disk type %.20s: no DISKn_PMINOR (the minor on the primary "
+	       "node), DISKn_SMINOR, DISKn_PORT, DISKn_PNODE and DISKn_SNODE";
+	if (pminor == NULL || sminor == NULL || port == NULL || pnode == NULL ||
+	    snode == NULL || strspn(pminor, digits) != strlen(pminor) ||
+	    strspn(sminor, digits) != strlen(sminor) ||
+	    strspn(port, digits) != strlen(port) || strlen(pminor) > 6 ||
+	    strlen(sminor) > 6 || strlen(port) > 6)
+		return -1;
+	snprintf(path, size, "/dev/drbd%s", pminor);
+	*logical_id = json_pack("[s, s, I, I, I]", pnode, snode,
+				(json_int_t)atoi(port), (json_int_t)atoi(pminor),
+				(json_int_t)atoi(sminor));
+	return 0;
+}
+
+/* rbd, ext, gluster: where the device is on the node is what Ganeti's
+ * own attach step made of it (a mapping, a provider's script, a mount),
+ * which the hook environment does not say. */
+static int place_unknown(const char *set, int n, char *path, size_t size,
+			 json_t **logical_id, const char **why)
+{
+	(void)set;
+	(void)n;
+	(void)path;
+	(void)size;
+	(void)logical_id;
+	*why = "disk type %.20s: where it is on this node is what Ganeti's "
+	       "own attach step made of it, which the hook environment does "
+	       "not say; hot-add it with 'gnt-instance modify --hotplug'";
+	return -1;
+}
+
+static const struct {
+	const char *type;
+	place_fn place;
+} templates[] = {
+	{ "file", place_file },
+	{ "sharedfile", place_file },
+	{ "blockdev", place_blockdev },
+	{ "plain", place_plain },
+	{ "drbd", place_drbd },
+	{ "rbd", place_unknown },
+	{ "ext", place_unknown },
+	{ "gluster", place_unknown },
+};
+
+/* The disk's place by its template; why for one unknown too. */
+static int disk_place(const char *set, int n, const char *type, char *path,
+		      size_t size, json_t **logical_id, const char **why)
+{
+	for (size_t i = 0; i < sizeof(templates) / sizeof(templates[0]); i++)
+		if (strcmp(templates[i].type, type) == 0)
+			return templates[i].place(set, n, path, size,
+						  logical_id, why);
+	*why = "disk type %.20s: not a Ganeti disk template kvm-hotplug knows "
+	       "(file, sharedfile, blockdev, plain, drbd)";
 	return -1;
 }
 
@@ -162,18 +262,20 @@ static int want_disk(struct runtime *want, json_t *refused, const char *set,
 	const char *mode = hook_var(set, "DISK", n, "MODE");
 	json_t *logical_id = NULL;
 	struct rt_device *d;
+	const char *why;
 	char path[4096];
 
 	if (uuid == NULL || !uuid_is_valid(uuid))
 		return refuse(refused, "disk", NULL, "disk/%s has no valid uuid",
 			      hook_var(set, "DISK", n, "ID") != NULL ?
 			      hook_var(set, "DISK", n, "ID") : "?", e);
-	if (type == NULL ||
-	    disk_place(set, n, type, path, sizeof(path), &logical_id) != 0)
-		return refuse(refused, "disk", uuid, "disk type %.20s: the hook "
-			      "environment does not say where it is on this node "
-			      "(file, sharedfile and plain are known)",
-			      type != NULL ? type : "(none)", e);
+	if (type == NULL)
+		return refuse(refused, "disk", uuid, "no disk type (%s)",
+			      "DISKn_DEV_TYPE", e);
+	if (disk_place(set, n, type, path, sizeof(path), &logical_id, &why) != 0)
+		return refuse(refused, "disk", uuid, why, type, e);
+	if (logical_id == NULL)
+		return error_nomem(e);
 	if ((d = want_device(want, RT_DISK, uuid, hook_var(set, "DISK", n, "NAME"),
 			     e)) == NULL) {
 		json_decref(logical_id);

@@ -12,10 +12,12 @@
 /* Fills want (initialised, empty) with the instance's NICs and disks as
  * Ganeti's hook environment gives them: the GANETI_POST_INSTANCE_* set
  * when there is one (the post phase), else GANETI_INSTANCE_*. A disk's
- * path comes from its type: file and sharedfile from DISKn_ID, plain from
- * /dev/DISKn_VG/DISKn_ID. A device that cannot be made from what the
- * environment says (another disk type, a NIC mode that needs Ganeti's
- * own ifup script) goes to refused as {kind, uuid, reason} instead.
+ * path comes from its template: file, sharedfile and blockdev from
+ * DISKn_ID, plain from /dev/DISKn_VG/DISKn_ID, drbd from
+ * /dev/drbd<DISKn_PMINOR>. A device that cannot be made from what the
+ * environment says (rbd, ext, gluster, a NIC mode that needs Ganeti's
+ * own ifup script) goes to refused as {kind, uuid, reason} instead: it
+ * is still the configuration's, and sync must leave it alone.
  * KH_EUSAGE when there is no hook environment at all. */
 int sync_from_hook_env(struct runtime *want, json_t *refused, struct error *e);
 

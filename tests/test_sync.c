@@ -112,6 +112,101 @@ START_TEST(refusals_and_bad_counts)
 }
 END_TEST
 
+/* Disk n of the POST set: uuid, template and one more variable. */
+static void disk_env(int n, const char *uuid, const char *type)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "GANETI_POST_INSTANCE_DISK%d_UUID", n);
+	env(name, uuid);
+	snprintf(name, sizeof(name), "GANETI_POST_INSTANCE_DISK%d_DEV_TYPE", n);
+	env(name, type);
+}
+
+/* The refusal of uuid in refused, or NULL. */
+static const char *reason_of(json_t *refused, const char *uuid)
+{
+	size_t i;
+	json_t *r;
+
+	json_array_foreach(refused, i, r)
+		if (strcmp(json_string_value(json_object_get(r, "uuid")), uuid) == 0)
+			return json_string_value(json_object_get(r, "reason"));
+	return NULL;
+}
+
+/* Each template by what Ganeti 3.0's BuildDiskLogicalIDEnv gives it:
+ * blockdev from the adopted path (ID), drbd from /dev/drbd<PMINOR>; rbd,
+ * ext, gluster and a drbd without its minors refused with the reason. */
+START_TEST(disk_templates)
+{
+	struct runtime want;
+	struct error e = { 0 };
+	json_t *refused = json_array(), *lid;
+	const char *u[] = {
+		"10000000-0000-4000-8000-000000000001",
+		"10000000-0000-4000-8000-000000000002",
+		"10000000-0000-4000-8000-000000000003",
+		"10000000-0000-4000-8000-000000000004",
+		"10000000-0000-4000-8000-000000000005",
+		"10000000-0000-4000-8000-000000000006",
+		"10000000-0000-4000-8000-000000000007",
+	};
+
+	clear_env();
+	env("GANETI_POST_INSTANCE_DISK_COUNT", "7");
+	disk_env(0, u[0], "blockdev");
+	env("GANETI_POST_INSTANCE_DISK0_DRIVER", "manual");
+	env("GANETI_POST_INSTANCE_DISK0_ID", "/dev/disk/by-test/bd0");
+	disk_env(1, u[1], "drbd");
+	env("GANETI_POST_INSTANCE_DISK1_PNODE", "node1.example.test");
+	env("GANETI_POST_INSTANCE_DISK1_SNODE", "node2.example.test");
+	env("GANETI_POST_INSTANCE_DISK1_PORT", "11000");
+	env("GANETI_POST_INSTANCE_DISK1_PMINOR", "3");
+	env("GANETI_POST_INSTANCE_DISK1_SMINOR", "5");
+	disk_env(2, u[2], "drbd");
+	env("GANETI_POST_INSTANCE_DISK2_PMINOR", "x");
+	disk_env(3, u[3], "rbd");
+	env("GANETI_POST_INSTANCE_DISK3_ID", "image-1");
+	disk_env(4, u[4], "ext");
+	env("GANETI_POST_INSTANCE_DISK4_PROVIDER", "pvdr");
+	disk_env(5, u[5], "blockdev");	/* no path */
+	disk_env(6, u[6], "floppy");
+	runtime_init(&want);
+	ck_assert_int_eq(sync_from_hook_env(&want, refused, &e), KH_OK);
+	ck_assert_uint_eq(want.ndev, 2);
+	ck_assert_str_eq(want.dev[0].uuid, u[0]);
+	ck_assert_str_eq(want.dev[0].path, "/dev/disk/by-test/bd0");
+	lid = json_object_get(want.dev[0].extra, "logical_id");
+	ck_assert_str_eq(json_string_value(json_array_get(lid, 0)), "manual");
+	ck_assert_str_eq(json_string_value(json_array_get(lid, 1)),
+			 "/dev/disk/by-test/bd0");
+	ck_assert_str_eq(json_string_value(json_object_get(want.dev[0].extra,
+							   "dev_type")), "blockdev");
+	ck_assert_str_eq(want.dev[1].path, "/dev/drbd3");
+	lid = json_object_get(want.dev[1].extra, "logical_id");
+	ck_assert_uint_eq(json_array_size(lid), 5);
+	ck_assert_str_eq(json_string_value(json_array_get(lid, 0)), "node1.example.test");
+	ck_assert_int_eq(json_integer_value(json_array_get(lid, 2)), 11000);
+	ck_assert_int_eq(json_integer_value(json_array_get(lid, 3)), 3);
+	ck_assert_int_eq(json_integer_value(json_array_get(lid, 4)), 5);
+	ck_assert_uint_eq(json_array_size(refused), 5);
+	ck_assert_ptr_nonnull(strstr(reason_of(refused, u[2]),
+				     "disk type drbd: no DISKn_PMINOR"));
+	ck_assert_ptr_nonnull(strstr(reason_of(refused, u[3]), "disk type rbd: "
+				     "where it is on this node is what Ganeti's"));
+	ck_assert_ptr_nonnull(strstr(reason_of(refused, u[3]),
+				     "gnt-instance modify --hotplug"));
+	ck_assert_ptr_nonnull(strstr(reason_of(refused, u[4]), "disk type ext: "));
+	ck_assert_ptr_nonnull(strstr(reason_of(refused, u[5]),
+				     "disk type blockdev: no DISKn_ID"));
+	ck_assert_ptr_nonnull(strstr(reason_of(refused, u[6]), "disk type floppy: "
+				     "not a Ganeti disk template"));
+	runtime_close(&want);
+	json_decref(refused);
+}
+END_TEST
+
 static Suite *sync_suite(void)
 {
 	Suite *s = suite_create("sync");
@@ -119,6 +214,7 @@ static Suite *sync_suite(void)
 
 	tcase_add_test(tc, post_set_wins_and_paths_follow_the_disk_type);
 	tcase_add_test(tc, refusals_and_bad_counts);
+	tcase_add_test(tc, disk_templates);
 	suite_add_tcase(s, tc);
 	return s;
 }
