@@ -117,46 +117,40 @@ static int want_nic(struct runtime *want, json_t *refused, const char *set,
  * logical_id its entry in a Ganeti file records: each template's own
  * place function. It returns 0, or -1 with why (a printf format taking
  * the template's name) when the hook environment cannot say. */
-typedef int (*place_fn)(const char *set, int n, char *path, size_t size,
-			json_t **logical_id, const char **why);
+struct disk_template {
+	const char *type;
+	int (*place)(const struct disk_template *t, const char *set, int n,
+		     char *path, size_t size, json_t **logical_id,
+		     const char **why);
+	const char *driver;	/* place_path's, when DISKn_DRIVER is unset */
+};
 
-/* file, sharedfile: the file's path (ID), with its driver */
-static int place_file(const char *set, int n, char *path, size_t size,
-		      json_t **logical_id, const char **why)
+/* file, sharedfile (the file), blockdev (the adopted device): the path
+ * is DISKn_ID, recorded with its driver */
+static int place_path(const struct disk_template *t, const char *set, int n,
+		      char *path, size_t size, json_t **logical_id,
+		      const char **why)
 {
 	const char *id = hook_var(set, "DISK", n, "ID");
 	const char *driver = hook_var(set, "DISK", n, "DRIVER");
 
-	*why = "disk type %.20s: no DISKn_ID (the file's path)";
-	if (id == NULL)
-		return -1;
-	snprintf(path, size, "%s", id);
-	*logical_id = json_pack("[s, s]", driver ? driver : "loop", id);
-	return 0;
-}
-
-/* blockdev: the adopted device's path (ID); the driver is "manual" */
-static int place_blockdev(const char *set, int n, char *path, size_t size,
-			  json_t **logical_id, const char **why)
-{
-	const char *id = hook_var(set, "DISK", n, "ID");
-	const char *driver = hook_var(set, "DISK", n, "DRIVER");
-
-	*why = "disk type %.20s: no DISKn_ID (the adopted device's path)";
+	*why = "disk type %.20s: no DISKn_ID (its path on the node)";
 	if (id == NULL || id[0] != '/')
 		return -1;
 	snprintf(path, size, "%s", id);
-	*logical_id = json_pack("[s, s]", driver ? driver : "manual", id);
+	*logical_id = json_pack("[s, s]", driver ? driver : t->driver, id);
 	return 0;
 }
 
 /* plain: the logical volume ID of the volume group VG */
-static int place_plain(const char *set, int n, char *path, size_t size,
-		       json_t **logical_id, const char **why)
+static int place_plain(const struct disk_template *t, const char *set, int n,
+		       char *path, size_t size, json_t **logical_id,
+		       const char **why)
 {
 	const char *id = hook_var(set, "DISK", n, "ID");
 	const char *vg = hook_var(set, "DISK", n, "VG");
 
+	(void)t;
 	*why = "disk type %.20s: no DISKn_VG and DISKn_ID (the volume)";
 	if (id == NULL || vg == NULL)
 		return -1;
@@ -165,26 +159,31 @@ static int place_plain(const char *set, int n, char *path, size_t size,
 	return 0;
 }
 
+/* A number of at most 6 digits. */
+static bool small_number(const char *v)
+{
+	return v != NULL && v[0] != '\0' && strlen(v) <= 6 &&
+	       strspn(v, "0123456789") == strlen(v);
+}
+
 /* drbd: on the primary node (where the VM runs, and so its runtime
  * file) the device is /dev/drbd<PMINOR>. The shared secret of its
  * logical_id is not in the hook environment: the rest is recorded. */
-static int place_drbd(const char *set, int n, char *path, size_t size,
-		      json_t **logical_id, const char **why)
+static int place_drbd(const struct disk_template *t, const char *set, int n,
+		      char *path, size_t size, json_t **logical_id,
+		      const char **why)
 {
 	const char *pminor = hook_var(set, "DISK", n, "PMINOR");
 	const char *sminor = hook_var(set, "DISK", n, "SMINOR");
 	const char *port = hook_var(set, "DISK", n, "PORT");
 	const char *pnode = hook_var(set, "DISK", n, "PNODE");
 	const char *snode = hook_var(set, "DISK", n, "SNODE");
-	const char *digits = "0123456789";
 
+	(void)t;
 	*why = "disk type %.20s: no DISKn_PMINOR (the minor on the primary "
 	       "node), DISKn_SMINOR, DISKn_PORT, DISKn_PNODE and DISKn_SNODE";
-	if (pminor == NULL || sminor == NULL || port == NULL || pnode == NULL ||
-	    snode == NULL || strspn(pminor, digits) != strlen(pminor) ||
-	    strspn(sminor, digits) != strlen(sminor) ||
-	    strspn(port, digits) != strlen(port) || strlen(pminor) > 6 ||
-	    strlen(sminor) > 6 || strlen(port) > 6)
+	if (!small_number(pminor) || !small_number(sminor) ||
+	    !small_number(port) || pnode == NULL || snode == NULL)
 		return -1;
 	snprintf(path, size, "/dev/drbd%s", pminor);
 	*logical_id = json_pack("[s, s, I, I, I]", pnode, snode,
@@ -196,9 +195,11 @@ static int place_drbd(const char *set, int n, char *path, size_t size,
 /* rbd, ext, gluster: where the device is on the node is what Ganeti's
  * own attach step made of it (a mapping, a provider's script, a mount),
  * which the hook environment does not say. */
-static int place_unknown(const char *set, int n, char *path, size_t size,
-			 json_t **logical_id, const char **why)
+static int place_unknown(const struct disk_template *t, const char *set,
+			 int n, char *path, size_t size, json_t **logical_id,
+			 const char **why)
 {
+	(void)t;
 	(void)set;
 	(void)n;
 	(void)path;
@@ -210,18 +211,15 @@ static int place_unknown(const char *set, int n, char *path, size_t size,
 	return -1;
 }
 
-static const struct {
-	const char *type;
-	place_fn place;
-} templates[] = {
-	{ "file", place_file },
-	{ "sharedfile", place_file },
-	{ "blockdev", place_blockdev },
-	{ "plain", place_plain },
-	{ "drbd", place_drbd },
-	{ "rbd", place_unknown },
-	{ "ext", place_unknown },
-	{ "gluster", place_unknown },
+static const struct disk_template templates[] = {
+	{ "file", place_path, "loop" },
+	{ "sharedfile", place_path, "loop" },
+	{ "blockdev", place_path, "manual" },
+	{ "plain", place_plain, NULL },
+	{ "drbd", place_drbd, NULL },
+	{ "rbd", place_unknown, NULL },
+	{ "ext", place_unknown, NULL },
+	{ "gluster", place_unknown, NULL },
 };
 
 /* The disk's place by its template; why for one unknown too. */
@@ -230,8 +228,8 @@ static int disk_place(const char *set, int n, const char *type, char *path,
 {
 	for (size_t i = 0; i < sizeof(templates) / sizeof(templates[0]); i++)
 		if (strcmp(templates[i].type, type) == 0)
-			return templates[i].place(set, n, path, size,
-						  logical_id, why);
+			return templates[i].place(&templates[i], set, n, path,
+						  size, logical_id, why);
 	*why = "disk type %.20s: not a Ganeti disk template kvm-hotplug knows "
 	       "(file, sharedfile, blockdev, plain, drbd)";
 	return -1;
