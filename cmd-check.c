@@ -116,18 +116,26 @@ static int check_unrecorded(struct differences *df, struct monitor *m,
 
 /* An intent record means a run was interrupted in the middle of a change
  * (killed, or a signal during a removal's wait): the file may not tell
- * what the VM has until it is settled. */
+ * what the VM has until it is settled. A removal's record while QEMU
+ * still has the device (pci) stands for a pending removal, which only the
+ * guest or a reboot ends: --repair cannot. */
 static int check_intent(struct differences *df, struct runtime *rt,
-			struct error *e)
+			json_t *pci, struct error *e)
 {
 	json_t *in = NULL;
-	const char *id, *op;
+	const char *id, *op, *pending;
+	int bus, slot;
 
 	if (runtime_intent_read(rt, &in, e) != KH_OK)
 		return e->code;
 	id = json_string_value(json_object_get(in, "id"));
 	op = json_string_value(json_object_get(in, "op"));
-	if (in != NULL)
+	if ((pending = settle_pending_removal(in)) != NULL &&
+	    pci_find_device(pci, pending, &bus, &slot))
+		differ(df, NULL, pending, "a removal is pending (%s.intent): "
+		       "remove it again once the guest is up, or reboot the VM",
+		       rt->path);
+	else if (in != NULL)
 		differ(df, NULL, id != NULL ? id : "?", "an interrupted %s is "
 		       "not settled (%s.intent): run check --repair",
 		       op != NULL ? op : "run", rt->path);
@@ -182,7 +190,7 @@ static int check_exec(struct session *s, struct cmd_args *a, struct error *e)
 	    view_vm(s->m, &v, e) != KH_OK)
 		goto out;
 	check_recorded(&df, &s->rt, &v);
-	if (check_intent(&df, &s->rt, e) != KH_OK ||
+	if (check_intent(&df, &s->rt, v.pci, e) != KH_OK ||
 	    check_unrecorded(&df, s->m, &s->rt, e) != KH_OK)
 		goto out;
 	if ((n = json_array_size(df.list)) > 0)

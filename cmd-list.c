@@ -1,5 +1,6 @@
 /* list: the recorded devices and where QEMU has them. */
 #include <stdio.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -7,17 +8,23 @@
 #include "kind.h"
 #include "output.h"
 #include "pci.h"
+#include "settle.h"
 
-/* One row per recorded device, with where QEMU has it (slot -1: absent). */
-static json_t *list_entry(const struct rt_device *d, json_t *pci)
+/* One row per recorded device, with where QEMU has it (slot -1: absent);
+ * pending is the device whose removal the intent record says is pending
+ * (NULL for none). */
+static json_t *list_entry(const struct rt_device *d, json_t *pci,
+			  const char *pending)
 {
 	int bus = -1, slot = -1;
 	bool present = pci_find_device(pci, d->id, &bus, &slot);
+	bool unplugging = d->state == RT_UNPLUGGING ||
+			  (pending != NULL && strcmp(d->id, pending) == 0);
 	json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:b}",
 				"kind", rt_kind_name(d->kind), "uuid", d->uuid,
 				"id", d->id, "bus", d->bus, "slot", d->slot,
 				"driver", d->driver, "state",
-				d->state == RT_UNPLUGGING ? "unplugging" : "plugged",
+				unplugging ? "unplugging" : "plugged",
 				"present", present);
 
 	if (row != NULL && present && slot != d->slot)
@@ -61,10 +68,11 @@ static void print_list_text(json_t *devices)
 
 static int list_exec(struct session *s, struct cmd_args *a, struct error *e)
 {
-	json_t *pci = NULL, *devices = NULL;
+	json_t *pci = NULL, *devices = NULL, *in = NULL;
 
 	(void)a;
 	if (session_connect(s, CHANGE_NONE, e) != KH_OK ||
+	    runtime_intent_read(&s->rt, &in, e) != KH_OK ||
 	    pci_query(s->m, &pci, e) != KH_OK)
 		goto out;
 	if ((devices = json_array()) == NULL) {
@@ -72,7 +80,8 @@ static int list_exec(struct session *s, struct cmd_args *a, struct error *e)
 		goto out;
 	}
 	for (size_t i = 0; i < s->rt.ndev; i++)
-		json_array_append_new(devices, list_entry(&s->rt.dev[i], pci));
+		json_array_append_new(devices, list_entry(&s->rt.dev[i], pci,
+				      settle_pending_removal(in)));
 	if (s->o->json)
 		print_json(json_pack("{s:s, s:O}", "runtime", s->o->runtime,
 				     "devices", devices));
@@ -81,6 +90,7 @@ static int list_exec(struct session *s, struct cmd_args *a, struct error *e)
 out:
 	json_decref(devices);
 	json_decref(pci);
+	json_decref(in);
 	return e->code;
 }
 

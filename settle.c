@@ -210,3 +210,11 @@ int settle_pending_removals(struct session *s, struct error *e)
 		session_save(s, e);
 	return e->code;
 }
+
+const char *settle_pending_removal(json_t *in)
+{
+	const char *op = json_string_value(json_object_get(in, "op"));
+
+	return op != NULL && strcmp(op, "remove") == 0 ?
+	       json_string_value(json_object_get(in, "id")) : NULL;
+}

@@ -7,6 +7,8 @@
 #ifndef KH_SETTLE_H
 #define KH_SETTLE_H
 
+#include <jansson.h>
+
 #include "error.h"
 #include "session.h"
 
@@ -20,5 +22,11 @@ int settle_intent(struct session *s, struct error *e);
  * rewritten. Nothing the file does not know is ever removed. s must be
  * connected. */
 int settle_pending_removals(struct session *s, struct error *e);
+
+/* The id of the device whose removal an intent record (as read by
+ * runtime_intent_read) says is pending: a removal that timed out or was
+ * interrupted, which a Ganeti file cannot record (state: unplugging) and
+ * the record stands for; NULL when it says none (or in is NULL). */
+const char *settle_pending_removal(json_t *in);
 
 #endif

@@ -286,9 +286,15 @@ t_signal_during_removal() {
 	rc=$CHILD_RC
 	[ "$rc" -eq 4 ] || fail "Ganeti file: exit $rc: $(cat "$T/err")"
 	grep -q "the removal stays pending in .*vm1.runtime.intent" "$T/err" || fail "Ganeti file: $(cat "$T/err")"
+	# list and check show it pending, as for a native file (issue 16)
+	gkh --json list
+	expect_rc 0
+	jq -e '.devices[] | select(.id == "disk-003fc157-66a8-4e6d") | .state == "unplugging"' "$T/out" >/dev/null ||
+		fail "list does not show the pending removal: $OUT"
 	gkh check --repair
 	expect_rc 1
-	expect_out "an interrupted remove is not settled"
+	expect_out "disk-003fc157-66a8-4e6d: a removal is pending (.*vm1.runtime.intent): remove it again once the guest is up, or reboot the VM"
+	! grep -q "run check --repair\|interrupted" "$T/out" || fail "check --repair tells to run itself, or of an interruption: $OUT"
 	grep -q "a removal of disk-003fc157-66a8-4e6d is pending: QEMU still has it" "$T/err" ||
 		fail "the next run did not say the removal is pending: $ERR"
 	qmp system_reset >/dev/null	# completes the pending unplug
