@@ -30,27 +30,48 @@ static void sync_action(json_t *actions, const char *action,
 	json_array_append_new(actions, a);
 }
 
-/* Does what one recorded or wanted device needs; its result joins
- * actions. The operation runs as on the command line: its own lock,
- * connection and intent record; a dry run's slots are carried over to
- * the next change's. */
-static void sync_one(struct options *o, json_t *actions, bool add,
-		     const struct rt_device *d)
+/* Runs the change r to device d as its command line would (its own
+ * lock, connection and intent record); its result joins actions as
+ * action. A dry run's slots are carried over to the next change's. */
+static void sync_run(struct options *o, json_t *actions, const char *action,
+		     const struct request *r, const struct rt_device *d)
 {
 	struct options one = *o;
 	struct error e = { 0 };
-	struct cmd_args a = { 0 };
+	struct cmd_args a = { .r = *r };
 
 	one.results = json_array();
-	request_from_device(d, &a.r);
-	a.r.slot = -1;		/* where the VM has room now */
-	a.r.op = add ? OP_ADD : OP_REMOVE;
 	cmd_execute(cmd_for_device(a.r.kind, a.r.op), &one, &a, &e);
 	o->dry_taken = one.dry_taken;
 	o->dry_freed = one.dry_freed;
-	sync_action(actions, add ? "add" : "remove", d,
+	sync_action(actions, action, d,
 		    json_incref(json_array_get(one.results, 0)), &e);
 	json_decref(one.results);
+}
+
+/* Adds a wanted device, or removes a recorded one. */
+static void sync_one(struct options *o, json_t *actions, bool add,
+		     const struct rt_device *d)
+{
+	struct request r = { 0 };
+
+	request_from_device(d, &r);
+	r.slot = -1;		/* where the VM has room now */
+	r.op = add ? OP_ADD : OP_REMOVE;
+	sync_run(o, actions, add ? "add" : "remove", &r, d);
+}
+
+/* A recorded device whose settings the configuration changed (a NIC's
+ * MAC or bridge) is modified to match, where its kind can. */
+static void sync_changed(struct options *o, json_t *actions,
+			 const struct rt_device *had, const struct rt_device *want)
+{
+	const struct kind_ops *ops = kind_ops(had->kind);
+	struct request r = { .kind = had->kind, .op = OP_MODIFY, .slot = -1 };
+
+	snprintf(r.uuid, sizeof(r.uuid), "%s", had->uuid);
+	if (ops->sync_changes != NULL && ops->sync_changes(had, want, &r))
+		sync_run(o, actions, "modify", &r, had);
 }
 
 /* The worst outcome decides: a failure (the first one's exit code), else
@@ -122,7 +143,8 @@ static bool refused_has(json_t *refused, const char *uuid)
 	return false;
 }
 
-/* The devices to add (wanted, not recorded) and, with prune, to remove
+/* The devices to add (wanted, not recorded), to modify (recorded, with
+ * settings the configuration changed) and, with prune, to remove
  * (recorded, and not in the configuration at all: neither wanted nor
  * refused, since a device sync cannot make here is still Ganeti's),
  * each done in turn; then what could not be. */
@@ -157,9 +179,14 @@ static int sync_vm(struct options *o, const char *from, bool prune,
 		goto out;
 	runtime_unlock(have);
 	quiet.json = false;
-	for (i = 0; i < want.ndev; i++)
-		if (runtime_find_uuid(have, want.dev[i].uuid) == NULL)
+	for (i = 0; i < want.ndev; i++) {
+		struct rt_device *had = runtime_find_uuid(have, want.dev[i].uuid);
+
+		if (had == NULL)
 			sync_one(&quiet, actions, true, &want.dev[i]);
+		else if (had->kind == want.dev[i].kind)
+			sync_changed(&quiet, actions, had, &want.dev[i]);
+	}
 	for (i = 0; prune && i < have->ndev; i++)
 		if (runtime_find_uuid(&want, have->dev[i].uuid) == NULL &&
 		    !refused_has(refused, have->dev[i].uuid))

@@ -92,6 +92,12 @@ struct kind_ops {
 	 * unplugged; NULL where the kind has no modify. */
 	int (*check_modify)(const struct runtime *rt, const struct rt_device *old,
 			    const struct request *want, struct error *e);
+	/* sync: what of want (the configuration's) differs from had (the
+	 * recorded device) that a modify applies, into r (its kind, uuid
+	 * and op are the caller's); false when nothing does. NULL where the
+	 * kind has no modify. */
+	bool (*sync_changes)(const struct rt_device *had,
+			     const struct rt_device *want, struct request *r);
 };
 
 extern const struct kind_ops disk_ops, nic_ops;

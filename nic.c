@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -443,6 +444,26 @@ static void nic_to_request(const struct rt_device *d, struct request *r)
 	r->queues = d->queues;
 }
 
+/* A bridged NIC's MAC and bridge, as the configuration has them now
+ * (sync builds only bridged NICs: another mode is not its to change). */
+static bool nic_sync_changes(const struct rt_device *had,
+			     const struct rt_device *want, struct request *r)
+{
+	bool changed = false;
+
+	if (strcmp(had->nic_mode, "bridged") != 0)
+		return false;
+	if (strcasecmp(had->mac, want->mac) != 0) {
+		memcpy(r->mac, want->mac, sizeof(r->mac));
+		changed = true;
+	}
+	if (!request_same_string(had->link, want->link)) {
+		r->link = want->link;
+		changed = true;
+	}
+	return changed;
+}
+
 const struct kind_ops nic_ops = {
 	.kind = RT_NIC,
 	.complete = nic_complete,
@@ -459,4 +480,5 @@ const struct kind_ops nic_ops = {
 	.describe = nic_describe,
 	.to_request = nic_to_request,
 	.check_modify = check_nic_change,
+	.sync_changes = nic_sync_changes,
 };

@@ -103,6 +103,13 @@ static int want_nic(struct runtime *want, json_t *refused, const char *set,
 	if (link == NULL || !tap_name_is_valid(link))
 		return refuse(refused, "nic", uuid, "no bridge to put it on "
 			      "(link %.40s)", link != NULL ? link : "none", e);
+	/* Ganeti tags in its own kvm-ifup, which a hook cannot run: an
+	 * untagged NIC would be wrong, and so would a file without it */
+	if (hook_var(set, "NIC", n, "VLAN") != NULL)
+		return refuse(refused, "nic", uuid, "vlan %.40s: Ganeti's own "
+			      "kvm-ifup tags it, which kvm-hotplug does not run; "
+			      "hot-add it with 'gnt-instance modify --hotplug'",
+			      hook_var(set, "NIC", n, "VLAN"), e);
 	if ((d = want_device(want, RT_NIC, uuid, hook_var(set, "NIC", n, "NAME"),
 			     e)) == NULL)
 		return e->code;

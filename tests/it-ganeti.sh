@@ -539,6 +539,32 @@ t_sync_hook_env() {
 	cmp -s "$RT" "$T/synced" || fail "second sync changed the file"
 	gkh check
 	expect_rc 0
+	# the configuration moves the NIC to another bridge with another MAC
+	# (gnt-instance modify --net 0:modify,link=...,mac=... without
+	# --hotplug): sync applies it as nic modify does, at the same slot
+	in_ns ip link add br1 type bridge
+	in_ns ip link set br1 up
+	local nslot
+	nslot=$(slot_of nic-1b2c3d4e-0000-4000)
+	GANETI_POST_INSTANCE_NIC0_LINK=br1 GANETI_POST_INSTANCE_NIC0_MAC=$MAC2 gkh sync --prune
+	expect_rc 0
+	expect_out "modified nic $UUID2: nic-1b2c3d4e-0000-4000.* at pci.0 slot $nslot"
+	jq -e --arg m "$MAC2" '.[1][0] | .mac == $m and .nicparams.link == "br1"' "$RT" >/dev/null ||
+		fail "the NIC's entry after the modify: $(cat "$RT")"
+	qmp query-rx-filter | grep -q "\"main-mac\":\"$MAC2\"" || fail "QEMU's NIC lacks the new MAC: $(qmp query-rx-filter)"
+	gkh check
+	expect_rc 0
+	GANETI_POST_INSTANCE_NIC0_LINK=br1 GANETI_POST_INSTANCE_NIC0_MAC=$MAC2 gkh --json sync --prune
+	expect_rc 0
+	jq -e '.actions == []' "$T/out" >/dev/null || fail "sync after the modify did something: $OUT"
+	# a NIC with a VLAN is not added untagged: refused, exit 3
+	GANETI_POST_INSTANCE_NIC_COUNT=2 GANETI_POST_INSTANCE_NIC1_UUID=$UUID3 \
+		GANETI_POST_INSTANCE_NIC1_MAC=52:54:00:12:34:58 GANETI_POST_INSTANCE_NIC1_MODE=bridged \
+		GANETI_POST_INSTANCE_NIC1_LINK=br0 GANETI_POST_INSTANCE_NIC1_VLAN=.100 \
+		GANETI_POST_INSTANCE_NIC0_LINK=br1 GANETI_POST_INSTANCE_NIC0_MAC=$MAC2 gkh sync --prune
+	expect_rc 3
+	expect_out "not done: add nic $UUID3: vlan .100: Ganeti's own kvm-ifup tags it"
+	[ -z "$(slot_of nic-2c3d4e5f-0000-4000)" ] || fail "the VLAN NIC was added untagged"
 	# the NIC is gone from the configuration; a drbd disk came
 	export GANETI_POST_INSTANCE_NIC_COUNT=0 GANETI_POST_INSTANCE_DISK_COUNT=2
 	export GANETI_POST_INSTANCE_DISK1_UUID=$UUID3 GANETI_POST_INSTANCE_DISK1_DEV_TYPE=drbd

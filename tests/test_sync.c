@@ -100,6 +100,18 @@ START_TEST(refusals_and_bad_counts)
 	ck_assert_uint_eq(json_array_size(refused), 2);
 	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(
 		json_array_get(refused, 0), "reason")), "mode routed"));
+	/* a VLAN is Ganeti's kvm-ifup's to tag: refused, never untagged */
+	env("GANETI_INSTANCE_NIC_COUNT", "1");
+	env("GANETI_INSTANCE_NIC0_MODE", "bridged");
+	env("GANETI_INSTANCE_NIC0_LINK", "br0");
+	env("GANETI_INSTANCE_NIC0_VLAN", ".100");
+	json_array_clear(refused);
+	ck_assert_int_eq(sync_from_hook_env(&want, refused, &e), KH_OK);
+	ck_assert_uint_eq(want.ndev, 0);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+		refused, 0), "reason")), "vlan .100: Ganeti's own kvm-ifup tags "
+		"it, which kvm-hotplug does not run; hot-add it with "
+		"'gnt-instance modify --hotplug'");
 	env("GANETI_INSTANCE_NIC_COUNT", "-1");
 	ck_assert_int_eq(sync_from_hook_env(&want, refused, &e), KH_EUSAGE);
 	ck_assert_ptr_nonnull(strstr(e.msg, "NIC_COUNT: '-1' is not a number"));
