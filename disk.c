@@ -170,6 +170,21 @@ static void drive_release(struct plan *p, const struct rt_device *d)
  * QEMU answers. QEMU makes a set of a number it is given. */
 #define FDSET_BASE 1000
 
+/* A disk's QEMU driver: as recorded, else as check_disk_path would find
+ * it. The target may be another host, so a path missing here is a file
+ * unless under /dev. */
+static const char *file_driver_of(const struct rt_device *d)
+{
+	const char *path = d->path;
+	struct stat st;
+
+	if (d->file_driver[0] != '\0')
+		return d->file_driver;
+	if (stat(path, &st) == 0)
+		return S_ISBLK(st.st_mode) ? RT_FILE_DRIVER_BLOCK : RT_FILE_DRIVER_FILE;
+	return strncmp(path, "/dev/", 5) == 0 ? RT_FILE_DRIVER_BLOCK : RT_FILE_DRIVER_FILE;
+}
+
 /* Ganeti's way (hv_kvm HotAddDisk): the image opened here (host_up) and
  * handed over with add-fd, a drive on /dev/fdset/N made with HMP
  * drive_add, the set given up again whatever drive_add said (the drive
@@ -198,9 +213,14 @@ static void drive_add(struct plan *p, const struct rt_device *d,
 		 strcmp(d->mode, "ro") == 0 ? "read-only" : "read-write");
 	st->fault = "after-add-fd";
 	step_undo(st, "remove-fd", json_pack("{s:i}", "fdset-id", set));
+	/* a block device (a blockdev disk's adopted device) needs QEMU's
+	 * host_device protocol: its 'file' one takes regular files only */
 	st = plan_hmp(p, HMP_SAYS_OK, "drive_add dummy file=/dev/fdset/%d,if=none,"
-		      "id=%s,format=%s,auto-read-only=off,aio=threads%s%s%s%s",
-		      set, d->id, d->format, strcmp(cache, "default") ? ",cache=" : "",
+		      "id=%s,format=%s,auto-read-only=off,aio=threads%s%s%s%s%s",
+		      set, d->id, d->format,
+		      strcmp(file_driver_of(d), RT_FILE_DRIVER_BLOCK) ? "" :
+		      ",file.driver=host_device",
+		      strcmp(cache, "default") ? ",cache=" : "",
 		      strcmp(cache, "default") ? cache : "",
 		      strcmp(d->discard, "unmap") ? "" : ",discard=unmap",
 		      strcmp(d->mode, "ro") ? "" : ",readonly=on");
@@ -297,20 +317,6 @@ static int disk_extra(struct rt_device *d, const struct request *r,
 	return KH_OK;
 }
 
-/* A disk's QEMU driver: as recorded, else as check_disk_path would find
- * it. The target may be another host, so a path missing here is a file
- * unless under /dev. */
-static const char *file_driver_of(const struct rt_device *d)
-{
-	const char *path = d->path;
-	struct stat st;
-
-	if (d->file_driver[0] != '\0')
-		return d->file_driver;
-	if (stat(path, &st) == 0)
-		return S_ISBLK(st.st_mode) ? RT_FILE_DRIVER_BLOCK : RT_FILE_DRIVER_FILE;
-	return strncmp(path, "/dev/", 5) == 0 ? RT_FILE_DRIVER_BLOCK : RT_FILE_DRIVER_FILE;
-}
 
 /* Whether QEMU has a disk backend named id: a node of that name
  * (blockdev-add, query-named-block-nodes) or a drive, a BlockBackend

@@ -238,7 +238,7 @@ cluster_up() {
 	gnt 1 gnt-cluster init --no-ssh-init --no-etc-hosts \
 		--master-netdev gnt-br0 --master-netmask 24 \
 		--enabled-hypervisors kvm \
-		--enabled-disk-templates diskless,file,sharedfile \
+		--enabled-disk-templates diskless,file,sharedfile,blockdev \
 		--file-storage-dir /srv/ganeti/file-storage \
 		--shared-file-storage-dir /srv/ganeti/shared-file-storage \
 		--nic-parameters mode=bridged,link=gnt-br0 \

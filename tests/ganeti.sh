@@ -483,6 +483,83 @@ t_hook_sync() {
 	on_node 1 rm "$HOOK" || fail "cannot remove the hook"
 }
 
+# ---- a blockdev instance ----
+
+# blockdev_cleanup: the blockdev instance, its loop devices and their
+# links under /dev/disk/by-test gone (whatever the test got to).
+blockdev_cleanup() {
+	local f
+	on_node 1 rm -f "$HOOK"
+	on_node 1 gnt-instance remove -f --ignore-failures inst3 >/dev/null 2>&1
+	for f in "$T"/loop*; do
+		[ -e "$f" ] && losetup -d "$(cat "$f")" 2>/dev/null
+	done
+	rm -f /dev/disk/by-test/kh-bd*
+	rmdir /dev/disk/by-test 2>/dev/null
+	return 0
+}
+
+# blockdev_loop N: a loop device on a 64 MiB image, linked as
+# /dev/disk/by-test/kh-bdN (Ganeti adopts block devices only from
+# /dev/disk/).
+blockdev_loop() {
+	truncate -s 64M "$T/bd$1.img"
+	losetup -f --show "$T/bd$1.img" >"$T/loop$1" || fail "losetup of bd$1 failed"
+	mkdir -p /dev/disk/by-test
+	ln -sf "$(cat "$T/loop$1")" "/dev/disk/by-test/kh-bd$1"
+}
+
+# expect_disks_kept WHAT UUID...: each configured disk is in the runtime
+# file and in QEMU at its recorded slot, after WHAT.
+expect_disks_kept() {
+	local what=$1 u
+	shift
+	for u in "$@"; do
+		[ -n "$(rt_entry "$u")" ] || fail "after $what the runtime file lost disk $u: $RTJ"
+		expect_at_recorded_slot "$u"
+	done
+	expect_check "after $what"
+}
+
+# The README's hook on a blockdev instance (loop devices adopted from
+# /dev/disk/): no modify takes a configured disk out of QEMU or the file
+# (-B memory, --net add, --disk add:adopt), and a disk added by adoption is
+# hot-added from DISKn_ID, the adopted device. Issue 16: the hook used to
+# prune every disk whose template it could not map.
+t_hook_blockdev_keeps_disks() {
+	local INST=inst3 c du0 du1 nu
+	trap blockdev_cleanup EXIT
+	blockdev_loop 0
+	blockdev_loop 1
+	gnt 1 gnt-instance add -t blockdev --disk 0:adopt=/dev/disk/by-test/kh-bd0 \
+		-o noop --no-install --no-start --no-name-check --no-ip-check \
+		--net 0:link=gnt-br0 -B memory=128M -n "$(gnt_node 1)" "$INST"
+	gnt_serial_logger 1 "$INST"
+	c=$(gnt_ready_count 1 "$INST")
+	gnt 1 gnt-instance start "$INST"
+	gnt_wait_ready 1 "$INST" "$c"
+	gnt 1 gnt-instance list --no-headers -o disk.uuid/0 "$INST"
+	du0=$GOUT
+	hook_install
+	gnt 1 gnt-instance modify -B memory=112M "$INST"
+	hook_ran 1
+	expect_disks_kept "modify -B" "$du0"
+	ganeti_add_nic
+	nu=$NIC_UUID
+	hook_ran 2
+	expect_at_recorded_slot "$nu"
+	expect_disks_kept "modify --net add" "$du0"
+	gnt 1 gnt-instance modify --disk add:adopt=/dev/disk/by-test/kh-bd1,size=64M "$INST"
+	gnt 1 gnt-instance list --no-headers -o disk.uuid/1 "$INST"
+	du1=$GOUT
+	hook_ran 3
+	rt_entry "$du1" | jq -e '.[0] | .dev_type == "blockdev" and
+		.logical_id == ["manual", "/dev/disk/by-test/kh-bd1"]' >/dev/null ||
+		fail "the adopted disk's entry: $(rt_entry "$du1")"
+	expect_disks_kept "modify --disk add:adopt" "$du0" "$du1"
+	expect_at_recorded_slot "$nu"
+}
+
 t_stop_start_hard_reboot() {
 	local du nu c
 	gnt_and_tool_add
@@ -613,7 +690,8 @@ t_migrate_with_tool_devices() {
 
 SINGLE=(t_check_ganeti_started t_tool_add_then_soft_reboot
 	t_ganeti_removes_what_tool_added t_tool_removes_what_ganeti_added
-	t_nic_file_names_tap t_hook_sync t_stop_start_hard_reboot)
+	t_nic_file_names_tap t_hook_sync t_hook_blockdev_keeps_disks
+	t_stop_start_hard_reboot)
 TWO=(t_migrate_with_tool_devices)
 RUN=$(mktemp -d /tmp/kh-gt-run.XXXXXX)
 START=$(gnt_ms)
