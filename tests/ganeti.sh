@@ -483,6 +483,73 @@ t_hook_sync() {
 	on_node 1 rm "$HOOK" || fail "cannot remove the hook"
 }
 
+# nic_changes_cleanup: the NICs the test added gone from the config and,
+# through the hook (still installed), from the VM, so that the tests
+# after it find the instance as before; then the hook and gnt-br1.
+nic_changes_cleanup() {
+	local i
+	gnt_counts 2>/dev/null
+	for ((i = ${NNICS:-1} - 1; i >= 1; i--)); do
+		on_node 1 gnt-instance modify --net "$i:remove" "$INST" >/dev/null 2>&1
+	done
+	on_node 1 rm -f "$HOOK"
+	on_node 1 ip link del gnt-br1 2>/dev/null
+	return 0
+}
+
+# The README's hook and a NIC's change in the configuration (issue 16):
+# gnt-instance modify --net N:modify,link=,mac= without --hotplug moves
+# the NIC to the other bridge with the new MAC, as nic modify does; a NIC
+# added with a VLAN is refused (exit 3), never plugged untagged.
+t_hook_nic_changes() {
+	local nu nseq tap mac=aa:00:00:55:66:77
+	trap nic_changes_cleanup EXIT
+	gnt 1 ip link add gnt-br1 type bridge
+	gnt 1 ip link set gnt-br1 up
+	hook_install
+	ganeti_add_nic
+	nu=$NIC_UUID
+	nseq=$NIC_SEQ
+	hook_ran 1
+	expect_at_recorded_slot "$nu"
+	local slot
+	slot=$(rt_slot "$nu")
+	gnt 1 gnt-instance modify --net "$nseq:modify,link=gnt-br1,mac=$mac" "$INST"
+	hook_ran 2
+	grep -q "modified nic $nu" "$T/hook.log" || fail "the hook did not modify the NIC: $(cat "$T/hook.log")"
+	expect_at_recorded_slot "$nu"
+	[ "$(rt_slot "$nu")" = "$slot" ] || fail "the NIC moved from slot $slot to $(rt_slot "$nu")"
+	rt_entry "$nu" | jq -e --arg m "$mac" '.mac == $m and .nicparams.link == "gnt-br1"' >/dev/null ||
+		fail "the NIC's entry: $(rt_entry "$nu")"
+	kh_list
+	tap=$(dev_field "$nu" tap)
+	gnt 1 cat "/sys/class/net/$tap/master/uevent"
+	grep -q "INTERFACE=gnt-br1" <<<"$GOUT" || fail "tap $tap is not on gnt-br1: $GOUT"
+	gq query-rx-filter
+	grep -q "\"main-mac\":\"$mac\"" <<<"$QOUT" || fail "QEMU's NIC lacks the new MAC: $QOUT"
+	expect_check "after the hook's modify"
+	# a VLAN NIC: refused with the reason, not in QEMU, not recorded
+	local before
+	pci_map
+	before=$PCI
+	gnt 1 gnt-instance modify --net add:link=gnt-br0,vlan=.100 "$INST"
+	gnt_counts
+	gnt_nic $((NNICS - 1))
+	grep -q "not done: add nic $NIC_UUID: vlan .100: Ganeti's own kvm-ifup tags it" "$T/hook.log" ||
+		fail "the hook did not refuse the VLAN NIC: $(cat "$T/hook.log")"
+	[ "$(tail -n 1 "$T/hook.log")" = "hook exit 3" ] || fail "the hook's exit: $(tail -n 3 "$T/hook.log")"
+	pci_map
+	[ "$PCI" = "$before" ] || fail "QEMU's devices changed: $before -> $PCI"
+	not_in_runtime "$NIC_UUID"
+	# both out of the configuration: the hook prunes the modified NIC
+	gnt 1 gnt-instance modify --net "$((NNICS - 1)):remove" "$INST"
+	gnt 1 gnt-instance modify --net "$nseq:remove" "$INST"
+	[ "$(tail -n 1 "$T/hook.log")" = "hook exit 0" ] || fail "the hook's exit: $(tail -n 3 "$T/hook.log")"
+	not_in_runtime "$nu"
+	no_nic_left "$tap" "$(dev_field "$nu" id)"
+	expect_check "after the hook's removals"
+}
+
 # ---- a blockdev instance ----
 
 # blockdev_cleanup: the blockdev instance, its loop devices and their
@@ -690,7 +757,7 @@ t_migrate_with_tool_devices() {
 
 SINGLE=(t_check_ganeti_started t_tool_add_then_soft_reboot
 	t_ganeti_removes_what_tool_added t_tool_removes_what_ganeti_added
-	t_nic_file_names_tap t_hook_sync t_hook_blockdev_keeps_disks
+	t_nic_file_names_tap t_hook_sync t_hook_nic_changes t_hook_blockdev_keeps_disks
 	t_stop_start_hard_reboot)
 TWO=(t_migrate_with_tool_devices)
 RUN=$(mktemp -d /tmp/kh-gt-run.XXXXXX)
