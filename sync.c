@@ -166,11 +166,16 @@ static int place_plain(const struct disk_template *t, const char *set, int n,
 	return 0;
 }
 
+/* v is digits only. */
+static bool all_digits(const char *v)
+{
+	return strspn(v, "0123456789") == strlen(v);
+}
+
 /* A number of at most 6 digits. */
 static bool small_number(const char *v)
 {
-	return v != NULL && v[0] != '\0' && strlen(v) <= 6 &&
-	       strspn(v, "0123456789") == strlen(v);
+	return v != NULL && v[0] != '\0' && strlen(v) <= 6 && all_digits(v);
 }
 
 /* drbd: on the primary node (where the VM runs, and so its runtime
@@ -254,7 +259,7 @@ static json_t *disk_object(const char *set, int n, const char *type,
 	obj = json_pack("{s:s, s:o, s:[], s:s, s:{}}", "dev_type", type,
 			"logical_id", logical_id, "children", "iv_name",
 			iv_name, "params");
-	if (obj != NULL && size != NULL && strspn(size, "0123456789") == strlen(size))
+	if (obj != NULL && size != NULL && all_digits(size))
 		json_object_set_new(obj, "size", json_integer(strtoll(size, NULL, 10)));
 	return obj;
 }
