@@ -69,6 +69,7 @@ static void print_list_text(json_t *devices)
 static int list_exec(struct session *s, struct cmd_args *a, struct error *e)
 {
 	json_t *pci = NULL, *devices = NULL, *in = NULL;
+	const char *pending;
 
 	(void)a;
 	if (session_connect(s, CHANGE_NONE, e) != KH_OK ||
@@ -79,9 +80,10 @@ static int list_exec(struct session *s, struct cmd_args *a, struct error *e)
 		error_nomem(e);
 		goto out;
 	}
+	pending = settle_pending_removal(in);
 	for (size_t i = 0; i < s->rt.ndev; i++)
 		json_array_append_new(devices, list_entry(&s->rt.dev[i], pci,
-				      settle_pending_removal(in)));
+							  pending));
 	if (s->o->json)
 		print_json(json_pack("{s:s, s:O}", "runtime", s->o->runtime,
 				     "devices", devices));
