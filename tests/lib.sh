@@ -164,15 +164,11 @@ not_before() {
 # CHILD_RC to its exit status; if it has not ended after WAIT_LIMIT s it
 # is killed and the test fails (WHAT hung).
 wait_child() {
-	local end=$((SECONDS + WAIT_LIMIT))
-	until gone "$1"; do
-		if [ "$SECONDS" -ge "$end" ]; then
-			kill -KILL "$1" 2>/dev/null
-			wait "$1" 2>/dev/null
-			fail "$2 did not end within $WAIT_LIMIT s (hung)"
-		fi
-		sleep 0.05
-	done
+	if ! within "$WAIT_LIMIT" gone "$1"; then
+		kill -KILL "$1" 2>/dev/null
+		wait "$1" 2>/dev/null
+		fail "$2 did not end within $WAIT_LIMIT s (hung)"
+	fi
 	local rc=0
 	wait "$1" || rc=$?
 	# shellcheck disable=SC2034 # the caller's
@@ -249,14 +245,10 @@ stop_vms() {
 	# QEMU gone before its namespace, so that no tap outlives it
 	end=$((SECONDS + WAIT_LIMIT))
 	for pid in "${pids[@]}"; do
-		until gone "$pid"; do
-			if [ "$SECONDS" -ge "$end" ]; then
-				echo "stop_vms: QEMU $pid did not end on SIGTERM: killed" >&2
-				kill -KILL "$pid" 2>/dev/null || true
-				break
-			fi
-			sleep 0.05
-		done
+		within $((end - SECONDS)) gone "$pid" || {
+			echo "stop_vms: QEMU $pid did not end on SIGTERM: killed" >&2
+			kill -KILL "$pid" 2>/dev/null || true
+		}
 	done
 	# other processes a test started and left running (one pid a line in
 	# $T/kill; a test that ends them itself removes the file)
