@@ -430,14 +430,21 @@ hook_ran() {
 		fail "sanitizer report in the hook: $(cat "$T/hook.log")"
 }
 
+# hook_adds_nic N: a NIC added with gnt-instance modify (NIC_* as
+# ganeti_add_nic sets them) is hot-added by the hook, its N-th run: in
+# QEMU at the slot the runtime file records.
+hook_adds_nic() {
+	ganeti_add_nic
+	hook_ran "$1"
+	expect_at_recorded_slot "$NIC_UUID"
+}
+
 t_hook_sync() {
 	local nu nseq du sum
 	hook_install
-	ganeti_add_nic
+	hook_adds_nic 1
 	nu=$NIC_UUID
 	nseq=$NIC_SEQ
-	hook_ran 1
-	expect_at_recorded_slot "$nu"
 	ganeti_add_disk
 	du=$DISK_UUID
 	hook_ran 2
@@ -507,11 +514,9 @@ t_hook_nic_changes() {
 	gnt 1 ip link add gnt-br1 type bridge
 	gnt 1 ip link set gnt-br1 up
 	hook_install
-	ganeti_add_nic
+	hook_adds_nic 1
 	nu=$NIC_UUID
 	nseq=$NIC_SEQ
-	hook_ran 1
-	expect_at_recorded_slot "$nu"
 	local slot
 	slot=$(rt_slot "$nu")
 	gnt 1 gnt-instance modify --net "$nseq:modify,link=gnt-br1,mac=$mac" "$INST"
@@ -611,10 +616,8 @@ t_hook_blockdev_keeps_disks() {
 	gnt 1 gnt-instance modify -B memory=112M "$INST"
 	hook_ran 1
 	expect_disks_kept "modify -B" "$du0"
-	ganeti_add_nic
+	hook_adds_nic 2
 	nu=$NIC_UUID
-	hook_ran 2
-	expect_at_recorded_slot "$nu"
 	expect_disks_kept "modify --net add" "$du0"
 	gnt 1 gnt-instance modify --disk add:adopt=/dev/disk/by-test/kh-bd1,size=64M "$INST"
 	gnt 1 gnt-instance list --no-headers -o disk.uuid/1 "$INST"
