@@ -244,7 +244,8 @@ const struct cmd_entry cmd_sync_entry = {
 	.object = "sync", .options = "PFn",
 	.usage = "sync [--prune] [--from FILE]",
 	.summary = "make the VM have what Ganeti's hook environment (or FILE)\n"
-		   "lists: add what is missing; --prune removes the rest",
+		   "lists: add what is missing, change a NIC's MAC or bridge;\n"
+		   "--prune removes what it no longer lists",
 	.needs = CMD_RUNTIME | CMD_MONITOR,
 	.option = sync_option, .exec = sync_exec,
 };
