@@ -119,26 +119,32 @@ static int check_unrecorded(struct differences *df, struct monitor *m,
  * what the VM has until it is settled. A removal's record while QEMU
  * still has the device (pci) stands for a pending removal, which only the
  * guest or a reboot ends: --repair cannot. */
-static int check_intent(struct differences *df, struct runtime *rt,
+static int check_intent(struct differences *df, struct session *s,
 			json_t *pci, struct error *e)
 {
+	struct runtime *rt = &s->rt;
 	json_t *in = NULL;
-	const char *id, *op, *pending;
+	const char *id, *op, *pending, *stale;
 	int bus, slot;
 
-	if (runtime_intent_read(rt, &in, e) != KH_OK)
+	if (settle_read_intent(s, &in, &stale, e) != KH_OK)
 		return e->code;
+	/* about a QEMU process gone: nothing this VM has or lacks */
+	if (stale != NULL) {
+		json_decref(in);
+		in = NULL;
+	}
 	id = json_string_value(json_object_get(in, "id"));
 	op = json_string_value(json_object_get(in, "op"));
 	if ((pending = settle_pending_removal(in)) != NULL &&
 	    pci_find_device(pci, pending, &bus, &slot))
 		differ(df, NULL, pending, "a removal is pending (%s.intent): "
 		       "remove it again once the guest is up, or reboot the VM",
-		       rt->path);
+		       runtime_aside(rt));
 	else if (in != NULL)
 		differ(df, NULL, id != NULL ? id : "?", "an interrupted %s is "
 		       "not settled (%s.intent): run check --repair",
-		       op != NULL ? op : "run", rt->path);
+		       op != NULL ? op : "run", runtime_aside(rt));
 	json_decref(in);
 	return KH_OK;
 }
@@ -190,7 +196,7 @@ static int check_exec(struct session *s, struct cmd_args *a, struct error *e)
 	    view_vm(s->m, &v, e) != KH_OK)
 		goto out;
 	check_recorded(&df, &s->rt, &v);
-	if (check_intent(&df, &s->rt, v.pci, e) != KH_OK ||
+	if (check_intent(&df, s, v.pci, e) != KH_OK ||
 	    check_unrecorded(&df, s->m, &s->rt, e) != KH_OK)
 		goto out;
 	if ((n = json_array_size(df.list)) > 0)

@@ -69,18 +69,19 @@ static void print_list_text(json_t *devices)
 static int list_exec(struct session *s, struct cmd_args *a, struct error *e)
 {
 	json_t *pci = NULL, *devices = NULL, *in = NULL;
-	const char *pending;
+	const char *pending, *stale;
 
 	(void)a;
 	if (session_connect(s, CHANGE_NONE, e) != KH_OK ||
-	    runtime_intent_read(&s->rt, &in, e) != KH_OK ||
+	    settle_read_intent(s, &in, &stale, e) != KH_OK ||
 	    pci_query(s->m, &pci, e) != KH_OK)
 		goto out;
 	if ((devices = json_array()) == NULL) {
 		error_nomem(e);
 		goto out;
 	}
-	pending = settle_pending_removal(in);
+	/* a stale record's removal was another QEMU process's */
+	pending = stale == NULL ? settle_pending_removal(in) : NULL;
 	for (size_t i = 0; i < s->rt.ndev; i++)
 		json_array_append_new(devices, list_entry(&s->rt.dev[i], pci,
 							  pending));

@@ -38,6 +38,14 @@ struct rt_codec {
 	 * drive_add), because Ganeti removes them its own way (drive_del);
 	 * else blockdev-add nodes */
 	bool disks_as_drives;
+	/* Where the tool's own files about a file in this format are (its
+	 * lock, the intent record, a failed hook's environment): NULL
+	 * beside it (PATH.lock, ...: a file of ours in a directory of
+	 * ours); else in this directory, for a file another program owns,
+	 * whose directory would keep them for good (Ganeti's conf/ keeps
+	 * whatever is put there through stop, rename, remove and cluster
+	 * destroy): see runtime_aside_path. */
+	const char *aside_dir;
 	/* who reserved the reserved slots, for messages */
 	const char *reserved_by;
 	/* the fields (RT_FIELD_BIT) the file's text does not hold, which

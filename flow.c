@@ -66,15 +66,19 @@ static bool outcome_unknown(const struct error *e)
 /* Notes what was about to happen to d, before QEMU changes: the record a
  * killed run leaves for the next one to settle (settle.c), with what
  * taking back an add's plan p sends (NULL: a removal's). */
-static int tell_intent(struct runtime *rt, const char *op,
+static int tell_intent(struct session *s, const char *op,
 		       const struct rt_device *d, const struct plan *p,
 		       struct error *e)
 {
 	json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "op", op,
 			       "kind", rt_kind_name(d->kind), "uuid", d->uuid,
 			       "id", d->id, "slot", d->slot, "queues", d->queues);
+	struct runtime *rt = &s->rt;
 	int rc;
 
+	/* the record is about this QEMU process and no other (settle.h) */
+	if (in != NULL && session_qemu(s)[0] != '\0')
+		json_object_set_new(in, "qemu", json_string(session_qemu(s)));
 	if (in != NULL && p != NULL &&
 	    json_object_set_new(in, "undo", plan_undo_journal(p)) == -1) {
 		json_decref(in);
@@ -196,7 +200,7 @@ static int plug_new(struct session *s, const struct request *r, json_t **res,
 		goto out;
 	}
 	if (runtime_prepare(&s->rt, e) != KH_OK ||
-	    tell_intent(&s->rt, "add", d, &p, e) != KH_OK)
+	    tell_intent(s, "add", d, &p, e) != KH_OK)
 		goto out;
 	intent_told = true;
 	/* 4 */
@@ -263,7 +267,7 @@ static int mark_unplugging(struct session *s, struct rt_device *d,
 	if (!runtime_records_unplugging(rt))
 		return error_set(e, code, "%s; the removal stays pending in "
 				 "%s.intent: %s once the guest is up, or reboot "
-				 "the VM", why, rt->path, again);
+				 "the VM", why, runtime_aside(rt), again);
 	runtime_intent_clear(rt);
 	d->state = RT_UNPLUGGING;
 	if (session_save(s, &werr) != KH_OK)	/* d is gone after it */
@@ -288,7 +292,7 @@ static int unplug_recorded(struct session *s, struct rt_device *d,
 	plan_unplug(&p)->fault = "after-unplug";
 	kind_ops(d->kind)->release_steps(s, d, &p);
 	/* 4: the id is the one recorded, whatever scheme made it */
-	if (!s->o->dry_run && tell_intent(&s->rt, "remove", d, NULL, e) != KH_OK)
+	if (!s->o->dry_run && tell_intent(s, "remove", d, NULL, e) != KH_OK)
 		goto out;
 	if (plan_run(&p, &failed, e) != KH_OK) {
 		if (failed > 0) {

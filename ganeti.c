@@ -703,6 +703,8 @@ const struct rt_codec ganeti_codec = {
 	.records_unplugging = false,
 	.records_vm = false,
 	.disks_as_drives = true,
+	/* under /run: gone with the boot, never in Ganeti's conf/ */
+	.aside_dir = "/run/kvm-hotplug",
 	.reserved_by = "as Ganeti reserves it",
 	/* Ganeti's -drive finds out how to open a path itself, and a
 	 * NIC's tap is in its nic file, written after the commit */

@@ -493,6 +493,16 @@ void monitor_close(struct monitor *m)
 	free(m);
 }
 
+pid_t monitor_peer_pid(const struct monitor *m)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(m->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
+		return 0;
+	return cred.pid;
+}
+
 void monitor_version(const struct monitor *m, int *major, int *minor,
 		     int *micro)
 {

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -23,6 +24,11 @@ int monitor_attach(struct monitor **mp, int fd, int timeout_ms,
 		   struct error *e);
 
 void monitor_close(struct monitor *m);
+
+/* The pid of the process at the other end (SO_PEERCRED: the one that
+ * made the socket, QEMU), or 0 where it is not known (another pid
+ * namespace's). */
+pid_t monitor_peer_pid(const struct monitor *m);
 
 /* QEMU's version from the greeting, e.g. major 7, minor 2, micro 22. */
 void monitor_version(const struct monitor *m, int *major, int *minor,

@@ -453,6 +453,7 @@ const struct rt_codec native_codec = {
 	.records_unplugging = true,
 	.records_vm = true,
 	.disks_as_drives = false,
+	.aside_dir = NULL,
 	.reserved_by = "reserved-slots",
 	.unrecorded = 0,
 	.recognise = NULL,	/* the last asked: YAML is anything else */

@@ -495,19 +495,78 @@ void runtime_discard(struct runtime *rt)
 
 /* --- locking --- */
 
-/* The lock is on a file of its own, PATH.lock, because the runtime file
- * is replaced on every write. It is never removed: that would let two
- * processes lock two different files. */
+/* The format of the file at path, from its first bytes, before it is
+ * locked: a file never changes format (each writes its own back), and
+ * one that is not there yet will be a native one. */
+static const struct rt_codec *format_of(const char *path)
+{
+	const struct rt_codec *c = rt_codec_of(RT_FORMAT_NEW);
+	struct error ignored = { 0 };
+	char buf[512];
+	ssize_t n = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd != -1) {
+		n = read(fd, buf, sizeof(buf));
+		close(fd);
+	}
+	if (n > 0)
+		rt_codec_for(path, buf, n, &c, &ignored);
+	return c;
+}
+
+/* The directory path is in: "." or "/" where that is all there is. */
+static char *parent_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash == NULL ? strdup(".") :
+	       slash == path ? strdup("/") : strndup(path, slash - path);
+}
+
+int runtime_aside_path(const char *path, char **out, struct error *e)
+{
+	const char *dir = format_of(path)->aside_dir;
+	const char *base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
+	char *parent;
+	struct stat st;
+	int rc = KH_OK;
+
+	*out = NULL;
+	if (dir == NULL)
+		return (*out = strdup(path)) == NULL ? error_nomem(e) : KH_OK;
+	if ((parent = parent_of(path)) == NULL)
+		return error_nomem(e);
+	if (stat(parent, &st) == -1)
+		rc = error_set(e, KH_EFAIL, "%s: %s", parent, strerror(errno));
+	else if (asprintf(out, "%s/%s.%ju-%ju", dir, base,
+			  (uintmax_t)st.st_dev, (uintmax_t)st.st_ino) == -1)
+		rc = error_nomem(e);
+	else if (mkdir(dir, 0700) == -1 && errno != EEXIST)
+		rc = error_set(e, KH_EFAIL, "%s: %s", dir, strerror(errno));
+	free(parent);
+	if (rc != KH_OK) {
+		free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+/* The lock is on a file of its own because the runtime file is replaced
+ * on every write. It is never removed: that would let two processes
+ * lock two different files. */
 static int lock(struct runtime *rt, const char *path, int timeout_ms,
 		bool shared, struct error *e)
 {
-	char *lock_path, *copy = NULL;
-	int fd, err, rc = KH_OK;
+	char *aside, *lock_path = NULL, *copy = NULL;
+	int fd = -1, err, rc = KH_OK;
 
-	if (asprintf(&lock_path, "%s.lock", path) == -1)
-		return error_nomem(e);
-	err = fio_lock(lock_path, shared, timeout_ms, &fd);
-	if (err == ETIMEDOUT)
+	if (runtime_aside_path(path, &aside, e) != KH_OK)
+		return e->code;
+	if (asprintf(&lock_path, "%s.lock", aside) == -1) {
+		lock_path = NULL;
+		rc = error_nomem(e);
+	} else if ((err = fio_lock(lock_path, shared, timeout_ms, &fd)) == ETIMEDOUT)
 		rc = error_set(e, KH_ETIMEOUT, "%s is locked by another "
 			       "process (waited %.1f s)", path,
 			       timeout_ms / 1000.0);
@@ -519,10 +578,13 @@ static int lock(struct runtime *rt, const char *path, int timeout_ms,
 	if (rc != KH_OK) {
 		if (fd != -1)	/* only when out of memory */
 			close(fd);
+		free(aside);
 		return rc;
 	}
 	free(rt->path);
 	rt->path = copy;
+	free(rt->aside);
+	rt->aside = aside;
 	rt->lock_fd = fd;
 	return KH_OK;
 }
@@ -562,6 +624,7 @@ void runtime_close(struct runtime *rt)
 	clear_contents(rt);
 	forget_seen(rt);
 	free(rt->path);
+	free(rt->aside);
 	runtime_unlock(rt);
 	runtime_init(rt);
 }
@@ -630,7 +693,12 @@ static char *intent_path(const struct runtime *rt)
 {
 	char *p;
 
-	return asprintf(&p, "%s.intent", rt->path) == -1 ? NULL : p;
+	return asprintf(&p, "%s.intent", rt->aside) == -1 ? NULL : p;
+}
+
+const char *runtime_aside(const struct runtime *rt)
+{
+	return rt->aside;
 }
 
 int runtime_intent_write(struct runtime *rt, json_t *intent, struct error *e)

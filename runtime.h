@@ -22,6 +22,9 @@
 
 struct runtime {
 	char *path;
+	/* where the tool's own files about it are, set by the lock:
+	 * ASIDE.lock, ASIDE.intent (runtime_aside_path) */
+	char *aside;
 	char *tmp_path;		/* written by runtime_prepare, not yet renamed */
 	int lock_fd;		/* -1 when not locked */
 	bool exists;		/* the file existed when loaded */
@@ -63,13 +66,27 @@ void runtime_init(struct runtime *rt);
  * the lock. Safe to call on an initialised or partly loaded runtime. */
 void runtime_close(struct runtime *rt);
 
-/* Takes an exclusive flock on "PATH.lock" (created 0600 if missing),
- * waiting at most timeout_ms: KH_ETIMEOUT when another process holds it. */
+/* Where the tool's own files about the runtime file at path are, as a
+ * prefix for their suffixes (.lock, .intent), into a malloc'd *out: PATH
+ * itself, beside a file of ours (native, or none yet); for a file another
+ * program owns (Ganeti's), its codec's aside_dir/NAME.DEV-INO, DEV and INO
+ * (decimal) those of the file's directory, so that every path to the file
+ * (/var/run or /run) names the same files. That directory is made (0700)
+ * if missing. KH_EFAIL when the file's directory cannot be looked at or
+ * that directory made. */
+int runtime_aside_path(const char *path, char **out, struct error *e);
+
+/* rt->aside: the prefix runtime_aside_path gave the lock; NULL unlocked. */
+const char *runtime_aside(const struct runtime *rt);
+
+/* Takes an exclusive flock on ASIDE.lock (runtime_aside_path; made 0600
+ * if missing), waiting at most timeout_ms: KH_ETIMEOUT when another
+ * process holds it. */
 int runtime_lock(struct runtime *rt, const char *path, int timeout_ms,
 		 struct error *e);
 
 /* The same for a run that only reads: a shared lock, which readers
- * hold together. Where PATH.lock cannot be created (a read-only
+ * hold together. Where the lock file cannot be created (a read-only
  * filesystem) an existing one is used, else none. */
 int runtime_lock_shared(struct runtime *rt, const char *path, int timeout_ms,
 			struct error *e);
@@ -136,7 +153,7 @@ int runtime_device_id(const struct runtime *rt, enum rt_kind kind,
 		      const char *uuid, int slot, char *out, size_t size,
 		      struct error *e);
 
-/* The intent record, "PATH.intent": what a run is about to do to the VM,
+/* The intent record, ASIDE.intent (rt locked): what a run is about to do to the VM,
  * written durably before the first command that changes it and cleared
  * once the runtime file tells the outcome. A later run that finds one
  * settles it first (see kvm-hotplug(8), check --repair). */

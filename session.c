@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "proc.h"
 #include "session.h"
 
 /* Oldest QEMU whose blockdev-add and DEVICE_DELETED we rely on. */
@@ -212,6 +213,13 @@ int session_connect(struct session *s, enum change change, struct error *e)
 	return e->code;
 }
 
+const char *session_qemu(struct session *s)
+{
+	if (s->qemu[0] == '\0' && s->m != NULL)
+		proc_identity(monitor_peer_pid(s->m), s->qemu, sizeof(s->qemu));
+	return s->qemu;
+}
+
 int session_commit(struct session *s, struct error *e)
 {
 	return commit_file(&s->rt, e);
@@ -230,6 +238,7 @@ void session_close(struct session *s)
 {
 	monitor_close(s->m);
 	s->m = NULL;
+	s->qemu[0] = '\0';
 	runtime_close(&s->rt);
 	rt_device_release(&s->settled);
 	memset(&s->settled, 0, sizeof(s->settled));

@@ -24,6 +24,8 @@ struct session {
 	struct options *o;
 	struct runtime rt;
 	struct monitor *m;		/* NULL until connected */
+	/* the QEMU process behind m: see session_qemu */
+	char qemu[128];
 	/* a pending removal that settling the intent record finished, kept
 	 * so that a removal of the same device can say it is done (kind
 	 * and uuid set, else zero) */
@@ -44,6 +46,10 @@ int session_open(struct session *s, enum file_use use, struct error *e);
  * change, whether this QEMU is the VM's live copy and can carry it out
  * (KH_EFAIL naming its run state, or a migration under way). */
 int session_connect(struct session *s, enum change change, struct error *e);
+
+/* The QEMU process behind s's monitor (connected), which an intent
+ * record names: proc_identity of its peer, "" where it cannot be told. */
+const char *session_qemu(struct session *s);
 
 /* Step 5: the prepared runtime file in place (runtime_commit), then what
  * its format keeps beside it, whose failure is only a warning. */

@@ -151,25 +151,69 @@ static int settle_remove(struct session *s, json_t *in, bool present,
 	return KH_OK;
 }
 
+/* The QEMU process the record in names, where that is not the one s is
+ * connected to: NULL for a record about this one, one that names none
+ * (an older kvm-hotplug's), or where this one cannot be told. */
+static const char *stale_qemu(struct session *s, json_t *in)
+{
+	const char *qemu = json_string_value(json_object_get(in, "qemu"));
+	const char *now = session_qemu(s);
+
+	return qemu == NULL || now[0] == '\0' || strcmp(qemu, now) == 0 ?
+	       NULL : qemu;
+}
+
+int settle_read_intent(struct session *s, json_t **in, const char **stale,
+		       struct error *e)
+{
+	*stale = NULL;
+	if (runtime_intent_read(&s->rt, in, e) == KH_OK && *in != NULL)
+		*stale = stale_qemu(s, *in);
+	return e->code;
+}
+
+/* A record of another QEMU process: what it says was about a process
+ * that no longer runs this VM (it was restarted from the file, or
+ * migrated away and back), whose devices went with it. Replaying it
+ * would act on devices of this one that have the same ids: it goes,
+ * with the prepared file it names. */
+static void drop_stale(struct session *s, json_t *in, const char *qemu)
+{
+	const char *prepared = json_string_value(json_object_get(in, "prepared"));
+
+	told(s, "a stale intent record (%s.intent, of QEMU process %.*s, not "
+	     "the one running the VM now) dropped: it is not replayed",
+	     runtime_aside(&s->rt), (int)strcspn(qemu, ":"), qemu);
+	if (s->o->dry_run)
+		return;
+	if (prepared != NULL)
+		unlink(prepared);
+	clear_record(s);
+}
+
 /* Step 1 and a half: a run that died between its intent record and its
  * runtime file left the two telling different stories; the VM decides. */
 int settle_intent(struct session *s, struct error *e)
 {
 	json_t *in = NULL, *pci = NULL;
-	const char *op, *id, *kind;
+	const char *op, *id, *kind, *stale;
 	int bus, slot;
 
-	if (runtime_intent_read(&s->rt, &in, e) != KH_OK || in == NULL)
-		return e->code;
+	/* which QEMU runs the VM tells a stale record */
+	if (runtime_intent_read(&s->rt, &in, e) != KH_OK || in == NULL ||
+	    session_connect(s, CHANGE_NONE, e) != KH_OK)
+		goto out;
+	stale = stale_qemu(s, in);
 	op = json_string_value(json_object_get(in, "op"));
 	id = json_string_value(json_object_get(in, "id"));
 	kind = json_string_value(json_object_get(in, "kind"));
-	if (op == NULL || id == NULL || kind_ops_named(kind) == NULL)
+	if (stale != NULL)
+		drop_stale(s, in, stale);
+	else if (op == NULL || id == NULL || kind_ops_named(kind) == NULL)
 		error_set(e, KH_EUSAGE, "%s.intent: not an intent record",
-			  s->rt.path);
+			  runtime_aside(&s->rt));
 	/* each settle clears the record once the file tells the outcome */
-	else if (session_connect(s, CHANGE_NONE, e) == KH_OK &&
-		 pci_query(s->m, &pci, e) == KH_OK) {
+	else if (pci_query(s->m, &pci, e) == KH_OK) {
 		bool present = pci_find_device(pci, id, &bus, &slot);
 
 		if (strcmp(op, "add") == 0)
@@ -177,6 +221,7 @@ int settle_intent(struct session *s, struct error *e)
 		else
 			settle_remove(s, in, present, e);
 	}
+out:
 	json_decref(pci);
 	json_decref(in);
 	return e->code;

@@ -12,9 +12,17 @@
 #include "error.h"
 #include "session.h"
 
+/* The intent record of s's runtime file (s connected) into *in, NULL
+ * where there is none. A record names the QEMU process it is about
+ * (s->qemu when written); one of another process is stale: *stale is
+ * then the process it names, else NULL. */
+int settle_read_intent(struct session *s, json_t **in, const char **stale,
+		       struct error *e);
+
 /* Settles the intent record of s's runtime file, if there is one; may
- * connect s to the monitor. A pending removal it finishes is kept in
- * s->settled. Says what it did on stderr. */
+ * connect s to the monitor. A stale record is dropped, never replayed.
+ * A pending removal it finishes is kept in s->settled. Says what it did
+ * on stderr. */
 int settle_intent(struct session *s, struct error *e);
 
 /* check --repair: the pending removals (state: unplugging) whose device

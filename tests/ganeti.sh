@@ -284,6 +284,17 @@ not_in_runtime() {
 # guest_ready: the guest's ready count on its node now.
 guest_ready() { gnt_ready_count "$GNODE" "$INST"; }
 
+# no_tool_files_in_conf WHEN: nothing of the tool's (lock, intent record)
+# in Ganeti's conf/ on node 1, which keeps whatever is put there for good;
+# the lock is under /run/kvm-hotplug (issue 16).
+no_tool_files_in_conf() {
+	local left
+	left=$(on_node 1 find "$KVMDIR/conf" -name '*.lock' -o -name '*.intent')
+	[ -z "$left" ] || fail "the tool's files in Ganeti's conf/ $1: $left"
+	on_node 1 sh -c 'ls /run/kvm-hotplug/"$1".runtime.*-*.lock' sh "$INST" >/dev/null ||
+		fail "no lock of $INST under /run/kvm-hotplug $1: $(on_node 1 ls /run/kvm-hotplug)"
+}
+
 # ---- single node ----
 
 t_check_ganeti_started() {
@@ -465,6 +476,7 @@ t_hook_sync() {
 	no_nic_left "$NIC_TAP" "$NIC_ID"
 	expect_at_recorded_slot "$du"
 	expect_check "after the hook's removal"
+	no_tool_files_in_conf "after the hook's runs"
 	# sync by hand a second time, with the last hook's environment:
 	# nothing to do
 	sum=$(on_node 1 md5sum "$KVMDIR/conf/$INST.runtime")
@@ -639,6 +651,7 @@ t_stop_start_hard_reboot() {
 	gnt_rc 1 gnt-instance stop --timeout 0 "$INST"
 	[ "$GRC" -eq 0 ] || fail "stop failed (exit $GRC): $GOUT"
 	case $(gnt_status) in ADMIN_down*) ;; *) fail "not down after stop: $(gnt_status)" ;; esac
+	no_tool_files_in_conf "after stop"
 	c=$(guest_ready)
 	gnt_rc 1 gnt-instance start "$INST"
 	[ "$GRC" -eq 0 ] || fail "start failed (exit $GRC): $GOUT"

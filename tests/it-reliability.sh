@@ -285,7 +285,12 @@ t_signal_during_removal() {
 	wait_child "$tool" "the removal, after SIGTERM,"
 	rc=$CHILD_RC
 	[ "$rc" -eq 4 ] || fail "Ganeti file: exit $rc: $(cat "$T/err")"
-	grep -q "the removal stays pending in .*vm1.runtime.intent" "$T/err" || fail "Ganeti file: $(cat "$T/err")"
+	grep -q "the removal stays pending in $(aside_of "$RT").intent" "$T/err" || fail "Ganeti file: $(cat "$T/err")"
+	# never beside Ganeti's file, which conf/ would keep for good (issue 16)
+	[ -e "$(aside_of "$RT").intent" ] && [ -e "$(aside_of "$RT").lock" ] ||
+		fail "no intent record or lock under /run/kvm-hotplug: $(ls /run/kvm-hotplug)"
+	[ -z "$(ls "$T/ganeti/conf" | grep -v '^vm1.runtime$')" ] ||
+		fail "files of the tool beside Ganeti's: $(ls "$T/ganeti/conf")"
 	# list and check show it pending, as for a native file (issue 16)
 	gkh --json list
 	expect_rc 0
@@ -293,7 +298,7 @@ t_signal_during_removal() {
 		fail "list does not show the pending removal: $OUT"
 	gkh check --repair
 	expect_rc 1
-	expect_out "disk-003fc157-66a8-4e6d: a removal is pending (.*vm1.runtime.intent): remove it again once the guest is up, or reboot the VM"
+	expect_out "disk-003fc157-66a8-4e6d: a removal is pending ($(aside_of "$RT").intent): remove it again once the guest is up, or reboot the VM"
 	! grep -q "run check --repair\|interrupted" "$T/out" || fail "check --repair tells to run itself, or of an interruption: $OUT"
 	grep -q "a removal of disk-003fc157-66a8-4e6d is pending: QEMU still has it" "$T/err" ||
 		fail "the next run did not say the removal is pending: $ERR"
@@ -313,6 +318,62 @@ t_signal_during_removal() {
 	kh -r "$RT" -m "$SOCK" check
 	expect_rc 1
 	expect_out "an interrupted add is not settled (.*vm.runtime.intent): run check --repair"
+}
+
+# An intent record belongs to one QEMU process. A removal left pending
+# in a Ganeti file's record, then the VM started again from the file (as
+# after a reboot, or a migration away and back): the record is another
+# process's, stale. check and list ignore it, the next change drops it
+# and replays none of it; the device the new QEMU has stays (issue 16).
+t_stale_intent_record() {
+	ganeti_file newer
+	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1 -name vm1
+	disk_image "$T/d1.img"
+	gkh disk add --uuid "$UUID1" --path "$T/d1.img" --dev-type file
+	expect_rc 0
+	local id=disk-003fc157-66a8-4e6d tool old=$PID args slot
+	slot=$(slot_of "$id")
+	"$KH" -v -t 30 --instance vm1 --ganeti-dir "$T/ganeti" disk remove --uuid "$UUID1" >"$T/out" 2>"$T/err" &
+	tool=$!
+	wait_guest_wait "$tool" "$T/err"
+	kill -TERM "$tool"
+	wait_child "$tool" "the removal, after SIGTERM,"
+	[ "$CHILD_RC" -eq 4 ] || fail "exit $CHILD_RC: $(cat "$T/err")"
+	grep -q "\"qemu\":\"$old:" "$(aside_of "$RT").intent" ||
+		fail "the record does not name QEMU process $old: $(cat "$(aside_of "$RT").intent")"
+	# the VM again, from the file (its disk among them)
+	gkh cmdline
+	expect_rc 0
+	mapfile -t args <<<"$OUT"
+	qmp quit >/dev/null
+	wait_gone "$old" "the first QEMU"
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1 -name vm1 "${args[@]}"
+	[ "$(slot_of "$id")" = "$slot" ] || fail "the new QEMU lacks the disk at slot $slot: $(qmp query-pci)"
+	gkh check
+	expect_rc 0
+	gkh --json list
+	expect_rc 0
+	jq -e --arg id "$id" '.devices[] | select(.id == $id) | .state == "plugged" and .present' \
+		<<<"$OUT" >/dev/null || fail "list: $OUT"
+	# a dry run says it and keeps it; a change drops it
+	gkh check --repair -n
+	expect_rc 0
+	expect_err "dry run, not done: a stale intent record ($(aside_of "$RT").intent, of QEMU process $old, not the one running the VM now) dropped"
+	[ -e "$(aside_of "$RT").intent" ] || fail "the dry run dropped the record"
+	gkh check --repair
+	expect_rc 0
+	expect_err "a stale intent record ($(aside_of "$RT").intent, of QEMU process $old, not the one running the VM now) dropped: it is not replayed"
+	[ ! -e "$(aside_of "$RT").intent" ] || fail "the stale record stayed"
+	[ "$(slot_of "$id")" = "$slot" ] || fail "the disk went from the new QEMU"
+	gkh check
+	expect_rc 0
+	jq -e --arg u "$UUID1" '.[3] | length == 1 and .[0][0].uuid == $u' "$RT" >/dev/null ||
+		fail "the disk went from the file: $(cat "$RT")"
+	gkh -t 2 disk remove --uuid "$UUID1"
+	expect_rc 4	# the new QEMU's own pending removal: no guest here
+	grep -q "\"qemu\":\"$PID:" "$(aside_of "$RT").intent" ||
+		fail "the new record does not name QEMU process $PID"
 }
 
 # A relative --runtime path is resolved once: a run killed just before it
@@ -358,7 +419,7 @@ t_kill_ganeti_disk_add() {
 		esac
 		qmp query-fdsets | jq -e '[.[].fds[]] | length == 0' >/dev/null ||
 			fail "killed at $p: fds left in fd sets: $(qmp query-fdsets)"
-		[ ! -e "$RT.intent" ] || fail "killed at $p: intent left"
+		[ ! -e "$(aside_of "$RT").intent" ] || fail "killed at $p: intent left"
 		gkh disk remove --uuid "$UUID1"
 		! has_drive "$id" || fail "after $p: drive left after removal"
 		n=$((n + 1))

@@ -449,6 +449,22 @@ gkh() {
 	kh --instance vm1 --ganeti-dir "$T/ganeti" "$@"
 }
 
+# aside_of FILE: where the tool keeps its own files (lock, intent record)
+# about a Ganeti runtime file: /run/kvm-hotplug/NAME.DEV-INO, DEV and INO
+# its directory's (runtime_aside_path).
+aside_of() {
+	echo "/run/kvm-hotplug/${1##*/}.$(stat -c %d-%i "${1%/*}")"
+}
+
+# forget_aside DIR: the tool's files under /run/kvm-hotplug about runtime
+# files anywhere below DIR removed, so that tests leave nothing there.
+forget_aside() {
+	local d
+	find "$1" -type d 2>/dev/null | while read -r d; do
+		rm -f /run/kvm-hotplug/*."$(stat -c %d-%i "$d")".*
+	done
+}
+
 # ---- runner ----
 
 # run_test NAME: test function NAME in a scratch directory T of its own,
@@ -463,6 +479,7 @@ run_test() {
 	) >"$T/log" 2>&1
 	local rc=$?
 	(T=$T stop_vms)
+	forget_aside "$T"
 	if [ $rc -eq 0 ]; then
 		echo "PASS $1"
 		sed -n 's/^INFO: /    /p' "$T/log"

@@ -525,6 +525,12 @@ START_TEST(unanswered_device_add_keeps_intent_with_undo)
 	prepared = json_string_value(json_object_get(in, "prepared"));
 	ck_assert_ptr_nonnull(prepared);
 	ck_assert(exists(prepared));
+	/* about the QEMU process behind the socket (here the peer's end,
+	 * made by this process): the settle below is on the same one */
+	snprintf(intent, sizeof(intent), "%d:", (int)getpid());
+	ck_assert_msg(strncmp(json_string_value(json_object_get(in, "qemu")),
+			      intent, strlen(intent)) == 0, "qemu: %s",
+		      json_string_value(json_object_get(in, "qemu")));
 	json_decref(in);
 
 	OPEN(&f, settle);

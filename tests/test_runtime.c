@@ -1366,6 +1366,57 @@ START_TEST(test_lock_waits)
 }
 END_TEST
 
+/* A Ganeti file's lock (and intent record) is not beside it, where
+ * Ganeti's conf/ would keep it for good, but under /run/kvm-hotplug,
+ * named by the file's name and its directory's identity: one lock for
+ * every path to the file. A native file's (or one not there yet) is
+ * beside it. */
+START_TEST(test_lock_path)
+{
+	char *path = strdup(in_tmp("inst1.runtime")), *lock, *other, want[400];
+	char link[300];
+	struct runtime rt;
+	struct error e = { 0 };
+	struct stat st;
+
+	ck_assert_int_eq(runtime_aside_path(path, &lock, &e), KH_OK);
+	ck_assert_str_eq(lock, path);	/* none yet */
+	free(lock);
+	write_file(path, HDR DISK(U1, "d1", "5"), 0600);
+	ck_assert_int_eq(runtime_aside_path(path, &lock, &e), KH_OK);
+	ck_assert_str_eq(lock, path);	/* native */
+	free(lock);
+
+	write_file(path, "[\"kvm\", [], {}, []]", 0600);
+	ck_assert_int_eq(stat(tmpdir, &st), 0);
+	snprintf(want, sizeof(want), "/run/kvm-hotplug/inst1.runtime.%ju-%ju",
+		 (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
+	ck_assert_int_eq(runtime_aside_path(path, &lock, &e), KH_OK);
+	ck_assert_str_eq(lock, want);
+	/* another path to the same directory: the same lock */
+	snprintf(link, sizeof(link), "%s-link", tmpdir);
+	ck_assert_int_eq(symlink(tmpdir, link), 0);
+	snprintf(want, sizeof(want), "%s/inst1.runtime", link);
+	ck_assert_int_eq(runtime_aside_path(want, &other, &e), KH_OK);
+	ck_assert_str_eq(other, lock);
+	free(other);
+	unlink(link);
+
+	/* taken there, and nothing made beside the file */
+	runtime_init(&rt);
+	ck_assert_msg(runtime_lock(&rt, path, 300, &e) == KH_OK, "%s", e.msg);
+	ck_assert_str_eq(runtime_aside(&rt), lock);
+	snprintf(want, sizeof(want), "%s.lock", lock);
+	ck_assert_int_eq(stat(want, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	ck_assert_int_ne(access(in_tmp("inst1.runtime.lock"), F_OK), 0);
+	runtime_close(&rt);
+	unlink(want);
+	free(lock);
+	free(path);
+}
+END_TEST
+
 static Suite *runtime_suite(void)
 {
 	Suite *s = suite_create("runtime");
@@ -1404,6 +1455,7 @@ static Suite *runtime_suite(void)
 	tcase_add_test(tc, test_load_errors);
 	tcase_add_test(tc, test_lock_timeout);
 	tcase_add_test(tc, test_lock_waits);
+	tcase_add_test(tc, test_lock_path);
 	suite_add_tcase(s, tc);
 	return s;
 }
