@@ -1,10 +1,8 @@
 /* sync: the VM made to have what Ganeti's configuration (or a file)
  * lists, one add or removal at a time, each run as its command line
  * would run it. */
-#include <errno.h>
 #include <stdio.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -128,14 +126,13 @@ static void print_sync(const struct options *o, json_t *actions)
 	}
 }
 
-/* Whether the configuration lists uuid among what sync cannot make
- * here (refused): a device Ganeti still has, whatever its template. */
-static bool refused_has(json_t *refused, const char *uuid)
+/* Whether list (objects with a "uuid") has uuid. */
+static bool listed(json_t *list, const char *uuid)
 {
 	size_t i;
 	json_t *r;
 
-	json_array_foreach(refused, i, r) {
+	json_array_foreach(list, i, r) {
 		const char *u = json_string_value(json_object_get(r, "uuid"));
 		if (u != NULL && strcasecmp(u, uuid) == 0)
 			return true;
@@ -143,28 +140,45 @@ static bool refused_has(json_t *refused, const char *uuid)
 	return false;
 }
 
+/* Whether prune removes the recorded device d: the configuration does
+ * not list it at all (neither wanted nor refused: a device sync cannot
+ * make here is still Ganeti's), and, from a hook, this change removed it
+ * (before lists it): a device Ganeti never had was added by hand, and
+ * stays until removed by hand. */
+static bool prunable(const struct rt_device *d, struct runtime *want,
+		     json_t *refused, json_t *before)
+{
+	return runtime_find_uuid(want, d->uuid) == NULL &&
+	       !listed(refused, d->uuid) &&
+	       (before == NULL || listed(before, d->uuid));
+}
+
 /* The devices to add (wanted, not recorded), to modify (recorded, with
  * settings the configuration changed) and, with prune, to remove
- * (recorded, and not in the configuration at all: neither wanted nor
- * refused, since a device sync cannot make here is still Ganeti's),
- * each done in turn; then what could not be. */
+ * (prunable), each done in turn; then what could not be. */
 static int sync_vm(struct options *o, const char *from, bool prune,
 		   struct error *e)
 {
 	struct session snap;
 	struct runtime *have = &snap.rt, want;
 	json_t *actions = json_array(), *refused = json_array(), *r;
+	json_t *before = NULL;
 	struct options quiet = *o;
 	size_t i;
 
 	session_init(&snap, o);
 	runtime_init(&want);
-	if (from != NULL ? sync_from_file(&want, from, e) :
-			   sync_from_hook_env(&want, refused, e))
+	if (from != NULL)
+		sync_from_file(&want, from, e);
+	else if ((before = json_array()) == NULL)
+		error_nomem(e);
+	else if (sync_from_hook_env(&want, refused, e) == KH_OK)
+		sync_hook_before(before, e);
+	if (e->code != KH_OK)
 		goto out;
 	/* A Ganeti instance without a runtime file does not run here (it is
 	 * stopped, or this is not its node: hooks run on several) */
-	if (o->instance != NULL && access(o->runtime, F_OK) == -1 && errno == ENOENT) {
+	if (session_runs_elsewhere(o)) {
 		if (o->json)
 			print_sync(o, actions);
 		else if (!o->quiet)
@@ -188,8 +202,7 @@ static int sync_vm(struct options *o, const char *from, bool prune,
 			sync_changed(&quiet, actions, had, &want.dev[i]);
 	}
 	for (i = 0; prune && i < have->ndev; i++)
-		if (runtime_find_uuid(&want, have->dev[i].uuid) == NULL &&
-		    !refused_has(refused, have->dev[i].uuid))
+		if (prunable(&have->dev[i], &want, refused, before))
 			sync_one(&quiet, actions, false, &have->dev[i]);
 	json_array_foreach(refused, i, r) {
 		const char *uuid = json_string_value(json_object_get(r, "uuid"));
@@ -208,6 +221,7 @@ static int sync_vm(struct options *o, const char *from, bool prune,
 out:
 	json_decref(actions);
 	json_decref(refused);
+	json_decref(before);
 	session_close(&snap);
 	runtime_close(&want);
 	return e->code;

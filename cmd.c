@@ -1,6 +1,7 @@
 /* The command table and the one runner of every command: see cmd.h. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
@@ -212,6 +213,21 @@ int cmd_execute(const struct cmd_entry *c, struct options *o,
 	return e->code;
 }
 
+/* Ganeti runs a hook on several nodes (the master, the instance's
+ * nodes, a migration's target) and the VM on one: on the others there is
+ * nothing to do, which is no failure of the hook's. */
+static int elsewhere(struct options *o)
+{
+	if (o->json) {
+		print_json(json_pack("{s:s, s:b}", "instance", o->instance,
+				     "runs_here", false));
+		o->reported = true;
+	} else if (!o->quiet)
+		printf("%s does not run on this node: nothing to do\n",
+		       o->instance);
+	return KH_OK;
+}
+
 int cmd_run(struct options *o, int argc, char **argv, struct error *e)
 {
 	const struct cmd_entry *c = NULL;
@@ -235,5 +251,8 @@ int cmd_run(struct options *o, int argc, char **argv, struct error *e)
 		print_usage(c->object, stdout);
 		return KH_OK;
 	}
+	if ((c->needs & (CMD_READ | CMD_CHANGE | CMD_CREATE)) &&
+	    getenv("GANETI_HOOKS_PHASE") != NULL && session_runs_elsewhere(o))
+		return elsewhere(o);
 	return cmd_execute(c, o, &a, e);
 }

@@ -15,13 +15,19 @@
 #define MIN_QEMU_MAJOR 2
 #define MIN_QEMU_MINOR 12
 
-static int load_runtime(const struct options *o, struct runtime *rt,
-			enum file_use use, struct error *e)
+bool session_runs_elsewhere(const struct options *o)
 {
 	/* A Ganeti instance that runs has its runtime file: none means it
 	 * does not run here, and a file of ours there would be one Ganeti
-	 * cannot read (nor a lock file left for it) */
-	if (o->instance != NULL && access(o->runtime, F_OK) == -1 && errno == ENOENT)
+	 * cannot read */
+	return o->instance != NULL && access(o->runtime, F_OK) == -1 &&
+	       errno == ENOENT;
+}
+
+static int load_runtime(const struct options *o, struct runtime *rt,
+			enum file_use use, struct error *e)
+{
+	if (session_runs_elsewhere(o))
 		return error_set(e, KH_EUSAGE, "instance %s has no runtime file "
 				 "(%s): it does not run on this node", o->instance,
 				 o->runtime);

@@ -35,6 +35,10 @@ struct session {
 /* An empty session for options o: nothing opened yet. */
 void session_init(struct session *s, struct options *o);
 
+/* Whether o names a Ganeti instance (--instance) that does not run on
+ * this node: it has no runtime file here. */
+bool session_runs_elsewhere(const struct options *o);
+
 /* Step 1: the runtime file, locked and loaded for use. A Ganeti instance
  * (--instance) without its runtime file does not run here: KH_EUSAGE,
  * and no file or lock file is made for it. */

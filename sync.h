@@ -21,6 +21,12 @@
  * KH_EUSAGE when there is no hook environment at all. */
 int sync_from_hook_env(struct runtime *want, json_t *refused, struct error *e);
 
+/* The devices the instance had before the change, as {"uuid": ...}
+ * appended to uuids: in a post phase the GANETI_INSTANCE_* set (the
+ * configuration before it), besides GANETI_POST_INSTANCE_* (after it).
+ * What is in the first and not the second is what the change removed. */
+int sync_hook_before(json_t *uuids, struct error *e);
+
 /* The same from a runtime file's device list (native YAML or Ganeti's
  * JSON); want->path is set to path. */
 int sync_from_file(struct runtime *want, const char *path, struct error *e);

@@ -474,6 +474,16 @@ t_ganeti_instance_without_file() {
 	expect_rc 2
 	kh --instance vm9 --ganeti-dir "$T/ganeti" -m "$SOCK" check --repair
 	expect_rc 2
+	# inside a Ganeti hook, which runs on several nodes, that is no
+	# failure: nothing to do here (the README's migrate hook)
+	GANETI_HOOKS_PHASE=pre kh --instance vm9 --ganeti-dir "$T/ganeti" check --repair
+	expect_rc 0
+	[ "$OUT" = "vm9 does not run on this node: nothing to do" ] || fail "check in a hook: $OUT"
+	GANETI_HOOKS_PHASE=pre kh --json --instance vm9 --ganeti-dir "$T/ganeti" list
+	expect_rc 0
+	[ "$OUT" = '{"instance":"vm9","runs_here":false}' ] || fail "list --json in a hook: $OUT"
+	GANETI_HOOKS_PHASE=post kh --instance vm9 --ganeti-dir "$T/ganeti" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
 	[ -z "$(ls -A "$T/ganeti/conf")" ] || fail "files made in Ganeti's conf: $(ls -A "$T/ganeti/conf")"
 	[ -z "$(slot_of hotdisk-003fc157-pci-4)$(slot_of disk-003fc157-66a8-4e6d)" ] || fail "QEMU changed"
 }
@@ -565,7 +575,19 @@ t_sync_hook_env() {
 	expect_rc 3
 	expect_out "not done: add nic $UUID3: vlan .100: Ganeti's own kvm-ifup tags it"
 	[ -z "$(slot_of nic-2c3d4e5f-0000-4000)" ] || fail "the VLAN NIC was added untagged"
-	# the NIC is gone from the configuration; a drbd disk came
+	# a NIC added by hand (a uuid Ganeti never had) is no change of the
+	# configuration's: --prune leaves it (issue 16)
+	local hand=4d5e6f70-0000-4000-8000-000000000004
+	gkh nic add --uuid "$hand" --mac 52:54:00:12:34:59 --link br0
+	expect_rc 0
+	GANETI_POST_INSTANCE_NIC0_LINK=br1 GANETI_POST_INSTANCE_NIC0_MAC=$MAC2 gkh sync --prune
+	expect_rc 0
+	expect_out "vm1: the VM has what the configuration says"
+	[ -n "$(slot_of nic-4d5e6f70-0000-4000)" ] || fail "sync --prune removed the NIC added by hand"
+	# the NIC is gone from the configuration (it had it before this
+	# change: GANETI_INSTANCE_*); a drbd disk came
+	export GANETI_INSTANCE_NIC_COUNT=1 GANETI_INSTANCE_NIC0_UUID=$UUID2
+	export GANETI_INSTANCE_DISK_COUNT=1 GANETI_INSTANCE_DISK0_UUID=$UUID1
 	export GANETI_POST_INSTANCE_NIC_COUNT=0 GANETI_POST_INSTANCE_DISK_COUNT=2
 	export GANETI_POST_INSTANCE_DISK1_UUID=$UUID3 GANETI_POST_INSTANCE_DISK1_DEV_TYPE=drbd
 	gkh sync --prune
@@ -574,6 +596,9 @@ t_sync_hook_env() {
 	expect_out "not done: add disk $UUID3: disk type drbd"
 	grep -q "1 of 2 changes take effect at the next reboot" "$T/err" || fail "stderr: $ERR"
 	[ -z "$(slot_of nic-1b2c3d4e-0000-4000)" ] || fail "the NIC is still in QEMU"
+	[ -n "$(slot_of nic-4d5e6f70-0000-4000)" ] || fail "sync --prune removed the NIC added by hand"
+	gkh nic remove --uuid "$hand"
+	expect_rc 0
 	# without --prune nothing is removed; the pre phase changes nothing
 	export GANETI_POST_INSTANCE_DISK_COUNT=0
 	gkh sync
