@@ -1,8 +1,12 @@
 /* sync: the VM made to have what Ganeti's configuration (or a file)
  * lists, one add or removal at a time, each run as its command line
  * would run it. */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -227,11 +231,74 @@ out:
 	return e->code;
 }
 
+/* How the operator repeats this run: the command line that finds the
+ * same runtime file and monitor, and --again. */
+static void again_command(const struct options *o, char *out, size_t size)
+{
+	if (o->instance != NULL)
+		snprintf(out, size, "kvm-hotplug --instance %s%s%s sync --again",
+			 o->instance, o->ganeti_dir != NULL ? " --ganeti-dir " : "",
+			 o->ganeti_dir != NULL ? o->ganeti_dir : "");
+	else
+		snprintf(out, size, "kvm-hotplug -r %s -m %s sync --again",
+			 o->runtime, o->monitor);
+}
+
+/* A hook's run that failed (exit 1 or 4: exit 3 is a change no rerun
+ * makes) keeps its environment beside the runtime file's other files
+ * (runtime_aside_path), and its message says how to repeat it; one that
+ * did what it could drops what an earlier one kept. Nothing of this
+ * changes the run's outcome, and a dry run keeps nothing. */
+static void remember_hook_run(const struct options *o, bool prune,
+			      struct error *e)
+{
+	struct error side = { 0 };
+	char *aside = NULL, *path = NULL, again[PATH_MAX + 200];
+	bool failed = e->code == KH_EFAIL || e->code == KH_ETIMEOUT;
+
+	if (o->dry_run || session_runs_elsewhere(o) ||
+	    runtime_aside_path(o->runtime, &aside, &side) != KH_OK ||
+	    asprintf(&path, "%s.hook-env", aside) == -1) {
+		free(aside);
+		return;
+	}
+	if (!failed)
+		unlink(path);
+	else if (sync_env_save(path, prune, &side) == KH_OK) {
+		char was[sizeof(e->msg)];
+
+		memcpy(was, e->msg, sizeof(was));
+		again_command(o, again, sizeof(again));
+		error_set(e, e->code, "%s; once the cause is fixed, run '%s' on "
+			  "this node (the hook's environment is kept in %s)",
+			  was, again, path);
+	}
+	free(aside);
+	free(path);
+}
+
 static int sync_exec(struct session *s, struct cmd_args *a, struct error *e)
 {
 	struct options *o = s->o;
+	bool prune = a->prune;
+	char *aside = NULL, *path = NULL;
 
-	if (a->from == NULL && sync_pre_phase()) {
+	if (a->again && a->from != NULL)
+		return error_set(e, KH_EUSAGE, "sync: --again repeats a hook's "
+				 "run, --from does not need one: not both");
+	if (a->again) {
+		if (runtime_aside_path(o->runtime, &aside, e) != KH_OK)
+			return e->code;
+		if (asprintf(&path, "%s.hook-env", aside) == -1)
+			path = NULL;
+		free(aside);
+		if (path == NULL)
+			return error_nomem(e);
+		sync_env_load(path, &prune, e);
+		free(path);
+		if (e->code != KH_OK)
+			return e->code;
+	} else if (a->from == NULL && sync_pre_phase()) {
 		if (!o->quiet && !o->json)
 			puts("sync: the pre phase; the configuration has not changed yet");
 		if (o->json)
@@ -239,7 +306,10 @@ static int sync_exec(struct session *s, struct cmd_args *a, struct error *e)
 					     "actions"));
 		return KH_OK;
 	}
-	return sync_vm(o, a->from, a->prune, e);
+	sync_vm(o, a->from, prune, e);
+	if (a->from == NULL)
+		remember_hook_run(o, prune, e);
+	return e->code;
 }
 
 static int sync_option(int c, const char *arg, struct cmd_args *a,
@@ -248,6 +318,8 @@ static int sync_option(int c, const char *arg, struct cmd_args *a,
 	(void)e;
 	if (c == 'P')
 		a->prune = true;
+	else if (c == 'A')
+		a->again = true;
 	else
 		a->from = arg;
 	return KH_OK;
@@ -255,8 +327,8 @@ static int sync_option(int c, const char *arg, struct cmd_args *a,
 
 /* Each change opens its own session (cmd_execute): this one opens none. */
 const struct cmd_entry cmd_sync_entry = {
-	.object = "sync", .options = "PFn",
-	.usage = "sync [--prune] [--from FILE]",
+	.object = "sync", .options = "PFAn",
+	.usage = "sync [--prune] [--from FILE | --again]",
 	.summary = "make the VM have what Ganeti's hook environment (or FILE)\n"
 		   "lists: add what is missing, change a NIC's MAC or bridge;\n"
 		   "--prune removes what it no longer lists",

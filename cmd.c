@@ -42,6 +42,7 @@ static const struct option longopts[] = {
 	{ "repair", no_argument, NULL, 'R' },
 	{ "prune", no_argument, NULL, 'P' },
 	{ "from", required_argument, NULL, 'F' },
+	{ "again", no_argument, NULL, 'A' },
 	{ "dry-run", no_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },

@@ -18,6 +18,7 @@ struct cmd_args {
 	struct request r;	/* disk and nic */
 	bool repair;		/* check --repair */
 	bool prune;		/* sync --prune */
+	bool again;		/* sync --again */
 	const char *from;	/* sync --from FILE */
 	const char *format;	/* cmdline --format */
 	bool dry_run;		/* --dry-run, any changing command */

@@ -5,9 +5,13 @@
  * devices, each as a runtime file would record it, for hotplug.c to
  * compare with the runtime file and the VM.
  */
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model.h"
 #include "sync.h"
@@ -354,6 +358,72 @@ int sync_hook_before(json_t *uuids, struct error *e)
 	if (set_uuids(uuids, "INSTANCE_", "NIC", e) != KH_OK ||
 	    set_uuids(uuids, "INSTANCE_", "DISK", e) != KH_OK)
 		return e->code;
+	return KH_OK;
+}
+
+extern char **environ;
+
+/* The GANETI_* variables of the environment, by name. */
+static json_t *hook_env(void)
+{
+	json_t *vars = json_object();
+
+	for (size_t i = 0; vars != NULL && environ[i] != NULL; i++) {
+		const char *eq = strchr(environ[i], '=');
+		char name[256];
+
+		if (strncmp(environ[i], "GANETI_", 7) != 0 || eq == NULL ||
+		    (size_t)(eq - environ[i]) >= sizeof(name))
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - environ[i]), environ[i]);
+		if (json_object_set_new(vars, name, json_string(eq + 1)) != 0) {
+			json_decref(vars);
+			vars = NULL;
+		}
+	}
+	return vars;
+}
+
+int sync_env_save(const char *path, bool prune, struct error *e)
+{
+	json_t *saved = json_pack("{s:b, s:o}", "prune", prune, "env", hook_env());
+	char *tmp = NULL;
+	int rc = KH_OK;
+
+	if (saved == NULL || asprintf(&tmp, "%s.tmp", path) == -1) {
+		tmp = NULL;
+		rc = error_nomem(e);
+	} else if (json_dump_file(saved, tmp, JSON_COMPACT) != 0 ||
+		   chmod(tmp, 0600) == -1 || rename(tmp, path) == -1) {
+		rc = error_set(e, KH_EFAIL, "%s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+	free(tmp);
+	json_decref(saved);
+	return rc;
+}
+
+int sync_env_load(const char *path, bool *prune, struct error *e)
+{
+	json_error_t jerr;
+	json_t *saved = json_load_file(path, 0, &jerr), *vars, *v;
+	const char *name;
+
+	if (saved == NULL && access(path, F_OK) == -1)
+		return error_set(e, KH_EUSAGE, "sync --again: no failed hook run to "
+				 "repeat (%s): the last one succeeded, or none "
+				 "ran on this node", path);
+	vars = json_object_get(saved, "env");
+	if (saved == NULL || !json_is_object(vars)) {
+		json_decref(saved);
+		return error_set(e, KH_EUSAGE, "sync --again: %s: not a saved hook "
+				 "environment", path);
+	}
+	*prune = json_is_true(json_object_get(saved, "prune"));
+	json_object_foreach(vars, name, v)
+		if (strncmp(name, "GANETI_", 7) == 0 && json_is_string(v))
+			setenv(name, json_string_value(v), 1);
+	json_decref(saved);
 	return KH_OK;
 }
 

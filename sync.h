@@ -4,6 +4,8 @@
 #ifndef KH_SYNC_H
 #define KH_SYNC_H
 
+#include <stdbool.h>
+
 #include <jansson.h>
 
 #include "error.h"
@@ -26,6 +28,16 @@ int sync_from_hook_env(struct runtime *want, json_t *refused, struct error *e);
  * configuration before it), besides GANETI_POST_INSTANCE_* (after it).
  * What is in the first and not the second is what the change removed. */
 int sync_hook_before(json_t *uuids, struct error *e);
+
+/* A failed hook run, kept so that the operator can repeat it once the
+ * cause is fixed (sync --again): the hook's GANETI_* environment and
+ * whether it pruned, written to path (0600, atomically). */
+int sync_env_save(const char *path, bool prune, struct error *e);
+
+/* That run's environment put back into this process's, and its prune.
+ * KH_EUSAGE when there is none at path (the last run succeeded, or none
+ * failed on this node) or it is not one. */
+int sync_env_load(const char *path, bool *prune, struct error *e);
 
 /* The same from a runtime file's device list (native YAML or Ganeti's
  * JSON); want->path is set to path. */

@@ -649,6 +649,53 @@ t_sync_hook_env() {
 	expect_err "no Ganeti hook environment"
 }
 
+# A hook's sync that failed (the guest did not release a NIC in time)
+# keeps its environment and says how to repeat it; the operator runs
+# that by hand, outside any hook, once the guest is back (issue 16).
+t_sync_again() {
+	sync_hook_vm
+	gkh sync --prune
+	expect_rc 0
+	# the NIC removed from the configuration while the guest is paused
+	export GANETI_INSTANCE_NIC_COUNT=1 GANETI_INSTANCE_NIC0_UUID=$UUID2
+	export GANETI_INSTANCE_DISK_COUNT=1 GANETI_INSTANCE_DISK0_UUID=$UUID1
+	export GANETI_POST_INSTANCE_NIC_COUNT=0
+	qmp stop >/dev/null
+	gkh -t 2 sync --prune
+	expect_rc 4
+	local again kept
+	kept="$(aside_of "$RT").hook-env"
+	again="kvm-hotplug --instance vm1 --ganeti-dir $T/ganeti sync --again"
+	grep -qF "once the cause is fixed, run '$again' on this node (the hook's environment is kept in $kept)" "$T/err" ||
+		fail "the failure does not say how to repeat it: $ERR"
+	[ "$(stat -c %a "$kept")" = 600 ] || fail "the kept environment is not 0600"
+	jq -e --arg u "$UUID2" '.prune == true and .env.GANETI_INSTANCE_NIC0_UUID == $u and .env.GANETI_POST_INSTANCE_NIC_COUNT == "0"' \
+		"$kept" >/dev/null || fail "kept: $(cat "$kept")"
+	[ -z "$(ls "$T/ganeti/conf" | grep -v -e '^vm1.runtime$')" ] ||
+		fail "files of the tool beside Ganeti's: $(ls "$T/ganeti/conf")"
+	qmp cont >/dev/null
+	wait_until "$WAIT_LIMIT" "the guest did not release the NIC after cont" device_gone nic-1b2c3d4e-0000-4000
+	# by hand: no hook environment at all
+	local vars
+	vars=$(env | sed -n 's/^\(GANETI_[A-Z0-9_]*\)=.*/\1/p')
+	# shellcheck disable=SC2086 # one name each
+	unset $vars
+	gkh sync --again
+	expect_rc 0
+	expect_out "removed nic $UUID2"
+	[ ! -e "$kept" ] || fail "the kept environment stayed after the run succeeded"
+	jq -e '.[1] == []' "$RT" >/dev/null || fail "the NIC is still recorded: $(cat "$RT")"
+	[ -n "$(slot_of disk-003fc157-66a8-4e6d)" ] || fail "the disk went"
+	gkh check
+	expect_rc 0
+	gkh sync --again
+	expect_rc 2
+	expect_err "sync --again: no failed hook run to repeat ($kept): the last one succeeded, or none ran on this node"
+	gkh sync --again --from "$RT"
+	expect_rc 2
+	expect_err "not both"
+}
+
 # sync --from FILE: a desired-state file in the native format.
 t_sync_from_file() {
 	make_netns
