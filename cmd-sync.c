@@ -146,15 +146,15 @@ static bool listed(json_t *list, const char *uuid)
 
 /* Whether prune removes the recorded device d: the configuration does
  * not list it at all (neither wanted nor refused: a device sync cannot
- * make here is still Ganeti's), and, from a hook, this change removed it
- * (before lists it): a device Ganeti never had was added by hand, and
- * stays until removed by hand. */
+ * make here is still Ganeti's), and it was not added by hand: what an
+ * operator added, the operator removes. (Ganeti's hook environment
+ * cannot tell what a change removed: its GANETI_INSTANCE_* set, "before
+ * the change", already has a modify's new NIC list.) */
 static bool prunable(const struct rt_device *d, struct runtime *want,
-		     json_t *refused, json_t *before)
+		     json_t *refused)
 {
 	return runtime_find_uuid(want, d->uuid) == NULL &&
-	       !listed(refused, d->uuid) &&
-	       (before == NULL || listed(before, d->uuid));
+	       !listed(refused, d->uuid) && d->added_by[0] == '\0';
 }
 
 /* The devices to add (wanted, not recorded), to modify (recorded, with
@@ -166,19 +166,13 @@ static int sync_vm(struct options *o, const char *from, bool prune,
 	struct session snap;
 	struct runtime *have = &snap.rt, want;
 	json_t *actions = json_array(), *refused = json_array(), *r;
-	json_t *before = NULL;
 	struct options quiet = *o;
 	size_t i;
 
 	session_init(&snap, o);
 	runtime_init(&want);
-	if (from != NULL)
-		sync_from_file(&want, from, e);
-	else if ((before = json_array()) == NULL)
-		error_nomem(e);
-	else if (sync_from_hook_env(&want, refused, e) == KH_OK)
-		sync_hook_before(before, e);
-	if (e->code != KH_OK)
+	if ((from != NULL ? sync_from_file(&want, from, e) :
+			    sync_from_hook_env(&want, refused, e)) != KH_OK)
 		goto out;
 	/* A Ganeti instance without a runtime file does not run here (it is
 	 * stopped, or this is not its node: hooks run on several) */
@@ -206,7 +200,7 @@ static int sync_vm(struct options *o, const char *from, bool prune,
 			sync_changed(&quiet, actions, had, &want.dev[i]);
 	}
 	for (i = 0; prune && i < have->ndev; i++)
-		if (prunable(&have->dev[i], &want, refused, before))
+		if (prunable(&have->dev[i], &want, refused))
 			sync_one(&quiet, actions, false, &have->dev[i]);
 	json_array_foreach(refused, i, r) {
 		const char *uuid = json_string_value(json_object_get(r, "uuid"));
@@ -225,7 +219,6 @@ static int sync_vm(struct options *o, const char *from, bool prune,
 out:
 	json_decref(actions);
 	json_decref(refused);
-	json_decref(before);
 	session_close(&snap);
 	runtime_close(&want);
 	return e->code;
@@ -331,7 +324,8 @@ const struct cmd_entry cmd_sync_entry = {
 	.usage = "sync [--prune] [--from FILE | --again]",
 	.summary = "make the VM have what Ganeti's hook environment (or FILE)\n"
 		   "lists: add what is missing, change a NIC's MAC or bridge;\n"
-		   "--prune removes what it no longer lists",
+		   "--prune removes what the change removed (FILE: what it\n"
+		   "does not list); --again repeats a hook's failed run",
 	.needs = CMD_RUNTIME | CMD_MONITOR,
 	.option = sync_option, .exec = sync_exec,
 };

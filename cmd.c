@@ -245,6 +245,9 @@ int cmd_run(struct options *o, int argc, char **argv, struct error *e)
 	words = c->verb != NULL ? 2 : 1;
 	a.r.kind = c->kind;
 	a.r.op = c->op;
+	/* an operator's own add: sync --prune leaves it to the operator */
+	if (c->op == OP_ADD)
+		a.r.added_by = "hand";
 	if (parse_options(c, argc - words + 1, argv + words - 1, &a, &help, e)
 	    != KH_OK)
 		return e->code;

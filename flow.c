@@ -28,6 +28,8 @@ static int fill_device(const struct runtime *rt, struct rt_device *d,
 		return e->code;
 	if (r->name != NULL && (d->name = strdup(r->name)) == NULL)
 		return error_nomem(e);
+	snprintf(d->added_by, sizeof(d->added_by), "%s",
+		 r->added_by != NULL ? r->added_by : "");
 	return kind_ops(d->kind)->fill(rt, d, r, e);
 }
 

@@ -270,6 +270,26 @@ static int parse_disk(const struct reader *r, struct rt_device *d,
 	return copy_name(d, obj, r->e);
 }
 
+/* Where a device's added_by is kept: a key of ours in the entry's own
+ * parameters (a NIC's nicparams, a disk's params), which Ganeti carries
+ * along (soft reboot, migration) and reads only by the keys it knows;
+ * anything else in the entry is a field of Ganeti's objects, and a key
+ * in hvinfo would become a -device option. */
+#define ADDED_BY_KEY	"kvm_hotplug_added_by"
+
+static const char *params_key(enum rt_kind kind)
+{
+	return kind == RT_NIC ? "nicparams" : "params";
+}
+
+static void read_added_by(json_t *obj, struct rt_device *d)
+{
+	const char *by = str(json_object_get(obj, params_key(d->kind)), ADDED_BY_KEY);
+
+	if (by != NULL && rt_word_index(rt_added_bys, by) >= 0)
+		snprintf(d->added_by, sizeof(d->added_by), "%s", by);
+}
+
 static int parse_entry(const struct reader *r, json_t *entry,
 		       enum rt_kind kind, size_t i)
 {
@@ -289,6 +309,7 @@ static int parse_entry(const struct reader *r, json_t *entry,
 		return r->e->code;
 	if (kind == RT_NIC)
 		read_tap(r->path, i, d->tap, sizeof(d->tap));
+	read_added_by(obj, d);
 	return kind == RT_NIC ? parse_nic(r, d, obj, where) :
 				parse_disk(r, d, entry, where);
 }
@@ -476,6 +497,17 @@ static void set_fields(const struct rt_device *d, json_t *entry)
 		if (path == NULL || strcmp(path, d->path) != 0)
 			json_array_set_new(entry, 1, json_string(d->path));
 	}
+	params = json_object_get(obj, params_key(d->kind));
+	if (d->added_by[0] == '\0') {
+		/* a value this version does not know is not its to drop */
+		if (str(params, ADDED_BY_KEY) != NULL &&
+		    rt_word_index(rt_added_bys, str(params, ADDED_BY_KEY)) >= 0)
+			json_object_del(params, ADDED_BY_KEY);
+		return;
+	}
+	if (!json_is_object(params))
+		json_object_set_new(obj, params_key(d->kind), params = json_object());
+	set_string(params, ADDED_BY_KEY, d->added_by, false);
 }
 
 /* An entry shaped like Ganeti's own, for a device added in this run:

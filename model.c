@@ -27,6 +27,7 @@ const char *const rt_disk_file_drivers[] = {
 };
 const char *const rt_nic_modes[] = { "bridged", "routed", "openvswitch", NULL };
 const char *const rt_nic_vhosts[] = { "on", "off", NULL };
+const char *const rt_added_bys[] = { "hand", NULL };
 
 /* --- validators --- */
 
@@ -162,6 +163,8 @@ const struct rt_field rt_fields[RT_NFIELDS] = {
 	  .flags = RT_FOR_NIC, AT(vhost), .words = rt_nic_vhosts },
 	[RT_FIELD_SCRIPT] = { .name = "script", .type = RT_T_STRING,
 	  .flags = RT_FOR_NIC, AT(script), .valid = rt_nonempty },
+	[RT_FIELD_ADDED_BY] = { .name = "added-by", .type = RT_T_CHARS,
+	  AT(added_by), .words = rt_added_bys },
 };
 
 bool rt_field_applies(const struct rt_field *f, enum rt_kind kind)

@@ -46,6 +46,8 @@ extern const char *const rt_disk_file_drivers[];
 /* And of nic parameters. */
 extern const char *const rt_nic_modes[];
 extern const char *const rt_nic_vhosts[];
+/* Who added a device, where the file says (rt_device.added_by). */
+extern const char *const rt_added_bys[];
 
 struct rt_device {
 	enum rt_kind kind;
@@ -72,6 +74,10 @@ struct rt_device {
 	int queues;		/* 1 or more: multiqueue */
 	char vhost[4];		/* on | off: what the NIC was given */
 	char *script;		/* ifup script, NULL if none */
+	/* "hand": added by an operator's add, which sync --prune never
+	 * removes (only what the configuration put there); "" for what a
+	 * sync, Ganeti or the VM's start put there */
+	char added_by[8];
 	/* The entry as the file's codec read it, so that what this version
 	 * does not interpret survives a rewrite in its place; its type is
 	 * the codec's (codec.h), borrowed from the codec's data for the
@@ -95,7 +101,7 @@ enum rt_field_id {
 	RT_FIELD_PATH, RT_FIELD_FORMAT, RT_FIELD_CACHE, RT_FIELD_MODE,
 	RT_FIELD_DISCARD, RT_FIELD_FILE_DRIVER, RT_FIELD_MAC,
 	RT_FIELD_NIC_MODE, RT_FIELD_LINK, RT_FIELD_TAP, RT_FIELD_QUEUES,
-	RT_FIELD_VHOST, RT_FIELD_SCRIPT, RT_NFIELDS
+	RT_FIELD_VHOST, RT_FIELD_SCRIPT, RT_FIELD_ADDED_BY, RT_NFIELDS
 };
 #define RT_FIELD_BIT(id)	(UINT32_C(1) << (id))
 

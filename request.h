@@ -28,6 +28,9 @@ struct request {
 	char mac[18];
 	const char *link, *script, *tap, *vhost;
 	int queues;
+	/* "hand" for an add an operator typed (rt_device.added_by); what
+	 * the device had for a modify; NULL for sync's */
+	const char *added_by;
 	/* modify: the entry the device had in the file, kept for the new
 	 * one so that what the format has in it (a Ganeti NIC's ip,
 	 * network, ...) stays (rt_device.source) */

@@ -145,8 +145,8 @@ static int settle_remove(struct session *s, json_t *in, bool present,
 		if (session_save(s, e) != KH_OK)
 			return e->code;
 	}
-	told(s, "an interrupted removal of %s: QEMU let it go, no longer "
-	     "recorded", id);
+	told(s, "the pending removal of %s is finished: QEMU let it go, no "
+	     "longer recorded", id);
 	clear_record(s);
 	return KH_OK;
 }

@@ -335,32 +335,6 @@ int sync_from_hook_env(struct runtime *want, json_t *refused, struct error *e)
 	return KH_OK;
 }
 
-/* The uuids of one set's devices of kind, appended to uuids. */
-static int set_uuids(json_t *uuids, const char *set, const char *kind,
-		     struct error *e)
-{
-	const char *uuid;
-	int n;
-
-	if (count(set, kind, &n, e) != KH_OK)
-		return e->code;
-	for (int i = 0; i < n; i++)
-		if ((uuid = hook_var(set, kind, i, "UUID")) != NULL &&
-		    json_array_append_new(uuids, json_pack("{s:s}", "uuid", uuid)) != 0)
-			return error_nomem(e);
-	return KH_OK;
-}
-
-int sync_hook_before(json_t *uuids, struct error *e)
-{
-	/* without a post set there is no change: what the instance had is
-	 * what it has */
-	if (set_uuids(uuids, "INSTANCE_", "NIC", e) != KH_OK ||
-	    set_uuids(uuids, "INSTANCE_", "DISK", e) != KH_OK)
-		return e->code;
-	return KH_OK;
-}
-
 extern char **environ;
 
 /* The GANETI_* variables of the environment, by name. */

@@ -23,12 +23,6 @@
  * KH_EUSAGE when there is no hook environment at all. */
 int sync_from_hook_env(struct runtime *want, json_t *refused, struct error *e);
 
-/* The devices the instance had before the change, as {"uuid": ...}
- * appended to uuids: in a post phase the GANETI_INSTANCE_* set (the
- * configuration before it), besides GANETI_POST_INSTANCE_* (after it).
- * What is in the first and not the second is what the change removed. */
-int sync_hook_before(json_t *uuids, struct error *e);
-
 /* A failed hook run, kept so that the operator can repeat it once the
  * cause is fixed (sync --again): the hook's GANETI_* environment and
  * whether it pruned, written to path (0600, atomically). */

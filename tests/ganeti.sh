@@ -16,7 +16,10 @@ test_tools
 
 INST=inst1
 KVMDIR=/var/run/ganeti/kvm-hypervisor	# as the node sees it
-HOOK=/etc/ganeti/hooks/instance-modify-post.d/kvmhotplug
+HOOKS=/etc/ganeti/hooks
+HOOK=$HOOKS/instance-modify-post.d/kvmhotplug
+MIGRATE_HOOK=$HOOKS/instance-migrate-pre.d/kvmhotplug
+README=$HERE/../README.md
 GNODE=1		# the node the instance runs on
 GUEST_IP=192.0.2.50	# the two-node guest's address on its first NIC
 
@@ -165,7 +168,7 @@ tool_add_disk() {
 	kh_on "$GNODE" --instance "$INST" disk add --uuid "$DISK_UUID" --path "$DISK_PATH" \
 		--dev-type "$DISK_TYPE"
 	expect_rc 0
-	rt_entry "$DISK_UUID" | jq -e --arg t "$DISK_TYPE" '.[0] | .dev_type == $t and .params == {} and .mode == "rw"' >/dev/null ||
+	rt_entry "$DISK_UUID" | jq -e --arg t "$DISK_TYPE" '.[0] | .dev_type == $t and .params == {"kvm_hotplug_added_by": "hand"} and .mode == "rw"' >/dev/null ||
 		fail "the disk's entry lacks what Ganeti starts from: $(rt_entry "$DISK_UUID")"
 	kh_list
 	DISK_ID=$(dev_field "$DISK_UUID" id)
@@ -413,21 +416,55 @@ t_nic_file_names_tap() {
 	gnt 1 gnt-instance modify --net "$NIC_SEQ:remove" "$INST"
 }
 
-# hook_install: the kvm-hotplug hook on node 1, logging to $T/hook.log.
+# readme_hook DIR: the hook the README gives for Ganeti's hooks directory
+# DIR (instance-modify-post.d), as written, but running $T/kh-hook (the
+# tool, logged) where it runs the installed tool.
+readme_hook() {
+	awk -v d="$1/kvmhotplug" 'index($0, d) { found = 1 }
+		found && /^```sh$/ { on = 1; next }
+		on && /^```$/ { exit }
+		on { print }' "$README" | sed "s|/usr/local/sbin/kvm-hotplug|$T/kh-hook|"
+}
+
+# hook_install [NODE...]: the README's hooks (instance-modify post and
+# instance-migrate pre) on each NODE (default 1). They run the tool
+# through $T/kh-hook, which logs each run and its exit status to
+# $T/hook.log (modify; its environment to $T/hook.env) or
+# $T/migrate-hook.log.
 hook_install() {
-	on_node 1 sh -c 'mkdir -p "${1%/*}" && cat >"$1" && chmod 755 "$1"' sh "$HOOK" <<-EOF ||
+	local n d text
+	cat >"$T/kh-hook" <<-EOF || fail "cannot write $T/kh-hook"
 		#!/bin/sh
-		# kvm-hotplug: bring the VM in line with Ganeti's config after every
-		# gnt-instance modify (test hook; output and exit status logged).
-		exec >>"$T/hook.log" 2>&1
-		echo "hook: \$GANETI_HOOKS_PHASE \$GANETI_OP_CODE \$GANETI_INSTANCE_NAME"
-		env | grep '^GANETI_' >"$T/hook.env"
-		$KH --instance "\$GANETI_INSTANCE_NAME" sync --prune
+		case \$GANETI_OP_CODE in
+		OP_INSTANCE_MIGRATE) log=$T/migrate-hook.log ;;
+		*) log=$T/hook.log; env | grep '^GANETI_' >"$T/hook.env" ;;
+		esac
+		exec >>"\$log" 2>&1
+		echo "hook: \$GANETI_HOOKS_PHASE \$GANETI_OP_CODE \$GANETI_INSTANCE_NAME on \$(hostname)"
+		$KH "\$@"
 		rc=\$?
 		echo "hook exit \$rc"
 		exit \$rc
 	EOF
-		fail "cannot install the hook"
+	chmod 755 "$T/kh-hook"
+	for d in instance-modify-post.d instance-migrate-pre.d; do
+		text=$(readme_hook "$d")
+		grep -q "$T/kh-hook --instance" <<<"$text" ||
+			fail "no hook for $d in the README: $text"
+		for n in "${@:-1}"; do
+			on_node "$n" sh -c 'mkdir -p "${1%/*}" && cat >"$1" && chmod 755 "$1"' \
+				sh "$HOOKS/$d/kvmhotplug" <<<"$text" ||
+				fail "cannot install the $d hook on node$n"
+		done
+	done
+}
+
+# hook_remove [NODE...]: the hooks gone from each NODE (default 1).
+hook_remove() {
+	local n
+	for n in "${@:-1}"; do
+		on_node "$n" rm -f "$HOOK" "$MIGRATE_HOOK"
+	done
 }
 
 # hook_ran N: the hook has run N times, each exiting 0, no sanitizer report.
@@ -499,7 +536,26 @@ t_hook_sync() {
 	[ "$PCI" = "$before" ] || fail "a second sync changed QEMU's devices: $before -> $PCI"
 	[ "$(on_node 1 md5sum "$KVMDIR/conf/$INST.runtime")" = "$sum" ] ||
 		fail "a second sync changed the runtime file"
-	on_node 1 rm "$HOOK" || fail "cannot remove the hook"
+	# a NIC added by hand (a uuid Ganeti never had) stays through the
+	# hook's next runs, a modify of something else (issue 16); that
+	# Ganeti starts a VM from marked entries, t_tool_add_then_soft_reboot
+	# and the migrations show
+	local hand=4d5e6f70-0000-4000-8000-00000000abcd
+	kh_on 1 --instance "$INST" nic add --uuid "$hand" --mac aa:00:00:12:34:99 --link gnt-br0
+	expect_rc 0
+	gnt 1 gnt-instance modify -B memory=112M "$INST"
+	hook_ran 4
+	expect_at_recorded_slot "$hand"
+	rt_entry "$hand" | jq -e '.nicparams.kvm_hotplug_added_by == "hand"' >/dev/null ||
+		fail "the NIC added by hand is not marked: $(rt_entry "$hand")"
+	gnt 1 gnt-instance modify -B memory=128M "$INST"
+	hook_ran 5
+	expect_at_recorded_slot "$hand"
+	kh_on 1 --instance "$INST" nic remove --uuid "$hand"
+	expect_rc 0
+	not_in_runtime "$hand"
+	expect_check "after the NIC added by hand was removed by hand"
+	hook_remove
 }
 
 # nic_changes_cleanup: the NICs the test added gone from the config and,
@@ -511,7 +567,7 @@ nic_changes_cleanup() {
 	for ((i = ${NNICS:-1} - 1; i >= 1; i--)); do
 		on_node 1 gnt-instance modify --net "$i:remove" "$INST" >/dev/null 2>&1
 	done
-	on_node 1 rm -f "$HOOK"
+	hook_remove
 	on_node 1 ip link del gnt-br1 2>/dev/null
 	return 0
 }
@@ -573,7 +629,7 @@ t_hook_nic_changes() {
 # links under /dev/disk/by-test gone (whatever the test got to).
 blockdev_cleanup() {
 	local f
-	on_node 1 rm -f "$HOOK"
+	hook_remove
 	on_node 1 gnt-instance remove -f --ignore-failures inst3 >/dev/null 2>&1
 	for f in "$T"/loop*; do
 		[ -e "$f" ] && losetup -d "$(cat "$f")" 2>/dev/null
@@ -769,13 +825,77 @@ t_migrate_with_tool_devices() {
 	expect_at_recorded_slot "$DISK_UUID"
 }
 
+# migrate_hook_ran N RC: the README's migrate hook ran on node N (the
+# last run there) and exited RC.
+migrate_hook_ran() {
+	local last
+	last=$(awk -v h="on $(gnt_node "$1")" 'index($0, h) { on = 1; next }
+		on && /^hook exit / { r = $3; on = 0 } END { print r }' "$T/migrate-hook.log" 2>/dev/null)
+	[ "$last" = "$2" ] ||
+		fail "migrate hook on node$1: exit ${last:-none}, expected $2: $(cat "$T/migrate-hook.log" 2>/dev/null)"
+}
+
+# qemu_nics: the virtio NICs QEMU has on the instance's node.
+qemu_nics() {
+	gq query-pci
+	jq '[.[0].devices[] | select(.class_info.class == 512)] | length' <<<"$QOUT"
+}
+
+# A removal that timed out (the guest paused) stays pending; the README's
+# migrate hook refuses to migrate then (the file and QEMU disagree with
+# the configuration), and once the guest let go it settles the removal
+# before the migration, so that the target is built without the NIC; on
+# the node the VM does not run on it passes (issue 16).
+t_migrate_hook_settles_pending_removal() {
+	local nics
+	hook_install 1 2
+	nics=$(qemu_nics)
+	hook_adds_nic 1
+	[ "$(qemu_nics)" = $((nics + 1)) ] ||
+		fail "the hook's NIC is not in QEMU: $nics NICs before, $(qemu_nics) now: $(cat "$T/hook.log")"
+	gq stop
+	gnt_rc 1 gnt-instance modify --net "$NIC_SEQ:remove" "$INST"
+	[ "$GRC" -eq 0 ] || fail "modify failed (exit $GRC): $GOUT"
+	grep -q "^hook exit 4$" "$T/hook.log" || fail "the hook's removal did not time out: $(cat "$T/hook.log")"
+	grep -q "sync --again" "$T/hook.log" || fail "the hook does not say how to repeat it: $(cat "$T/hook.log")"
+	# pending: no migration
+	gnt_rc 1 gnt-instance migrate -f -n "$(gnt_node 2)" "$INST"
+	[ "$GRC" -ne 0 ] || fail "migrated with a removal pending"
+	migrate_hook_ran 1 1
+	grep -q "a removal is pending" "$T/migrate-hook.log" ||
+		fail "the hook does not say why: $(cat "$T/migrate-hook.log")"
+	expect_running "after the refused migration"
+	# the guest lets go of the NIC; the hook settles it, then migration
+	gq cont
+	within "$WAIT_LIMIT" test "$(qemu_nics)" = "$nics" ||
+		fail "the guest did not release the NIC after cont"
+	pci_map
+	migrate_to 2
+	migrate_hook_ran 1 0
+	migrate_hook_ran 2 0
+	grep -q "removal of .* finished\|no longer recorded" "$T/migrate-hook.log" ||
+		fail "the hook did not settle the removal: $(cat "$T/migrate-hook.log")"
+	[ "$(qemu_nics)" = "$nics" ] || fail "the NIC came back on node2"
+	not_in_runtime "$NIC_UUID"
+	gnt_counts
+	[ "$NNICS" = "$nics" ] || fail "Ganeti lists $NNICS NICs, QEMU has $nics"
+	# back: the hook on node2 (the VM's) checks, on node1 it has nothing to do
+	migrate_to 1
+	migrate_hook_ran 1 0
+	migrate_hook_ran 2 0
+	grep -q "does not run on this node: nothing to do" "$T/migrate-hook.log" ||
+		fail "no hook run on a node without the VM: $(cat "$T/migrate-hook.log")"
+	[ -z "$(on_node 1 find /run/kvm-hotplug -name '*.intent')" ] || fail "an intent record stayed on node1"
+	hook_remove 1 2
+}
+
 # ---- runner ----
 
 SINGLE=(t_check_ganeti_started t_tool_add_then_soft_reboot
 	t_ganeti_removes_what_tool_added t_tool_removes_what_ganeti_added
 	t_nic_file_names_tap t_hook_sync t_hook_nic_changes t_hook_blockdev_keeps_disks
 	t_stop_start_hard_reboot)
-TWO=(t_migrate_with_tool_devices)
+TWO=(t_migrate_with_tool_devices t_migrate_hook_settles_pending_removal)
 RUN=$(mktemp -d /tmp/kh-gt-run.XXXXXX)
 START=$(gnt_ms)
 passed=0
@@ -845,7 +965,7 @@ phase_down() {
 # and booted again, whatever the test left.
 recover() {
 	local c
-	on_node 1 rm -f "$HOOK"
+	hook_remove
 	GNODE=1
 	case $(gnt_status 2>/dev/null) in
 	"running "*) return 0 ;;

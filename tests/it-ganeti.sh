@@ -238,10 +238,11 @@ ganeti_round_trip() {
 	[ "$(slot_of "$nic_id")" != "" ] || fail "QEMU lacks $nic_id"
 	jq -e --arg u "$UUID1" --arg p "$T/d1.img" '.[3][] | select(.[0].uuid == $u) | .[1] == $p and .[2] == null and .[0].name == "data"' "$RT" >/dev/null ||
 		fail "disk entry not Ganeti-shaped: $(cat "$RT")"
-	jq -e --arg u "$UUID2" '.[1][] | select(.uuid == $u) | .mac == "'"$MAC1"'" and .nicparams == {"mode": "bridged", "link": "br0"} and .name == "lan"' "$RT" >/dev/null ||
+	jq -e --arg u "$UUID2" '.[1][] | select(.uuid == $u) | .mac == "'"$MAC1"'" and .nicparams == {"mode": "bridged", "link": "br0", "kvm_hotplug_added_by": "hand"} and .name == "lan"' "$RT" >/dev/null ||
 		fail "nic entry not Ganeti-shaped: $(cat "$RT")"
-	# what Ganeti reads whenever it starts the VM from the file
-	jq -e --arg u "$UUID1" '.[3][] | select(.[0].uuid == $u) | .[0].params == {} and .[0].mode == "rw"' "$RT" >/dev/null ||
+	# what Ganeti reads whenever it starts the VM from the file (in
+	# params, besides the keys Ganeti knows, the mark of a hand's add)
+	jq -e --arg u "$UUID1" '.[3][] | select(.[0].uuid == $u) | .[0].params == {"kvm_hotplug_added_by": "hand"} and .[0].mode == "rw"' "$RT" >/dev/null ||
 		fail "disk entry lacks what Ganeti starts from: $(cat "$RT")"
 	# the disk made as Ganeti makes it: a drive named by the id, no node
 	has_drive "$disk_id" || fail "no drive $disk_id: $(qmp query-block)"
@@ -320,7 +321,7 @@ t_ganeti_modify_keeps_entry() {
 	gkh nic modify --uuid "$UUID1" --mac "$MAC2" --link br1
 	expect_rc 0
 	jq -e '.[1] | length == 1' "$RT" >/dev/null || fail "entries: $(cat "$RT")"
-	jq -e '.[1][0] | .mac == "'"$MAC2"'" and .ip == "192.0.2.9" and .nicparams == {"link": "br1", "mode": "bridged", "vlan": ""} and .hvinfo.addr == "0xc"' "$RT" >/dev/null ||
+	jq -e '.[1][0] | .mac == "'"$MAC2"'" and .ip == "192.0.2.9" and .nicparams == {"link": "br1", "mode": "bridged", "vlan": "", "kvm_hotplug_added_by": "hand"} and .hvinfo.addr == "0xc"' "$RT" >/dev/null ||
 		fail "modified entry: $(cat "$RT")"
 }
 
@@ -576,18 +577,20 @@ t_sync_hook_env() {
 	expect_out "not done: add nic $UUID3: vlan .100: Ganeti's own kvm-ifup tags it"
 	[ -z "$(slot_of nic-2c3d4e5f-0000-4000)" ] || fail "the VLAN NIC was added untagged"
 	# a NIC added by hand (a uuid Ganeti never had) is no change of the
-	# configuration's: --prune leaves it (issue 16)
+	# configuration's: --prune leaves it (issue 16); the file says so,
+	# in the NIC's own parameters, which travel with it
 	local hand=4d5e6f70-0000-4000-8000-000000000004
 	gkh nic add --uuid "$hand" --mac 52:54:00:12:34:59 --link br0
 	expect_rc 0
+	jq -e --arg u "$hand" '.[1][] | select(.uuid == $u) | .nicparams.kvm_hotplug_added_by == "hand"' "$RT" >/dev/null ||
+		fail "the NIC added by hand is not marked: $(cat "$RT")"
+	jq -e --arg u "$UUID2" '.[1][] | select(.uuid == $u) | .nicparams | has("kvm_hotplug_added_by") | not' "$RT" >/dev/null ||
+		fail "sync's NIC is marked as added by hand: $(cat "$RT")"
 	GANETI_POST_INSTANCE_NIC0_LINK=br1 GANETI_POST_INSTANCE_NIC0_MAC=$MAC2 gkh sync --prune
 	expect_rc 0
 	expect_out "vm1: the VM has what the configuration says"
 	[ -n "$(slot_of nic-4d5e6f70-0000-4000)" ] || fail "sync --prune removed the NIC added by hand"
-	# the NIC is gone from the configuration (it had it before this
-	# change: GANETI_INSTANCE_*); a drbd disk came
-	export GANETI_INSTANCE_NIC_COUNT=1 GANETI_INSTANCE_NIC0_UUID=$UUID2
-	export GANETI_INSTANCE_DISK_COUNT=1 GANETI_INSTANCE_DISK0_UUID=$UUID1
+	# the NIC is gone from the configuration; a drbd disk came
 	export GANETI_POST_INSTANCE_NIC_COUNT=0 GANETI_POST_INSTANCE_DISK_COUNT=2
 	export GANETI_POST_INSTANCE_DISK1_UUID=$UUID3 GANETI_POST_INSTANCE_DISK1_DEV_TYPE=drbd
 	gkh sync --prune
@@ -657,8 +660,6 @@ t_sync_again() {
 	gkh sync --prune
 	expect_rc 0
 	# the NIC removed from the configuration while the guest is paused
-	export GANETI_INSTANCE_NIC_COUNT=1 GANETI_INSTANCE_NIC0_UUID=$UUID2
-	export GANETI_INSTANCE_DISK_COUNT=1 GANETI_INSTANCE_DISK0_UUID=$UUID1
 	export GANETI_POST_INSTANCE_NIC_COUNT=0
 	qmp stop >/dev/null
 	gkh -t 2 sync --prune
@@ -669,7 +670,7 @@ t_sync_again() {
 	grep -qF "once the cause is fixed, run '$again' on this node (the hook's environment is kept in $kept)" "$T/err" ||
 		fail "the failure does not say how to repeat it: $ERR"
 	[ "$(stat -c %a "$kept")" = 600 ] || fail "the kept environment is not 0600"
-	jq -e --arg u "$UUID2" '.prune == true and .env.GANETI_INSTANCE_NIC0_UUID == $u and .env.GANETI_POST_INSTANCE_NIC_COUNT == "0"' \
+	jq -e '.prune == true and .env.GANETI_POST_INSTANCE_NIC_COUNT == "0" and .env.GANETI_HOOKS_PHASE == "post"' \
 		"$kept" >/dev/null || fail "kept: $(cat "$kept")"
 	[ -z "$(ls "$T/ganeti/conf" | grep -v -e '^vm1.runtime$')" ] ||
 		fail "files of the tool beside Ganeti's: $(ls "$T/ganeti/conf")"

@@ -257,6 +257,8 @@ bad_input_rows() {
 	2	sync: missing value for '--from'	sync --from
 	2	no Ganeti hook environment	sync --prune
 	2	from: .*nope.yaml: no such runtime file	sync --from $T/nope.yaml
+	2	sync --again: no failed hook run to repeat	sync --again
+	2	--again repeats a hook's run, --from does not need one: not both	sync --again --from $T/nope.yaml
 	1	a device with uuid $UUID1 is already recorded	disk add --uuid $UUID1 --path $T/d.img --mode ro
 	1	no nic with uuid $UUID1	nic remove --uuid $UUID1
 	ROWS
@@ -284,6 +286,13 @@ t_bad_input_catalogue() {
 		n=$((n + 1))
 	done < <(bad_input_rows)
 	[ "$n" -ge 40 ] || fail "only $n bad inputs"
+	# a failed hook's kept environment that is not one
+	printf 'x' >"$RT.hook-env"
+	kh -r "$RT" -m "$SOCK" sync --again
+	expect_rc 2
+	expect_err "sync --again: .*vm.runtime.hook-env: not a saved hook environment"
+	same_as before
+	rm "$RT.hook-env"
 	# bad runtime files: exit 2, the file left as it was
 	for content in 'garbage: [' '' $'\x7fELF\x01\x02' '[1, 2' 'version: 7'; do
 		printf '%s' "$content" >"$T/bad.runtime"

@@ -515,6 +515,57 @@ START_TEST(test_params)
 }
 END_TEST
 
+/* A device added by hand is marked in its own parameters (a NIC's
+ * nicparams, a disk's params), where Ganeti carries it along and looks
+ * only for the keys it knows; a mark of another value is not ours. The
+ * mark goes with the device's added_by, and nothing else moves. */
+START_TEST(test_added_by)
+{
+	static const char text[] = "[['kvm'], "
+		"[{'mac': 'aa:00:00:00:00:01', 'nicparams': {'mode': 'bridged', "
+		"'link': 'br0', 'kvm_hotplug_added_by': 'hand'}, 'uuid': '" U1 "', "
+		"'hvinfo': {'driver': 'virtio-net-pci', 'id': 'nic-003fc157-66a8-4e6d', "
+		"'bus': 'pci.0', 'addr': '0xc'}}, "
+		"{'mac': 'aa:00:00:00:00:02', 'nicparams': {'mode': 'bridged', "
+		"'link': 'br0', 'kvm_hotplug_added_by': 'ghost'}, 'uuid': '" U2 "', "
+		"'hvinfo': {'driver': 'virtio-net-pci', 'id': 'nic-113fc157-66a8-4e6d', "
+		"'bus': 'pci.0', 'addr': '0xd'}}], {}, "
+		"[[{'uuid': '" U3 "', 'dev_type': 'file', 'mode': 'rw', "
+		"'hvinfo': {'driver': 'virtio-blk-pci', 'id': 'disk-223fc157-66a8-4e6d', "
+		"'bus': 'pci.0', 'addr': '0xe'}}, '/d.img', null]]]";
+	struct runtime rt;
+	struct error e = { 0 };
+	json_t *root, *nic_params = json_pack("{s:s, s:s}", "mode", "bridged",
+					      "link", "br0");
+	json_t *disk_params = json_pack("{s:s}", "kvm_hotplug_added_by", "hand");
+	char *out;
+	size_t len;
+
+	parse_ok(&rt, text);
+	ck_assert_uint_eq(rt.ndev, 3);
+	ck_assert_str_eq(rt.dev[0].added_by, "hand");
+	ck_assert_str_eq(rt.dev[1].added_by, "");	/* not a value of ours */
+	ck_assert_str_eq(rt.dev[2].added_by, "");
+	rt.dev[0].added_by[0] = '\0';
+	snprintf(rt.dev[2].added_by, sizeof(rt.dev[2].added_by), "hand");
+	ck_assert_msg(runtime_format(&rt, &out, &len, &e) == KH_OK, "%s", e.msg);
+	ck_assert_ptr_nonnull(root = json_loads(out, 0, NULL));
+	ck_assert(json_equal(json_object_get(json_array_get(json_array_get(root, 1), 0),
+					     "nicparams"), nic_params));
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+		json_array_get(json_array_get(root, 1), 1), "nicparams"),
+		"kvm_hotplug_added_by")), "ghost");
+	/* a disk without params gets them for the mark alone */
+	ck_assert(json_equal(json_object_get(json_array_get(json_array_get(
+		json_array_get(root, 3), 0), 0), "params"), disk_params));
+	json_decref(root);
+	json_decref(nic_params);
+	json_decref(disk_params);
+	free(out);
+	runtime_close(&rt);
+}
+END_TEST
+
 /* Removing devices drops exactly their entries. */
 static const struct {
 	const char *text;
@@ -1112,6 +1163,7 @@ static Suite *ganeti_suite(void)
 	tcase_add_loop_test(tc, test_identity, 0, N(identities));
 	tcase_add_loop_test(tc, test_style, 0, N(styles));
 	tcase_add_loop_test(tc, test_params, 0, N(params));
+	tcase_add_test(tc, test_added_by);
 	tcase_add_loop_test(tc, test_remove, 0, N(removals));
 	tcase_add_loop_test(tc, test_add, 0, N(samples));
 	tcase_add_test(tc, test_replace);

@@ -79,34 +79,6 @@ START_TEST(post_set_wins_and_paths_follow_the_disk_type)
 }
 END_TEST
 
-/* What the instance had before the change: the GANETI_INSTANCE_* set of
- * a post phase, NICs and disks, whatever they are; a bad count is said. */
-START_TEST(before_the_change)
-{
-	struct error e = { 0 };
-	json_t *before = json_array();
-
-	clear_env();
-	env("GANETI_INSTANCE_NIC_COUNT", "1");
-	env("GANETI_INSTANCE_NIC0_UUID", U1);
-	env("GANETI_INSTANCE_DISK_COUNT", "2");
-	env("GANETI_INSTANCE_DISK0_UUID", U2);
-	env("GANETI_INSTANCE_DISK1_UUID", U3);
-	env("GANETI_INSTANCE_DISK1_DEV_TYPE", "rbd");
-	env("GANETI_POST_INSTANCE_NIC_COUNT", "0");
-	env("GANETI_POST_INSTANCE_DISK_COUNT", "0");
-	ck_assert_int_eq(sync_hook_before(before, &e), KH_OK);
-	ck_assert_uint_eq(json_array_size(before), 3);
-	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(before, 0), "uuid")), U1);
-	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(before, 2), "uuid")), U3);
-	json_array_clear(before);
-	env("GANETI_INSTANCE_DISK_COUNT", "x");
-	ck_assert_int_eq(sync_hook_before(before, &e), KH_EUSAGE);
-	ck_assert_str_eq(e.msg, "GANETI_INSTANCE_DISK_COUNT: 'x' is not a number 0-64");
-	json_decref(before);
-}
-END_TEST
-
 START_TEST(refusals_and_bad_counts)
 {
 	struct runtime want;
@@ -254,7 +226,6 @@ static Suite *sync_suite(void)
 
 	tcase_add_test(tc, post_set_wins_and_paths_follow_the_disk_type);
 	tcase_add_test(tc, refusals_and_bad_counts);
-	tcase_add_test(tc, before_the_change);
 	tcase_add_test(tc, disk_templates);
 	suite_add_tcase(s, tc);
 	return s;
