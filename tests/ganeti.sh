@@ -429,14 +429,14 @@ readme_hook() {
 # hook_install [NODE...]: the README's hooks (instance-modify post and
 # instance-migrate pre) on each NODE (default 1). They run the tool
 # through $T/kh-hook, which logs each run and its exit status to
-# $T/hook.log (modify; its environment to $T/hook.env) or
-# $T/migrate-hook.log.
+# $T/hook.log (modify; its environment to $T/hook.env) or, since Ganeti
+# runs it on each node at once, $T/migrate-hook.NODE.log.
 hook_install() {
 	local n d text
 	cat >"$T/kh-hook" <<-EOF || fail "cannot write $T/kh-hook"
 		#!/bin/sh
 		case \$GANETI_OP_CODE in
-		OP_INSTANCE_MIGRATE) log=$T/migrate-hook.log ;;
+		OP_INSTANCE_MIGRATE) log=$T/migrate-hook.\$(hostname).log ;;
 		*) log=$T/hook.log; env | grep '^GANETI_' >"$T/hook.env" ;;
 		esac
 		exec >>"\$log" 2>&1
@@ -825,14 +825,24 @@ t_migrate_with_tool_devices() {
 	expect_at_recorded_slot "$DISK_UUID"
 }
 
-# migrate_hook_ran N RC: the README's migrate hook ran on node N (the
+# migrate_hook_ran N RC: the README's migrate hook ran on node N (its
 # last run there) and exited RC.
 migrate_hook_ran() {
-	local last
-	last=$(awk -v h="on $(gnt_node "$1")" 'index($0, h) { on = 1; next }
-		on && /^hook exit / { r = $3; on = 0 } END { print r }' "$T/migrate-hook.log" 2>/dev/null)
+	local log last
+	log=$T/migrate-hook.$(gnt_node "$1").log
+	last=$(sed -n 's/^hook exit //p' "$log" 2>/dev/null | tail -n 1)
 	[ "$last" = "$2" ] ||
-		fail "migrate hook on node$1: exit ${last:-none}, expected $2: $(cat "$T/migrate-hook.log" 2>/dev/null)"
+		fail "migrate hook on node$1: exit ${last:-none}, expected $2: $(cat "$log" 2>/dev/null)"
+}
+
+# migrate_hooks_said TEXT: a migrate hook's run on some node said TEXT.
+migrate_hooks_said() {
+	cat "$T"/migrate-hook.*.log 2>/dev/null | grep -q -e "$1"
+}
+
+# qemu_lacks ID: QEMU on the instance's node has no device ID.
+qemu_lacks() {
+	[ -z "$(qemu_slot "$1")" ]
 }
 
 # qemu_nics: the virtio NICs QEMU has on the instance's node.
@@ -847,12 +857,10 @@ qemu_nics() {
 # before the migration, so that the target is built without the NIC; on
 # the node the VM does not run on it passes (issue 16).
 t_migrate_hook_settles_pending_removal() {
-	local nics
+	local id
 	hook_install 1 2
-	nics=$(qemu_nics)
 	hook_adds_nic 1
-	[ "$(qemu_nics)" = $((nics + 1)) ] ||
-		fail "the hook's NIC is not in QEMU: $nics NICs before, $(qemu_nics) now: $(cat "$T/hook.log")"
+	id=$(rt_entry "$NIC_UUID" | jq -r .hvinfo.id)
 	gq stop
 	gnt_rc 1 gnt-instance modify --net "$NIC_SEQ:remove" "$INST"
 	[ "$GRC" -eq 0 ] || fail "modify failed (exit $GRC): $GOUT"
@@ -862,29 +870,30 @@ t_migrate_hook_settles_pending_removal() {
 	gnt_rc 1 gnt-instance migrate -f -n "$(gnt_node 2)" "$INST"
 	[ "$GRC" -ne 0 ] || fail "migrated with a removal pending"
 	migrate_hook_ran 1 1
-	grep -q "a removal is pending" "$T/migrate-hook.log" ||
-		fail "the hook does not say why: $(cat "$T/migrate-hook.log")"
+	migrate_hook_ran 2 0
+	migrate_hooks_said "a removal is pending" ||
+		fail "the hook does not say why: $(cat "$T"/migrate-hook.*.log)"
 	expect_running "after the refused migration"
 	# the guest lets go of the NIC; the hook settles it, then migration
 	gq cont
-	within "$WAIT_LIMIT" test "$(qemu_nics)" = "$nics" ||
-		fail "the guest did not release the NIC after cont"
+	within "$WAIT_LIMIT" qemu_lacks "$id" ||
+		fail "the guest did not release $id after cont"
 	pci_map
 	migrate_to 2
 	migrate_hook_ran 1 0
 	migrate_hook_ran 2 0
-	grep -q "removal of .* finished\|no longer recorded" "$T/migrate-hook.log" ||
-		fail "the hook did not settle the removal: $(cat "$T/migrate-hook.log")"
-	[ "$(qemu_nics)" = "$nics" ] || fail "the NIC came back on node2"
+	migrate_hooks_said "the pending removal of $id is finished" ||
+		fail "the hook did not settle the removal: $(cat "$T"/migrate-hook.*.log)"
+	[ -z "$(qemu_slot "$id")" ] || fail "$id came back on node2"
 	not_in_runtime "$NIC_UUID"
 	gnt_counts
-	[ "$NNICS" = "$nics" ] || fail "Ganeti lists $NNICS NICs, QEMU has $nics"
+	[ "$NNICS" = "$(qemu_nics)" ] || fail "Ganeti lists $NNICS NICs, QEMU on node2 has $(qemu_nics)"
 	# back: the hook on node2 (the VM's) checks, on node1 it has nothing to do
 	migrate_to 1
 	migrate_hook_ran 1 0
 	migrate_hook_ran 2 0
-	grep -q "does not run on this node: nothing to do" "$T/migrate-hook.log" ||
-		fail "no hook run on a node without the VM: $(cat "$T/migrate-hook.log")"
+	migrate_hooks_said "does not run on this node: nothing to do" ||
+		fail "no hook run on a node without the VM: $(cat "$T"/migrate-hook.*.log)"
 	[ -z "$(on_node 1 find /run/kvm-hotplug -name '*.intent')" ] || fail "an intent record stayed on node1"
 	hook_remove 1 2
 }
