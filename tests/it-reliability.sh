@@ -242,6 +242,18 @@ t_kill_at_every_step() {
 	[ "$n" -eq 19 ] || fail "$n kill points, not 19"
 }
 
+# ganeti_vm_with_disk IMG: instance vm1 of a newer Ganeti file, paused
+# with no guest (an unplug is never acknowledged), with a file disk
+# ($UUID1 on IMG) the tool added.
+ganeti_vm_with_disk() {
+	ganeti_file newer
+	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1 -name vm1
+	disk_image "$1"
+	gkh disk add --uuid "$UUID1" --path "$1" --dev-type file
+	expect_rc 0
+}
+
 # A signal during a removal's wait (a hook's caller timing it out, ^C)
 # leaves the removal recorded as pending, as a timeout does, and check
 # (the gate before migration) fails while it is; so it does while any
@@ -272,12 +284,7 @@ t_signal_during_removal() {
 	done
 	# a Ganeti file has no place for the mark: the removal's intent record
 	# stands for it until the removal is done
-	ganeti_file newer
-	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
-	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1 -name vm1
-	disk_image "$T/d2.img"
-	gkh disk add --uuid "$UUID1" --path "$T/d2.img" --dev-type file
-	expect_rc 0
+	ganeti_vm_with_disk "$T/d2.img"
 	"$KH" -v -t 30 --instance vm1 --ganeti-dir "$T/ganeti" disk remove --uuid "$UUID1" >"$T/out" 2>"$T/err" &
 	tool=$!
 	wait_guest_wait "$tool" "$T/err"
@@ -326,12 +333,7 @@ t_signal_during_removal() {
 # process's, stale. check and list ignore it, the next change drops it
 # and replays none of it; the device the new QEMU has stays (issue 16).
 t_stale_intent_record() {
-	ganeti_file newer
-	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
-	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1 -name vm1
-	disk_image "$T/d1.img"
-	gkh disk add --uuid "$UUID1" --path "$T/d1.img" --dev-type file
-	expect_rc 0
+	ganeti_vm_with_disk "$T/d1.img"
 	local id=disk-003fc157-66a8-4e6d tool old=$PID args slot
 	slot=$(slot_of "$id")
 	"$KH" -v -t 30 --instance vm1 --ganeti-dir "$T/ganeti" disk remove --uuid "$UUID1" >"$T/out" 2>"$T/err" &
