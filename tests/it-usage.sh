@@ -30,7 +30,7 @@ t_usage_errors() {
 	expect_out "check \[--repair\]"
 	kh sync --help
 	expect_rc 0
-	expect_out "sync \[--prune\] \[--from FILE\]"
+	expect_out "sync \[--prune\] \[--from FILE | --again\]"
 	kh
 	expect_rc 2
 	kh frobnicate
