@@ -68,6 +68,43 @@ static int wait_fd(int fd, short events, int64_t deadline, const char *what,
 	}
 }
 
+/* How long to wait before asking a full listen queue again. */
+#define BUSY_PAUSE_MS	10
+
+/* connect() on fd, asked again while the listen queue is full: on a Unix
+ * socket EAGAIN means no connection was made (QEMU serves one client at
+ * a time, and a few more wait in its queue), unlike EINPROGRESS. A run
+ * waits for its turn as for anything else, up to the deadline. */
+static int connect_when_queued(int fd, const struct sockaddr_un *sa,
+			       const char *path, int64_t deadline,
+			       struct error *e)
+{
+	int64_t t0 = clock_ms();
+
+	while (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == -1) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EINPROGRESS)
+			return KH_OK;
+		/* nobody listens: the socket of a QEMU that is gone */
+		if (errno != EAGAIN)
+			return error_set(e, KH_EFAIL, "cannot connect to monitor "
+					 "%s: %s%s", path, strerror(errno),
+					 errno == ECONNREFUSED || errno == ENOENT ?
+					 " (is QEMU running?)" : "");
+		if (interrupt_flag != NULL && *interrupt_flag != 0)
+			return error_set(e, KH_ETIMEOUT, "interrupted by signal "
+					 "%d (connect)", (int)*interrupt_flag);
+		if (remaining_ms(deadline) == 0)
+			return error_set(e, KH_ETIMEOUT, "monitor %s is busy: its "
+					 "queue of waiting clients stayed full for "
+					 "%.1f s", path, (clock_ms() - t0) / 1000.0);
+		clock_pause_ms(remaining_ms(deadline) < BUSY_PAUSE_MS ?
+			       remaining_ms(deadline) : BUSY_PAUSE_MS);
+	}
+	return KH_OK;
+}
+
 static int connect_unix(const char *path, int64_t deadline, int *fdp,
 			struct error *e)
 {
@@ -88,22 +125,16 @@ static int connect_unix(const char *path, int64_t deadline, int *fdp,
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)
 		return error_set(e, KH_EFAIL, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
-		if (errno != EINPROGRESS && errno != EAGAIN) {
-			/* nobody listens: the socket of a QEMU that is gone */
-			error_set(e, KH_EFAIL, "cannot connect to monitor %s: %s%s",
-				  path, strerror(errno), errno == ECONNREFUSED ||
-				  errno == ENOENT ? " (is QEMU running?)" : "");
-			goto fail;
-		}
-		if (wait_fd(fd, POLLOUT, deadline, "connect", e) != KH_OK)
-			goto fail;
-		getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
-		if (soerr != 0) {
-			error_set(e, KH_EFAIL, "cannot connect to monitor %s: %s",
-				  path, strerror(soerr));
-			goto fail;
-		}
+	/* a connection under way (EINPROGRESS) ends writable, or with an
+	 * error */
+	if (connect_when_queued(fd, &sa, path, deadline, e) != KH_OK ||
+	    wait_fd(fd, POLLOUT, deadline, "connect", e) != KH_OK)
+		goto fail;
+	getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+	if (soerr != 0) {
+		error_set(e, KH_EFAIL, "cannot connect to monitor %s: %s",
+			  path, strerror(soerr));
+		goto fail;
 	}
 	*fdp = fd;
 	return KH_OK;

@@ -82,6 +82,28 @@ t_hung_qemu() {
 	[ ! -e "$RT" ] || fail "runtime file created"
 }
 
+# A hung QEMU's listen queue fills with the runs that gave up on it:
+# every later run waits for its turn up to its timeout and exits 4, never
+# 1 at once (a full queue refuses connect() with EAGAIN: no connection
+# was made); once QEMU runs again, so does the tool (issue 17).
+t_monitor_queue_full() {
+	start_vm vm
+	disk_image "$T/d1.img"
+	kill -STOP "$PID"
+	local i t0
+	for i in 1 2 3 4; do
+		t0=$(uptime_cs)
+		kh -t 1 -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+		[ "$RC" -eq 4 ] || { kill -CONT "$PID"; fail "run $i on a hung QEMU: exit $RC, expected 4: $ERR"; }
+		not_before "$t0" 1 "run $i"
+	done
+	# the queue is full now: said so
+	expect_err "monitor $SOCK is busy: its queue of waiting clients stayed full for 1.0 s"
+	kill -CONT "$PID"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+}
+
 # QEMU stops answering in the middle of an add: the tool gives up at its
 # timeout (exit 4) and keeps its intent record, because QEMU may still
 # carry the command out once resumed (or drop it with the closed
