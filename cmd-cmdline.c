@@ -47,9 +47,13 @@ static int print_cmdline(const char *format, json_t *argv)
 
 static int cmdline_exec(struct session *s, struct cmd_args *a, struct error *e)
 {
-	json_t *argv = json_array();
+	json_t *argv;
 
-	if (argv == NULL)
+	/* --json is one object, as every command's: not lines or words */
+	if (s->o->json && a->format != NULL && strcmp(a->format, "json") != 0)
+		return error_set(e, KH_EUSAGE, "cmdline: --json prints JSON, "
+				 "--format %s does not: not both", a->format);
+	if ((argv = json_array()) == NULL)
 		return error_nomem(e);
 	for (size_t i = 0; i < s->rt.ndev; i++)
 		if (kind_ops(s->rt.dev[i].kind)->cmdline(argv, &s->rt.dev[i]) != 0) {
@@ -58,8 +62,12 @@ static int cmdline_exec(struct session *s, struct cmd_args *a, struct error *e)
 		}
 	/* released before printing: a slow reader must not hold it */
 	runtime_unlock(&s->rt);
-	if (e->code == KH_OK)
-		print_cmdline(a->format, argv);
+	if (e->code == KH_OK && s->o->json) {
+		print_json(json_pack("{s:s, s:O}", "runtime", s->o->runtime,
+				     "argv", argv));
+		s->o->reported = true;
+	} else if (e->code == KH_OK)
+		print_cmdline(a->format != NULL ? a->format : "lines", argv);
 	json_decref(argv);
 	return e->code;
 }
@@ -74,20 +82,11 @@ static int cmdline_option(int c, const char *arg, struct cmd_args *a,
 	return parse_choice("--format", arg, formats, e);
 }
 
-static int cmdline_check(struct cmd_args *a, unsigned *needs, struct error *e)
-{
-	(void)needs;
-	(void)e;
-	if (a->format == NULL)
-		a->format = "lines";
-	return KH_OK;
-}
-
 const struct cmd_entry cmd_cmdline_entry = {
 	.object = "cmdline", .options = "f",
 	.usage = "cmdline [--format lines|shell|json]",
 	.summary = "QEMU options that make the recorded devices again (migration);\n"
 		   "needs only -r",
 	.needs = CMD_RUNTIME | CMD_READ,
-	.option = cmdline_option, .check = cmdline_check, .exec = cmdline_exec,
+	.option = cmdline_option, .exec = cmdline_exec,
 };

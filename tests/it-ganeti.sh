@@ -156,6 +156,16 @@ t_cmdline_formats() {
 	kh -r "$RT" cmdline --format json
 	expect_rc 0
 	expect_out '^\["-blockdev","{'
+	# --json: one object, as every command's (issue 17)
+	kh -j -r "$RT" cmdline
+	expect_rc 0
+	[ "$(wc -l <"$T/out")" -eq 1 ] || fail "-j cmdline: not one line: $OUT"
+	jq -e --arg r "$RT" '.runtime == $r and (.argv | length == 4) and .argv[0] == "-blockdev"' <<<"$OUT" >/dev/null ||
+		fail "-j cmdline: $OUT"
+	kh -j -r "$RT" cmdline --format shell
+	expect_rc 2
+	expect_err "cmdline: --json prints JSON, --format shell does not: not both"
+	jq -e '.exit == 2' <<<"$OUT" >/dev/null || fail "-j cmdline's error is not JSON: $OUT"
 	kh -r "$RT" cmdline --format yaml
 	expect_rc 2
 	expect_err "format: 'yaml' is not one of lines|shell|json"
