@@ -36,6 +36,11 @@ bool rt_nonempty(const char *s)
 	return *s != '\0';
 }
 
+bool rt_absolute(const char *s)
+{
+	return s[0] == '/';
+}
+
 bool uuid_is_valid(const char *uuid)
 {
 	static const int group_len[] = { 8, 4, 4, 4, 12 };
@@ -135,7 +140,8 @@ const struct rt_field rt_fields[RT_NFIELDS] = {
 	[RT_FIELD_STATE] = { .name = "state", .type = RT_T_STATE,
 	  .words = states },
 	[RT_FIELD_PATH] = { .name = "path", .type = RT_T_STRING,
-	  .flags = RT_FOR_DISK, AT(path), .valid = rt_nonempty },
+	  .flags = RT_FOR_DISK, AT(path), .valid = rt_absolute,
+	  .rule = "an absolute path" },
 	[RT_FIELD_FORMAT] = { .name = "format", .type = RT_T_CHARS,
 	  .flags = RT_FOR_DISK, AT(format), .words = rt_disk_formats },
 	[RT_FIELD_CACHE] = { .name = "cache", .type = RT_T_CHARS,

@@ -124,6 +124,7 @@ struct rt_field {
 	int flags;
 	size_t off, size;
 	bool (*valid)(const char *);	/* NULL: any string */
+	const char *rule;		/* what valid wants, for messages, or NULL */
 	const char *const *words;	/* the values allowed, or NULL */
 	int min, max;			/* RT_T_INT's range */
 };
@@ -214,6 +215,8 @@ uint32_t rt_file_used_slots(const struct rt_file *f, const char *bus);
 
 /* Any string but "". */
 bool rt_nonempty(const char *s);
+/* Starts with '/': a path that means the same from any directory. */
+bool rt_absolute(const char *s);
 
 /* "003fc157-66a8-4e6d-8b7e-ec4f69751396": 8-4-4-4-12 hex digits. */
 bool uuid_is_valid(const char *uuid);

@@ -87,7 +87,10 @@ static int check_string(const struct yt_source *p, const struct rt_field *f,
 	if (strlen(v->value) != v->len)
 		return yt_bad(p, v->line, "%s contains a NUL byte", f->name);
 	if (f->valid != NULL && !f->valid(v->value))
-		return yt_bad(p, v->line, "invalid %s '%.40s'", f->name, v->value);
+		return yt_bad(p, v->line, "invalid %s '%.40s'%s%s%s", f->name,
+			      v->value, f->rule != NULL ? " (must be " : "",
+			      f->rule != NULL ? f->rule : "",
+			      f->rule != NULL ? ")" : "");
 	if (f->words != NULL && (*word = rt_word_index(f->words, v->value)) < 0)
 		return yt_bad(p, v->line, "invalid %s '%.40s' (expected %s)",
 			      f->name, v->value,

@@ -286,6 +286,15 @@ t_bad_input_catalogue() {
 		n=$((n + 1))
 	done < <(bad_input_rows)
 	[ "$n" -ge 40 ] || fail "only $n bad inputs"
+	# a relative disk path means another file from another directory:
+	# refused by every command, with its line (issue 17)
+	sed 's|^  path: /.*|  path: d.img|' "$RT" >"$T/rel.runtime"
+	grep -q '^  path: d.img$' "$T/rel.runtime" || fail "no relative path made: $(cat "$T/rel.runtime")"
+	for args in list check cmdline; do
+		kh -r "$T/rel.runtime" -m "$SOCK" $args
+		[ "$RC" -eq 2 ] || fail "$args on a relative path: exit $RC: $ERR"
+		expect_err "rel.runtime: line [0-9]*: invalid path 'd.img' (must be an absolute path)"
+	done
 	# a failed hook's kept environment that is not one
 	printf 'x' >"$RT.hook-env"
 	kh -r "$RT" -m "$SOCK" sync --again

@@ -557,9 +557,9 @@ START_TEST(test_hostile_strings)
 
 	runtime_init(&rt);
 	add_disk(&rt, U1, "d1", 5, "/x");
-	/* path must not be empty, a name may */
+	/* a path must be absolute, a name may be anything */
 	free(rt.dev[0].path);
-	rt.dev[0].path = strdup(*s ? s : "/");
+	ck_assert_int_ne(asprintf(&rt.dev[0].path, "/%s", s), -1);
 	rt.dev[0].name = strdup(s);
 	out = format_ok(&rt);
 	parse_ok(&back, out);
@@ -747,7 +747,11 @@ static const struct bad_case bad_cases[] = {
 	  9, "path contains a NUL byte" },
 	{ HDR "  - kind: disk\n    uuid: " U1 "\n    id: d1\n    bus: pci.0\n"
 	  "    slot: 5\n    driver: virtio-blk-pci\n    path: ''\n", 9,
-	  "invalid path ''" },
+	  "invalid path '' (must be an absolute path)" },
+	/* a relative path means another file from another directory */
+	{ HDR "  - kind: disk\n    uuid: " U1 "\n    id: d1\n    bus: pci.0\n"
+	  "    slot: 5\n    driver: virtio-blk-pci\n    path: d.img\n", 9,
+	  "invalid path 'd.img' (must be an absolute path)" },
 	{ HDR "  - kind: disk\n    uuid: " U1 "\n    id: d1\n    bus: pci.0\n"
 	  "    slot: 5\n    driver: virtio-blk-pci\n    path: /d.img\n"
 	  "    format: vmdk\n", 10,
