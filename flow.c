@@ -192,6 +192,7 @@ static int plug_new(struct session *s, const struct request *r, json_t **res,
 	 * plugged device cannot be taken back without the guest. */
 	if ((d = runtime_add_device(&s->rt, e)) == NULL ||
 	    fill_device(&s->rt, d, r, slot, e) != KH_OK ||
+	    (k->host_check != NULL && k->host_check(s, r, d, e) != KH_OK) ||
 	    (!dry && k->host_up != NULL && k->host_up(s, r, d, &h, e) != KH_OK))
 		goto out;
 	p.d = d;
@@ -279,6 +280,19 @@ static int mark_unplugging(struct session *s, struct rt_device *d,
 			 "the guest is up, or reboot the VM", why, again);
 }
 
+/* Whether QEMU has device id (query-pci); false with e set when it
+ * cannot be asked. */
+static bool in_qemu(struct session *s, const char *id, struct error *e)
+{
+	json_t *pci = NULL;
+	int bus, slot;
+	bool has = pci_query(s->m, &pci, e) == KH_OK &&
+		   pci_find_device(pci, id, &bus, &slot);
+
+	json_decref(pci);
+	return has;
+}
+
 /* Steps 4 and 5 of a removal, for the recorded device d, as part of
  * command op ("remove", "modify"): one plan, the device's unplug and
  * then its release. A dry run shows it and drops d from rt alone. */
@@ -290,7 +304,16 @@ static int unplug_recorded(struct session *s, struct rt_device *d,
 	int failed = -1;
 
 	plan_init(&p, s->o, s->m, d, s->o->plan);
-	p.pending = d->state == RT_UNPLUGGING;
+	/* the monitor is the VM the file names (session_connect): what
+	 * it lacks went outside the tool, and its entry goes */
+	p.gone_is_done = d->state == RT_UNPLUGGING ||
+			 runtime_names_vm(&s->rt);
+	/* a dry run refuses what the real run's device_del would */
+	if (s->o->dry_run && !p.gone_is_done && !in_qemu(s, d->id, e)) {
+		if (e->code == KH_OK)
+			unplug_absent(d->id, e);
+		goto out;
+	}
 	plan_unplug(&p)->fault = "after-unplug";
 	kind_ops(d->kind)->release_steps(s, d, &p);
 	/* 4: the id is the one recorded, whatever scheme made it */
@@ -332,9 +355,13 @@ static struct rt_device *find_recorded(struct session *s,
 {
 	struct rt_device *d = runtime_find_uuid(&s->rt, r->uuid);
 
-	if (d == NULL || d->kind != r->kind)
+	if (d == NULL)
 		error_set(e, KH_EFAIL, "no %s with uuid %s in %s",
 			  rt_kind_name(r->kind), r->uuid, s->o->runtime);
+	else if (d->kind != r->kind)
+		error_set(e, KH_EFAIL, "uuid %s in %s is a %s's, not a %s's",
+			  r->uuid, s->o->runtime, rt_kind_name(d->kind),
+			  rt_kind_name(r->kind));
 	return d != NULL && d->kind == r->kind ? d : NULL;
 }
 
@@ -393,6 +420,7 @@ int flow_modify(struct session *s, const struct request *given,
 		goto out;
 	request_from_device(&old, &was);
 	want = was;
+	want.op = OP_MODIFY;	/* the same device made again */
 	apply_changes(&want, given);
 	generation = s->rt.generation;
 	if ((k->check_modify != NULL &&

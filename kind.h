@@ -57,6 +57,11 @@ struct kind_ops {
 	 * uuid (a NIC's MAC); except is not looked at. */
 	int (*conflicts)(const struct runtime *rt, const struct request *r,
 			 const struct rt_device *except, struct error *e);
+	/* What host_up would refuse, looked at without making anything: a
+	 * dry run's host_up, and the first thing host_up does, so that both
+	 * refuse alike. NULL where nothing can be told in advance. */
+	int (*host_check)(const struct session *s, const struct request *r,
+			  const struct rt_device *d, struct error *e);
 	/* The host side of a new device, made before QEMU is asked, and
 	 * what closing it does not take back after a failed add. */
 	int (*host_up)(const struct session *s, const struct request *r,

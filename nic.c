@@ -200,6 +200,32 @@ static int vhost_decision(const char *mode, int queues, bool *used,
 	return rc;
 }
 
+/* The tap's name, if the NIC has one before it is made (given, or made
+ * from its uuid); NULL: the kernel's next tapN. */
+static const char *tap_name(const struct request *r, const struct rt_device *d)
+{
+	return r->tap != NULL ? r->tap : d->tap[0] != '\0' ? d->tap : NULL;
+}
+
+/* A tap name another interface has: the add would fail at the tap. A
+ * name made from the uuid that is taken is most likely another VM's NIC
+ * of the same uuid on this host. */
+static int nic_host_check(const struct session *s, const struct request *r,
+			  const struct rt_device *d, struct error *e)
+{
+	const char *name = tap_name(r, d);
+
+	(void)s;
+	/* a modify makes the NIC again under its own tap's name (in a dry
+	 * run still there), or one check_modify looked at */
+	if (r->op == OP_MODIFY || name == NULL || if_nametoindex(name) == 0)
+		return KH_OK;
+	return error_set(e, KH_EFAIL, "interface %s already exists%s", name,
+			 r->tap != NULL ? "" : " (the tap name made from the "
+			 "NIC's uuid: does a NIC of this uuid run on another VM "
+			 "here? give --tap NAME)");
+}
+
 /* Opens the tap (and vhost-net, as fill decided) and puts it on its link.
  * Until QEMU has its fds, closing ours undoes all of it but what a script
  * did. */
@@ -208,11 +234,9 @@ static int nic_host_up(const struct session *s, const struct request *r,
 {
 	const struct options *o = s->o;
 	struct tap *tap = &h->tap;
-	const char *name = r->tap != NULL ? r->tap :
-			   d->tap[0] != '\0' ? d->tap : NULL;
 	bool vhost;
 
-	if (tap_open(tap, name, d->queues, e) != KH_OK ||
+	if (tap_open(tap, tap_name(r, d), d->queues, e) != KH_OK ||
 	    tap_open_vhost(tap, d->vhost, &vhost, e) != KH_OK)
 		return e->code;
 	snprintf(d->tap, sizeof(d->tap), "%s", tap->name);
@@ -471,6 +495,7 @@ const struct kind_ops nic_ops = {
 	.fill = nic_fill,
 	.same = nic_same,
 	.conflicts = nic_conflicts,
+	.host_check = nic_host_check,
 	.host_up = nic_host_up,
 	.host_down = nic_host_down,
 	.add_steps = nic_add_steps,

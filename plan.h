@@ -83,7 +83,12 @@ struct plan {
 	const struct options *o;
 	struct monitor *m;
 	const struct rt_device *d;	/* the device it is about */
-	bool pending;	/* a removal asked for before (state unplugging) */
+	/* a removal whose device QEMU may lack already: one asked for
+	 * before (state unplugging), or of a device the file records for
+	 * the VM it names, which went outside the tool (a removal retried,
+	 * an unplug by hand); else a device QEMU lacks means the monitor
+	 * is not the file's VM */
+	bool gone_is_done;
 	/* --dry-run: the steps are appended here as JSON, not run */
 	json_t *shown;
 	bool broken;	/* a step could not be made: run fails */

@@ -105,9 +105,17 @@ void plan_device_add(struct plan *p, json_t *args)
 	st->check = device_shown;
 }
 
-/* device_del: gone meanwhile is fine only for a removal asked for before
- * (else this QEMU is not the VM the file describes); asked before and
- * still waiting for the guest is to wait again. */
+int unplug_absent(const char *id, struct error *e)
+{
+	return error_set(e, KH_EFAIL, "QEMU has no device %s, which the runtime "
+			 "file records as plugged, and the file names no VM to "
+			 "tell whether this is its: is it? (see check); nothing "
+			 "changed", id);
+}
+
+/* device_del: gone meanwhile is fine where the plan says it may be
+ * (gone_is_done); asked before and still waiting for the guest is to
+ * wait again. */
 static enum step_outcome unplug_outcome(const struct plan *p,
 					const struct step *st, json_t *ret,
 					struct error *e)
@@ -118,15 +126,13 @@ static enum step_outcome unplug_outcome(const struct plan *p,
 	(void)ret;
 	if (e->code == KH_OK)
 		return STEP_DONE;
-	if (qemu_said(e, QEMU_NO_DEVICE) && p->pending) {
+	if (qemu_said(e, QEMU_NO_DEVICE) && p->gone_is_done) {
 		verbose(p->o, "%s is already gone from QEMU", id);
 		error_clear(e);
 		return STEP_GONE;
 	}
 	if (qemu_said(e, QEMU_NO_DEVICE)) {
-		error_set(e, KH_EFAIL, "QEMU has no device %s, which the runtime "
-			  "file records as plugged: is it this VM's? (see "
-			  "check); nothing changed", id);
+		unplug_absent(id, e);
 		return STEP_FAILED;
 	}
 	if (!qemu_said(e, QEMU_UNPLUG_PENDING)) {

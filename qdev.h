@@ -22,6 +22,11 @@
  * asked back from the guest (device_del), and the steps before stay. */
 void plan_device_add(struct plan *p, json_t *args);
 
+/* The refusal of a removal whose device QEMU lacks where the plan does
+ * not allow that (plan.gone_is_done): KH_EFAIL naming id. A dry run,
+ * which sends no device_del, says it from query-pci. */
+int unplug_absent(const char *id, struct error *e);
+
 /* device_del, and the wait until the guest has released the device. A
  * device QEMU no longer knows counts as released (STEP_GONE) when its
  * removal was asked for before (p->pending): an earlier run may have

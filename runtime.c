@@ -667,6 +667,11 @@ bool runtime_records_vm(const struct runtime *rt)
 	return codec(rt)->records_vm;
 }
 
+bool runtime_names_vm(const struct runtime *rt)
+{
+	return rt->vm_name != NULL || rt->vm_uuid[0] != '\0';
+}
+
 bool runtime_disks_as_drives(const struct runtime *rt)
 {
 	return codec(rt)->disks_as_drives;

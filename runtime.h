@@ -169,6 +169,11 @@ bool runtime_records_unplugging(const struct runtime *rt);
  * a Ganeti file names it in its own kvm_cmd. */
 bool runtime_records_vm(const struct runtime *rt);
 
+/* Whether the file names its VM (a name or a uuid), which the monitor
+ * was checked against (session_connect; a native file naming none was
+ * bound to the monitor's VM then, if that has a name or uuid). */
+bool runtime_names_vm(const struct runtime *rt);
+
 /* Whether the file's disks are drives made as Ganeti makes them (add-fd,
  * HMP drive_add; removed with drive_del), else blockdev-add nodes. */
 bool runtime_disks_as_drives(const struct runtime *rt);

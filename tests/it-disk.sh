@@ -300,8 +300,8 @@ t_remove_unknown_uuid() {
 }
 
 # A removal of a device QEMU does not have, and that is not pending, is
-# an error: the file may not be this VM's (it once said "removed", exit 0,
-# and dropped the record).
+# an error where the file names no VM: it may not be this VM's (it once
+# said "removed", exit 0, and dropped the record).
 t_remove_device_qemu_lacks() {
 	start_vm vm
 	disk_image "$T/d1.img"
@@ -309,10 +309,37 @@ t_remove_device_qemu_lacks() {
 	expect_rc 0
 	start_vm other
 	snapshot before
+	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1" -n
+	expect_rc 1
 	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
 	expect_rc 1
-	expect_err "QEMU has no device hotdisk-003fc157-pci-4, which the runtime file records as plugged: is it this VM's?"
+	expect_err "QEMU has no device hotdisk-003fc157-pci-4, which the runtime file records as plugged, and the file names no VM to tell whether this is its"
 	same_as before
+}
+
+# Where the file names its VM, a device that went outside the tool (an
+# unplug by hand) is removed from the file by a removal, dry run and real
+# run alike, its backend released (issue 17).
+t_remove_device_gone_outside() {
+	start_vm vm -name vm1
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	qmp device_del '{"id": "hotdisk-003fc157-pci-4"}' >/dev/null
+	qmp system_reset >/dev/null	# completes the unplug: no guest here
+	wait_until "$WAIT_LIMIT" "the reset did not complete the unplug" device_gone hotdisk-003fc157-pci-4
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1" -n
+	expect_rc 0
+	has_node hotdisk-003fc157-pci-4 || fail "the dry run released the node"
+	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
+	expect_rc 0
+	expect_out "removed disk $UUID1"
+	! has_node hotdisk-003fc157-pci-4 || fail "the node stayed"
+	grep -q "$UUID1" "$RT" && fail "the entry stayed: $(cat "$RT")"
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 0
 }
 
 run_tests disk "$@"

@@ -123,6 +123,34 @@ t_dry_run_nic() {
 	no_nic_left "$tap" hotnic-003fc157-pci-4
 }
 
+# A dry run refuses what the real run's tap refuses, with the same exit
+# and message: a tap name another interface has, given or made from the
+# NIC's uuid (the same uuid on a second VM of this host, with a hint)
+# (issue 17).
+t_dry_run_tap_taken() {
+	make_netns
+	start_vm a -name a
+	local a=$SOCK
+	start_vm b -name b
+	in_ns ip link add taken type bridge
+	local n
+	for n in -n ""; do
+		kh -r "$T/b.runtime" -m "$SOCK" nic add --uuid "$UUID1" --mac "$MAC1" --link br0 --tap taken $n
+		expect_rc 1
+		expect_err "interface taken already exists$"
+	done
+	kh -r "$T/a.runtime" -m "$a" nic add --uuid "$UUID2" --mac "$MAC1" --link br0
+	expect_rc 0
+	for n in -n ""; do
+		kh -r "$T/b.runtime" -m "$SOCK" nic add --uuid "$UUID2" --mac "$MAC2" --link br0 $n
+		expect_rc 1
+		expect_err "interface kh[0-9a-f]* already exists (the tap name made from the NIC's uuid: does a NIC of this uuid run on another VM here? give --tap NAME)"
+	done
+	[ ! -e "$T/b.runtime" ] || fail "b's runtime file made: $(cat "$T/b.runtime")"
+	kh -r "$T/b.runtime" -m "$SOCK" nic add --uuid "$UUID2" --mac "$MAC2" --link br0 --tap khb -n
+	expect_rc 0
+}
+
 # A Ganeti file's disk: add-fd with the image, HMP drive_add on a set
 # whose number the plan knows in advance, remove-fd whatever drive_add
 # says; drive_del (or the fallback for a node) to remove it.
@@ -237,7 +265,7 @@ t_dry_run_refusals() {
 	expect_err "slot 4"
 	kh -r "$RT" -m "$SOCK" nic remove --uuid "$UUID1" -n
 	expect_rc 1
-	expect_err "no nic with uuid $UUID1"
+	expect_err "uuid $UUID1 in .* is a disk's, not a nic's"
 	kh -r "$RT" -m "$SOCK" list --dry-run
 	expect_rc 2
 	expect_err "list does not take '--dry-run'"

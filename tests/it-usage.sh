@@ -260,7 +260,8 @@ bad_input_rows() {
 	2	sync --again: no failed hook run to repeat	sync --again
 	2	--again repeats a hook's run, --from does not need one: not both	sync --again --from $T/nope.yaml
 	1	a device with uuid $UUID1 is already recorded	disk add --uuid $UUID1 --path $T/d.img --mode ro
-	1	no nic with uuid $UUID1	nic remove --uuid $UUID1
+	1	uuid $UUID1 in .* is a disk's, not a nic's	nic remove --uuid $UUID1
+	1	no nic with uuid $UUID2	nic remove --uuid $UUID2
 	ROWS
 }
 
