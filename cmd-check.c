@@ -3,6 +3,7 @@
  * that the file does not know, no interrupted run unsettled. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -48,15 +49,23 @@ static void check_recorded(struct differences *df, const struct runtime *rt,
 
 	for (size_t i = 0; i < rt->ndev; i++) {
 		const struct rt_device *d = &rt->dev[i];
+		const char *type = json_string_value(json_object_get(v->types, d->id));
 		int bus = -1, slot = -1;
 
-		if (!pci_find_device(v->pci, d->id, &bus, &slot))
+		if (!pci_find_device(v->pci, d->id, &bus, &slot)) {
 			differ(df, d, d->id, "recorded at %s slot %d, QEMU does "
 			       "not have it", d->bus, d->slot);
-		else if (bus != 0 || slot != d->slot)
+			continue;
+		}
+		/* a target built from the file would put it there */
+		if (bus != 0 || slot != d->slot || strcmp(d->bus, PCI_HOTPLUG_BUS) != 0)
 			differ(df, d, d->id, "recorded at %s slot %d, QEMU has it "
-			       "at bus %d slot %d", d->bus, d->slot, bus, slot);
-		if (kind_ops(d->kind)->missing(d, v, why, sizeof(why)))
+			       "at %s slot %d", d->bus, d->slot,
+			       bus == 0 ? PCI_HOTPLUG_BUS : "another bus", slot);
+		if (type != NULL && strcmp(type, d->driver) != 0)
+			differ(df, d, d->id, "driver: recorded %s, QEMU has %s",
+			       d->driver, type);
+		if (kind_ops(d->kind)->differs(d, v, why, sizeof(why)))
 			differ(df, d, d->id, "%s", why);
 		if (d->state == RT_UNPLUGGING)
 			differ(df, d, d->id, "a removal is pending");
@@ -149,18 +158,60 @@ static int check_intent(struct differences *df, struct session *s,
 	return KH_OK;
 }
 
-/* What check compares the file with, asked in one round trip. */
-static int view_vm(struct monitor *m, struct vm_view *v, struct error *e)
+/* The QOM type of each recorded device, by id, into v->types: asked all
+ * at once. A device QEMU lacks has none (check_recorded says so). */
+static int view_types(struct monitor *m, const struct runtime *rt,
+		      struct vm_view *v, struct error *e)
 {
-	unsigned long pci_id, nodes_id, blocks_id;
+	unsigned long *id = calloc(rt->ndev + 1, sizeof(*id));
+	char path[RT_ID_MAX + 32];
+	size_t i, sent = 0;
 
-	if (monitor_send(m, "query-pci", NULL, -1, &pci_id, e) == KH_OK &&
-	    monitor_send(m, "query-named-block-nodes", NULL, -1, &nodes_id, e) == KH_OK &&
-	    monitor_send(m, "query-block", NULL, -1, &blocks_id, e) == KH_OK &&
-	    monitor_reply(m, pci_id, "query-pci", &v->pci, e) == KH_OK &&
-	    monitor_reply(m, nodes_id, "query-named-block-nodes", &v->nodes, e) == KH_OK)
-		monitor_reply(m, blocks_id, "query-block", &v->blocks, e);
+	if (id == NULL || (v->types = json_object()) == NULL) {
+		free(id);
+		return error_nomem(e);
+	}
+	for (; sent < rt->ndev; sent++) {
+		snprintf(path, sizeof(path), "/machine/peripheral/%s",
+			 rt->dev[sent].id);
+		if (monitor_send(m, "qom-get", json_pack("{s:s, s:s}", "path", path,
+				 "property", "type"), -1, &id[sent], e) != KH_OK)
+			break;
+	}
+	/* every reply sent for is read, in order; QEMU's refusal (no such
+	 * device) leaves a device without a type */
+	for (i = 0; i < sent && e->code == KH_OK; i++) {
+		json_t *type = NULL;
+		struct error refused = { 0 };
+
+		if (monitor_reply(m, id[i], "qom-get", &type, &refused) == KH_OK &&
+		    json_is_string(type))
+			json_object_set(v->types, rt->dev[i].id, type);
+		json_decref(type);
+		if (refused.code != KH_OK && refused.qmp_class[0] == '\0')
+			*e = refused;	/* the monitor itself failed */
+	}
+	free(id);
 	return e->code;
+}
+
+/* What check compares the file with, asked in one round trip. */
+static int view_vm(struct session *s, struct vm_view *v, struct error *e)
+{
+	static const char *const asked[] = { "query-pci",
+		"query-named-block-nodes", "query-block", "query-rx-filter" };
+	json_t **into[] = { &v->pci, &v->nodes, &v->blocks, &v->rx };
+	unsigned long id[4];
+	size_t i;
+
+	v->pid = monitor_peer_pid(s->m);
+	for (i = 0; i < 4; i++)
+		if (monitor_send(s->m, asked[i], NULL, -1, &id[i], e) != KH_OK)
+			return e->code;
+	for (i = 0; i < 4; i++)
+		if (monitor_reply(s->m, id[i], asked[i], into[i], e) != KH_OK)
+			return e->code;
+	return view_types(s->m, &s->rt, v, e);
 }
 
 /* One JSON object per run: the differences and the verdict. */
@@ -185,7 +236,7 @@ static void print_check(struct options *o, size_t ndev, json_t *list,
 
 static int check_exec(struct session *s, struct cmd_args *a, struct error *e)
 {
-	struct vm_view v = { NULL, NULL, NULL };
+	struct vm_view v = { 0 };
 	struct differences df = { json_array(), s->o };
 	size_t n;
 
@@ -193,7 +244,7 @@ static int check_exec(struct session *s, struct cmd_args *a, struct error *e)
 	    (a->repair && settle_pending_removals(s, e) != KH_OK) ||
 	    /* a dry repair shows what it does; the verdict is check's */
 	    (a->repair && s->o->dry_run) ||
-	    view_vm(s->m, &v, e) != KH_OK)
+	    view_vm(s, &v, e) != KH_OK)
 		goto out;
 	check_recorded(&df, &s->rt, &v);
 	if (check_intent(&df, s, v.pci, e) != KH_OK ||
@@ -208,6 +259,8 @@ out:
 	json_decref(v.pci);
 	json_decref(v.nodes);
 	json_decref(v.blocks);
+	json_decref(v.rx);
+	json_decref(v.types);
 	return e->code;
 }
 

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "kind.h"
+#include "proc.h"
 #include "qdev.h"
 
 /* QEMU resolves relative paths against its own working directory, and a
@@ -392,13 +393,96 @@ static int disk_cmdline(json_t *argv, const struct rt_device *d)
 	       cmdline_append(argv, "-device", disk_device_args(d));
 }
 
-static bool disk_missing(const struct rt_device *d, const struct vm_view *v,
+/* query-block's entry for d: its device's (a node attached to it), or
+ * a drive of its id (Ganeti's way, or one not attached). */
+static json_t *block_of(json_t *blocks, const char *id)
+{
+	char qdev[RT_ID_MAX + 48];
+	size_t i;
+	json_t *b;
+
+	snprintf(qdev, sizeof(qdev), "/machine/peripheral/%s/virtio-backend", id);
+	json_array_foreach(blocks, i, b) {
+		const char *dev = json_string_value(json_object_get(b, "device"));
+		const char *q = json_string_value(json_object_get(b, "qdev"));
+
+		if ((dev != NULL && strcmp(dev, id) == 0) ||
+		    (q != NULL && strcmp(q, qdev) == 0))
+			return b;
+	}
+	return NULL;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return strcmp(a, b) == 0 || (stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+				     sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
+}
+
+/* The path: the file QEMU opened, or one handed over in an fd set
+ * (/dev/fdset/N, a Ganeti drive), which QEMU (pid) must have open. */
+static void path_differs(const struct rt_device *d, const char *file,
+			 pid_t pid, char *why, size_t size)
+{
+	if (strncmp(file, "/dev/fdset/", 11) != 0) {
+		if (!same_file(file, d->path))
+			differs_say(why, size, "path: recorded %.200s, QEMU has "
+				    "%.200s", d->path, file);
+	} else if (pid > 0 && !proc_has_open(pid, d->path))
+		differs_say(why, size, "path: recorded %.200s, which QEMU does "
+			    "not have open", d->path);
+}
+
+/* The cache as cmdline gives it (blockdev-add's, a native file's): a
+ * Ganeti drive's is Ganeti's (disk_cache, disk_aio, the disk template),
+ * which its file does not record per disk. */
+static void cache_differs(const struct rt_device *d, json_t *cache,
+			  char *why, size_t size)
+{
+	bool direct = json_is_true(json_object_get(cache, "direct"));
+	bool no_flush = json_is_true(json_object_get(cache, "no-flush"));
+	bool writeback = json_is_true(json_object_get(cache, "writeback"));
+
+	if (direct != (strcmp(d->cache, "none") == 0) ||
+	    no_flush != (strcmp(d->cache, "unsafe") == 0) ||
+	    writeback != (strcmp(d->cache, "writethrough") != 0))
+		differs_say(why, size, "cache: recorded %s, QEMU has direct=%s "
+			    "no-flush=%s writeback=%s", d->cache,
+			    direct ? "on" : "off", no_flush ? "on" : "off",
+			    writeback ? "on" : "off");
+}
+
+/* Every field cmdline gives a disk, against what QEMU has. */
+static bool disk_differs(const struct rt_device *d, const struct vm_view *v,
 			 char *why, size_t size)
 {
-	if (has_backend(v->nodes, v->blocks, d->id))
-		return false;
-	snprintf(why, size, "QEMU has no block node or drive %s", d->id);
-	return true;
+	json_t *b = block_of(v->blocks, d->id);
+	json_t *in = json_object_get(b, "inserted");
+	const char *drv = json_string_value(json_object_get(in, "drv"));
+	const char *file = json_string_value(json_object_get(in, "file"));
+	bool ro = json_is_true(json_object_get(in, "ro"));
+
+	why[0] = '\0';
+	if (!has_backend(v->nodes, v->blocks, d->id)) {
+		differs_say(why, size, "QEMU has no block node or drive %s", d->id);
+		return true;
+	}
+	if (in == NULL)
+		return false;	/* a node not attached: the device is missing */
+	if (drv != NULL && strcmp(drv, d->format) != 0)
+		differs_say(why, size, "format: recorded %s, QEMU has %s",
+			    d->format, drv);
+	if (ro != (strcmp(d->mode, "ro") == 0))
+		differs_say(why, size, "mode: recorded %s, QEMU has it %s",
+			    d->mode, ro ? "read-only" : "read-write");
+	if (file != NULL)
+		path_differs(d, file, v->pid, why, size);
+	if (json_string_value(json_object_get(b, "device")) == NULL ||
+	    json_string_value(json_object_get(b, "device"))[0] == '\0')
+		cache_differs(d, json_object_get(in, "cache"), why, size);
+	return why[0] != '\0';
 }
 
 static void disk_to_request(const struct rt_device *d, struct request *r)
@@ -424,6 +508,6 @@ const struct kind_ops disk_ops = {
 	.release_steps = disk_release_steps,
 	.explain = name_image_user,
 	.cmdline = disk_cmdline,
-	.missing = disk_missing,
+	.differs = disk_differs,
 	.to_request = disk_to_request,
 };

@@ -1,4 +1,6 @@
 /* The device kinds' operations by kind: see kind.h. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -51,6 +53,21 @@ void request_from_device(const struct rt_device *d, struct request *r)
 	r->source = d->source;
 	r->added_by = d->added_by[0] != '\0' ? d->added_by : NULL;
 	kind_ops(d->kind)->to_request(d, r);
+}
+
+void differs_say(char *why, size_t size, const char *fmt, ...)
+{
+	size_t len = strnlen(why, size);
+	va_list ap;
+
+	if (len > 0 && len + 2 < size) {
+		memcpy(why + len, "; ", 3);
+		len += 2;
+	}
+	va_start(ap, fmt);
+	if (len < size)
+		vsnprintf(why + len, size - len, fmt, ap);
+	va_end(ap);
 }
 
 void host_side_init(struct host_side *h)

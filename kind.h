@@ -35,8 +35,12 @@ void host_side_close(struct host_side *h);
 
 /* What QEMU has, as check asks it: query-pci, query-named-block-nodes,
  * query-block. */
+/* What check compares the file with: query-pci, query-named-block-nodes,
+ * query-block, query-rx-filter, each recorded device's QOM type by its
+ * id ({id: type}), and QEMU's pid (0 where it cannot be told). */
 struct vm_view {
-	json_t *pci, *nodes, *blocks;
+	json_t *pci, *nodes, *blocks, *rx, *types;
+	pid_t pid;
 };
 
 struct kind_ops {
@@ -83,10 +87,12 @@ struct kind_ops {
 			struct error *e);
 	/* cmdline: the options that make d again, appended to argv. */
 	int (*cmdline)(json_t *argv, const struct rt_device *d);
-	/* check: whether what d needs besides its PCI device is missing
-	 * (a disk's backend, a NIC's tap on its bridge); the difference in
-	 * why. */
-	bool (*missing)(const struct rt_device *d, const struct vm_view *v,
+	/* check: whether QEMU (or the host) has d's own fields otherwise
+	 * than recorded, besides its PCI place and driver (a disk's
+	 * backend, format, mode, path, cache; a NIC's MAC, its tap on its
+	 * bridge): each difference, naming its field, into why ("; "
+	 * between them). */
+	bool (*differs)(const struct rt_device *d, const struct vm_view *v,
 			char *why, size_t size);
 	/* What a result (and with list set, list) says of d beyond the
 	 * fields every device has. */
@@ -110,6 +116,10 @@ extern const struct kind_ops disk_ops, nic_ops;
 /* The operations of kind k; of the kind named name ("disk"), or NULL. */
 const struct kind_ops *kind_ops(enum rt_kind k);
 const struct kind_ops *kind_ops_named(const char *name);
+
+/* Appends one difference to why (a kind's differs): "; " between them. */
+void differs_say(char *why, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Runs d's kind's release steps (as a plan of their own: a removal the
  * guest acknowledged in an earlier run). */

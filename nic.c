@@ -430,23 +430,37 @@ static int nic_cmdline(json_t *argv, const struct rt_device *d)
 
 /* Its tap (where known) is there, and on its bridge when the tool put it
  * there (bridged, no script). */
-static bool nic_missing(const struct rt_device *d, const struct vm_view *v,
+/* QEMU's MAC of the NIC: query-rx-filter names each by its id. */
+static const char *qemu_mac(json_t *rx, const char *id)
+{
+	size_t i;
+	json_t *f;
+
+	json_array_foreach(rx, i, f)
+		if (strcmp(json_string_value(json_object_get(f, "name")), id) == 0)
+			return json_string_value(json_object_get(f, "main-mac"));
+	return NULL;
+}
+
+/* The MAC cmdline gives the NIC, and its tap on its bridge. */
+static bool nic_differs(const struct rt_device *d, const struct vm_view *v,
 			char *why, size_t size)
 {
+	const char *mac = qemu_mac(v->rx, d->id);
 	char master[IFNAMSIZ + 1];
 
-	(void)v;
+	why[0] = '\0';
+	if (mac != NULL && strcasecmp(mac, d->mac) != 0)
+		differs_say(why, size, "mac: recorded %s, QEMU has %s", d->mac, mac);
 	if (d->tap[0] == '\0')
-		return false;
+		return why[0] != '\0';
 	if (!tap_exists(d->tap, master, sizeof(master)))
-		snprintf(why, size, "its tap %s is gone", d->tap);
+		differs_say(why, size, "its tap %s is gone", d->tap);
 	else if (d->script == NULL && d->link != NULL &&
 		 strcmp(d->nic_mode, "bridged") == 0 && strcmp(master, d->link) != 0)
-		snprintf(why, size, "its tap %s is not on bridge %s%s%s", d->tap,
-			 d->link, master[0] != '\0' ? " but on " : "", master);
-	else
-		return false;
-	return true;
+		differs_say(why, size, "its tap %s is not on bridge %s%s%s", d->tap,
+			    d->link, master[0] != '\0' ? " but on " : "", master);
+	return why[0] != '\0';
 }
 
 static void nic_describe(json_t *obj, const struct rt_device *d, bool list)
@@ -501,7 +515,7 @@ const struct kind_ops nic_ops = {
 	.add_steps = nic_add_steps,
 	.release_steps = nic_release_steps,
 	.cmdline = nic_cmdline,
-	.missing = nic_missing,
+	.differs = nic_differs,
 	.describe = nic_describe,
 	.to_request = nic_to_request,
 	.check_modify = check_nic_change,

@@ -1,4 +1,8 @@
 /* Which process a pid is: see proc.h. */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,4 +41,24 @@ void proc_identity(pid_t pid, char *out, size_t size)
 		   "%*u %*u %*d %*d %*d %*d %*d %*d %llu", &start) != 1)
 		return;
 	snprintf(out, size, "%d:%llu:%s", (int)pid, start, boot);
+}
+
+bool proc_has_open(pid_t pid, const char *path)
+{
+	char dir[64];
+	struct stat want, st;
+	struct dirent *ent;
+	bool found = false;
+	DIR *d;
+	int dfd;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	if (pid <= 0 || stat(path, &want) == -1 || (d = opendir(dir)) == NULL)
+		return false;
+	dfd = dirfd(d);
+	while (!found && (ent = readdir(d)) != NULL)
+		found = ent->d_name[0] != '.' && fstatat(dfd, ent->d_name, &st, 0) == 0 &&
+			st.st_dev == want.st_dev && st.st_ino == want.st_ino;
+	closedir(d);
+	return found;
 }

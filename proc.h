@@ -4,6 +4,7 @@
 #ifndef KH_PROC_H
 #define KH_PROC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -13,5 +14,9 @@
  * ever has. "" when the process cannot be looked at (pid 0: another pid
  * namespace's; gone; no /proc). */
 void proc_identity(pid_t pid, char *out, size_t size);
+
+/* Whether process pid has the file at path open (one of its fds is that
+ * file: the same device and inode). False where it cannot be told. */
+bool proc_has_open(pid_t pid, const char *path);
 
 #endif

@@ -472,6 +472,33 @@ t_ganeti_refuses_readonly_disk() {
 	same_as before
 }
 
+# A Ganeti drive's image is handed over in an fd set (/dev/fdset/N): check
+# compares its recorded path with the files QEMU has open, and its format
+# and mode as for any disk (issue 17).
+t_check_ganeti_drive_fields() {
+	ganeti_file newer
+	jq -c '.[1] = [] | .[3] = []' "$RT" >"$T/x" && mv "$T/x" "$RT"
+	QMP_SOCK=$T/ganeti/ctrl/vm1.qmp start_vm vm1 -name vm1
+	disk_image "$T/d1.img"
+	disk_image "$T/d2.img"
+	gkh disk add --uuid "$UUID1" --path "$T/d1.img" --dev-type file
+	expect_rc 0
+	gkh check
+	expect_rc 0
+	cp "$RT" "$T/good"
+	jq -c --arg p "$T/d2.img" '.[3][0][1] = $p' "$T/good" >"$RT"
+	gkh check
+	expect_rc 1
+	expect_out "disk disk-003fc157-66a8-4e6d: path: recorded $T/d2.img, which QEMU does not have open"
+	jq -c '.[3][0][0].mode = "ro"' "$T/good" >"$RT"
+	gkh check
+	expect_rc 1
+	expect_out "disk disk-003fc157-66a8-4e6d: mode: recorded ro, QEMU has it read-write"
+	cp "$T/good" "$RT"
+	gkh check
+	expect_rc 0
+}
+
 # --instance names a Ganeti instance: without its runtime file it does not
 # run here, and nothing is written into Ganeti's directory.
 t_ganeti_instance_without_file() {

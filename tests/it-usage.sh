@@ -379,7 +379,7 @@ t_check_finds_differences() {
 	sed -i 's/slot: 4/slot: 6/' "$RT"
 	kh -r "$RT" -m "$SOCK" check
 	expect_rc 1
-	expect_out "disk hotdisk-003fc157-pci-4: recorded at pci.0 slot 6, QEMU has it at bus 0 slot 4"
+	expect_out "disk hotdisk-003fc157-pci-4: recorded at pci.0 slot 6, QEMU has it at pci.0 slot 4"
 	expect_err "1 difference between"
 	cp "$T/rt.good" "$RT"
 	qmp blockdev-add "{\"driver\": \"raw\", \"node-name\": \"stray\", \"file\": {\"driver\": \"file\", \"filename\": \"$T/d2.img\"}}" >/dev/null
@@ -403,6 +403,48 @@ t_check_finds_differences() {
 	kh -r "$RT" -m "$SOCK" check
 	expect_rc 1
 	expect_out "device hotdisk-003fc157-pci-4: hot-plugged, but not recorded"
+}
+
+# Every field cmdline gives a device is compared with what QEMU has: a
+# file edited in any of them fails check, naming the field, so that no
+# migration target is built from it (issue 17).
+t_check_names_each_field() {
+	make_netns
+	start_vm vm
+	disk_image "$T/d1.img"
+	disk_image "$T/d2.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	kh -r "$RT" -m "$SOCK" nic add --uuid "$UUID2" --mac "$MAC1" --link br0
+	expect_rc 0
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 0
+	cp "$RT" "$T/rt.good"
+	local edit want n=0
+	while IFS='|' read -r edit want; do
+		cp "$T/rt.good" "$RT"
+		sed -i "$edit" "$RT"
+		cmp -s "$RT" "$T/rt.good" && fail "the edit '$edit' changed nothing"
+		kh -r "$RT" -m "$SOCK" check
+		[ "$RC" -eq 1 ] || fail "edit '$edit': check exit $RC, expected 1: $OUT"
+		expect_out "$want"
+		n=$((n + 1))
+	done <<-EDITS
+	0,/bus: pci.0/s//bus: pci.1/|disk hotdisk-003fc157-pci-4: recorded at pci.1 slot 4, QEMU has it at pci.0 slot 4
+	s/driver: virtio-blk-pci/driver: e1000/|disk hotdisk-003fc157-pci-4: driver: recorded e1000, QEMU has virtio-blk-pci
+	s/format: raw/format: qcow2/|disk hotdisk-003fc157-pci-4: format: recorded qcow2, QEMU has raw
+	s/cache: default/cache: none/|disk hotdisk-003fc157-pci-4: cache: recorded none, QEMU has direct=off no-flush=off writeback=on
+	s/mode: rw/mode: ro/|disk hotdisk-003fc157-pci-4: mode: recorded ro, QEMU has it read-write
+	s#d1.img#d2.img#|disk hotdisk-003fc157-pci-4: path: recorded $T/d2.img, QEMU has $T/d1.img
+	s/'52:54:00:12:34:56'/'52:54:00:12:34:58'/|nic hotnic-1b2c3d4e-pci-5: mac: recorded 52:54:00:12:34:58, QEMU has 52:54:00:12:34:56
+	EDITS
+	echo "INFO: $n edited fields, each named by check"
+	cp "$T/rt.good" "$RT"
+	# two at once: one line, both named
+	sed -i 's/format: raw/format: qcow2/; s/mode: rw/mode: ro/' "$RT"
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	expect_out "format: recorded qcow2, QEMU has raw; mode: recorded ro, QEMU has it read-write"
 }
 
 # check looks at a NIC's host side too: a tap taken off its bridge, or
