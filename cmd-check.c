@@ -132,8 +132,9 @@ static int check_intent(struct differences *df, struct session *s,
 			json_t *pci, struct error *e)
 {
 	struct runtime *rt = &s->rt;
+	struct rt_device rec = { 0 }, *named = NULL;
 	json_t *in = NULL;
-	const char *id, *op, *pending, *stale;
+	const char *id, *op, *pending, *stale, *uuid;
 	int bus, slot;
 
 	if (settle_read_intent(s, &in, &stale, e) != KH_OK)
@@ -145,13 +146,20 @@ static int check_intent(struct differences *df, struct session *s,
 	}
 	id = json_string_value(json_object_get(in, "id"));
 	op = json_string_value(json_object_get(in, "op"));
+	uuid = json_string_value(json_object_get(in, "uuid"));
+	/* the device the record names, as far as it says */
+	if (in != NULL && kind_ops_named(json_string_value(json_object_get(in, "kind"))) != NULL) {
+		rec.kind = kind_ops_named(json_string_value(json_object_get(in, "kind")))->kind;
+		rt_copy_lower(rec.uuid, sizeof(rec.uuid), uuid != NULL ? uuid : "");
+		named = &rec;
+	}
 	if ((pending = settle_pending_removal(in)) != NULL &&
 	    pci_find_device(pci, pending, &bus, &slot))
-		differ(df, NULL, pending, "a removal is pending (%s.intent): "
+		differ(df, named, pending, "a removal is pending (%s.intent): "
 		       "remove it again once the guest is up, or reboot the VM",
 		       runtime_aside(rt));
 	else if (in != NULL)
-		differ(df, NULL, id != NULL ? id : "?", "an interrupted %s is "
+		differ(df, named, id != NULL ? id : "?", "an interrupted %s is "
 		       "not settled (%s.intent): run check --repair",
 		       op != NULL ? op : "run", runtime_aside(rt));
 	json_decref(in);
@@ -277,7 +285,9 @@ static int check_option(int c, const char *arg, struct cmd_args *a,
  * there was a file. */
 static int check_check(struct cmd_args *a, unsigned *needs, struct error *e)
 {
-	(void)e;
+	if (a->dry_run && !a->repair)
+		return error_set(e, KH_EUSAGE, "check: --dry-run goes with "
+				 "--repair (check alone changes nothing)");
 	if (a->repair)
 		*needs = (*needs & ~CMD_READ) | CMD_CREATE | CMD_SETTLE;
 	return KH_OK;

@@ -88,7 +88,7 @@ static int list_exec(struct session *s, struct cmd_args *a, struct error *e)
 	if (s->o->json)
 		print_json(json_pack("{s:s, s:O}", "runtime", s->o->runtime,
 				     "devices", devices));
-	else
+	else if (!s->o->quiet)	/* -q: the exit status alone */
 		print_list_text(devices);
 out:
 	json_decref(devices);

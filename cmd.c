@@ -136,6 +136,7 @@ static int find_command(int argc, char **argv, const struct cmd_entry **found,
 static int parse_options(const struct cmd_entry *c, int argc, char **argv,
 			 struct cmd_args *a, bool *help, struct error *e)
 {
+	bool seen[128] = { false };
 	char name[32];
 	int ch, li = 0;
 
@@ -154,6 +155,12 @@ static int parse_options(const struct cmd_entry *c, int argc, char **argv,
 			return error_set(e, KH_EUSAGE, "%s does not take '--%s'",
 					 name, ch == 'n' ? "dry-run" :
 					 longopts[li].name);
+		/* the second of two would win silently */
+		if (seen[ch & 127])
+			return error_set(e, KH_EUSAGE, "%s: '--%s' given twice",
+					 name, ch == 'n' ? "dry-run" :
+					 longopts[li].name);
+		seen[ch & 127] = true;
 		if (ch == 'n')
 			a->dry_run = true;
 		else if ((c->option != NULL ? c->option(ch, optarg, a, e) :

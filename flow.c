@@ -1,4 +1,5 @@
 /* Steps 3 to 5 of an add, a removal and a NIC modify: see flow.h. */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -308,6 +309,7 @@ static int unplug_recorded(struct session *s, struct rt_device *d,
 	 * it lacks went outside the tool, and its entry goes */
 	p.gone_is_done = d->state == RT_UNPLUGGING ||
 			 runtime_names_vm(&s->rt);
+	p.reset_finishes = s->prelaunch;
 	/* a dry run refuses what the real run's device_del would */
 	if (s->o->dry_run && !p.gone_is_done && !in_qemu(s, d->id, e)) {
 		if (e->code == KH_OK)
@@ -376,6 +378,17 @@ int flow_remove(struct session *s, const struct request *r, struct error *e)
 		return KH_OK;
 	}
 	/* 3 (nothing to ask QEMU before the file knows the device), 2 */
+	/* the same removal again (a retry) finds nothing to do: said so */
+	if (runtime_find_uuid(&s->rt, r->uuid) == NULL) {
+		char note[PATH_MAX + 64];
+
+		snprintf(note, sizeof(note), "not recorded in %s, nothing to remove",
+			 s->o->runtime);
+		print_result(s->o, json_pack("{s:s, s:s, s:s, s:s}", "result",
+					     "absent", "kind", rt_kind_name(r->kind),
+					     "uuid", r->uuid, "note", note));
+		return KH_OK;
+	}
 	if ((d = find_recorded(s, r, e)) != NULL &&
 	    session_connect(s, CHANGE_REMOVE, e) == KH_OK &&
 	    /* 4, 5 */

@@ -45,7 +45,13 @@ void print_result(const struct options *o, json_t *res)
 		print_json(res);
 		return;
 	}
-	if (!o->quiet && res != NULL)
+	if (!o->quiet && res != NULL && json_object_get(res, "note") != NULL)
+		printf("%s %s %s: %s\n",
+		       json_string_value(json_object_get(res, "result")),
+		       json_string_value(json_object_get(res, "kind")),
+		       json_string_value(json_object_get(res, "uuid")),
+		       json_string_value(json_object_get(res, "note")));
+	else if (!o->quiet && res != NULL)
 		printf("%s %s %s: %s at %s slot %d\n",
 		       json_string_value(json_object_get(res, "result")),
 		       json_string_value(json_object_get(res, "kind")),

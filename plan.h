@@ -89,6 +89,10 @@ struct plan {
 	 * an unplug by hand); else a device QEMU lacks means the monitor
 	 * is not the file's VM */
 	bool gone_is_done;
+	/* the VM is in prelaunch: no guest has run since the last reset, to
+	 * acknowledge an unplug; a reset finishes it, and changes nothing
+	 * else there (plan_unplug) */
+	bool reset_finishes;
 	/* --dry-run: the steps are appended here as JSON, not run */
 	json_t *shown;
 	bool broken;	/* a step could not be made: run fails */

@@ -69,9 +69,12 @@ static int parse_int_option(const char *opt, const char *value, int min,
 	char *end;
 	long n;
 
+	/* digits only: no sign, space or leading zero (010 is no octal) */
 	errno = 0;
 	n = strtol(value, &end, 10);
-	if (errno || end == value || *end != '\0' || n < min || n > max)
+	if (errno || end == value || *end != '\0' || n < min || n > max ||
+	    strspn(value, "0123456789") != strlen(value) ||
+	    (value[0] == '0' && value[1] != '\0'))
 		return error_set(e, KH_EUSAGE, "%s: '%.20s' is not a number %d-%d",
 				 opt, value, min, max);
 	*out = (int)n;

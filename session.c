@@ -212,8 +212,12 @@ int session_connect(struct session *s, enum change change, struct error *e)
 	if (first < end &&
 	    ask(s->m, asked + first, r + first, end - first, e) == KH_OK &&
 	    (!fresh || check_identity(s->o, &s->rt, r[0], r[1], e) == KH_OK) &&
-	    change != CHANGE_NONE)
-		run_state_verdict(r[2], r[3], change == CHANGE_REMOVE, e);
+	    change != CHANGE_NONE &&
+	    run_state_verdict(r[2], r[3], change == CHANGE_REMOVE, e) == KH_OK) {
+		const char *status = json_string_value(json_object_get(r[2], "status"));
+
+		s->prelaunch = status != NULL && strcmp(status, "prelaunch") == 0;
+	}
 	for (size_t i = 0; i < 4; i++)
 		json_decref(r[i]);
 	return e->code;
@@ -228,7 +232,17 @@ const char *session_qemu(struct session *s)
 
 int session_commit(struct session *s, struct error *e)
 {
-	return commit_file(&s->rt, e);
+	bool made = !s->rt.exists;
+
+	if (commit_file(&s->rt, e) != KH_OK)
+		return e->code;
+	/* said once, as the file is made */
+	if (made && runtime_records_vm(&s->rt) && !runtime_names_vm(&s->rt) &&
+	    !s->o->quiet)
+		fprintf(stderr, "kvm-hotplug: warning: QEMU has no -name or -uuid: "
+			"%s cannot name its VM, and the monitor of another VM "
+			"would not be told apart\n", s->o->runtime);
+	return KH_OK;
 }
 
 int session_save(struct session *s, struct error *e)

@@ -26,6 +26,9 @@ struct session {
 	struct monitor *m;		/* NULL until connected */
 	/* the QEMU process behind m: see session_qemu */
 	char qemu[128];
+	/* QEMU's run state, asked for a change, is prelaunch: no guest has
+	 * run since QEMU started or was last reset */
+	bool prelaunch;
 	/* a pending removal that settling the intent record finished, kept
 	 * so that a removal of the same device can say it is done (kind
 	 * and uuid set, else zero) */

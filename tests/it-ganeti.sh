@@ -115,6 +115,20 @@ t_run_state() {
 	expect_rc 1
 	expect_err "QEMU is in state inmigrate: a migration target has no guest yet"
 	grep -q "uuid: $UUID1" "$T/dst.runtime" || fail "the refused removal changed the file"
+	# a VM that never ran (-S, prelaunch): QEMU 7.2 would keep a removal
+	# asked now pending for good once the guest boots; no guest has run
+	# since the last reset, and one more reset finishes the unplug
+	# (issue 17)
+	launch_qemu pre -S
+	kh -r "$T/pre.runtime" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	kh -v -r "$T/pre.runtime" -m "$SOCK" disk remove --uuid "$UUID1"
+	expect_rc 0
+	expect_out "removed disk $UUID1"
+	grep -q "QEMU is in prelaunch: system_reset finishes the unplug" "$T/err" || fail "no reset said: $ERR"
+	[ -z "$(slot_of hotdisk-003fc157-pci-4)" ] || fail "the disk is still in QEMU"
+	! has_node hotdisk-003fc157-pci-4 || fail "the disk's node stayed"
+	[ "$(qmp query-status | jq -r .status)" = prelaunch ] || fail "not in prelaunch after the removal"
 	launch_qemu dst2 -S -incoming "unix:$T/migration.sock"
 	migrate "$src" "$SOCK"
 	SOCK=$src

@@ -194,11 +194,13 @@ launch_qemu() {
 	PID=$(cat "$T/$name.pid")
 }
 
-# start_vm NAME [QEMU ARGS...]: a paused VM, no guest.
+# start_vm NAME [QEMU ARGS...]: a paused VM, no guest. It has run for a
+# moment (cont, stop): a VM that never ran (prelaunch) takes no removal.
 start_vm() {
 	local name=$1
 	shift
 	launch_qemu "$name" -S "$@"
+	qmp cont >/dev/null && qmp stop >/dev/null || fail "QEMU $name did not run and stop"
 }
 
 # launch_guest NAME [QEMU ARGS...]: QEMU running the tiny guest, not
