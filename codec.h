@@ -85,6 +85,11 @@ struct rt_codec {
 	/* How the file names a new device in QEMU. data as for serialise. */
 	enum rt_id_scheme (*id_scheme)(const void *data);
 
+	/* Whether the file as read (data) has an entry of uuid that the
+	 * model does not hold (a Ganeti disk on a SCSI bus, which is left
+	 * alone); NULL where every entry is the model's. */
+	bool (*has_other_entry)(const void *data, const char *uuid);
+
 	/* After the file at path was replaced with f: what the format
 	 * keeps beside it, made to match. NULL for a format with nothing
 	 * beside its file. */

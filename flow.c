@@ -379,6 +379,11 @@ int flow_remove(struct session *s, const struct request *r, struct error *e)
 	}
 	/* 3 (nothing to ask QEMU before the file knows the device), 2 */
 	/* the same removal again (a retry) finds nothing to do: said so */
+	if (runtime_find_uuid(&s->rt, r->uuid) == NULL &&
+	    runtime_has_other_entry(&s->rt, r->uuid))
+		return error_set(e, KH_EFAIL, "%s %s is in %s on a bus kvm-hotplug "
+				 "does not manage: it is left alone",
+				 rt_kind_name(r->kind), r->uuid, s->o->runtime);
 	if (runtime_find_uuid(&s->rt, r->uuid) == NULL) {
 		char note[PATH_MAX + 64];
 

@@ -91,6 +91,26 @@ static bool manageable(json_t *entry, enum rt_kind kind)
 		json_is_integer(json_object_get(obj, "pci")));
 }
 
+static bool has_other_entry(const void *data, const char *uuid)
+{
+	const struct ganeti_file *g = data;
+	static const struct { int list; enum rt_kind kind; } lists[] = {
+		{ G_NICS, RT_NIC }, { G_DISKS, RT_DISK },
+	};
+	size_t i, k;
+	json_t *entry;
+
+	for (k = 0; g != NULL && k < sizeof(lists) / sizeof(lists[0]); k++)
+		json_array_foreach(json_array_get(g->root, lists[k].list), i, entry) {
+			const char *u = str(entry_object(entry, lists[k].kind), "uuid");
+
+			if (!manageable(entry, lists[k].kind) && u != NULL &&
+			    strcasecmp(u, uuid) == 0)
+				return true;
+		}
+	return false;
+}
+
 /* "0x8": what Ganeti writes, and nothing looser. */
 static int parse_slot_addr(const char *addr, int *slot)
 {
@@ -748,5 +768,6 @@ const struct rt_codec ganeti_codec = {
 	.free_data = ganeti_free,
 	.device_defaults = device_defaults,
 	.id_scheme = ganeti_id_scheme,
+	.has_other_entry = has_other_entry,
 	.commit_side_files = commit_nic_files,
 };

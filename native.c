@@ -465,5 +465,6 @@ const struct rt_codec native_codec = {
 	.free_data = native_free,
 	.device_defaults = native_device_defaults,
 	.id_scheme = native_id_scheme,
+	.has_other_entry = NULL,
 	.commit_side_files = NULL,
 };

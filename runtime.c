@@ -667,6 +667,13 @@ bool runtime_records_vm(const struct runtime *rt)
 	return codec(rt)->records_vm;
 }
 
+bool runtime_has_other_entry(const struct runtime *rt, const char *uuid)
+{
+	const struct rt_codec *c = codec(rt);
+
+	return c->has_other_entry != NULL && c->has_other_entry(rt->codec_data, uuid);
+}
+
 bool runtime_names_vm(const struct runtime *rt)
 {
 	return rt->vm_name != NULL || rt->vm_uuid[0] != '\0';

@@ -169,6 +169,10 @@ bool runtime_records_unplugging(const struct runtime *rt);
  * a Ganeti file names it in its own kvm_cmd. */
 bool runtime_records_vm(const struct runtime *rt);
 
+/* Whether the file has an entry of uuid that it does not give the model
+ * (codec.h: has_other_entry), which the tool leaves alone. */
+bool runtime_has_other_entry(const struct runtime *rt, const char *uuid);
+
 /* Whether the file names its VM (a name or a uuid), which the monitor
  * was checked against (session_connect; a native file naming none was
  * bound to the monitor's VM then, if that has a name or uuid). */

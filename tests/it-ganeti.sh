@@ -557,7 +557,7 @@ t_ganeti_scsi_disk_kept() {
 	expect_rc 0
 	gkh disk remove --uuid 44444444-5555-4666-8777-888888888888
 	expect_rc 1
-	expect_err "no disk with uuid 44444444-5555-4666-8777-888888888888"
+	expect_err "disk 44444444-5555-4666-8777-888888888888 is in .* on a bus kvm-hotplug does not manage: it is left alone"
 }
 
 t_ganeti_bad_files() {

@@ -347,6 +347,12 @@ t_signal_during_removal() {
 	kh -r "$RT" -m "$SOCK" check
 	expect_rc 1
 	expect_out "an interrupted add is not settled (.*vm.runtime.intent): run check --repair"
+	# -j names the device the record is about (issue 17)
+	kh -j -r "$RT" -m "$SOCK" check
+	expect_rc 1
+	jq -e --arg u "$UUID2" '.differences[] | select(.problem | test("interrupted add")) |
+		.kind == "disk" and .uuid == $u' <<<"$OUT" >/dev/null ||
+		fail "check -j: $OUT"
 }
 
 # An intent record belongs to one QEMU process. A removal left pending
