@@ -428,21 +428,23 @@ static int nic_cmdline(json_t *argv, const struct rt_device *d)
 	       cmdline_append(argv, "-device", nic_device_args(d));
 }
 
-/* Its tap (where known) is there, and on its bridge when the tool put it
- * there (bridged, no script). */
 /* QEMU's MAC of the NIC: query-rx-filter names each by its id. */
 static const char *qemu_mac(json_t *rx, const char *id)
 {
 	size_t i;
 	json_t *f;
 
-	json_array_foreach(rx, i, f)
-		if (strcmp(json_string_value(json_object_get(f, "name")), id) == 0)
+	json_array_foreach(rx, i, f) {
+		const char *name = json_string_value(json_object_get(f, "name"));
+
+		if (name != NULL && strcmp(name, id) == 0)
 			return json_string_value(json_object_get(f, "main-mac"));
+	}
 	return NULL;
 }
 
-/* The MAC cmdline gives the NIC, and its tap on its bridge. */
+/* The MAC cmdline gives the NIC; its tap (where known) is there, and on
+ * its bridge when the tool put it there (bridged, no script). */
 static bool nic_differs(const struct rt_device *d, const struct vm_view *v,
 			char *why, size_t size)
 {
