@@ -431,7 +431,8 @@ t_quiet_and_unnamed_vm() {
 	expect_rc 0
 	[ -z "$OUT" ] || fail "-q list printed: $OUT"
 	start_vm named -name vm-n
-	kh -r "$T/n.runtime" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img" --mode ro
+	disk_image "$T/d3.img"
+	kh -r "$T/n.runtime" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d3.img"
 	expect_rc 0
 	[ -z "$ERR" ] || fail "a named VM's file warned: $ERR"
 }
