@@ -219,6 +219,7 @@ int main(int argc, char **argv)
 	struct error e = { 0 };
 	/* no SA_RESTART: a wait ends at the signal */
 	struct sigaction sa = { .sa_handler = on_signal };
+	sigset_t handled;
 
 	/* A monitor that goes away must give an error, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
@@ -230,7 +231,11 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	monitor_interrupt_on(&interrupted);
+	sigemptyset(&handled);
+	sigaddset(&handled, SIGTERM);
+	sigaddset(&handled, SIGINT);
+	sigaddset(&handled, SIGHUP);
+	monitor_interrupt_on(&interrupted, &handled);
 	if (run(argc, argv, &o, &e) != KH_OK) {
 		fprintf(stderr, "kvm-hotplug: %s\n", e.msg);
 		if (o.json && !o.reported)

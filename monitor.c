@@ -37,10 +37,12 @@ static int remaining_ms(int64_t deadline)
 
 /* Waits until fd is ready for events or the deadline passes. */
 static volatile sig_atomic_t *interrupt_flag;
+static sigset_t interrupt_signals;
 
-void monitor_interrupt_on(volatile sig_atomic_t *flag)
+void monitor_interrupt_on(volatile sig_atomic_t *flag, const sigset_t *signals)
 {
 	interrupt_flag = flag;
+	interrupt_signals = *signals;
 }
 
 static int wait_fd(int fd, short events, int64_t deadline, const char *what,
@@ -49,14 +51,25 @@ static int wait_fd(int fd, short events, int64_t deadline, const char *what,
 	struct pollfd p = { .fd = fd, .events = events };
 
 	for (;;) {
-		int n;
+		int left = remaining_ms(deadline), n, err;
+		struct timespec ts = { left / 1000, (left % 1000) * 1000000L };
+		sigset_t open;
 
 		/* a signal that came before the wait counts as much as one
-		 * that ends it (EINTR) */
-		if (interrupt_flag != NULL && *interrupt_flag != 0)
+		 * that ends it (EINTR); blocked from the check on, one that
+		 * comes in between is delivered inside ppoll, ending it */
+		if (interrupt_flag != NULL)
+			sigprocmask(SIG_BLOCK, &interrupt_signals, &open);
+		if (interrupt_flag != NULL && *interrupt_flag != 0) {
+			sigprocmask(SIG_SETMASK, &open, NULL);
 			return error_set(e, KH_ETIMEOUT, "interrupted by signal "
 					 "%d (%s)", (int)*interrupt_flag, what);
-		n = poll(&p, 1, remaining_ms(deadline));
+		}
+		n = ppoll(&p, 1, &ts, interrupt_flag != NULL ? &open : NULL);
+		err = errno;
+		if (interrupt_flag != NULL)
+			sigprocmask(SIG_SETMASK, &open, NULL);
+		errno = err;
 		if (n > 0)
 			return KH_OK;
 		if (n == 0)
@@ -453,7 +466,8 @@ static int read_greeting(struct monitor *m, struct error *e)
 
 	for (;;) {
 		if (read_message(m, deadline, "greeting", &msg, e) != KH_OK) {
-			if (e->code == KH_ETIMEOUT)
+			/* a signal is said as such, not as QEMU's silence */
+			if (e->code == KH_ETIMEOUT && strstr(e->msg, "interrupted") == NULL)
 				error_set(e, KH_ETIMEOUT,
 					  "no greeting from the QEMU monitor within "
 					  "%d ms (is another client connected?)",

@@ -67,10 +67,13 @@ int monitor_wait_event(struct monitor *m, const char *name,
 		       monitor_event_match match, void *arg, int timeout_ms,
 		       struct error *e);
 
-/* A flag the caller's signal handlers set to the signal's number: once it
- * is set, every wait on any connection gives up (KH_ETIMEOUT, "interrupted
- * by signal N"), so that the caller can leave things recorded as they
- * are. Handlers must be installed without SA_RESTART. */
-void monitor_interrupt_on(volatile sig_atomic_t *flag);
+/* A flag the caller's signal handlers (for signals) set to the signal's
+ * number: once it is set, every wait on any connection gives up
+ * (KH_ETIMEOUT, "interrupted by signal N"), so that the caller can leave
+ * things recorded as they are. The signals are blocked from the flag's
+ * check into the wait (ppoll), so that one arriving in between ends the
+ * wait at once rather than at its deadline. Handlers must be installed
+ * without SA_RESTART. */
+void monitor_interrupt_on(volatile sig_atomic_t *flag, const sigset_t *signals);
 
 #endif

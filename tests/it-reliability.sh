@@ -75,11 +75,28 @@ t_hung_qemu() {
 	local t0
 	t0=$(uptime_cs)
 	kh -t 1 -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
-	kill -CONT "$PID"
 	expect_rc 4
 	expect_err "no greeting from the QEMU monitor within 1000 ms"
 	not_before "$t0" 1 "the add"
 	[ ! -e "$RT" ] || fail "runtime file created"
+	# a signal while it waits for the greeting is said as such
+	local tool
+	"$KH" -t 60 -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img" >"$T/out" 2>"$T/err" &
+	tool=$!
+	within "$WAIT_LIMIT" in_ppoll "$tool" || { kill -CONT "$PID"; fail "the tool did not wait for the greeting"; }
+	kill -TERM "$tool"
+	wait_child "$tool" "the add, after SIGTERM,"
+	kill -CONT "$PID"
+	[ "$CHILD_RC" -eq 4 ] || fail "exit $CHILD_RC after SIGTERM: $(cat "$T/err")"
+	grep -q "interrupted by signal 15 (greeting)" "$T/err" || fail "SIGTERM in the greeting: $(cat "$T/err")"
+	[ ! -e "$RT" ] || fail "runtime file created"
+}
+
+# in_ppoll PID: the tool PID is blocked in ppoll(2) (syscall 271): a wait
+# on the monitor.
+in_ppoll() {
+	gone "$1" && fail "the tool (pid $1) ended: $(cat "$T/err")"
+	[ "$(cut -d' ' -f1 "/proc/$1/syscall" 2>/dev/null)" = 271 ]
 }
 
 # A hung QEMU's listen queue fills with the runs that gave up on it:
