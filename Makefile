@@ -50,7 +50,7 @@ FLOW = flow settle disk nic kind session proc qdev plan request output log pci \
 OBJS_test_flow = $(FLOW)
 # the executor alone: the QMP client and what it says on stderr
 OBJS_test_plan = plan log monitor fault error tests/fake_clock
-OBJS_kvm-hotplug = hotplug cmd cmd-check cmd-cmdline cmd-device cmd-list \
+OBJS_kvm-hotplug = hotplug cmd cmd-check cmd-cmdline cmd-device cmd-list cmd-supported \
 	cmd-sync sync $(FLOW)
 # $(call objs,FLAVOUR,NAMES): their objects in that flavour
 objs = $(addprefix $(B)/$(1)/,$(addsuffix .o,$(2)))

@@ -18,6 +18,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_check_entry,
 	&cmd_cmdline_entry,
 	&cmd_sync_entry,
+	&cmd_supported_entry,
 };
 #define NCMDS (sizeof(cmd_table) / sizeof(cmd_table[0]))
 
@@ -167,6 +168,9 @@ static int parse_options(const struct cmd_entry *c, int argc, char **argv,
 		     parse_device_option(ch, optarg, &a->r, e)) != KH_OK)
 			return e->code;
 	}
+	for (; optind < argc && c->argument != NULL; optind++)
+		if (c->argument(argv[optind], a, e) != KH_OK)
+			return e->code;
 	if (optind < argc)
 		return error_set(e, KH_EUSAGE, "%s: unexpected argument '%.40s'",
 				 name, argv[optind]);

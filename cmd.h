@@ -22,6 +22,7 @@ struct cmd_args {
 	const char *from;	/* sync --from FILE */
 	const char *format;	/* cmdline --format */
 	bool dry_run;		/* --dry-run, any changing command */
+	unsigned kinds;		/* supported: bit per enum rt_kind; 0: all */
 };
 
 /* What a command needs before it runs. */
@@ -46,6 +47,8 @@ struct cmd_entry {
 	 * options (parse_device_option). */
 	int (*option)(int c, const char *arg, struct cmd_args *a,
 		      struct error *e);
+	/* Each word after the options; NULL: none is taken. */
+	int (*argument)(const char *arg, struct cmd_args *a, struct error *e);
 	/* The arguments as a whole, before the global paths are looked at;
 	 * may change *needs (check --repair changes the file). NULL: any. */
 	int (*check)(struct cmd_args *a, unsigned *needs, struct error *e);
@@ -57,7 +60,8 @@ struct cmd_entry {
 
 extern const struct cmd_entry cmd_disk_add_entry, cmd_disk_remove_entry,
 	cmd_nic_add_entry, cmd_nic_remove_entry, cmd_nic_modify_entry,
-	cmd_list_entry, cmd_check_entry, cmd_cmdline_entry, cmd_sync_entry;
+	cmd_list_entry, cmd_check_entry, cmd_cmdline_entry, cmd_sync_entry,
+	cmd_supported_entry;
 
 /* Finds the command argv names (argv[0] the object, argv[1] its verb if
  * it has verbs), parses its options, checks them and the global paths it

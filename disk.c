@@ -250,17 +250,24 @@ struct disk_backend {
 		    const struct host_side *h);
 	void (*release)(struct plan *p, const struct rt_device *d);
 	bool opens_image;	/* here, to hand it to QEMU */
+	const char *const *commands;	/* the QMP commands add and release send */
 };
+
+static const char *const blockdev_commands[] = { "blockdev-add", "blockdev-del",
+						 NULL };
+/* HMP's drive_add and drive_del go through human-monitor-command */
+static const char *const drive_commands[] = { "add-fd", "remove-fd",
+	"human-monitor-command", "blockdev-del", NULL };
 
 /* A native file's disks are blockdev-add nodes named by the id. A Ganeti
  * file's are drives (a BlockBackend named by the id) made as Ganeti makes
  * them, because Ganeti removes them its own way: device_del and at once
  * HMP drive_del, which leaves a blockdev-add node in QEMU for good. */
 static const struct disk_backend blockdev_backend = {
-	blockdev_add, blockdev_release, false
+	blockdev_add, blockdev_release, false, blockdev_commands
 };
 static const struct disk_backend drive_backend = {
-	drive_add, drive_release, true
+	drive_add, drive_release, true, drive_commands
 };
 
 static const struct disk_backend *disk_backend(const struct runtime *rt)
@@ -485,6 +492,11 @@ static bool disk_differs(const struct rt_device *d, const struct vm_view *v,
 	return why[0] != '\0';
 }
 
+static const char *const *disk_qmp_needs(const struct runtime *rt)
+{
+	return disk_backend(rt)->commands;
+}
+
 static void disk_to_request(const struct rt_device *d, struct request *r)
 {
 #define OR_NULL(s) ((s)[0] != '\0' ? (s) : NULL)
@@ -509,5 +521,6 @@ const struct kind_ops disk_ops = {
 	.explain = name_image_user,
 	.cmdline = disk_cmdline,
 	.differs = disk_differs,
+	.qmp_needs = disk_qmp_needs,
 	.to_request = disk_to_request,
 };

@@ -85,6 +85,16 @@ struct kind_ops {
 	 * another recorded disk has open). */
 	void (*explain)(const struct runtime *rt, const struct rt_device *d,
 			struct error *e);
+	/* What the host must offer a new device of this kind in a file
+	 * like rt's (a NIC's tun device, and vhost-net where the file gives
+	 * every NIC vhost): KH_EFAIL or KH_ENOHOTPLUG saying what is
+	 * missing. NULL: nothing. */
+	int (*host_ready)(const struct runtime *rt, struct error *e);
+	/* The QMP commands an add and a removal of this kind send in a
+	 * file like rt's (NULL-terminated), besides every device's
+	 * (device_add, device_del, query-pci, qom-get): supported asks
+	 * QEMU for each. */
+	const char *const *(*qmp_needs)(const struct runtime *rt);
 	/* cmdline: the options that make d again, appended to argv. */
 	int (*cmdline)(json_t *argv, const struct rt_device *d);
 	/* check: whether QEMU (or the host) has d's own fields otherwise

@@ -34,7 +34,7 @@
 #define RT_FILE_DRIVER_FILE "file"		/* a regular file */
 #define RT_FILE_DRIVER_BLOCK "host_device"	/* a block device */
 
-enum rt_kind { RT_DISK, RT_NIC };
+enum rt_kind { RT_DISK, RT_NIC, RT_NKINDS };
 enum rt_state { RT_PLUGGED, RT_UNPLUGGING };
 
 /* The values each disk parameter may take, NULL-terminated. */

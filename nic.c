@@ -465,6 +465,30 @@ static bool nic_differs(const struct rt_device *d, const struct vm_view *v,
 	return why[0] != '\0';
 }
 
+static int nic_host_ready(const struct runtime *rt, struct error *e)
+{
+	struct rt_device d = { .kind = RT_NIC };
+	bool used;
+
+	if (tap_usable(e) != KH_OK)
+		return e->code;
+	runtime_device_defaults(rt, &d);
+	if (strcmp(d.vhost, "on") != 0)
+		return KH_OK;
+	if (vhost_decision("on", d.queues > 0 ? d.queues : 1, &used, e) != KH_OK)
+		return error_prefix(e, "every NIC of this file gets vhost: ");
+	return KH_OK;
+}
+
+static const char *const *nic_qmp_needs(const struct runtime *rt)
+{
+	static const char *const commands[] = { "getfd", "closefd", "netdev_add",
+						"netdev_del", NULL };
+
+	(void)rt;
+	return commands;
+}
+
 static void nic_describe(json_t *obj, const struct rt_device *d, bool list)
 {
 	json_object_set_new(obj, "mac", json_string(d->mac));
@@ -518,6 +542,8 @@ const struct kind_ops nic_ops = {
 	.release_steps = nic_release_steps,
 	.cmdline = nic_cmdline,
 	.differs = nic_differs,
+	.qmp_needs = nic_qmp_needs,
+	.host_ready = nic_host_ready,
 	.describe = nic_describe,
 	.to_request = nic_to_request,
 	.check_modify = check_nic_change,

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -22,6 +23,19 @@
 #include "tap.h"
 
 #define TUN_DEV		"/dev/net/tun"
+
+/* The tun device; a test build (the fault points' one) takes another
+ * path from KH_TEST_TUN_DEV, to see what a host without it does. */
+static const char *tun_dev(void)
+{
+#ifdef KH_FAULT_INJECTION
+	const char *path = getenv("KH_TEST_TUN_DEV");
+
+	if (path != NULL)
+		return path;
+#endif
+	return TUN_DEV;
+}
 #define VHOST_DEV	"/dev/vhost-net"
 #define SCRIPT_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:" \
 			"/sbin:/bin"
@@ -55,11 +69,11 @@ static int tun_flags(int queues, int *flags, struct error *e)
 	unsigned int features;
 	int fd, rc = KH_OK;
 
-	if ((fd = open(TUN_DEV, O_RDWR | O_CLOEXEC)) == -1)
-		return error_set(e, KH_EFAIL, TUN_DEV ": %s", strerror(errno));
+	if ((fd = open(tun_dev(), O_RDWR | O_CLOEXEC)) == -1)
+		return error_set(e, KH_EFAIL, "%s: %s", tun_dev(), strerror(errno));
 	if (ioctl(fd, TUNGETFEATURES, &features) == -1)
-		rc = error_set(e, KH_EFAIL, TUN_DEV ": cannot read features: %s",
-			       strerror(errno));
+		rc = error_set(e, KH_EFAIL, "%s: cannot read features: %s",
+			       tun_dev(), strerror(errno));
 	close(fd);
 	if (rc != KH_OK)
 		return rc;
@@ -85,8 +99,8 @@ static int tap_attach(struct tap *t, int i, int flags, struct error *e)
 
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	ifr.ifr_flags = (short)(i == 0 ? flags | IFF_TUN_EXCL : flags);
-	if ((t->fds[i] = open(TUN_DEV, O_RDWR | O_CLOEXEC)) == -1)
-		return error_set(e, KH_EFAIL, TUN_DEV ": %s", strerror(errno));
+	if ((t->fds[i] = open(tun_dev(), O_RDWR | O_CLOEXEC)) == -1)
+		return error_set(e, KH_EFAIL, "%s: %s", tun_dev(), strerror(errno));
 	if (ioctl(t->fds[i], TUNSETIFF, &ifr) == -1) {
 		if (i == 0 && errno == EBUSY)
 			return error_set(e, KH_EFAIL,
@@ -101,6 +115,13 @@ static int tap_attach(struct tap *t, int i, int flags, struct error *e)
 	memcpy(t->name, ifr.ifr_name, sizeof(t->name));
 	t->name[sizeof(t->name) - 1] = '\0';
 	return KH_OK;
+}
+
+int tap_usable(struct error *e)
+{
+	int flags;
+
+	return tun_flags(1, &flags, e);
 }
 
 int tap_open(struct tap *t, const char *name, int queues, struct error *e)

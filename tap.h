@@ -25,6 +25,10 @@ struct tap {
 /* Sets every fd to -1. */
 void tap_init(struct tap *t);
 
+/* Whether taps can be made here: the tun device opens and tells its
+ * features. KH_EFAIL naming the device and why not. */
+int tap_usable(struct error *e);
+
 /* Opens a new tap with queues fds (IFF_MULTI_QUEUE when queues > 1),
  * IFF_TAP|IFF_NO_PI, and IFF_VNET_HDR when the kernel offers it
  * (TUNGETFEATURES). name NULL lets the kernel choose ("tap%d"); an

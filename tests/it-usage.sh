@@ -372,6 +372,104 @@ t_hostile_paths() {
 	same_as before
 }
 
+# ---- supported ----
+
+# fake_qmp SOCK [MISSING]: a QMP peer on SOCK (in the background) that
+# answers what supported asks as QEMU 7.2 on pc does, but offers no
+# command MISSING; its pid in FAKE.
+fake_qmp() {
+	python3 - "$1" "${2:-}" <<-'PY' &
+	import json, os, socket, sys
+	path, missing = sys.argv[1], sys.argv[2]
+	names = ["qmp_capabilities", "query-name", "query-uuid", "query-status",
+	         "query-migrate", "query-commands", "query-pci", "qom-get",
+	         "device_add", "device_del", "blockdev-add", "blockdev-del",
+	         "getfd", "closefd", "netdev_add", "netdev_del", "add-fd",
+	         "remove-fd", "human-monitor-command"]
+	answers = {
+	    "query-name": {"name": "fake"},
+	    "query-uuid": {"UUID": "00000000-0000-0000-0000-000000000000"},
+	    "query-status": {"status": "running", "running": True},
+	    "query-migrate": {},
+	    "query-commands": [{"name": n} for n in names if n != missing],
+	    "qom-get": "/machine/i440fx/piix4_pm",
+	    "query-pci": [{"bus": 0, "devices": [{"bus": 0, "slot": 0,
+	        "function": 0, "qdev_id": "", "class_info": {"class": 1536},
+	        "id": {"device": 4663, "vendor": 32902}, "regions": []}]}],
+	}
+	s = socket.socket(socket.AF_UNIX)
+	s.bind(path)
+	s.listen(4)
+	while True:
+	    c, _ = s.accept()
+	    c.sendall((json.dumps({"QMP": {"version": {"qemu": {"major": 7,
+	        "minor": 2, "micro": 0}, "package": ""}, "capabilities": []}}) + "\n").encode())
+	    buf = b""
+	    while True:
+	        data = c.recv(65536)
+	        if not data:
+	            break
+	        buf += data
+	        while b"\n" in buf:
+	            line, buf = buf.split(b"\n", 1)
+	            if not line.strip():
+	                continue
+	            m = json.loads(line)
+	            c.sendall((json.dumps({"return": answers.get(m["execute"], {}),
+	                                   "id": m.get("id")}) + "\n").encode())
+	    c.close()
+	PY
+	FAKE=$!
+	echo "$FAKE" >>"$T/kill"
+	wait_until "$WAIT_LIMIT" "the fake QMP peer did not listen" test -S "$1"
+}
+
+# supported says, each reason on its own, whether hotplug can work and
+# why not, changing nothing; exit 0 or 3 (issue 18).
+t_supported() {
+	make_netns
+	start_vm pc
+	kh -r "$RT" -m "$SOCK" supported
+	expect_rc 0
+	[ "$(grep -c '^ok ' "$T/out")" -eq 5 ] || fail "not 5 checks passed: $OUT"
+	expect_out "ok  bus: pci.0 takes hotplug, 28 slots free"
+	[ ! -e "$RT" ] || fail "supported made the runtime file"
+	# no tun device: NICs cannot be added, disks can
+	KH_TEST_TUN_DEV=$T/no-tun kh -r "$RT" -m "$SOCK" supported nic
+	expect_rc 3
+	expect_err "hotplug is not possible for this VM: host (nic): $T/no-tun: No such file or directory"
+	KH_TEST_TUN_DEV=$T/no-tun kh -r "$RT" -m "$SOCK" supported disk
+	expect_rc 0
+	# every slot reserved by the file
+	printf 'version: 1\nreserved-slots: [%s]\ndevices: []\n' "$(seq -s, 0 31)" >"$T/full.runtime"
+	kh -j -r "$T/full.runtime" -m "$SOCK" supported disk
+	expect_rc 3
+	jq -e '.supported == false and (.checks[] | select(.check == "bus") | .ok == false and (.detail | test("pci.0 has no free slot")))' <<<"$OUT" >/dev/null ||
+		fail "a full pci.0: $OUT"
+	# ACPI hotplug switched off on pc
+	start_vm off -global PIIX4_PM.acpi-root-pci-hotplug=off
+	kh -r "$T/off.runtime" -m "$SOCK" supported
+	expect_rc 3
+	expect_out "^no  bus: "
+	# q35: no pci.0
+	QMP_SOCK=$T/q35.qmp in_ns qemu-system-x86_64 -M q35 -accel tcg -nodefaults -display none \
+		-qmp "unix:$T/q35.qmp,server=on,wait=off" -daemonize -pidfile "$T/q35.pid" -S ||
+		fail "q35 did not start"
+	kh -r "$T/q35.runtime" -m "$T/q35.qmp" supported disk
+	expect_rc 3
+	expect_out "no  bus: this VM has no pci.0 bus"
+	# a QEMU that lacks a command the tool sends
+	fake_qmp "$T/fake.qmp" blockdev-add
+	kh -r "$T/fake.runtime" -m "$T/fake.qmp" supported
+	expect_rc 3
+	expect_out "no  qmp: QEMU does not offer blockdev-add, which disk add or removal sends"
+	kh -r "$T/fake.runtime" -m "$T/fake.qmp" supported nic
+	expect_rc 0
+	kh -r "$RT" -m "$SOCK" supported usb
+	expect_rc 2
+	expect_err "supported: 'usb' is not disk or nic"
+}
+
 # ---- check ----
 
 # A slot that does not match makes the migration fail: check says so

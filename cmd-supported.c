@@ -1,0 +1,224 @@
+/* supported [disk|nic]: whether hotplug can work for this VM, and why
+ * not, each reason looked at on its own, nothing changed: the QMP
+ * commands the tool sends, the bus it plugs into and its free slots,
+ * QEMU's run state, what the host must offer. Exit 0, or 3 naming the
+ * first reason. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cmd.h"
+#include "kind.h"
+#include "output.h"
+#include "pci.h"
+
+/* What every device's add and removal send (qdev.c), whatever its kind. */
+static const char *const device_commands[] = { "device_add", "device_del",
+	"query-pci", "qom-get", "query-status", NULL };
+
+struct verdict {
+	const struct options *o;
+	json_t *checks;
+	struct error first;	/* the first reason it cannot work */
+};
+
+static void said(struct verdict *v, const char *check, int code,
+		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* One check's outcome: a line (ok or no) or an entry of the JSON list. */
+static void said(struct verdict *v, const char *check, int code,
+		 const char *fmt, ...)
+{
+	char detail[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	json_array_append_new(v->checks, json_pack("{s:s, s:b, s:s}", "check",
+						   check, "ok", code == KH_OK,
+						   "detail", detail));
+	if (code != KH_OK && v->first.code == KH_OK)
+		error_set(&v->first, code, "%s: %s", check, detail);
+	if (!v->o->json && !v->o->quiet)
+		printf("%-3s %s: %s\n", code == KH_OK ? "ok" : "no", check, detail);
+}
+
+static bool wanted(const struct cmd_args *a, enum rt_kind k)
+{
+	return a->kinds == 0 || (a->kinds & (1u << k));
+}
+
+static bool has_command(json_t *commands, const char *name)
+{
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(commands, i, c)
+		if (strcmp(json_string_value(json_object_get(c, "name")), name) == 0)
+			return true;
+	return false;
+}
+
+/* The first of list QEMU does not offer, or NULL. */
+static const char *lacking(json_t *commands, const char *const *list)
+{
+	for (; list != NULL && *list != NULL; list++)
+		if (!has_command(commands, *list))
+			return *list;
+	return NULL;
+}
+
+/* query-commands, not QEMU's version: a build may leave commands out. */
+static int check_commands(struct verdict *v, struct session *s,
+			  const struct cmd_args *a, struct error *e)
+{
+	json_t *commands = NULL;
+	const char *missing = NULL, *by = "every device";
+	size_t n = 0;
+
+	if (monitor_execute(s->m, "query-commands", NULL, &commands, e) != KH_OK)
+		return e->code;
+	n = json_array_size(commands);
+	missing = lacking(commands, device_commands);
+	for (enum rt_kind k = 0; missing == NULL && k < RT_NKINDS; k++)
+		if (wanted(a, k)) {
+			missing = lacking(commands, kind_ops(k)->qmp_needs(&s->rt));
+			by = rt_kind_name(k);
+		}
+	if (missing != NULL)
+		said(v, "qmp", KH_ENOHOTPLUG, "QEMU does not offer %s, which %s "
+		     "add or removal sends", missing, by);
+	else
+		said(v, "qmp", KH_OK, "QEMU offers every command the tool sends "
+		     "(%zu commands)", n);
+	json_decref(commands);
+	return KH_OK;
+}
+
+/* The bus new devices go to: one QEMU has, with a hotplug handler, and
+ * a slot free that the file does not reserve or record. */
+static int check_bus(struct verdict *v, struct session *s, struct error *e)
+{
+	struct error why = { 0 };
+	json_t *pci = NULL;
+	uint32_t taken;
+	int free_slots = 0;
+
+	if (pci_survey(s->m, PCI_HOTPLUG_BUS, &pci, &why) != KH_OK) {
+		if (why.code != KH_ENOHOTPLUG) {
+			*e = why;	/* the monitor failed, not the bus */
+			return e->code;
+		}
+		said(v, "bus", KH_ENOHOTPLUG, "%s", why.msg);
+		return KH_OK;
+	}
+	taken = pci_occupied_slots(pci) | runtime_used_slots(&s->rt, PCI_HOTPLUG_BUS) |
+		s->rt.reserved;
+	json_decref(pci);
+	for (int slot = 1; slot < PCI_SLOTS; slot++)
+		free_slots += !(taken & (UINT32_C(1) << slot));
+	if (free_slots == 0)
+		said(v, "bus", KH_ENOHOTPLUG, "%s has no free slot (taken, recorded "
+		     "or reserved: 0x%08x)", PCI_HOTPLUG_BUS, taken);
+	else
+		said(v, "bus", KH_OK, "%s takes hotplug, %d slot%s free",
+		     PCI_HOTPLUG_BUS, free_slots, free_slots == 1 ? "" : "s");
+	return KH_OK;
+}
+
+/* The run state, for adds and for removals (which need a guest). */
+static int check_state(struct verdict *v, struct session *s, struct error *e)
+{
+	static const struct { enum change change; const char *check; } asked[] = {
+		{ CHANGE_ADD, "state (add)" }, { CHANGE_REMOVE, "state (remove)" },
+	};
+
+	for (size_t i = 0; i < sizeof(asked) / sizeof(asked[0]); i++) {
+		struct error why = { 0 };
+
+		if (session_connect(s, asked[i].change, &why) == KH_OK)
+			said(v, asked[i].check, KH_OK, "QEMU's run state allows it");
+		else if (why.qmp_class[0] == '\0' && why.code != KH_EFAIL) {
+			*e = why;	/* the monitor failed */
+			return e->code;
+		} else
+			said(v, asked[i].check, KH_ENOHOTPLUG, "%s", why.msg);
+	}
+	return KH_OK;
+}
+
+static void check_host(struct verdict *v, struct session *s,
+		       const struct cmd_args *a)
+{
+	for (enum rt_kind k = 0; k < RT_NKINDS; k++) {
+		const struct kind_ops *ops = kind_ops(k);
+		struct error why = { 0 };
+		char check[32];
+
+		if (!wanted(a, k) || ops->host_ready == NULL)
+			continue;
+		snprintf(check, sizeof(check), "host (%s)", rt_kind_name(k));
+		if (ops->host_ready(&s->rt, &why) == KH_OK)
+			said(v, check, KH_OK, "what a new %s needs is there",
+			     rt_kind_name(k));
+		else
+			said(v, check, KH_ENOHOTPLUG, "%s", why.msg);
+	}
+}
+
+static int supported_exec(struct session *s, struct cmd_args *a,
+			  struct error *e)
+{
+	struct verdict v = { .o = s->o, .checks = json_array() };
+
+	if (v.checks == NULL)
+		return error_nomem(e);
+	if (session_connect(s, CHANGE_NONE, e) == KH_OK &&
+	    check_commands(&v, s, a, e) == KH_OK &&
+	    check_bus(&v, s, e) == KH_OK &&
+	    check_state(&v, s, e) == KH_OK) {
+		check_host(&v, s, a);
+		if (v.first.code != KH_OK)
+			error_set(e, v.first.code, "hotplug is not possible for "
+				  "this VM: %s", v.first.msg);
+		if (s->o->json) {
+			json_t *res = json_pack("{s:s, s:b, s:O}", "runtime",
+						s->o->runtime, "supported",
+						e->code == KH_OK, "checks", v.checks);
+			if (res != NULL && e->code != KH_OK) {
+				json_object_set_new(res, "error", json_string(e->msg));
+				json_object_set_new(res, "exit", json_integer(e->code));
+			}
+			print_json(res);
+			s->o->reported = true;
+		}
+	}
+	json_decref(v.checks);
+	return e->code;
+}
+
+static int supported_argument(const char *arg, struct cmd_args *a,
+			      struct error *e)
+{
+	const struct kind_ops *ops = kind_ops_named(arg);
+
+	if (ops == NULL)
+		return error_set(e, KH_EUSAGE, "supported: '%.40s' is not disk or "
+				 "nic", arg);
+	a->kinds |= 1u << ops->kind;
+	return KH_OK;
+}
+
+/* The file is read as an add would (it may not exist yet); nothing is
+ * written. */
+const struct cmd_entry cmd_supported_entry = {
+	.object = "supported", .options = "",
+	.usage = "supported [disk|nic]",
+	.summary = "whether hotplug can work for this VM, and why not;\n"
+		   "changes nothing (exit 0, or 3)",
+	.needs = CMD_RUNTIME | CMD_MONITOR | CMD_CREATE,
+	.argument = supported_argument, .exec = supported_exec,
+};
