@@ -333,11 +333,17 @@ static int take_reply(json_t *msg, const char *cmd, json_t **ret,
 	if (err != NULL) {
 		const char *cls = json_string_value(json_object_get(err, "class"));
 		const char *desc = json_string_value(json_object_get(err, "desc"));
-		error_set(e, KH_EFAIL, "QEMU refused %s: %s", cmd,
-			  desc ? desc : "(no description)");
+		/* a QEMU built without what the tool sends cannot hotplug
+		 * this way at all, as 'supported' says in advance */
+		if (cls != NULL && strcmp(cls, "CommandNotFound") == 0)
+			error_set(e, KH_ENOHOTPLUG, "QEMU does not offer %s, which "
+				  "hotplug needs here (see 'supported')", cmd);
+		else
+			error_set(e, KH_EFAIL, "QEMU refused %s: %s", cmd,
+				  desc ? desc : "(no description)");
 		snprintf(e->qmp_class, sizeof(e->qmp_class), "%s",
 			 cls ? cls : "");
-		return KH_EFAIL;
+		return e->code;
 	}
 	if (ret != NULL) {
 		*ret = json_object_get(msg, "return");

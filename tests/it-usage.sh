@@ -415,8 +415,13 @@ fake_qmp() {
 	            if not line.strip():
 	                continue
 	            m = json.loads(line)
-	            c.sendall((json.dumps({"return": answers.get(m["execute"], {}),
-	                                   "id": m.get("id")}) + "\n").encode())
+	            if m["execute"] == missing:
+	                out = {"error": {"class": "CommandNotFound", "desc":
+	                       "The command %s has not been found" % missing}}
+	            else:
+	                out = {"return": answers.get(m["execute"], {})}
+	            out["id"] = m.get("id")
+	            c.sendall((json.dumps(out) + "\n").encode())
 	    c.close()
 	PY
 	FAKE=$!
@@ -465,6 +470,13 @@ t_supported() {
 	expect_out "no  qmp: QEMU does not offer blockdev-add, which disk add or removal sends"
 	kh -r "$T/fake.runtime" -m "$T/fake.qmp" supported nic
 	expect_rc 0
+	# an add there says the same, exit 3, nothing changed
+	disk_image "$T/d1.img"
+	kh -r "$T/fake.runtime" -m "$T/fake.qmp" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 3
+	expect_err "QEMU does not offer blockdev-add, which hotplug needs here (see 'supported')"
+	[ ! -e "$T/fake.runtime" ] && [ ! -e "$T/fake.runtime.intent" ] ||
+		fail "the refused add left files: $(ls "$T")"
 	kh -r "$RT" -m "$SOCK" supported usb
 	expect_rc 2
 	expect_err "supported: 'usb' is not disk or nic"
