@@ -237,6 +237,21 @@ static void again_command(const struct options *o, char *out, size_t size)
 			 o->runtime, o->monitor);
 }
 
+/* Where a failed hook's environment is kept: ASIDE.hook-env, beside the
+ * runtime file's lock (runtime_aside_path), into a malloc'd *path. */
+static int hook_env_path(const struct options *o, char **path, struct error *e)
+{
+	char *aside;
+
+	*path = NULL;
+	if (runtime_aside_path(o->runtime, &aside, e) != KH_OK)
+		return e->code;
+	if (asprintf(path, "%s.hook-env", aside) == -1)
+		*path = NULL;
+	free(aside);
+	return *path == NULL ? error_nomem(e) : KH_OK;
+}
+
 /* A hook's run that failed (exit 1 or 4: exit 3 is a change no rerun
  * makes) keeps its environment beside the runtime file's other files
  * (runtime_aside_path), and its message says how to repeat it; one that
@@ -246,15 +261,12 @@ static void remember_hook_run(const struct options *o, bool prune,
 			      struct error *e)
 {
 	struct error side = { 0 };
-	char *aside = NULL, *path = NULL, again[PATH_MAX + 200];
+	char *path = NULL, again[PATH_MAX + 200];
 	bool failed = e->code == KH_EFAIL || e->code == KH_ETIMEOUT;
 
 	if (o->dry_run || session_runs_elsewhere(o) ||
-	    runtime_aside_path(o->runtime, &aside, &side) != KH_OK ||
-	    asprintf(&path, "%s.hook-env", aside) == -1) {
-		free(aside);
+	    hook_env_path(o, &path, &side) != KH_OK)
 		return;
-	}
 	if (!failed)
 		unlink(path);
 	else if (sync_env_save(path, prune, &side) == KH_OK) {
@@ -266,7 +278,6 @@ static void remember_hook_run(const struct options *o, bool prune,
 			  "this node (the hook's environment is kept in %s)",
 			  was, again, path);
 	}
-	free(aside);
 	free(path);
 }
 
@@ -274,19 +285,14 @@ static int sync_exec(struct session *s, struct cmd_args *a, struct error *e)
 {
 	struct options *o = s->o;
 	bool prune = a->prune;
-	char *aside = NULL, *path = NULL;
+	char *path = NULL;
 
 	if (a->again && a->from != NULL)
 		return error_set(e, KH_EUSAGE, "sync: --again repeats a hook's "
 				 "run, --from does not need one: not both");
 	if (a->again) {
-		if (runtime_aside_path(o->runtime, &aside, e) != KH_OK)
+		if (hook_env_path(o, &path, e) != KH_OK)
 			return e->code;
-		if (asprintf(&path, "%s.hook-env", aside) == -1)
-			path = NULL;
-		free(aside);
-		if (path == NULL)
-			return error_nomem(e);
 		sync_env_load(path, &prune, e);
 		free(path);
 		if (e->code != KH_OK)
