@@ -133,6 +133,7 @@ static int check_intent(struct differences *df, struct session *s,
 {
 	struct runtime *rt = &s->rt;
 	struct rt_device rec = { 0 }, *named = NULL;
+	const struct kind_ops *ops;
 	json_t *in = NULL;
 	const char *id, *op, *pending, *stale, *uuid;
 	int bus, slot;
@@ -148,8 +149,9 @@ static int check_intent(struct differences *df, struct session *s,
 	op = json_string_value(json_object_get(in, "op"));
 	uuid = json_string_value(json_object_get(in, "uuid"));
 	/* the device the record names, as far as it says */
-	if (in != NULL && kind_ops_named(json_string_value(json_object_get(in, "kind"))) != NULL) {
-		rec.kind = kind_ops_named(json_string_value(json_object_get(in, "kind")))->kind;
+	ops = kind_ops_named(json_string_value(json_object_get(in, "kind")));
+	if (in != NULL && ops != NULL) {
+		rec.kind = ops->kind;
 		rt_copy_lower(rec.uuid, sizeof(rec.uuid), uuid != NULL ? uuid : "");
 		named = &rec;
 	}

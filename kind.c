@@ -18,7 +18,7 @@ const struct kind_ops *kind_ops(enum rt_kind k)
 
 const struct kind_ops *kind_ops_named(const char *name)
 {
-	for (enum rt_kind k = RT_DISK; k <= RT_NIC; k++)
+	for (enum rt_kind k = 0; k < RT_NKINDS; k++)
 		if (name != NULL && strcmp(name, rt_kind_name(k)) == 0)
 			return kind_ops(k);
 	return NULL;
