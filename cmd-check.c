@@ -230,16 +230,10 @@ static void print_check(struct options *o, size_t ndev, json_t *list,
 {
 	size_t n = json_array_size(list);
 
-	if (o->json) {
-		json_t *res = json_pack("{s:s, s:b, s:O}", "runtime", o->runtime,
-					"match", n == 0, "differences", list);
-		if (res != NULL && n > 0) {
-			json_object_set_new(res, "error", json_string(e->msg));
-			json_object_set_new(res, "exit", json_integer(e->code));
-		}
-		print_json(res);
-		o->reported = true;
-	} else if (n == 0 && !o->quiet)
+	if (o->json)
+		print_verdict(o, json_pack("{s:s, s:b, s:O}", "runtime", o->runtime,
+					   "match", n == 0, "differences", list), e);
+	else if (n == 0 && !o->quiet)
 		printf("%s matches the VM: %zu device%s\n", o->runtime, ndev,
 		       ndev == 1 ? "" : "s");
 }

@@ -62,11 +62,10 @@ static int cmdline_exec(struct session *s, struct cmd_args *a, struct error *e)
 		}
 	/* released before printing: a slow reader must not hold it */
 	runtime_unlock(&s->rt);
-	if (e->code == KH_OK && s->o->json) {
-		print_json(json_pack("{s:s, s:O}", "runtime", s->o->runtime,
-				     "argv", argv));
-		s->o->reported = true;
-	} else if (e->code == KH_OK)
+	if (e->code == KH_OK && s->o->json)
+		print_verdict(s->o, json_pack("{s:s, s:O}", "runtime",
+					      s->o->runtime, "argv", argv), e);
+	else if (e->code == KH_OK)
 		print_cmdline(a->format != NULL ? a->format : "lines", argv);
 	json_decref(argv);
 	return e->code;

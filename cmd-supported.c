@@ -184,17 +184,11 @@ static int supported_exec(struct session *s, struct cmd_args *a,
 		if (v.first.code != KH_OK)
 			error_set(e, v.first.code, "hotplug is not possible for "
 				  "this VM: %s", v.first.msg);
-		if (s->o->json) {
-			json_t *res = json_pack("{s:s, s:b, s:O}", "runtime",
-						s->o->runtime, "supported",
-						e->code == KH_OK, "checks", v.checks);
-			if (res != NULL && e->code != KH_OK) {
-				json_object_set_new(res, "error", json_string(e->msg));
-				json_object_set_new(res, "exit", json_integer(e->code));
-			}
-			print_json(res);
-			s->o->reported = true;
-		}
+		if (s->o->json)
+			print_verdict(s->o, json_pack("{s:s, s:b, s:O}", "runtime",
+						      s->o->runtime, "supported",
+						      e->code == KH_OK, "checks",
+						      v.checks), e);
 	}
 	json_decref(v.checks);
 	return e->code;

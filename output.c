@@ -62,6 +62,16 @@ void print_result(const struct options *o, json_t *res)
 	json_decref(res);
 }
 
+void print_verdict(struct options *o, json_t *res, const struct error *e)
+{
+	if (res != NULL && e->code != KH_OK) {
+		json_object_set_new(res, "error", json_string(e->msg));
+		json_object_set_new(res, "exit", json_integer(e->code));
+	}
+	print_json(res);
+	o->reported = true;
+}
+
 json_t *dry_run_result(const struct options *o, const struct runtime *rt,
 		       struct error *e)
 {

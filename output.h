@@ -18,6 +18,11 @@ void print_json(json_t *obj);
 
 void print_result(const struct options *o, json_t *res);
 
+/* Prints (and takes) a command's one JSON object, with "error" and "exit"
+ * added when e says the run failed, and marks the run reported: main
+ * adds no object of its own. */
+void print_verdict(struct options *o, json_t *res, const struct error *e);
+
 /* --dry-run: what a run would do, as one object: the steps gathered in
  * o->plan and rt as it would be written, {"dry-run": true, "plan": [...],
  * "runtime": PATH, "file": TEXT}; NULL (and e set) on failure. */
