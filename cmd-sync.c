@@ -177,12 +177,8 @@ static int sync_vm(struct options *o, const char *from, bool prune,
 	/* A Ganeti instance without a runtime file does not run here (it is
 	 * stopped, or this is not its node: hooks run on several) */
 	if (session_runs_elsewhere(o)) {
-		if (o->json)
-			print_sync(o, actions);
-		else if (!o->quiet)
-			printf("%s does not run on this node: nothing to do\n",
-			       o->instance);
-		o->reported = o->json;
+		cmd_elsewhere(o, json_pack("{s:s, s:O}", "runtime", o->runtime,
+					   "actions", actions));
 		goto out;
 	}
 	/* a snapshot: each change below takes the lock for itself; no file

@@ -225,16 +225,15 @@ int cmd_execute(const struct cmd_entry *c, struct options *o,
 	return e->code;
 }
 
-/* Ganeti runs a hook on several nodes (the master, the instance's
- * nodes, a migration's target) and the VM on one: on the others there is
- * nothing to do, which is no failure of the hook's. */
-static int elsewhere(struct options *o)
+int cmd_elsewhere(struct options *o, json_t *obj)
 {
 	if (o->json) {
-		print_json(json_pack("{s:s, s:b}", "instance", o->instance,
-				     "runs_here", false));
+		print_json(obj);
 		o->reported = true;
-	} else if (!o->quiet)
+		return KH_OK;
+	}
+	json_decref(obj);
+	if (!o->quiet)
 		printf("%s does not run on this node: nothing to do\n",
 		       o->instance);
 	return KH_OK;
@@ -268,6 +267,7 @@ int cmd_run(struct options *o, int argc, char **argv, struct error *e)
 	}
 	if ((c->needs & (CMD_READ | CMD_CHANGE | CMD_CREATE)) &&
 	    getenv("GANETI_HOOKS_PHASE") != NULL && session_runs_elsewhere(o))
-		return elsewhere(o);
+		return cmd_elsewhere(o, json_pack("{s:s, s:b}", "instance",
+						  o->instance, "runs_here", false));
 	return cmd_execute(c, o, &a, e);
 }

@@ -77,6 +77,13 @@ int cmd_execute(const struct cmd_entry *c, struct options *o,
 /* The command that makes a device change of kind and op (OP_*). */
 const struct cmd_entry *cmd_for_device(enum rt_kind kind, int op);
 
+/* A Ganeti instance that does not run on this node (session_runs_elsewhere):
+ * Ganeti runs a hook on several nodes (the master, the instance's nodes,
+ * a migration's target) and the VM on one, and on the others there is
+ * nothing to do, which is no failure. Says so (with --json, obj, taken,
+ * as the command's one object) and returns KH_OK. */
+int cmd_elsewhere(struct options *o, json_t *obj);
+
 /* Prints every command's usage and summary (kvm-hotplug --help). */
 void cmd_print_overview(FILE *f);
 

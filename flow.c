@@ -281,19 +281,6 @@ static int mark_unplugging(struct session *s, struct rt_device *d,
 			 "the guest is up, or reboot the VM", why, again);
 }
 
-/* Whether QEMU has device id (query-pci); false with e set when it
- * cannot be asked. */
-static bool in_qemu(struct session *s, const char *id, struct error *e)
-{
-	json_t *pci = NULL;
-	int bus, slot;
-	bool has = pci_query(s->m, &pci, e) == KH_OK &&
-		   pci_find_device(pci, id, &bus, &slot);
-
-	json_decref(pci);
-	return has;
-}
-
 /* Steps 4 and 5 of a removal, for the recorded device d, as part of
  * command op ("remove", "modify"): one plan, the device's unplug and
  * then its release. A dry run shows it and drops d from rt alone. */
@@ -303,6 +290,7 @@ static int unplug_recorded(struct session *s, struct rt_device *d,
 	struct plan p;
 	json_t *done = NULL;
 	int failed = -1;
+	bool has;
 
 	plan_init(&p, s->o, s->m, d, s->o->plan);
 	/* the monitor is the VM the file names (session_connect): what
@@ -311,11 +299,10 @@ static int unplug_recorded(struct session *s, struct rt_device *d,
 			 runtime_names_vm(&s->rt);
 	p.reset_finishes = s->prelaunch;
 	/* a dry run refuses what the real run's device_del would */
-	if (s->o->dry_run && !p.gone_is_done && !in_qemu(s, d->id, e)) {
-		if (e->code == KH_OK)
-			unplug_absent(d->id, e);
+	if (s->o->dry_run && !p.gone_is_done &&
+	    (pci_has_device(s->m, d->id, &has, e) != KH_OK ||
+	     (!has && unplug_absent(d->id, e) != KH_OK)))
 		goto out;
-	}
 	plan_unplug(&p)->fault = "after-unplug";
 	kind_ops(d->kind)->release_steps(s, d, &p);
 	/* 4: the id is the one recorded, whatever scheme made it */
@@ -367,6 +354,26 @@ static struct rt_device *find_recorded(struct session *s,
 	return d != NULL && d->kind == r->kind ? d : NULL;
 }
 
+/* A removal of a uuid the model does not hold: the same removal again (a
+ * retry) has nothing to do, said so; an entry the file keeps that the
+ * tool leaves alone is refused. */
+static int remove_unrecorded(struct session *s, const struct request *r,
+			     struct error *e)
+{
+	char note[PATH_MAX + 64];
+
+	if (runtime_has_other_entry(&s->rt, r->uuid))
+		return error_set(e, KH_EFAIL, "%s %s is in %s on a bus kvm-hotplug "
+				 "does not manage: it is left alone",
+				 rt_kind_name(r->kind), r->uuid, s->o->runtime);
+	snprintf(note, sizeof(note), "not recorded in %s, nothing to remove",
+		 s->o->runtime);
+	print_result(s->o, json_pack("{s:s, s:s, s:s, s:s}", "result", "absent",
+				     "kind", rt_kind_name(r->kind), "uuid",
+				     r->uuid, "note", note));
+	return KH_OK;
+}
+
 int flow_remove(struct session *s, const struct request *r, struct error *e)
 {
 	struct rt_device *d;
@@ -378,22 +385,8 @@ int flow_remove(struct session *s, const struct request *r, struct error *e)
 		return KH_OK;
 	}
 	/* 3 (nothing to ask QEMU before the file knows the device), 2 */
-	/* the same removal again (a retry) finds nothing to do: said so */
-	if (runtime_find_uuid(&s->rt, r->uuid) == NULL &&
-	    runtime_has_other_entry(&s->rt, r->uuid))
-		return error_set(e, KH_EFAIL, "%s %s is in %s on a bus kvm-hotplug "
-				 "does not manage: it is left alone",
-				 rt_kind_name(r->kind), r->uuid, s->o->runtime);
-	if (runtime_find_uuid(&s->rt, r->uuid) == NULL) {
-		char note[PATH_MAX + 64];
-
-		snprintf(note, sizeof(note), "not recorded in %s, nothing to remove",
-			 s->o->runtime);
-		print_result(s->o, json_pack("{s:s, s:s, s:s, s:s}", "result",
-					     "absent", "kind", rt_kind_name(r->kind),
-					     "uuid", r->uuid, "note", note));
-		return KH_OK;
-	}
+	if (runtime_find_uuid(&s->rt, r->uuid) == NULL)
+		return remove_unrecorded(s, r, e);
 	if ((d = find_recorded(s, r, e)) != NULL &&
 	    session_connect(s, CHANGE_REMOVE, e) == KH_OK &&
 	    /* 4, 5 */

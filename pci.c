@@ -136,3 +136,16 @@ int pci_survey(struct monitor *m, const char *bus, json_t **query_pci,
 		return rc;	/* the caller hangs up; query-pci's answer is moot */
 	return monitor_reply(m, pid, "query-pci", query_pci, e);
 }
+
+int pci_has_device(struct monitor *m, const char *id, bool *has,
+		   struct error *e)
+{
+	json_t *pci = NULL;
+	int bus, slot;
+
+	*has = false;
+	if (pci_query(m, &pci, e) == KH_OK)
+		*has = pci_find_device(pci, id, &bus, &slot);
+	json_decref(pci);
+	return e->code;
+}

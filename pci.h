@@ -34,6 +34,11 @@ int pci_find_free_slot(uint32_t occupied, int requested, int *slot,
 int pci_survey(struct monitor *m, const char *bus, json_t **query_pci,
 	       struct error *e);
 
+/* Whether QEMU has the device with qdev id, on any bus (one query-pci):
+ * *has set, or an error. */
+int pci_has_device(struct monitor *m, const char *id, bool *has,
+		   struct error *e);
+
 /* Runs query-pci on m; *reply is owned by the caller. */
 int pci_query(struct monitor *m, json_t **reply, struct error *e);
 

@@ -526,8 +526,8 @@ static char *parent_of(const char *path)
 
 int runtime_aside_path(const char *path, char **out, struct error *e)
 {
-	const char *dir = format_of(path)->aside_dir;
-	const char *base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
+	const char *dir = format_of(path)->aside_dir, *slash = strrchr(path, '/');
+	const char *base = slash != NULL ? slash + 1 : path;
 	char *parent;
 	struct stat st;
 	int rc = KH_OK;

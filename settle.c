@@ -195,9 +195,9 @@ static void drop_stale(struct session *s, json_t *in, const char *qemu)
  * runtime file left the two telling different stories; the VM decides. */
 int settle_intent(struct session *s, struct error *e)
 {
-	json_t *in = NULL, *pci = NULL;
+	json_t *in = NULL;
 	const char *op, *id, *kind, *stale;
-	int bus, slot;
+	bool present;
 
 	/* which QEMU runs the VM tells a stale record */
 	if (runtime_intent_read(&s->rt, &in, e) != KH_OK || in == NULL ||
@@ -213,16 +213,13 @@ int settle_intent(struct session *s, struct error *e)
 		error_set(e, KH_EUSAGE, "%s.intent: not an intent record",
 			  runtime_aside(&s->rt));
 	/* each settle clears the record once the file tells the outcome */
-	else if (pci_query(s->m, &pci, e) == KH_OK) {
-		bool present = pci_find_device(pci, id, &bus, &slot);
-
+	else if (pci_has_device(s->m, id, &present, e) == KH_OK) {
 		if (strcmp(op, "add") == 0)
 			settle_add(s, in, present, e);
 		else
 			settle_remove(s, in, present, e);
 	}
 out:
-	json_decref(pci);
 	json_decref(in);
 	return e->code;
 }
