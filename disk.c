@@ -16,6 +16,9 @@
 #include "proc.h"
 #include "qdev.h"
 
+/* How QEMU names a file handed over in fd set N: FDSET_PATH "N". */
+#define FDSET_PATH	"/dev/fdset/"
+
 /* QEMU resolves relative paths against its own working directory, and a
  * migration target must find the same file: only absolute paths. */
 static int check_disk_path(struct request *r, struct error *e)
@@ -216,7 +219,7 @@ static void drive_add(struct plan *p, const struct rt_device *d,
 	step_undo(st, "remove-fd", json_pack("{s:i}", "fdset-id", set));
 	/* a block device (a blockdev disk's adopted device) needs QEMU's
 	 * host_device protocol: its 'file' one takes regular files only */
-	st = plan_hmp(p, HMP_SAYS_OK, "drive_add dummy file=/dev/fdset/%d,if=none,"
+	st = plan_hmp(p, HMP_SAYS_OK, "drive_add dummy file=" FDSET_PATH "%d,if=none,"
 		      "id=%s,format=%s,auto-read-only=off,aio=threads%s%s%s%s%s",
 		      set, d->id, d->format,
 		      strcmp(file_driver_of(d), RT_FILE_DRIVER_BLOCK) ? "" :
@@ -433,7 +436,7 @@ static bool same_file(const char *a, const char *b)
 static void path_differs(const struct rt_device *d, const char *file,
 			 pid_t pid, char *why, size_t size)
 {
-	if (strncmp(file, "/dev/fdset/", 11) != 0) {
+	if (strncmp(file, FDSET_PATH, strlen(FDSET_PATH)) != 0) {
 		if (!same_file(file, d->path))
 			differs_say(why, size, "path: recorded %.200s, QEMU has "
 				    "%.200s", d->path, file);
@@ -467,6 +470,7 @@ static bool disk_differs(const struct rt_device *d, const struct vm_view *v,
 {
 	json_t *b = block_of(v->blocks, d->id);
 	json_t *in = json_object_get(b, "inserted");
+	const char *drive = json_string_value(json_object_get(b, "device"));
 	const char *drv = json_string_value(json_object_get(in, "drv"));
 	const char *file = json_string_value(json_object_get(in, "file"));
 	bool ro = json_is_true(json_object_get(in, "ro"));
@@ -486,8 +490,7 @@ static bool disk_differs(const struct rt_device *d, const struct vm_view *v,
 			    d->mode, ro ? "read-only" : "read-write");
 	if (file != NULL)
 		path_differs(d, file, v->pid, why, size);
-	if (json_string_value(json_object_get(b, "device")) == NULL ||
-	    json_string_value(json_object_get(b, "device"))[0] == '\0')
+	if (drive == NULL || drive[0] == '\0')	/* a node, not a drive */
 		cache_differs(d, json_object_get(in, "cache"), why, size);
 	return why[0] != '\0';
 }

@@ -519,9 +519,10 @@ static void set_fields(const struct rt_device *d, json_t *entry)
 	}
 	params = json_object_get(obj, params_key(d->kind));
 	if (d->added_by[0] == '\0') {
+		const char *by = str(params, ADDED_BY_KEY);
+
 		/* a value this version does not know is not its to drop */
-		if (str(params, ADDED_BY_KEY) != NULL &&
-		    rt_word_index(rt_added_bys, str(params, ADDED_BY_KEY)) >= 0)
+		if (by != NULL && rt_word_index(rt_added_bys, by) >= 0)
 			json_object_del(params, ADDED_BY_KEY);
 		return;
 	}
