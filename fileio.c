@@ -86,6 +86,27 @@ int fio_sync_dir(const char *path, struct error *e)
 	return rc;
 }
 
+int fio_replace_text(const char *path, const char *text, struct error *e)
+{
+	char *tmp = NULL;
+	int fd = -1, rc = KH_OK;
+
+	if (asprintf(&tmp, "%s.tmp", path) == -1)
+		return error_nomem(e);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		       0600)) == -1 || fio_write_all(fd, text, strlen(text)) == -1 ||
+	    fsync(fd) == -1 || rename(tmp, path) == -1)
+		rc = error_set(e, KH_EFAIL, "%s: %s", path, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	if (rc == KH_OK)
+		rc = fio_sync_dir(path, e);
+	else
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
 /* --- a lock file with a deadline --- */
 
 static volatile sig_atomic_t lock_timed_out;

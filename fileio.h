@@ -24,6 +24,11 @@ int fio_write_all(int fd, const char *buf, size_t len);
  * KH_EFAIL "PATH: written, but syncing DIR failed: reason". */
 int fio_sync_dir(const char *path, struct error *e);
 
+/* path's contents replaced by text, durably: written (0600, never
+ * through a symlink) and synced as PATH.tmp, renamed over path, the
+ * directory synced. On failure path is as it was: KH_EFAIL "PATH: why". */
+int fio_replace_text(const char *path, const char *text, struct error *e);
+
 /* Opens path and locks it, exclusively or (shared) together with other
  * readers, waiting at most timeout_ms for a holder to let go: a blocking
  * flock(2) that a one-shot SIGALRM timer interrupts; a timer the caller

@@ -715,28 +715,15 @@ const char *runtime_aside(const struct runtime *rt)
 
 int runtime_intent_write(struct runtime *rt, json_t *intent, struct error *e)
 {
-	char *path = intent_path(rt), *tmp = NULL, *text = NULL;
-	int fd = -1, rc = KH_OK;
+	char *path = intent_path(rt), *text = NULL;
+	int rc;
 
-	if (path == NULL || asprintf(&tmp, "%s.tmp", path) == -1 ||
-	    (text = json_dumps(intent, JSON_COMPACT)) == NULL) {
-		rc = error_nomem(e);
-		goto out;
-	}
 	/* written and synced before QEMU changes, so a crash leaves it */
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		       0600)) == -1 || fio_write_all(fd, text, strlen(text)) == -1 ||
-	    fsync(fd) == -1 || rename(tmp, path) == -1)
-		rc = error_set(e, KH_EFAIL, "%s: %s", path, strerror(errno));
-	if (rc == KH_OK)
-		rc = fio_sync_dir(path, e);
-out:
-	if (fd != -1)
-		close(fd);
-	if (rc != KH_OK && tmp != NULL)
-		unlink(tmp);
+	if (path == NULL || (text = json_dumps(intent, JSON_COMPACT)) == NULL)
+		rc = error_nomem(e);
+	else
+		rc = fio_replace_text(path, text, e);
 	free(text);
-	free(tmp);
 	free(path);
 	return rc;
 }

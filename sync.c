@@ -5,14 +5,12 @@
  * devices, each as a runtime file would record it, for hotplug.c to
  * compare with the runtime file and the VM.
  */
-#include <sys/stat.h>
-
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "model.h"
 #include "sync.h"
 
@@ -361,18 +359,10 @@ static json_t *hook_env(void)
 int sync_env_save(const char *path, bool prune, struct error *e)
 {
 	json_t *saved = json_pack("{s:b, s:o}", "prune", prune, "env", hook_env());
-	char *tmp = NULL;
-	int rc = KH_OK;
+	char *text = saved != NULL ? json_dumps(saved, JSON_COMPACT) : NULL;
+	int rc = text == NULL ? error_nomem(e) : fio_replace_text(path, text, e);
 
-	if (saved == NULL || asprintf(&tmp, "%s.tmp", path) == -1) {
-		tmp = NULL;
-		rc = error_nomem(e);
-	} else if (json_dump_file(saved, tmp, JSON_COMPACT) != 0 ||
-		   chmod(tmp, 0600) == -1 || rename(tmp, path) == -1) {
-		rc = error_set(e, KH_EFAIL, "%s: %s", path, strerror(errno));
-		unlink(tmp);
-	}
-	free(tmp);
+	free(text);
 	json_decref(saved);
 	return rc;
 }
