@@ -56,9 +56,12 @@ static bool has_command(json_t *commands, const char *name)
 	size_t i;
 	json_t *c;
 
-	json_array_foreach(commands, i, c)
-		if (strcmp(json_string_value(json_object_get(c, "name")), name) == 0)
+	json_array_foreach(commands, i, c) {
+		const char *n = json_string_value(json_object_get(c, "name"));
+
+		if (n != NULL && strcmp(n, name) == 0)
 			return true;
+	}
 	return false;
 }
 
