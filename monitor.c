@@ -45,6 +45,16 @@ void monitor_interrupt_on(volatile sig_atomic_t *flag, const sigset_t *signals)
 	interrupt_signals = *signals;
 }
 
+/* KH_ETIMEOUT "interrupted by signal N (what)" once the caller's flag is
+ * set; KH_OK before. */
+static int interrupted(const char *what, struct error *e)
+{
+	if (interrupt_flag == NULL || *interrupt_flag == 0)
+		return KH_OK;
+	return error_set(e, KH_ETIMEOUT, "interrupted by signal %d (%s)",
+			 (int)*interrupt_flag, what);
+}
+
 static int wait_fd(int fd, short events, int64_t deadline, const char *what,
 		   struct error *e)
 {
@@ -60,10 +70,9 @@ static int wait_fd(int fd, short events, int64_t deadline, const char *what,
 		 * comes in between is delivered inside ppoll, ending it */
 		if (interrupt_flag != NULL)
 			sigprocmask(SIG_BLOCK, &interrupt_signals, &open);
-		if (interrupt_flag != NULL && *interrupt_flag != 0) {
+		if (interrupted(what, e) != KH_OK) {
 			sigprocmask(SIG_SETMASK, &open, NULL);
-			return error_set(e, KH_ETIMEOUT, "interrupted by signal "
-					 "%d (%s)", (int)*interrupt_flag, what);
+			return e->code;
 		}
 		n = ppoll(&p, 1, &ts, interrupt_flag != NULL ? &open : NULL);
 		err = errno;
@@ -105,9 +114,8 @@ static int connect_when_queued(int fd, const struct sockaddr_un *sa,
 					 "%s: %s%s", path, strerror(errno),
 					 errno == ECONNREFUSED || errno == ENOENT ?
 					 " (is QEMU running?)" : "");
-		if (interrupt_flag != NULL && *interrupt_flag != 0)
-			return error_set(e, KH_ETIMEOUT, "interrupted by signal "
-					 "%d (connect)", (int)*interrupt_flag);
+		if (interrupted("connect", e) != KH_OK)
+			return e->code;
 		if (remaining_ms(deadline) == 0)
 			return error_set(e, KH_ETIMEOUT, "monitor %s is busy: its "
 					 "queue of waiting clients stayed full for "
