@@ -266,6 +266,8 @@ bad_input_rows() {
 	2	slot: '010' is not a number 1-31	disk add --uuid $UUID2 --path $T/d.img --slot 010
 	2	slot: '+7' is not a number 1-31	disk add --uuid $UUID2 --path $T/d.img --slot +7
 	2	check: --dry-run goes with --repair	check -n
+	2	supported: 'usb' is not disk or nic	supported usb
+	2	cmdline: --json prints JSON, --format lines does not: not both	-j cmdline --format lines
 	ROWS
 }
 
