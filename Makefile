@@ -21,7 +21,7 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	$(shell pkg-config --cflags $(PKGS))
 
-UNIT_TESTS = test_model test_monitor test_pci test_runtime test_tap test_ganeti test_sync \
+UNIT_TESTS = test_model test_monitor test_pci test_bus test_runtime test_tap test_ganeti test_sync \
 	test_flow test_plan
 B = build
 
@@ -35,7 +35,8 @@ RUNTIME = runtime fileio fault $(CODECS)
 QMP = monitor error clock
 OBJS_test_model = $(MODEL)
 OBJS_test_monitor = $(QMP)
-OBJS_test_pci = pci $(QMP)
+OBJS_test_pci = pci
+OBJS_test_bus = bus pci $(QMP)
 OBJS_test_tap = tap $(MODEL)
 OBJS_test_runtime = $(RUNTIME)
 OBJS_test_ganeti = $(RUNTIME)
@@ -45,7 +46,7 @@ OBJS_fuzz_qmp = $(QMP)
 OBJS_qmpcmd = monitor tap $(MODEL)
 # The flow and the device kinds, above the file and the QMP client; the
 # commands and main on top (docs/design.md, Layers).
-FLOW = flow settle disk nic kind session proc qdev plan request output log pci \
+FLOW = flow settle disk nic kind session proc qdev plan request output log bus pci \
 	tap monitor $(RUNTIME)
 OBJS_test_flow = $(FLOW)
 # the executor alone: the QMP client and what it says on stderr

@@ -11,7 +11,7 @@
 #include "cmd.h"
 #include "kind.h"
 #include "output.h"
-#include "pci.h"
+#include "bus.h"
 #include "settle.h"
 
 struct differences {
@@ -50,18 +50,18 @@ static void check_recorded(struct differences *df, const struct runtime *rt,
 	for (size_t i = 0; i < rt->ndev; i++) {
 		const struct rt_device *d = &rt->dev[i];
 		const char *type = json_string_value(json_object_get(v->types, d->id));
-		int bus = -1, slot = -1;
+		const struct bus_device *at = bus_device_find(&v->map, d->id);
 
-		if (!pci_find_device(v->pci, d->id, &bus, &slot)) {
+		if (at == NULL) {
 			differ(df, d, d->id, "recorded at %s slot %d, QEMU does "
 			       "not have it", d->bus, d->slot);
 			continue;
 		}
 		/* a target built from the file would put it there */
-		if (bus != 0 || slot != d->slot || strcmp(d->bus, PCI_HOTPLUG_BUS) != 0)
+		if (at->slot != d->slot || strcmp(at->bus, d->bus) != 0)
 			differ(df, d, d->id, "recorded at %s slot %d, QEMU has it "
-			       "at %s slot %d", d->bus, d->slot,
-			       bus == 0 ? PCI_HOTPLUG_BUS : "another bus", slot);
+			       "at %s slot %d", d->bus, d->slot, at->bus[0] ?
+			       at->bus : "a bus without a name", at->slot);
 		if (type != NULL && strcmp(type, d->driver) != 0)
 			differ(df, d, d->id, "driver: recorded %s, QEMU has %s",
 			       d->driver, type);
@@ -129,14 +129,13 @@ static int check_unrecorded(struct differences *df, struct monitor *m,
  * still has the device (pci) stands for a pending removal, which only the
  * guest or a reboot ends: --repair cannot. */
 static int check_intent(struct differences *df, struct session *s,
-			json_t *pci, struct error *e)
+			const struct bus_map *map, struct error *e)
 {
 	struct runtime *rt = &s->rt;
 	struct rt_device rec = { 0 }, *named = NULL;
 	const struct kind_ops *ops;
 	json_t *in = NULL;
 	const char *id, *op, *pending, *stale, *uuid;
-	int bus, slot;
 
 	if (settle_read_intent(s, &in, &stale, e) != KH_OK)
 		return e->code;
@@ -156,7 +155,7 @@ static int check_intent(struct differences *df, struct session *s,
 		named = &rec;
 	}
 	if ((pending = settle_pending_removal(in)) != NULL &&
-	    pci_find_device(pci, pending, &bus, &slot))
+	    bus_device_find(map, pending) != NULL)
 		differ(df, named, pending, "a removal is pending (%s.intent): "
 		       "remove it again once the guest is up, or reboot the VM",
 		       runtime_aside(rt));
@@ -205,20 +204,23 @@ static int view_types(struct monitor *m, const struct runtime *rt,
 	return e->code;
 }
 
-/* What check compares the file with, asked in one round trip. */
+/* What check compares the file with: where each device is (bus.h), then
+ * the rest in one round trip. */
 static int view_vm(struct session *s, struct vm_view *v, struct error *e)
 {
-	static const char *const asked[] = { "query-pci",
+	static const char *const asked[] = {
 		"query-named-block-nodes", "query-block", "query-rx-filter" };
-	json_t **into[] = { &v->pci, &v->nodes, &v->blocks, &v->rx };
-	unsigned long id[4];
+	json_t **into[] = { &v->nodes, &v->blocks, &v->rx };
+	unsigned long id[3];
 	size_t i;
 
 	v->pid = monitor_peer_pid(s->m);
-	for (i = 0; i < 4; i++)
+	if (bus_survey(s->m, BUS_WHERE, &v->map, e) != KH_OK)
+		return e->code;
+	for (i = 0; i < 3; i++)
 		if (monitor_send(s->m, asked[i], NULL, -1, &id[i], e) != KH_OK)
 			return e->code;
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 3; i++)
 		if (monitor_reply(s->m, id[i], asked[i], into[i], e) != KH_OK)
 			return e->code;
 	return view_types(s->m, &s->rt, v, e);
@@ -251,7 +253,7 @@ static int check_exec(struct session *s, struct cmd_args *a, struct error *e)
 	    view_vm(s, &v, e) != KH_OK)
 		goto out;
 	check_recorded(&df, &s->rt, &v);
-	if (check_intent(&df, s, v.pci, e) != KH_OK ||
+	if (check_intent(&df, s, &v.map, e) != KH_OK ||
 	    check_unrecorded(&df, s->m, &s->rt, e) != KH_OK)
 		goto out;
 	if ((n = json_array_size(df.list)) > 0)
@@ -260,7 +262,7 @@ static int check_exec(struct session *s, struct cmd_args *a, struct error *e)
 	print_check(s->o, s->rt.ndev, df.list, e);
 out:
 	json_decref(df.list);
-	json_decref(v.pci);
+	bus_map_free(&v.map);
 	json_decref(v.nodes);
 	json_decref(v.blocks);
 	json_decref(v.rx);

@@ -37,11 +37,11 @@ static int device_modify(struct session *s, struct cmd_args *a, struct error *e)
 #define CHANGES	(CMD_RUNTIME | CMD_MONITOR | CMD_SETTLE)
 
 const struct cmd_entry cmd_disk_add_entry = {
-	.object = "disk", .verb = "add", .options = "uNspfcdoDn",
+	.object = "disk", .verb = "add", .options = "uNsbpfcdoDn",
 	.usage = "disk add --uuid UUID --path PATH [--format raw|qcow2]\n"
 		 "           [--cache default|none|writeback|writethrough|unsafe]\n"
-		 "           [--mode rw|ro] [--discard ignore|unmap] [--name NAME] [--slot N]\n"
-		 "           [--dev-type TYPE]  (Ganeti's disk type, for a Ganeti file)",
+		 "           [--mode rw|ro] [--discard ignore|unmap] [--name NAME]\n"
+		 "           [--bus BUS] [--slot N] [--dev-type TYPE]  (Ganeti's disk type, for a Ganeti file)",
 	.needs = CHANGES | CMD_CREATE, .kind = RT_DISK, .op = OP_ADD,
 	.check = device_check, .ready = device_ready, .exec = device_add,
 };
@@ -54,10 +54,11 @@ const struct cmd_entry cmd_disk_remove_entry = {
 };
 
 const struct cmd_entry cmd_nic_add_entry = {
-	.object = "nic", .verb = "add", .options = "uNsoMlSTQHn",
+	.object = "nic", .verb = "add", .options = "uNsboMlSTQHn",
 	.usage = "nic add --uuid UUID --mac MAC [--link BRIDGE]\n"
 		 "           [--mode bridged|routed|openvswitch] [--script PATH] [--tap NAME]\n"
-		 "           [--queues N] [--vhost on|off|auto] [--name NAME] [--slot N]",
+		 "           [--queues N] [--vhost on|off|auto] [--name NAME]\n"
+		 "           [--bus BUS] [--slot N]",
 	.needs = CHANGES | CMD_CREATE, .kind = RT_NIC, .op = OP_ADD,
 	.check = device_check, .ready = device_ready, .exec = device_add,
 };
@@ -71,8 +72,8 @@ const struct cmd_entry cmd_nic_remove_entry = {
 
 const struct cmd_entry cmd_nic_modify_entry = {
 	.object = "nic", .verb = "modify", .options = "uNoMlSTQHn",
-	.usage = "nic modify --uuid UUID [any nic add option but --slot]",
-	.summary = "remove and add again, same slot (--script '' drops a script)",
+	.usage = "nic modify --uuid UUID [any nic add option but --bus, --slot]",
+	.summary = "remove and add again, same bus and slot (--script '' drops a script)",
 	.needs = CHANGES | CMD_CHANGE, .kind = RT_NIC, .op = OP_MODIFY,
 	.check = device_check, .exec = device_modify,
 };

@@ -7,17 +7,18 @@
 #include "cmd.h"
 #include "kind.h"
 #include "output.h"
-#include "pci.h"
+#include "bus.h"
 #include "settle.h"
 
-/* One row per recorded device, with where QEMU has it (slot -1: absent);
- * pending is the device whose removal the intent record says is pending
- * (NULL for none). */
-static json_t *list_entry(const struct rt_device *d, json_t *pci,
-			  const char *pending)
+/* One row per recorded device, with whether QEMU has it, and where if
+ * that is not where recorded (live_bus, live_slot); pending is the
+ * device whose removal the intent record says is pending (NULL for
+ * none). */
+static json_t *list_entry(const struct rt_device *d,
+			  const struct bus_map *map, const char *pending)
 {
-	int bus = -1, slot = -1;
-	bool present = pci_find_device(pci, d->id, &bus, &slot);
+	const struct bus_device *at = bus_device_find(map, d->id);
+	bool present = at != NULL;
 	bool unplugging = d->state == RT_UNPLUGGING ||
 			  (pending != NULL && strcmp(d->id, pending) == 0);
 	json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:b}",
@@ -27,8 +28,11 @@ static json_t *list_entry(const struct rt_device *d, json_t *pci,
 				unplugging ? "unplugging" : "plugged",
 				"present", present);
 
-	if (row != NULL && present && slot != d->slot)
-		json_object_set_new(row, "live_slot", json_integer(slot));
+	if (row != NULL && present &&
+	    (at->slot != d->slot || strcmp(at->bus, d->bus) != 0)) {
+		json_object_set_new(row, "live_bus", json_string(at->bus));
+		json_object_set_new(row, "live_slot", json_integer(at->slot));
+	}
 	if (row != NULL && d->name != NULL)
 		json_object_set_new(row, "name", json_string(d->name));
 	if (row != NULL && d->path != NULL)
@@ -52,7 +56,8 @@ static void print_list_text(json_t *devices)
 		if (!json_is_true(json_object_get(row, "present")))
 			snprintf(present, sizeof(present), "no");
 		else if (live != NULL)
-			snprintf(present, sizeof(present), "at slot %d!",
+			snprintf(present, sizeof(present), "at %s slot %d!",
+				 json_string_value(json_object_get(row, "live_bus")),
 				 (int)json_integer_value(live));
 		else
 			snprintf(present, sizeof(present), "yes");
@@ -68,13 +73,14 @@ static void print_list_text(json_t *devices)
 
 static int list_exec(struct session *s, struct cmd_args *a, struct error *e)
 {
-	json_t *pci = NULL, *devices = NULL, *in = NULL;
+	json_t *devices = NULL, *in = NULL;
 	const char *pending, *stale;
+	struct bus_map map = { 0 };
 
 	(void)a;
 	if (session_connect(s, CHANGE_NONE, e) != KH_OK ||
 	    settle_read_intent(s, &in, &stale, e) != KH_OK ||
-	    pci_query(s->m, &pci, e) != KH_OK)
+	    bus_survey(s->m, BUS_WHERE, &map, e) != KH_OK)
 		goto out;
 	if ((devices = json_array()) == NULL) {
 		error_nomem(e);
@@ -83,7 +89,7 @@ static int list_exec(struct session *s, struct cmd_args *a, struct error *e)
 	/* a stale record's removal was another QEMU process's */
 	pending = stale == NULL ? settle_pending_removal(in) : NULL;
 	for (size_t i = 0; i < s->rt.ndev; i++)
-		json_array_append_new(devices, list_entry(&s->rt.dev[i], pci,
+		json_array_append_new(devices, list_entry(&s->rt.dev[i], &map,
 							  pending));
 	if (s->o->json)
 		print_json(json_pack("{s:s, s:O}", "runtime", s->o->runtime,
@@ -92,7 +98,7 @@ static int list_exec(struct session *s, struct cmd_args *a, struct error *e)
 		print_list_text(devices);
 out:
 	json_decref(devices);
-	json_decref(pci);
+	bus_map_free(&map);
 	json_decref(in);
 	return e->code;
 }

@@ -5,6 +5,7 @@
  * first reason. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -12,11 +13,11 @@
 #include "cmd.h"
 #include "kind.h"
 #include "output.h"
-#include "pci.h"
+#include "flow.h"
 
 /* What every device's add and removal send (qdev.c), whatever its kind. */
 static const char *const device_commands[] = { "device_add", "device_del",
-	"query-pci", "qom-get", "query-status", NULL };
+	"query-pci", "qom-get", "qom-list", "query-status", NULL };
 
 struct verdict {
 	const struct options *o;
@@ -101,35 +102,45 @@ static int check_commands(struct verdict *v, struct session *s,
 	return KH_OK;
 }
 
-/* The bus new devices go to: one QEMU has, with a hotplug handler, and
- * a slot free that the file does not reserve or record. */
+/* The buses new devices may go to, as an add chooses (flow_survey,
+ * bus_place): each one's free slots, and where the next add goes. A VM
+ * without room is refused as an add would be, but with exit 3: no add
+ * can work until a device goes. */
 static int check_bus(struct verdict *v, struct session *s, struct error *e)
 {
+	struct request r = { .slot = -1 };
 	struct error why = { 0 };
-	json_t *pci = NULL;
-	uint32_t taken;
-	int free_slots = 0;
+	struct bus_map map;
+	struct bus_want w;
+	const char **order = NULL;
+	char bus[RT_BUS_MAX], room[300] = "";
+	size_t n = 0, len = 0;
+	int slot;
 
-	if (pci_survey(s->m, PCI_HOTPLUG_BUS, &pci, &why) != KH_OK) {
-		if (why.code != KH_ENOHOTPLUG) {
-			*e = why;	/* the monitor failed, not the bus */
-			return e->code;
-		}
-		said(v, "bus", KH_ENOHOTPLUG, "%s", why.msg);
-		return KH_OK;
+	if (flow_survey(s, &r, &map, &w, e) != KH_OK ||
+	    (order = bus_order(&map, &w, &n, e)) == NULL)
+		goto out;
+	for (size_t i = 0; i < n && len < sizeof(room); i++) {
+		const struct bus *b = bus_find(&map, order[i]);
+
+		if (b != NULL && b->hotplug)
+			len += snprintf(room + len, sizeof(room) - len, "%s%s %d",
+					len > 0 ? ", " : "", b->name,
+					__builtin_popcount(bus_slots(b) & ~b->used &
+							   ~b->reserved));
 	}
-	taken = pci_occupied_slots(pci) | runtime_used_slots(&s->rt, PCI_HOTPLUG_BUS) |
-		s->rt.reserved;
-	json_decref(pci);
-	for (int slot = 1; slot < PCI_SLOTS; slot++)
-		free_slots += !(taken & (UINT32_C(1) << slot));
-	if (free_slots == 0)
-		said(v, "bus", KH_ENOHOTPLUG, "%s has no free slot (taken, recorded "
-		     "or reserved: 0x%08x)", PCI_HOTPLUG_BUS, taken);
+	if (bus_place(&map, &w, bus, sizeof(bus), &slot, &why) == KH_OK)
+		said(v, "bus", KH_OK, "the next device goes to %s slot %d "
+		     "(free slots: %s)", bus, slot, room);
+	else if (why.qmp_class[0] == '\0' && why.code != KH_ENOHOTPLUG &&
+		 why.code != KH_EFAIL)
+		*e = why;	/* the monitor failed, not the bus */
 	else
-		said(v, "bus", KH_OK, "%s takes hotplug, %d slot%s free",
-		     PCI_HOTPLUG_BUS, free_slots, free_slots == 1 ? "" : "s");
-	return KH_OK;
+		said(v, "bus", KH_ENOHOTPLUG, "%s", why.msg);
+out:
+	free(order);
+	bus_map_free(&map);
+	return e->code;
 }
 
 /* The run state, for adds and for removals (which need a guest). */

@@ -44,8 +44,7 @@ static void sync_run(struct options *o, json_t *actions, const char *action,
 
 	one.results = json_array();
 	cmd_execute(cmd_for_device(a.r.kind, a.r.op), &one, &a, &e);
-	o->dry_taken = one.dry_taken;
-	o->dry_freed = one.dry_freed;
+	o->dry = one.dry;
 	sync_action(actions, action, d,
 		    json_incref(json_array_get(one.results, 0)), &e);
 	json_decref(one.results);

@@ -28,6 +28,7 @@ static const struct option longopts[] = {
 	{ "uuid", required_argument, NULL, 'u' },
 	{ "name", required_argument, NULL, 'N' },
 	{ "slot", required_argument, NULL, 's' },
+	{ "bus", required_argument, NULL, 'b' },
 	{ "path", required_argument, NULL, 'p' },
 	{ "format", required_argument, NULL, 'f' },
 	{ "cache", required_argument, NULL, 'c' },

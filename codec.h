@@ -48,6 +48,10 @@ struct rt_codec {
 	const char *aside_dir;
 	/* who reserved the reserved slots, for messages */
 	const char *reserved_by;
+	/* The one bus new devices may go on in a file of this format, and
+	 * why, for the refusal (exit 3); NULL where the file's own list of
+	 * buses, or every bus that takes hotplug, decides. */
+	const char *only_bus, *only_bus_why;
 	/* the fields (RT_FIELD_BIT) the file's text does not hold, which
 	 * its read-back therefore does not compare */
 	uint32_t unrecorded;

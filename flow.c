@@ -9,23 +9,24 @@
 #include "flow.h"
 #include "kind.h"
 #include "output.h"
-#include "pci.h"
+#include "bus.h"
 #include "qdev.h"
 #include "settle.h"
 
 /* The new entry, as it will be recorded in rt: what every device has,
  * then what its kind has. */
 static int fill_device(const struct runtime *rt, struct rt_device *d,
-		       const struct request *r, int slot, struct error *e)
+		       const struct request *r, const char *bus, int slot,
+		       struct error *e)
 {
 	d->kind = r->kind;
 	d->state = RT_PLUGGED;
 	d->slot = slot;
 	d->source = r->source;
 	memcpy(d->uuid, r->uuid, sizeof(d->uuid));
-	snprintf(d->bus, sizeof(d->bus), "%s", PCI_HOTPLUG_BUS);
-	if (runtime_device_id(rt, d->kind, d->uuid, slot, d->id, sizeof(d->id),
-			      e) != KH_OK)
+	snprintf(d->bus, sizeof(d->bus), "%s", bus);
+	if (runtime_device_id(rt, d->kind, d->uuid, d->bus, slot, d->id,
+			      sizeof(d->id), e) != KH_OK)
 		return e->code;
 	if (r->name != NULL && (d->name = strdup(r->name)) == NULL)
 		return error_nomem(e);
@@ -34,29 +35,75 @@ static int fill_device(const struct runtime *rt, struct rt_device *d,
 	return kind_ops(d->kind)->fill(rt, d, r, e);
 }
 
-/* Step 3 for an add: live query-pci, the file's slots and reserved ones;
- * refuses a bus that takes no hotplug (exit 3) before anything changes. */
-static int choose_slot(const struct session *s, int requested, int *slot,
-		       struct error *e)
+/* The dry run's marks on bus (o->dry), added if new; NULL when there
+ * is no room for another bus, which then has none. */
+static uint32_t *dry_marks(struct options *o, const char *bus, bool freed)
+{
+	struct dry_slots *m = &o->dry;
+	size_t i;
+
+	for (i = 0; i < m->n && strcmp(m->at[i].bus, bus) != 0; i++)
+		;
+	if (i == m->n) {
+		if (m->n == sizeof(m->at) / sizeof(m->at[0]))
+			return NULL;
+		snprintf(m->at[m->n].bus, sizeof(m->at[0].bus), "%s", bus);
+		m->at[m->n].taken = m->at[m->n].freed = 0;
+		m->n++;
+	}
+	return freed ? &m->at[i].freed : &m->at[i].taken;
+}
+
+/* A dry run's plan takes (or frees) slot on bus. */
+static void dry_mark(struct options *o, const char *bus, int slot, bool freed)
+{
+	uint32_t *m = dry_marks(o, bus, freed);
+
+	if (m != NULL)
+		*m |= UINT32_C(1) << slot;
+}
+
+int flow_survey(const struct session *s, const struct request *r,
+		struct bus_map *map, struct bus_want *w, struct error *e)
 {
 	const struct runtime *rt = &s->rt;
-	json_t *pci = NULL;
-	uint32_t occupied;
 
-	if (requested >= 0 && requested < PCI_SLOTS &&
-	    (rt->reserved & (UINT32_C(1) << requested)))
-		return error_set(e, KH_EFAIL, "slot %d on %s is reserved (%s)",
-				 requested, PCI_HOTPLUG_BUS, runtime_reserved_by(rt));
-	if (pci_survey(s->m, PCI_HOTPLUG_BUS, &pci, e) != KH_OK)
+	*w = (struct bus_want){
+		.bus = r->bus[0] != '\0' ? r->bus : NULL, .slot = r->slot,
+		.allowed = rt->buses, .nallowed = rt->nbuses,
+		.reserved_by = runtime_reserved_by(rt),
+	};
+	w->only = runtime_only_bus(rt, &w->only_why);
+	if (bus_survey(s->m, BUS_WHERE | BUS_HOTPLUG, map, e) != KH_OK)
 		return e->code;
-	occupied = ((pci_occupied_slots(pci) |
-		     runtime_used_slots(rt, PCI_HOTPLUG_BUS)) & ~s->o->dry_freed) |
-		   s->o->dry_taken;
-	json_decref(pci);
-	if (pci_find_free_slot(occupied, requested, slot, e) != KH_OK)
-		return e->code;
-	verbose(s->o, "slot %d chosen (occupied: 0x%08x)", *slot, occupied);
+	for (size_t i = 0; i < map->nbus; i++) {
+		struct bus *b = &map->bus[i];
+		uint32_t *taken = dry_marks(s->o, b->name, false);
+		uint32_t *freed = dry_marks(s->o, b->name, true);
+
+		b->used = (b->used | runtime_used_slots(rt, b->name)) &
+			  ~(freed != NULL ? *freed : 0);
+		b->used |= taken != NULL ? *taken : 0;
+		b->reserved = runtime_reserved(rt, b->name);
+	}
 	return KH_OK;
+}
+
+/* Step 3 for an add: where the survey (flow_survey) has room; a VM where
+ * no allowed bus takes hotplug is refused (exit 3) before anything
+ * changes. */
+static int choose_place(const struct session *s, const struct request *r,
+			char *bus, size_t size, int *slot, struct error *e)
+{
+	struct bus_map map;
+	struct bus_want w;
+
+	if (flow_survey(s, r, &map, &w, e) == KH_OK &&
+	    bus_place(&map, &w, bus, size, slot, e) == KH_OK)
+		verbose(s->o, "%s slot %d chosen (taken there: 0x%08x)", bus,
+			*slot, bus_find(&map, bus)->used);
+	bus_map_free(&map);
+	return e->code;
 }
 
 /* A failure QEMU did not answer for (a timeout, a lost connection, a
@@ -73,9 +120,10 @@ static int tell_intent(struct session *s, const char *op,
 		       const struct rt_device *d, const struct plan *p,
 		       struct error *e)
 {
-	json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "op", op,
+	json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i}", "op", op,
 			       "kind", rt_kind_name(d->kind), "uuid", d->uuid,
-			       "id", d->id, "slot", d->slot, "queues", d->queues);
+			       "id", d->id, "bus", d->bus, "slot", d->slot,
+			       "queues", d->queues);
 	struct runtime *rt = &s->rt;
 	int rc;
 
@@ -104,15 +152,18 @@ static int tell_intent(struct session *s, const char *op,
 static int add_again(struct session *s, const struct rt_device *d,
 		     json_t **res, struct error *e)
 {
-	json_t *pci = NULL;
-	int bus = -1, slot = -1;
+	const struct bus_device *at;
+	struct bus_map map;
 	bool present;
 
-	if (pci_query(s->m, &pci, e) != KH_OK)
+	if (bus_survey(s->m, BUS_WHERE, &map, e) != KH_OK) {
+		bus_map_free(&map);
 		return e->code;
-	present = pci_find_device(pci, d->id, &bus, &slot) && bus == 0 &&
-		  slot == d->slot;
-	json_decref(pci);
+	}
+	at = bus_device_find(&map, d->id);
+	present = at != NULL && strcmp(at->bus, d->bus) == 0 &&
+		  at->slot == d->slot;
+	bus_map_free(&map);
 	if (!present)
 		return error_set(e, KH_EFAIL, "%s %s is recorded in %s but QEMU "
 				 "does not have it at %s slot %d (see check)",
@@ -182,17 +233,18 @@ static int plug_new(struct session *s, const struct request *r, json_t **res,
 	struct host_side h;
 	struct plan p;
 	bool intent_told = false;
+	char bus[RT_BUS_MAX];
 	int slot = -1;
 
 	host_side_init(&h);
 	plan_init(&p, s->o, s->m, NULL, s->o->plan);
 	/* 3 */
-	if (choose_slot(s, r->slot, &slot, e) != KH_OK)
+	if (choose_place(s, r, bus, sizeof(bus), &slot, e) != KH_OK)
 		goto out;
 	/* Everything that can fail here happens before QEMU changes: a
 	 * plugged device cannot be taken back without the guest. */
 	if ((d = runtime_add_device(&s->rt, e)) == NULL ||
-	    fill_device(&s->rt, d, r, slot, e) != KH_OK ||
+	    fill_device(&s->rt, d, r, bus, slot, e) != KH_OK ||
 	    (k->host_check != NULL && k->host_check(s, r, d, e) != KH_OK) ||
 	    (!dry && k->host_up != NULL && k->host_up(s, r, d, &h, e) != KH_OK))
 		goto out;
@@ -200,7 +252,7 @@ static int plug_new(struct session *s, const struct request *r, json_t **res,
 	k->add_steps(s, d, &h, &p);
 	if (dry) {
 		if (plan_run(&p, NULL, e) == KH_OK)
-			s->o->dry_taken |= UINT32_C(1) << slot;
+			dry_mark(s->o, bus, slot, false);
 		goto out;
 	}
 	if (runtime_prepare(&s->rt, e) != KH_OK ||
@@ -300,7 +352,7 @@ static int unplug_recorded(struct session *s, struct rt_device *d,
 	p.reset_finishes = s->prelaunch;
 	/* a dry run refuses what the real run's device_del would */
 	if (s->o->dry_run && !p.gone_is_done &&
-	    (pci_has_device(s->m, d->id, &has, e) != KH_OK ||
+	    (bus_has_device(s->m, d->id, &has, e) != KH_OK ||
 	     (!has && unplug_absent(d->id, e) != KH_OK)))
 		goto out;
 	plan_unplug(&p)->fault = "after-unplug";
@@ -323,7 +375,7 @@ static int unplug_recorded(struct session *s, struct rt_device *d,
 	/* 5 */
 	done = change_result("removed", d);
 	if (s->o->dry_run)
-		s->o->dry_freed |= UINT32_C(1) << d->slot;
+		dry_mark(s->o, d->bus, d->slot, true);
 	runtime_remove_device(&s->rt, (size_t)(d - s->rt.dev));
 	if (session_save(s, e) != KH_OK)
 		goto out;

@@ -7,6 +7,7 @@
 #ifndef KH_FLOW_H
 #define KH_FLOW_H
 
+#include "bus.h"
 #include "error.h"
 #include "request.h"
 #include "session.h"
@@ -14,6 +15,13 @@
 /* An add's request with its defaults, checked against the host (a disk's
  * path and content, a NIC's link or script) before any session. */
 int flow_check_add(struct request *r, struct error *e);
+
+/* Step 3's survey for r (its --bus and --slot): the buses QEMU has,
+ * each with the slots the file records or reserves there (and a dry
+ * run's marks) taken, and into w what r, the file and its format allow
+ * (bus_place decides from both). map is the caller's to free. */
+int flow_survey(const struct session *s, const struct request *r,
+		struct bus_map *map, struct bus_want *w, struct error *e);
 
 /* Adds r's device: refused if its uuid is recorded with other settings
  * (the same add again succeeds, "unchanged", if QEMU has it), then the

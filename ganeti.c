@@ -157,8 +157,8 @@ static int read_placement(json_t *obj, struct rt_device *d, const char *name,
 	d->slot = (int)pci;
 	snprintf(d->bus, sizeof(d->bus), "%s", PCI_HOTPLUG_BUS);
 	snprintf(d->driver, sizeof(d->driver), "%s", rt_driver_name(d->kind));
-	return rt_device_id(RT_ID_SLOT, d->kind, d->uuid, d->slot, d->id,
-			    sizeof(d->id), e);
+	return rt_device_id(RT_ID_SLOT, d->kind, d->uuid, d->bus, d->slot,
+			    d->id, sizeof(d->id), e);
 }
 
 static int copy_name(struct rt_device *d, json_t *obj, struct error *e)
@@ -759,6 +759,11 @@ const struct rt_codec ganeti_codec = {
 	/* under /run: gone with the boot, never in Ganeti's conf/ */
 	.aside_dir = "/run/kvm-hotplug",
 	.reserved_by = "as Ganeti reserves it",
+	.only_bus = PCI_HOTPLUG_BUS,
+	.only_bus_why = "Ganeti 3.0 knows pci.0 alone: its own hotplug fails "
+			"on an instance with a device on another bus, and its "
+			"hard reboot puts every device back on pci.0 (see "
+			"kvm-hotplug(8), BUSES)",
 	/* Ganeti's -drive finds out how to open a path itself, and a
 	 * NIC's tap is in its nic file, written after the commit */
 	.unrecorded = RT_FIELD_BIT(RT_FIELD_FILE_DRIVER) |

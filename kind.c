@@ -50,6 +50,7 @@ void request_from_device(const struct rt_device *d, struct request *r)
 	memcpy(r->uuid, d->uuid, sizeof(r->uuid));
 	r->name = d->name;
 	r->slot = d->slot;
+	memcpy(r->bus, d->bus, sizeof(r->bus));
 	r->source = d->source;
 	r->added_by = d->added_by[0] != '\0' ? d->added_by : NULL;
 	kind_ops(d->kind)->to_request(d, r);

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "bus.h"
 #include "error.h"
 #include "plan.h"
 #include "request.h"
@@ -39,7 +40,8 @@ void host_side_close(struct host_side *h);
  * query-block, query-rx-filter, each recorded device's QOM type by its
  * id ({id: type}), and QEMU's pid (0 where it cannot be told). */
 struct vm_view {
-	json_t *pci, *nodes, *blocks, *rx, *types;
+	struct bus_map map;	/* where each device is (bus.h) */
+	json_t *nodes, *blocks, *rx, *types;
 	pid_t pid;
 };
 

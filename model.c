@@ -289,6 +289,7 @@ void rt_file_clear(struct rt_file *f)
 	while (f->ndev > 0)
 		rt_file_remove_device(f, f->ndev - 1);
 	free(f->dev);
+	free(f->buses);
 	free(f->vm_name);
 	rt_file_init(f);
 }
@@ -339,9 +340,33 @@ struct rt_device *rt_file_find_id(struct rt_file *f, const char *id)
 	return NULL;
 }
 
+int rt_file_add_bus(struct rt_file *f, const char *name, uint32_t reserved,
+		    struct error *e)
+{
+	struct rt_bus *b = reallocarray(f->buses, f->nbuses + 1, sizeof(*b));
+
+	if (b == NULL)
+		return error_nomem(e);
+	f->buses = b;
+	b = &f->buses[f->nbuses++];
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	b->reserved = reserved;
+	return KH_OK;
+}
+
+uint32_t rt_file_reserved(const struct rt_file *f, const char *bus)
+{
+	if (strcmp(bus, PCI_HOTPLUG_BUS) == 0)
+		return f->reserved;
+	for (size_t i = 0; i < f->nbuses; i++)
+		if (strcmp(f->buses[i].name, bus) == 0)
+			return f->buses[i].reserved;
+	return 0;
+}
+
 uint32_t rt_file_used_slots(const struct rt_file *f, const char *bus)
 {
-	uint32_t used = strcmp(bus, PCI_HOTPLUG_BUS) == 0 ? f->reserved : 0;
+	uint32_t used = rt_file_reserved(f, bus);
 
 	for (size_t i = 0; i < f->ndev; i++) {
 		const struct rt_device *d = &f->dev[i];
@@ -355,14 +380,48 @@ uint32_t rt_file_used_slots(const struct rt_file *f, const char *bus)
 
 /* --- naming rules --- */
 
-int pci_device_id(char *out, size_t size, const char *kind, const char *uuid,
-		  int slot, struct error *e)
+/* "b" and 8 hex digits: what pci_device_id writes for a bus whose name
+ * does not fit, and so a name it never writes as it is. */
+static bool bus_name_is_hashlike(const char *bus)
 {
+	return bus[0] == 'b' && strlen(bus) == 9 &&
+	       strspn(bus + 1, "0123456789abcdef") == 8;
+}
+
+/* The bus as an id names it (see pci_device_id). */
+static void bus_in_id(const char *kind, const char *bus, int slot,
+		      char *out, size_t size)
+{
+	/* "hot" kind "-" uuid8 "-" bus "-" slot */
+	size_t fixed = 3 + strlen(kind) + 1 + 8 + 1 + 1 + (slot > 9 ? 2 : 1);
+	uint32_t h = 0x811c9dc5u;	/* FNV-1a */
+
+	if (strcmp(bus, PCI_HOTPLUG_BUS) == 0) {
+		snprintf(out, size, "pci");
+		return;
+	}
+	if (strcmp(bus, "pci") != 0 && !bus_name_is_hashlike(bus) &&
+	    fixed + strlen(bus) <= RT_ID_MAX && strlen(bus) < size) {
+		snprintf(out, size, "%s", bus);
+		return;
+	}
+	for (const char *p = bus; *p != '\0'; p++) {
+		h ^= (unsigned char)*p;
+		h *= 0x01000193u;
+	}
+	snprintf(out, size, "b%08" PRIx32, h);
+}
+
+int pci_device_id(char *out, size_t size, const char *kind, const char *uuid,
+		  const char *bus, int slot, struct error *e)
+{
+	char b[RT_BUS_MAX];
 	int n;
 
 	if (!uuid_is_valid(uuid))
 		return error_set(e, KH_EUSAGE, "invalid uuid '%s'", uuid);
-	n = snprintf(out, size, "hot%s-%.8s-pci-%d", kind, uuid, slot);
+	bus_in_id(kind, bus, slot, b, sizeof(b));
+	n = snprintf(out, size, "hot%s-%.8s-%s-%d", kind, uuid, b, slot);
 	if (n < 0 || (size_t)n >= size || !qemu_id_is_valid(out))
 		return error_set(e, KH_EUSAGE,
 				 "cannot make a valid QEMU id for %s %s", kind,
@@ -371,13 +430,14 @@ int pci_device_id(char *out, size_t size, const char *kind, const char *uuid,
 }
 
 int rt_device_id(enum rt_id_scheme scheme, enum rt_kind kind,
-		 const char *uuid, int slot, char *out, size_t size,
-		 struct error *e)
+		 const char *uuid, const char *bus, int slot, char *out,
+		 size_t size, struct error *e)
 {
 	int n;
 
 	if (scheme == RT_ID_SLOT)
-		return pci_device_id(out, size, rt_kind_name(kind), uuid, slot, e);
+		return pci_device_id(out, size, rt_kind_name(kind), uuid, bus,
+				     slot, e);
 	if (!uuid_is_valid(uuid))
 		return error_set(e, KH_EUSAGE, "invalid uuid '%s'", uuid);
 	/* "disk-003fc157-66a8-4e6d", as Ganeti names them */

@@ -21,6 +21,7 @@
 
 #define RT_UUID_LEN 36
 #define RT_ID_MAX 32		/* QEMU's limit on device ids */
+#define RT_BUS_MAX 32		/* a bus name's bytes with the NUL */
 #define PCI_SLOTS 32		/* on one PCI bus */
 #define PCI_HOTPLUG_BUS "pci.0"
 #define RT_RESERVED 0xfu	/* slots 0-3: reserved where a file says nothing */
@@ -54,7 +55,7 @@ struct rt_device {
 	enum rt_state state;
 	char uuid[RT_UUID_LEN + 1];
 	char id[RT_ID_MAX + 1];	/* QEMU device id, also the block node name */
-	char bus[32];		/* "pci.0" */
+	char bus[RT_BUS_MAX];	/* "pci.0", or a bridge's or port's id */
 	int slot;
 	char driver[32];	/* "virtio-blk-pci" */
 	char *name;		/* optional user-given name, NULL if none */
@@ -174,6 +175,13 @@ void rt_device_take_entry(struct rt_device *c, const struct rt_device *t,
 
 /* --- a file's contents --- */
 
+/* A bus a file allows the tool to use, and the slots on it that are not
+ * the tool's to use. */
+struct rt_bus {
+	char name[RT_BUS_MAX];
+	uint32_t reserved;	/* bit n set: slot n */
+};
+
 /* What a runtime file records, whatever its format. The members are a
  * macro so that struct runtime (runtime.h) has them by name too, in a
  * union with a struct rt_file: the idiom of Linux's struct_group(). */
@@ -185,7 +193,12 @@ void rt_device_take_entry(struct rt_device *c, const struct rt_device *t,
 	/* The VM the file belongs to, as QEMU names it (query-name,	\
 	 * query-uuid): NULL / "" where the file records none. */	\
 	char *vm_name;							\
-	char vm_uuid[RT_UUID_LEN + 1];
+	char vm_uuid[RT_UUID_LEN + 1];					\
+	/* The buses new devices may go on, in the order they are	\
+	 * filled, each with its reserved slots (pci.0's are reserved	\
+	 * above); none: every bus of the VM that takes hotplug. */	\
+	struct rt_bus *buses;						\
+	size_t nbuses;
 
 struct rt_file {
 	RT_FILE_MEMBERS
@@ -207,8 +220,16 @@ void rt_file_remove_device(struct rt_file *f, size_t i);
 struct rt_device *rt_file_find_uuid(struct rt_file *f, const char *uuid);
 struct rt_device *rt_file_find_id(struct rt_file *f, const char *id);
 
-/* Slots on bus that f accounts for: reserved ones (on pci.0) and
- * recorded devices. Bit n set means slot n. */
+/* Appends bus name with its reserved slots to the buses f allows. */
+int rt_file_add_bus(struct rt_file *f, const char *name, uint32_t reserved,
+		    struct error *e);
+
+/* The slots on bus that f reserves: pci.0's reserved, or those of the
+ * bus in f's list; 0 for any other. */
+uint32_t rt_file_reserved(const struct rt_file *f, const char *bus);
+
+/* Slots on bus that f accounts for: reserved ones and recorded devices.
+ * Bit n set means slot n. */
 uint32_t rt_file_used_slots(const struct rt_file *f, const char *bus);
 
 /* --- validators --- */
@@ -246,16 +267,21 @@ enum rt_id_scheme {
 	RT_ID_UUID,	/* <kind>-<uuid groups 1-3>: newer Ganeti files */
 };
 
-/* The QEMU id of a device of kind with uuid at slot, by scheme. An
- * invalid uuid is KH_EUSAGE, and so is an id that would not fit. */
+/* The QEMU id of a device of kind with uuid at slot on bus, by scheme.
+ * An invalid uuid is KH_EUSAGE, and so is an id that would not fit. */
 int rt_device_id(enum rt_id_scheme scheme, enum rt_kind kind,
-		 const char *uuid, int slot, char *out, size_t size,
-		 struct error *e);
+		 const char *uuid, const char *bus, int slot, char *out,
+		 size_t size, struct error *e);
 
 /* RT_ID_SLOT's id, kind spelled out: "hot<kind>-<first uuid
- * group>-pci-<slot>", e.g. hotdisk-003fc157-pci-5. */
+ * group>-<bus>-<slot>". The bus is "pci" for pci.0 (the seed's ids:
+ * hotdisk-003fc157-pci-5); any other bus its name where the id fits in
+ * 32 characters and the name is not one the rule itself makes ("pci",
+ * "b" and 8 hex digits), else "b" and 8 hex digits of a hash of the name
+ * (hotnic-003fc157-b1f2e3d4c-0): unique on a VM, since no two devices
+ * share a bus and slot, and made again from what the file records. */
 int pci_device_id(char *out, size_t size, const char *kind, const char *uuid,
-		  int slot, struct error *e);
+		  const char *bus, int slot, struct error *e);
 
 /* Whether name is one the kernel hands out to whoever asks for none,
  * "tap" and digits: on another host it may be any VM's tap. */

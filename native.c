@@ -1,9 +1,10 @@
 /*
  * The native runtime file, kvm-hotplug-runtime(5): see native.h. The
  * schema on top of the YAML tree: version, vm-name, vm-uuid,
- * reserved-slots and devices, each device a mapping with the model's
- * fields (rt_fields) under their names. What is read is checked with
- * line numbers; keys this version does not know are kept in the tree.
+ * reserved-slots, buses and devices, each device a mapping with the
+ * model's fields (rt_fields) under their names. What is read is checked
+ * with line numbers; keys this version does not know are kept in the
+ * tree, and so is buses, which the tool reads and never changes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,8 +156,7 @@ static int parse_device(const struct yt_source *p, struct rt_file *f,
 		if (v != NULL && (rc = parse_field(p, d, field, v)) != KH_OK)
 			return rc;
 	}
-	if (strcmp(d->bus, PCI_HOTPLUG_BUS) == 0 &&
-	    (f->reserved & (UINT32_C(1) << d->slot)))
+	if (rt_file_reserved(f, d->bus) & (UINT32_C(1) << d->slot))
 		return yt_bad(p, yt_map_get(map, "slot")->line,
 			      "slot %d on %s is reserved", d->slot, d->bus);
 	return KH_OK;
@@ -233,23 +233,81 @@ static int check_unique(const struct yt_source *p, const struct rt_file *f)
 	return rc;
 }
 
-static int parse_reserved(const struct yt_source *p, struct rt_file *f,
-			  const struct yt_node *seq)
+/* A reserved-slots sequence into *mask. */
+static int parse_slots(const struct yt_source *p, const struct yt_node *seq,
+		       uint32_t *mask)
 {
 	int rc, slot;
 
-	f->reserved = RT_RESERVED;
-	if (seq == NULL)
-		return KH_OK;
 	if (seq->type != YT_SEQUENCE)
 		return yt_bad(p, seq->line, "reserved-slots must be a sequence");
-	f->reserved = 0;
+	*mask = 0;
 	for (size_t i = 0; i < seq->n; i++) {
 		if ((rc = parse_int(p, "a reserved slot", seq->item[i], 0,
 				    PCI_SLOTS - 1, &slot)) != KH_OK)
 			return rc;
-		f->reserved |= UINT32_C(1) << slot;
+		*mask |= UINT32_C(1) << slot;
 	}
+	return KH_OK;
+}
+
+static int parse_reserved(const struct yt_source *p, struct rt_file *f,
+			  const struct yt_node *seq)
+{
+	f->reserved = RT_RESERVED;
+	return seq == NULL ? KH_OK : parse_slots(p, seq, &f->reserved);
+}
+
+/* One entry of buses: a bus's name, or a mapping of its name and its
+ * reserved-slots (pci.0's are the file's reserved-slots). */
+static int parse_bus(const struct yt_source *p, struct rt_file *f,
+		     const struct yt_node *item)
+{
+	static const struct rt_field name_field = {
+		.name = "a bus's name", .type = RT_T_CHARS, .size = RT_BUS_MAX,
+		.valid = bus_is_valid, .rule = "letters, digits, '.', '_', '-'",
+	};
+	const struct yt_node *name = item, *slots = NULL;
+	uint32_t reserved = 0;
+	int rc, word;
+
+	if (item->type == YT_MAPPING) {
+		for (size_t k = 0; k < item->n; k += 2)
+			if (!yt_key_is(item->item[k], "name") &&
+			    !yt_key_is(item->item[k], "reserved-slots"))
+				return yt_bad(p, item->item[k]->line, "a bus has "
+					      "name and reserved-slots, not "
+					      "'%.40s'", yt_show(item->item[k]));
+		if ((name = yt_map_get(item, "name")) == NULL)
+			return yt_bad(p, item->line, "a bus lacks its name");
+		slots = yt_map_get(item, "reserved-slots");
+	}
+	if ((rc = check_string(p, &name_field, name, &word)) != KH_OK ||
+	    (slots != NULL && (rc = parse_slots(p, slots, &reserved)) != KH_OK))
+		return rc;
+	if (slots != NULL && strcmp(name->value, PCI_HOTPLUG_BUS) == 0)
+		return yt_bad(p, slots->line, "pci.0's reserved slots are the "
+			      "file's reserved-slots");
+	for (size_t i = 0; i < f->nbuses; i++)
+		if (strcmp(f->buses[i].name, name->value) == 0)
+			return yt_bad(p, name->line, "bus %s is listed twice",
+				      name->value);
+	return rt_file_add_bus(f, name->value, reserved, p->e);
+}
+
+static int parse_buses(const struct yt_source *p, struct rt_file *f,
+		       const struct yt_node *seq)
+{
+	int rc;
+
+	if (seq == NULL)
+		return KH_OK;
+	if (seq->type != YT_SEQUENCE || seq->n == 0)
+		return yt_bad(p, seq->line, "buses must be a sequence of at "
+			      "least one bus");
+	for (size_t i = 0; i < seq->n; i++)
+		if ((rc = parse_bus(p, f, seq->item[i])) != KH_OK)
+			return rc;
 	return KH_OK;
 }
 
@@ -304,7 +362,8 @@ static int parse_document(const struct yt_source *p, struct rt_file *f,
 			      RT_VERSION);
 	if ((rc = parse_vm(p, f, doc)) != KH_OK ||
 	    (rc = parse_reserved(p, f, yt_map_get(doc, "reserved-slots")))
-	    != KH_OK)
+	    != KH_OK ||
+	    (rc = parse_buses(p, f, yt_map_get(doc, "buses"))) != KH_OK)
 		return rc;
 	return parse_devices(p, f, yt_map_get(doc, "devices"));
 }
@@ -458,6 +517,8 @@ const struct rt_codec native_codec = {
 	.disks_as_drives = false,
 	.aside_dir = NULL,
 	.reserved_by = "reserved-slots",
+	.only_bus = NULL,
+	.only_bus_why = NULL,
 	.unrecorded = 0,
 	.recognise = NULL,	/* the last asked: YAML is anything else */
 	.parse = native_parse,

@@ -24,8 +24,14 @@ struct options {
 	json_t *plan;
 	/* --dry-run: slots that the plans shown so far take or free, which
 	 * neither QEMU nor the file shows yet (a modify's removal before its
-	 * add, sync's changes one after another) */
-	uint32_t dry_taken, dry_freed;
+	 * add, sync's changes one after another), per bus */
+	struct dry_slots {
+		struct {
+			char bus[32];
+			uint32_t taken, freed;
+		} at[64];
+		size_t n;
+	} dry;
 	/* sync: each operation's result goes here instead of stdout */
 	json_t *results;
 	bool reported;		/* the outcome is printed: main adds no JSON */

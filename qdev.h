@@ -1,5 +1,5 @@
 /* The QMP steps every device kind uses: device_add checked against
- * query-pci, device_del and the wait for the guest, HMP; and what QEMU's
+ * the device's addr in QOM, device_del and the wait for the guest, HMP; and what QEMU's
  * error texts mean. */
 #ifndef KH_QDEV_H
 #define KH_QDEV_H
@@ -17,14 +17,14 @@
 /* The steps every device kind's plan shares (plan.h), for p's device. */
 
 /* device_add of args (taken), and right behind it (pipelined) the check
- * that QEMU shows the device at its slot. A refusal takes back what the
+ * that QEMU has the device at its slot (qom-get of its addr). A refusal takes back what the
  * steps before made; a device QEMU took but put elsewhere can only be
  * asked back from the guest (device_del), and the steps before stay. */
 void plan_device_add(struct plan *p, json_t *args);
 
 /* The refusal of a removal whose device QEMU lacks where the plan does
  * not allow that (plan.gone_is_done): KH_EFAIL naming id. A dry run,
- * which sends no device_del, says it from query-pci. */
+ * which sends no device_del, says it from the bus survey. */
 int unplug_absent(const char *id, struct error *e);
 
 /* device_del, and the wait until the guest has released the device. A

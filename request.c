@@ -81,6 +81,16 @@ static int parse_int_option(const char *opt, const char *value, int min,
 	return KH_OK;
 }
 
+static int parse_bus(const char *value, char *out, struct error *e)
+{
+	if (!bus_is_valid(value) || strlen(value) >= RT_BUS_MAX)
+		return error_set(e, KH_EUSAGE, "--bus: '%.40s' is not a bus name "
+				 "(1-%d of A-Z a-z 0-9 . _ -)", value,
+				 RT_BUS_MAX - 1);
+	memcpy(out, value, strlen(value) + 1);
+	return KH_OK;
+}
+
 static int parse_ifname(const char *opt, const char *value, struct error *e)
 {
 	if (!tap_name_is_valid(value))
@@ -110,7 +120,8 @@ int parse_device_option(int c, const char *arg, struct request *r,
 	switch (c) {
 	case 'u': return parse_uuid(arg, r->uuid, e);
 	case 'N': r->name = arg; return parse_name(arg, e);
-	case 's': return parse_int_option("--slot", arg, 1, PCI_SLOTS - 1, &r->slot, e);
+	case 's': return parse_int_option("--slot", arg, 0, PCI_SLOTS - 1, &r->slot, e);
+	case 'b': return parse_bus(arg, r->bus, e);
 	case 'p': r->path = arg; return KH_OK;
 	case 'f': r->format = arg; return parse_choice("--format", arg, rt_disk_formats, e);
 	case 'c': r->cache = arg; return parse_choice("--cache", arg, rt_disk_caches, e);

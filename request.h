@@ -18,6 +18,7 @@ struct request {
 	char uuid[RT_UUID_LEN + 1];
 	const char *name;
 	int slot;			/* -1: choose one */
+	char bus[RT_BUS_MAX];		/* "": the first with room */
 	const char *mode;		/* a disk's rw|ro, a NIC's bridged|... */
 	/* disk */
 	const char *path, *format, *cache, *discard;

@@ -650,11 +650,11 @@ void runtime_remove_device(struct runtime *rt, size_t i)
 }
 
 int runtime_device_id(const struct runtime *rt, enum rt_kind kind,
-		      const char *uuid, int slot, char *out, size_t size,
-		      struct error *e)
+		      const char *uuid, const char *bus, int slot, char *out,
+		      size_t size, struct error *e)
 {
 	return rt_device_id(codec(rt)->id_scheme(rt->codec_data), kind, uuid,
-			    slot, out, size, e);
+			    bus, slot, out, size, e);
 }
 
 bool runtime_records_unplugging(const struct runtime *rt)
@@ -692,6 +692,17 @@ const char *runtime_reserved_by(const struct runtime *rt)
 uint32_t runtime_used_slots(const struct runtime *rt, const char *bus)
 {
 	return rt_file_used_slots(&rt->file, bus);
+}
+
+uint32_t runtime_reserved(const struct runtime *rt, const char *bus)
+{
+	return rt_file_reserved(&rt->file, bus);
+}
+
+const char *runtime_only_bus(const struct runtime *rt, const char **why)
+{
+	*why = codec(rt)->only_bus_why;
+	return codec(rt)->only_bus;
 }
 
 void runtime_device_defaults(const struct runtime *rt, struct rt_device *d)

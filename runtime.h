@@ -147,11 +147,12 @@ struct rt_device *runtime_add_device(struct runtime *rt, struct error *e);
 /* Drops the device at index i, freeing what it owns. */
 void runtime_remove_device(struct runtime *rt, size_t i);
 
-/* The QEMU id a new device gets in this file: hot<kind>-<uuid group
- * 1>-pci-<slot>, or <kind>-<uuid groups 1-3> in a newer Ganeti file. */
+/* The QEMU id a new device gets in this file at slot on bus:
+ * hot<kind>-<uuid group 1>-<bus>-<slot> (pci_device_id), or
+ * <kind>-<uuid groups 1-3> in a newer Ganeti file. */
 int runtime_device_id(const struct runtime *rt, enum rt_kind kind,
-		      const char *uuid, int slot, char *out, size_t size,
-		      struct error *e);
+		      const char *uuid, const char *bus, int slot, char *out,
+		      size_t size, struct error *e);
 
 /* The intent record, ASIDE.intent (rt locked): what a run is about to do to the VM,
  * written durably before the first command that changes it and cleared
@@ -188,6 +189,13 @@ const char *runtime_reserved_by(const struct runtime *rt);
 /* Slots on bus that the file accounts for: reserved ones and recorded
  * devices. Bit n set means slot n. */
 uint32_t runtime_used_slots(const struct runtime *rt, const char *bus);
+
+/* The slots on bus the file reserves (none on a bus it does not name). */
+uint32_t runtime_reserved(const struct runtime *rt, const char *bus);
+
+/* The one bus a file's format lets the tool use, with why (for the
+ * refusal), or NULL where any is fine (codec.h: only_bus). */
+const char *runtime_only_bus(const struct runtime *rt, const char **why);
 
 /* What a new device of d's kind (its uuid set) gets in this file where
  * its add says nothing: a disk's cache and discard, a NIC's queues, vhost

@@ -9,7 +9,7 @@
 
 #include "kind.h"
 #include "log.h"
-#include "pci.h"
+#include "bus.h"
 #include "settle.h"
 
 /* What settling did, always said: it is news to the caller. A dry run
@@ -213,7 +213,7 @@ int settle_intent(struct session *s, struct error *e)
 		error_set(e, KH_EUSAGE, "%s.intent: not an intent record",
 			  runtime_aside(&s->rt));
 	/* each settle clears the record once the file tells the outcome */
-	else if (pci_has_device(s->m, id, &present, e) == KH_OK) {
+	else if (bus_has_device(s->m, id, &present, e) == KH_OK) {
 		if (strcmp(op, "add") == 0)
 			settle_add(s, in, present, e);
 		else
@@ -227,17 +227,18 @@ out:
 int settle_pending_removals(struct session *s, struct error *e)
 {
 	struct runtime *rt = &s->rt;
-	json_t *pci = NULL;
+	struct bus_map map;
 	bool changed = false;
-	int bus, slot;
 
-	if (pci_query(s->m, &pci, e) != KH_OK)
+	if (bus_survey(s->m, BUS_WHERE, &map, e) != KH_OK) {
+		bus_map_free(&map);
 		return e->code;
+	}
 	for (size_t i = 0; i < rt->ndev && e->code == KH_OK;) {
 		struct rt_device *d = &rt->dev[i];
 
 		if (d->state != RT_UNPLUGGING ||
-		    pci_find_device(pci, d->id, &bus, &slot)) {
+		    bus_device_find(&map, d->id) != NULL) {
 			i++;
 			continue;
 		}
@@ -247,7 +248,7 @@ int settle_pending_removals(struct session *s, struct error *e)
 		runtime_remove_device(rt, i);
 		changed = true;
 	}
-	json_decref(pci);
+	bus_map_free(&map);
 	if (e->code == KH_OK && changed)
 		session_save(s, e);
 	return e->code;

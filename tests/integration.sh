@@ -24,6 +24,7 @@ KH_IT_SOURCING=1
 . "$HERE/it-usage.sh"
 # shellcheck source=tests/it-plan.sh
 . "$HERE/it-plan.sh"
+. "$HERE/it-bus.sh"
 KH_IT_SOURCING=
 
 run_tests integration "$@"

@@ -50,7 +50,7 @@ t_usage_errors() {
 	expect_err "format: 'vmdk' is not one of raw|qcow2"
 	kh -r /x -m /x disk add --uuid "$UUID1" --path /x --slot 32
 	expect_rc 2
-	expect_err "slot: '32' is not a number 1-31"
+	expect_err "slot: '32' is not a number 0-31"
 	kh -r /x -m /x disk add --uuid "$UUID1" --path /x --bogus
 	expect_rc 2
 	expect_err "unknown option '--bogus'"
@@ -216,8 +216,8 @@ bad_input_rows() {
 	2	cache: 'fast' is not one of	disk add --uuid $UUID2 --path $T/d.img --cache fast
 	2	mode: 'rx' is not one of rw|ro	disk add --uuid $UUID2 --path $T/d.img --mode rx
 	2	discard: 'yes' is not one of	disk add --uuid $UUID2 --path $T/d.img --discard yes
-	2	slot: '0' is not a number 1-31	disk add --uuid $UUID2 --path $T/d.img --slot 0
-	2	slot: '32' is not a number 1-31	disk add --uuid $UUID2 --path $T/d.img --slot 32
+	2	slot 0 is not possible on pci.0 (slots 1-31)	disk add --uuid $UUID2 --path $T/d.img --slot 0
+	2	slot: '32' is not a number 0-31	disk add --uuid $UUID2 --path $T/d.img --slot 32
 	2	slot: '4x' is not a number	disk add --uuid $UUID2 --path $T/d.img --slot 4x
 	2	name: must be 1-128 characters	disk add --uuid $UUID2 --path $T/d.img --name $x300
 	2	control characters are not allowed	disk add --uuid $UUID2 --path $T/d.img --name $ctl
@@ -263,8 +263,8 @@ bad_input_rows() {
 	1	uuid $UUID1 in .* is a disk's, not a nic's	nic remove --uuid $UUID1
 	2	disk add: '--uuid' given twice	disk add --uuid $UUID2 --uuid $UUID2 --path $T/d.img
 	2	disk add: '--path' given twice	disk add --uuid $UUID2 --path $T/d.img --path $T/d.img
-	2	slot: '010' is not a number 1-31	disk add --uuid $UUID2 --path $T/d.img --slot 010
-	2	slot: '+7' is not a number 1-31	disk add --uuid $UUID2 --path $T/d.img --slot +7
+	2	slot: '010' is not a number 0-31	disk add --uuid $UUID2 --path $T/d.img --slot 010
+	2	slot: '+7' is not a number 0-31	disk add --uuid $UUID2 --path $T/d.img --slot +7
 	2	check: --dry-run goes with --repair	check -n
 	2	supported: 'usb' is not disk or nic	supported usb
 	2	cmdline: --json prints JSON, --format lines does not: not both	-j cmdline --format lines
@@ -296,7 +296,7 @@ t_bad_input_catalogue() {
 	# a slot with a space: plain decimal only (one argument, not a row's)
 	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d.img" --slot ' 7'
 	expect_rc 2
-	expect_err "slot: ' 7' is not a number 1-31"
+	expect_err "slot: ' 7' is not a number 0-31"
 	same_as before
 	# a relative disk path means another file from another directory:
 	# refused by every command, with its line (issue 17)
@@ -439,7 +439,7 @@ t_supported() {
 	kh -r "$RT" -m "$SOCK" supported
 	expect_rc 0
 	[ "$(grep -c '^ok ' "$T/out")" -eq 5 ] || fail "not 5 checks passed: $OUT"
-	expect_out "ok  bus: pci.0 takes hotplug, 28 slots free"
+	expect_out "ok  bus: the next device goes to pci.0 slot 4 (free slots: pci.0 28)"
 	[ ! -e "$RT" ] || fail "supported made the runtime file"
 	# no tun device: NICs cannot be added, disks can
 	KH_TEST_TUN_DEV=$T/no-tun kh -r "$RT" -m "$SOCK" supported nic
@@ -451,7 +451,7 @@ t_supported() {
 	printf 'version: 1\nreserved-slots: [%s]\ndevices: []\n' "$(seq -s, 0 31)" >"$T/full.runtime"
 	kh -j -r "$T/full.runtime" -m "$SOCK" supported disk
 	expect_rc 3
-	jq -e '.supported == false and (.checks[] | select(.check == "bus") | .ok == false and (.detail | test("pci.0 has no free slot")))' <<<"$OUT" >/dev/null ||
+	jq -e '.supported == false and (.checks[] | select(.check == "bus") | .ok == false and (.detail | test("no free PCI slot left on pci.0 \\(0 slots, all taken\\)")))' <<<"$OUT" >/dev/null ||
 		fail "a full pci.0: $OUT"
 	# ACPI hotplug switched off on pc
 	start_vm off -global PIIX4_PM.acpi-root-pci-hotplug=off
@@ -464,7 +464,7 @@ t_supported() {
 		fail "q35 did not start"
 	kh -r "$T/q35.runtime" -m "$T/q35.qmp" supported disk
 	expect_rc 3
-	expect_out "no  bus: this VM has no pci.0 bus"
+	expect_out "no  bus: no bus of this VM takes hotplug: pcie.0 (PCI Express's root takes none: a q35 VM needs pcie-root-port devices)"
 	# a QEMU that lacks a command the tool sends
 	fake_qmp "$T/fake.qmp" blockdev-add
 	kh -r "$T/fake.runtime" -m "$T/fake.qmp" supported

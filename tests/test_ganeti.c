@@ -342,7 +342,7 @@ static struct rt_device *add_device(struct runtime *rt, const struct want *w)
 	d->slot = w->slot;
 	snprintf(d->uuid, sizeof(d->uuid), "%s", w->uuid);
 	snprintf(d->bus, sizeof(d->bus), "pci.0");
-	ck_assert_msg(runtime_device_id(rt, d->kind, d->uuid, d->slot, d->id,
+	ck_assert_msg(runtime_device_id(rt, d->kind, d->uuid, d->bus, d->slot, d->id,
 					sizeof(d->id), &e) == KH_OK, "%s", e.msg);
 	ck_assert_str_eq(d->id, w->id);
 	d->name = dup_or_null(w->name);
@@ -674,11 +674,11 @@ START_TEST(test_device_id)
 
 	parse_ok(&rt, ids[_i].text);
 	ck_assert_int_eq(runtime_device_id(&rt, ids[_i].kind, ids[_i].uuid,
-					   ids[_i].slot, id, sizeof(id), &e),
+					   "pci.0", ids[_i].slot, id, sizeof(id), &e),
 			 KH_OK);
 	ck_assert_str_eq(id, ids[_i].id);
 	ck_assert_int_eq(runtime_device_id(&rt, ids[_i].kind, "not-a-uuid",
-					   ids[_i].slot, id, sizeof(id), &e),
+					   "pci.0", ids[_i].slot, id, sizeof(id), &e),
 			 KH_EUSAGE);
 	runtime_close(&rt);
 }

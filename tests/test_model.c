@@ -50,16 +50,16 @@ START_TEST(device_id_scheme)
 	struct error e = { 0 };
 
 	ck_assert_int_eq(pci_device_id(id, sizeof(id), "disk",
-				       "003fc157-66a8-4e6d-8b7e-ec4f69751396", 5, &e), KH_OK);
+				       "003fc157-66a8-4e6d-8b7e-ec4f69751396", "pci.0", 5, &e), KH_OK);
 	ck_assert_str_eq(id, "hotdisk-003fc157-pci-5");
 	ck_assert_int_eq(pci_device_id(id, sizeof(id), "nic",
-				       "003fc157-66a8-4e6d-8b7e-ec4f69751396", 31, &e), KH_OK);
+				       "003fc157-66a8-4e6d-8b7e-ec4f69751396", "pci.0", 31, &e), KH_OK);
 	ck_assert_str_eq(id, "hotnic-003fc157-pci-31");
-	ck_assert_int_eq(pci_device_id(id, sizeof(id), "disk", "not-a-uuid", 5, &e),
+	ck_assert_int_eq(pci_device_id(id, sizeof(id), "disk", "not-a-uuid", "pci.0", 5, &e),
 			 KH_EUSAGE);
 	/* an id that would not fit is refused, never cut */
 	ck_assert_int_eq(pci_device_id(id, 10, "disk",
-				       "003fc157-66a8-4e6d-8b7e-ec4f69751396", 5, &e), KH_EUSAGE);
+				       "003fc157-66a8-4e6d-8b7e-ec4f69751396", "pci.0", 5, &e), KH_EUSAGE);
 }
 END_TEST
 
@@ -174,25 +174,71 @@ START_TEST(id_schemes)
 	struct error e = { 0 };
 	char id[RT_ID_MAX + 1];
 
-	ck_assert_int_eq(rt_device_id(RT_ID_SLOT, RT_DISK, U1, 5, id,
+	ck_assert_int_eq(rt_device_id(RT_ID_SLOT, RT_DISK, U1, "pci.0", 5, id,
 				      sizeof(id), &e), KH_OK);
 	ck_assert_str_eq(id, "hotdisk-003fc157-pci-5");
-	ck_assert_int_eq(rt_device_id(RT_ID_SLOT, RT_NIC, U1, 31, id,
+	ck_assert_int_eq(rt_device_id(RT_ID_SLOT, RT_NIC, U1, "pci.0", 31, id,
 				      sizeof(id), &e), KH_OK);
 	ck_assert_str_eq(id, "hotnic-003fc157-pci-31");
-	ck_assert_int_eq(rt_device_id(RT_ID_UUID, RT_DISK, U1, 5, id,
+	ck_assert_int_eq(rt_device_id(RT_ID_UUID, RT_DISK, U1, "pci.0", 5, id,
 				      sizeof(id), &e), KH_OK);
 	ck_assert_str_eq(id, "disk-003fc157-66a8-4e6d");
-	ck_assert_int_eq(rt_device_id(RT_ID_UUID, RT_NIC, U1, -1, id,
+	ck_assert_int_eq(rt_device_id(RT_ID_UUID, RT_NIC, U1, "pci.0", -1, id,
 				      sizeof(id), &e), KH_OK);
 	ck_assert_str_eq(id, "nic-003fc157-66a8-4e6d");
 	ck_assert(qemu_id_is_valid(id));
-	ck_assert_int_eq(rt_device_id(RT_ID_UUID, RT_NIC, "not-a-uuid", 5, id,
+	ck_assert_int_eq(rt_device_id(RT_ID_UUID, RT_NIC, "not-a-uuid", "pci.0", 5, id,
 				      sizeof(id), &e), KH_EUSAGE);
 	ck_assert_str_eq(e.msg, "invalid uuid 'not-a-uuid'");
 	/* never cut */
-	ck_assert_int_eq(rt_device_id(RT_ID_UUID, RT_DISK, U1, 5, id, 10, &e),
+	ck_assert_int_eq(rt_device_id(RT_ID_UUID, RT_DISK, U1, "pci.0", 5, id, 10, &e),
 			 KH_EUSAGE);
+}
+END_TEST
+
+/* Beyond pci.0 the bus is in the id by name where it fits and is not a
+ * name the rule makes itself; else by a hash of the name. Every id is
+ * valid, at most 32 characters, and made again from the same bus. */
+START_TEST(id_scheme_per_bus)
+{
+	static const struct { const char *bus; int slot; const char *id; } v[] = {
+		{ "rp1", 0, "hotdisk-003fc157-rp1-0" },
+		{ "br1", 31, "hotdisk-003fc157-br1-31" },
+		{ "bridge.b_2-x", 7, "hotdisk-003fc157-bridge.b_2-x-7" },
+		/* 34 with the name: hashed */
+		{ "bridge.b_2-xyz1", 7, NULL },
+		/* a name the rule makes for pci.0 or for a hashed one */
+		{ "pci", 3, NULL },
+		{ "b0123abcd", 3, NULL },
+		{ "a-very-long-bus-name-of-31-char", 31, NULL },
+	};
+	struct error e = { 0 };
+	char id[RT_ID_MAX + 1], again[RT_ID_MAX + 1], other[RT_ID_MAX + 1];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		ck_assert_int_eq(pci_device_id(id, sizeof(id), "disk", U1,
+					       v[i].bus, v[i].slot, &e), KH_OK);
+		ck_assert_msg(qemu_id_is_valid(id), "%s", id);
+		ck_assert_uint_le(strlen(id), RT_ID_MAX);
+		if (v[i].id != NULL)
+			ck_assert_str_eq(id, v[i].id);
+		else
+			ck_assert_msg(strncmp(id, "hotdisk-003fc157-b", 18) == 0 &&
+				      strlen(id) == 18 + 8 + 1 +
+				      (v[i].slot > 9 ? 2 : 1), "%s", id);
+		ck_assert_int_eq(pci_device_id(again, sizeof(again), "disk", U1,
+					       v[i].bus, v[i].slot, &e), KH_OK);
+		ck_assert_str_eq(id, again);
+		/* and no other bus's id at the same slot */
+		ck_assert_int_eq(pci_device_id(other, sizeof(other), "disk", U1,
+					       "pci.0", v[i].slot, &e), KH_OK);
+		ck_assert_str_ne(id, other);
+	}
+	/* nic, the longest kind, at slot 31 on a bus of 31: hashed */
+	ck_assert_int_eq(pci_device_id(id, sizeof(id), "nic", U1,
+				       "a-very-long-bus-name-of-31-char", 31, &e),
+			 KH_OK);
+	ck_assert_uint_le(strlen(id), RT_ID_MAX);
 }
 END_TEST
 
@@ -374,6 +420,7 @@ static Suite *model_suite(void)
 	tcase_add_test(tc, bus_names);
 	tcase_add_test(tc, words);
 	tcase_add_test(tc, id_schemes);
+	tcase_add_test(tc, id_scheme_per_bus);
 	tcase_add_test(tc, drivers);
 	tcase_add_test(tc, device_list);
 	tcase_add_test(tc, uuid_any_case);

@@ -805,6 +805,27 @@ static const struct bad_case bad_cases[] = {
 	  "  - kind: nic\n    uuid: " U1 "\n    id: n1\n    bus: pci.0\n"
 	  "    slot: 9\n    driver: virtio-net-pci\n" NIC_KEYS, 8,
 	  "slot 9 on pci.0 is reserved" },
+	/* buses */
+	{ "version: 1\nbuses: br1\n", 2, "buses must be a sequence of at "
+	  "least one bus" },
+	{ "version: 1\nbuses: []\n", 2, "buses must be a sequence" },
+	{ "version: 1\nbuses: [br1, 'br/2']\n", 2, "invalid a bus's name "
+	  "'br/2'" },
+	{ "version: 1\nbuses: [br1, 12]\n", 2, "a bus's name must be a "
+	  "string, not '12'" },
+	{ "version: 1\nbuses: [br1, br1]\n", 2, "bus br1 is listed twice" },
+	{ "version: 1\nbuses:\n  - reserved-slots: [1]\n", 3,
+	  "a bus lacks its name" },
+	{ "version: 1\nbuses:\n  - {name: br1, slots: [1]}\n", 3,
+	  "a bus has name and reserved-slots, not 'slots'" },
+	{ "version: 1\nbuses:\n  - {name: br1, reserved-slots: [32]}\n", 3,
+	  "a reserved slot must be an unquoted number 0-31" },
+	{ "version: 1\nbuses:\n  - {name: pci.0, reserved-slots: [5]}\n", 3,
+	  "pci.0's reserved slots are the file's reserved-slots" },
+	{ "version: 1\nbuses: [{name: br1, reserved-slots: [2]}]\ndevices:\n"
+	  "  - kind: nic\n    uuid: " U1 "\n    id: n1\n    bus: br1\n"
+	  "    slot: 2\n    driver: virtio-net-pci\n" NIC_KEYS, 8,
+	  "slot 2 on br1 is reserved" },
 };
 
 START_TEST(test_validation)
@@ -850,6 +871,34 @@ START_TEST(test_valid_edge_cases)
 	ck_assert_uint_eq(runtime_used_slots(&rt, "pci.2"), 0);
 	ck_assert_str_eq(rt_kind_name(rt.dev[0].kind), "nic");
 	ck_assert_str_eq(rt_kind_name(RT_DISK), "disk");
+	runtime_close(&rt);
+}
+END_TEST
+
+/* The buses a file allows, in its order, each with its reserved slots;
+ * the tool keeps the key as written (it never changes it). */
+START_TEST(test_buses)
+{
+	static const char text[] = "version: 1\nreserved-slots: [0, 1]\n"
+		"buses:\n  - rp2\n  - {name: br1, reserved-slots: [1, 31]}\n"
+		"  - pci.0\n";
+	struct runtime rt;
+	char *out;
+
+	parse_ok(&rt, text);
+	ck_assert_uint_eq(rt.nbuses, 3);
+	ck_assert_str_eq(rt.buses[0].name, "rp2");
+	ck_assert_uint_eq(rt.buses[0].reserved, 0);
+	ck_assert_str_eq(rt.buses[1].name, "br1");
+	ck_assert_uint_eq(rt.buses[1].reserved, 0x80000002u);
+	ck_assert_uint_eq(runtime_reserved(&rt, "br1"), 0x80000002u);
+	ck_assert_uint_eq(runtime_reserved(&rt, "pci.0"), 0x3u);
+	ck_assert_uint_eq(runtime_reserved(&rt, "rp9"), 0);
+	ck_assert_uint_eq(runtime_used_slots(&rt, "br1"), 0x80000002u);
+	out = format_ok(&rt);
+	ck_assert_ptr_nonnull(strstr(out, "buses:\n- rp2\n- {name: br1, "
+				     "reserved-slots: [1, 31]}\n- pci.0\n"));
+	free(out);
 	runtime_close(&rt);
 }
 END_TEST
@@ -1427,6 +1476,7 @@ static Suite *runtime_suite(void)
 	TCase *tc = check_case("format");
 
 	tcase_add_test(tc, test_round_trip);
+	tcase_add_test(tc, test_buses);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_unknown_keys);
 	tcase_add_test(tc, test_add_remove);

@@ -1,0 +1,559 @@
+/* The bus model: see bus.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "monitor.h"
+#include "pci.h"
+
+#define ROOT_PC		PCI_HOTPLUG_BUS	/* pc's root bus */
+#define ROOT_PCIE	"pcie.0"	/* q35's, which takes no hotplug */
+#define PERIPHERAL	"/machine/peripheral"
+#define PERIPHERAL_ANON	"/machine/peripheral-anon"
+#define SLOTS_ALL	UINT32_C(0xfffffffe)	/* 1-31 */
+#define SLOT_ZERO	UINT32_C(0x1)
+#define QOM_PATH_MAX	96	/* PERIPHERAL/ID/ID, ids of 31 at most */
+
+/* --- the map --- */
+
+void bus_map_free(struct bus_map *map)
+{
+	free(map->bus);
+	free(map->dev);
+	memset(map, 0, sizeof(*map));
+}
+
+struct bus *bus_find(const struct bus_map *map, const char *name)
+{
+	for (size_t i = 0; i < map->nbus; i++)
+		if (strcmp(map->bus[i].name, name) == 0)
+			return &map->bus[i];
+	return NULL;
+}
+
+const struct bus_device *bus_device_find(const struct bus_map *map,
+					 const char *id)
+{
+	for (size_t i = 0; i < map->ndev && id[0] != '\0'; i++)
+		if (strcmp(map->dev[i].id, id) == 0)
+			return &map->dev[i];
+	return NULL;
+}
+
+/* The bus called name, added (a bridge's, until QEMU says more) if the
+ * map lacks it; NULL on ENOMEM or for a name no bus can have. */
+static struct bus *bus_get(struct bus_map *map, const char *name,
+			   struct error *e)
+{
+	struct bus *b = bus_find(map, name);
+
+	if (b != NULL)
+		return b;
+	if (name[0] == '\0' || strlen(name) >= sizeof(b->name))
+		return NULL;
+	if ((b = reallocarray(map->bus, map->nbus + 1, sizeof(*b))) == NULL) {
+		error_nomem(e);
+		return NULL;
+	}
+	map->bus = b;
+	b = &map->bus[map->nbus++];
+	memset(b, 0, sizeof(*b));
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	b->shape = BUS_SHAPE_BRIDGE;
+	return b;
+}
+
+/* A device QEMU has at slot on bus: the slot is taken, and the device
+ * (if it has an id) known to be there. */
+static int located(struct bus_map *map, const char *id, const char *bus,
+		   int slot, struct error *e)
+{
+	struct bus *b = bus_get(map, bus, e);
+	struct bus_device *d;
+
+	if (e->code != KH_OK)
+		return e->code;
+	if (b != NULL && slot >= 0 && slot < PCI_SLOTS)
+		b->used |= UINT32_C(1) << slot;
+	if (id[0] == '\0' || strlen(id) > RT_ID_MAX || bus_device_find(map, id))
+		return KH_OK;
+	if ((d = reallocarray(map->dev, map->ndev + 1, sizeof(*d))) == NULL)
+		return error_nomem(e);
+	map->dev = d;
+	d = &map->dev[map->ndev++];
+	snprintf(d->id, sizeof(d->id), "%s", id);
+	snprintf(d->bus, sizeof(d->bus), "%s", bus);
+	d->slot = slot;
+	return KH_OK;
+}
+
+/* --- the survey: questions sent together, answers read in order --- */
+
+enum ask_what {
+	ASK_HANDLER,	/* a bus's hotplug-handler: "" for none */
+	ASK_TYPE,	/* a bus's QOM type: PCIE (a port's link) or PCI */
+	ASK_LIST,	/* a container's children (qom-list) */
+	ASK_PARENT,	/* a device's parent_bus, */
+	ASK_ADDR,	/* then its addr (devfn), asked right behind */
+};
+
+struct ask {
+	enum ask_what what;
+	char subject[QOM_PATH_MAX];	/* the bus, or a device's QOM path */
+	unsigned long qid;
+};
+
+struct survey {
+	struct monitor *m;
+	unsigned what;
+	struct bus_map *map;
+	struct ask *ask;
+	size_t nask;
+	bool unnumbered;	/* a bridge query-pci cannot see behind */
+	char parent[RT_BUS_MAX];	/* the last ASK_PARENT's bus */
+	struct error *e;
+};
+
+/* A bus's QOM path: the root's is its name, which QEMU resolves (it is
+ * unique there); a bridge's or port's bus is the child of the device
+ * that has its name (PERIPHERAL/br1/br1), where the short name would be
+ * ambiguous. */
+static void bus_path(const char *bus, char *out, size_t size)
+{
+	if (strcmp(bus, ROOT_PC) == 0 || strcmp(bus, ROOT_PCIE) == 0)
+		snprintf(out, size, "%s", bus);
+	else
+		snprintf(out, size, PERIPHERAL "/%s/%s", bus, bus);
+}
+
+static int ask(struct survey *s, enum ask_what what, const char *subject)
+{
+	static const char *const property[] = {
+		[ASK_HANDLER] = "hotplug-handler", [ASK_TYPE] = "type",
+		[ASK_PARENT] = "parent_bus", [ASK_ADDR] = "addr",
+	};
+	struct ask *a = reallocarray(s->ask, s->nask + 1, sizeof(*a));
+	char path[QOM_PATH_MAX];
+	json_t *args;
+
+	if (a == NULL)
+		return error_nomem(s->e);
+	s->ask = a;
+	a = &s->ask[s->nask++];
+	a->what = what;
+	snprintf(a->subject, sizeof(a->subject), "%s", subject);
+	if (what == ASK_LIST)
+		return monitor_send(s->m, "qom-list", json_pack("{s:s}", "path",
+				    subject), -1, &a->qid, s->e);
+	if (what == ASK_HANDLER || what == ASK_TYPE)
+		bus_path(subject, path, sizeof(path));
+	else
+		snprintf(path, sizeof(path), "%s", subject);
+	args = json_pack("{s:s, s:s}", "path", path, "property", property[what]);
+	return monitor_send(s->m, "qom-get", args, -1, &a->qid, s->e);
+}
+
+/* What a bus is: asked of every bridge or port the survey finds. */
+static int ask_bus(struct survey *s, const char *bus)
+{
+	if (!(s->what & BUS_HOTPLUG))
+		return KH_OK;
+	if (ask(s, ASK_TYPE, bus) != KH_OK)
+		return s->e->code;
+	return ask(s, ASK_HANDLER, bus);
+}
+
+/* The last component of a QOM path: a bus's name. */
+static const char *last_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash != NULL ? slash + 1 : path;
+}
+
+/* A qom-list entry of container (PERIPHERAL or PERIPHERAL_ANON) that
+ * query-pci did not show: where it is, and (a named one) whether it is
+ * a bridge or port itself. */
+static int ask_entry(struct survey *s, const char *container, json_t *entry)
+{
+	const char *name = json_string_value(json_object_get(entry, "name"));
+	const char *type = json_string_value(json_object_get(entry, "type"));
+	char path[QOM_PATH_MAX];
+	int n;
+
+	if (name == NULL || type == NULL || strncmp(type, "child<", 6) != 0 ||
+	    bus_device_find(s->map, name) != NULL)
+		return KH_OK;
+	n = snprintf(path, sizeof(path), "%s/%s", container, name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return KH_OK;	/* an id longer than QEMU allows */
+	if (ask(s, ASK_PARENT, path) != KH_OK || ask(s, ASK_ADDR, path) != KH_OK)
+		return s->e->code;
+	if (strcmp(container, PERIPHERAL) == 0 && strlen(name) < RT_BUS_MAX)
+		return ask_bus(s, name);
+	return KH_OK;
+}
+
+/* The id of the device at a QOM path of ours: its name under
+ * PERIPHERAL, "" under PERIPHERAL_ANON (no id). */
+static const char *device_name(const char *path)
+{
+	return strncmp(path, PERIPHERAL "/", strlen(PERIPHERAL "/")) == 0 ?
+	       last_name(path) : "";
+}
+
+/* QEMU's answer ret to a (e: its refusal, cleared here where it only
+ * means there is no such thing). */
+static int answered(struct survey *s, const struct ask *a, json_t *ret)
+{
+	const char *str = json_string_value(ret);
+	struct bus *b;
+	size_t i;
+	json_t *entry;
+
+	if (s->e->code != KH_OK) {
+		/* a refusal means: no such bus, or a device that is not on a
+		 * PCI bus (no addr); a lost connection has no class */
+		if (s->e->qmp_class[0] == '\0')
+			return s->e->code;
+		error_clear(s->e);
+		if (a->what == ASK_PARENT)
+			s->parent[0] = '\0';
+		return KH_OK;
+	}
+	switch (a->what) {
+	case ASK_HANDLER:
+		if ((b = bus_get(s->map, a->subject, s->e)) != NULL)
+			b->hotplug = str != NULL && str[0] != '\0';
+		break;
+	case ASK_TYPE:
+		if ((b = bus_get(s->map, a->subject, s->e)) != NULL &&
+		    b->shape != BUS_SHAPE_ROOT)
+			b->shape = str != NULL && strcmp(str, "PCIE") == 0 ?
+				   BUS_SHAPE_PORT : BUS_SHAPE_BRIDGE;
+		break;
+	case ASK_LIST:
+		json_array_foreach(ret, i, entry)
+			if (ask_entry(s, a->subject, entry) != KH_OK)
+				return s->e->code;
+		break;
+	case ASK_PARENT:
+		snprintf(s->parent, sizeof(s->parent), "%s",
+			 str != NULL ? last_name(str) : "");
+		break;
+	case ASK_ADDR:
+		if (s->parent[0] != '\0' && json_is_integer(ret))
+			return located(s->map, device_name(a->subject),
+				       s->parent,
+				       (int)(json_integer_value(ret) >> 3), s->e);
+		break;
+	}
+	return s->e->code;
+}
+
+/* Reads the answers to the questions from first on, in order; those
+ * answers may ask more (a qom-list's entries), which come after. */
+static int read_answers(struct survey *s, size_t first, size_t end)
+{
+	for (size_t i = first; i < end; i++) {
+		json_t *ret = NULL;
+		static const char *const cmd[] = {
+			[ASK_HANDLER] = "qom-get", [ASK_TYPE] = "qom-get",
+			[ASK_LIST] = "qom-list", [ASK_PARENT] = "qom-get",
+			[ASK_ADDR] = "qom-get",
+		};
+		struct ask a = s->ask[i];	/* ask() may move the array */
+
+		monitor_reply(s->m, a.qid, cmd[a.what], &ret, s->e);
+		answered(s, &a, ret);
+		json_decref(ret);
+		if (s->e->code != KH_OK)
+			return s->e->code;
+	}
+	return KH_OK;
+}
+
+static void seen_in_pci(const struct pci_seen *dev, void *arg)
+{
+	struct survey *s = arg;
+
+	if (s->e->code != KH_OK)
+		return;
+	if (located(s->map, dev->id, dev->bus, dev->slot, s->e) != KH_OK)
+		return;
+	if (!dev->bridge)
+		return;
+	if (!dev->numbered)
+		s->unnumbered = true;
+	/* a bridge's bus is called by its id; one without has no name
+	 * device_add could take */
+	if (dev->id[0] != '\0' && bus_get(s->map, dev->id, s->e) != NULL)
+		ask_bus(s, dev->id);
+}
+
+/* Round one: query-pci, and (for BUS_HOTPLUG) whether pci.0 is there and
+ * takes hotplug; the root is then known by name. */
+static int survey_pci(struct survey *s, const char **root)
+{
+	unsigned long hid = 0, pid;
+	json_t *handler = NULL, *pci = NULL;
+	struct bus *b;
+
+	*root = ROOT_PC;
+	if (((s->what & BUS_HOTPLUG) &&
+	     monitor_send(s->m, "qom-get", json_pack("{s:s, s:s}", "path",
+			  ROOT_PC, "property", "hotplug-handler"), -1, &hid,
+			  s->e) != KH_OK) ||
+	    monitor_send(s->m, "query-pci", NULL, -1, &pid, s->e) != KH_OK)
+		return s->e->code;
+	if (s->what & BUS_HOTPLUG) {
+		struct ask a = { .what = ASK_HANDLER, .subject = ROOT_PC };
+
+		monitor_reply(s->m, hid, "qom-get", &handler, s->e);
+		if (s->e->code != KH_OK && s->e->qmp_class[0] != '\0' &&
+		    strcmp(s->e->qmp_class, "DeviceNotFound") == 0) {
+			error_clear(s->e);
+			*root = ROOT_PCIE;	/* asked in round two */
+		} else if (answered(s, &a, handler) != KH_OK) {
+			json_decref(handler);
+			return s->e->code;
+		}
+		json_decref(handler);
+	}
+	if (monitor_reply(s->m, pid, "query-pci", &pci, s->e) != KH_OK)
+		return s->e->code;
+	if ((b = bus_get(s->map, *root, s->e)) != NULL)
+		b->shape = BUS_SHAPE_ROOT;
+	pci_walk(pci, *root, seen_in_pci, s);
+	json_decref(pci);
+	return s->e->code;
+}
+
+int bus_survey(struct monitor *m, unsigned what, struct bus_map *map,
+	       struct error *e)
+{
+	struct survey s = { .m = m, .what = what, .map = map, .e = e };
+	const char *root;
+	size_t done = 0;
+
+	memset(map, 0, sizeof(*map));
+	/* round two is sent as round one is read (ask_bus); round three as
+	 * two's qom-lists are */
+	if (survey_pci(&s, &root) == KH_OK &&
+	    (strcmp(root, ROOT_PCIE) != 0 || ask(&s, ASK_HANDLER, root) == KH_OK) &&
+	    (!s.unnumbered || (ask(&s, ASK_LIST, PERIPHERAL) == KH_OK &&
+			       ask(&s, ASK_LIST, PERIPHERAL_ANON) == KH_OK)))
+		while (done < s.nask && e->code == KH_OK) {
+			size_t end = s.nask;
+
+			read_answers(&s, done, end);
+			done = end;
+		}
+	free(s.ask);
+	return e->code;
+}
+
+int bus_has_device(struct monitor *m, const char *id, bool *has,
+		   struct error *e)
+{
+	struct bus_map map;
+
+	*has = bus_survey(m, BUS_WHERE, &map, e) == KH_OK &&
+	       bus_device_find(&map, id) != NULL;
+	bus_map_free(&map);
+	return e->code;
+}
+
+/* --- placement --- */
+
+uint32_t bus_slots(const struct bus *b)
+{
+	return b->shape == BUS_SHAPE_PORT ? SLOT_ZERO : SLOTS_ALL;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strverscmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The default order's group for b: the root, then ports, then bridges;
+ * -1 for a bus that takes no hotplug. */
+static int group(const struct bus *b)
+{
+	if (!b->hotplug)
+		return -1;
+	return b->shape == BUS_SHAPE_ROOT ? 0 : b->shape == BUS_SHAPE_PORT ? 1 : 2;
+}
+
+const char **bus_order(const struct bus_map *map, const struct bus_want *w,
+		       size_t *n, struct error *e)
+{
+	const char **v = calloc(map->nbus + w->nallowed + 1, sizeof(*v));
+
+	*n = 0;
+	if (v == NULL) {
+		error_nomem(e);
+		return NULL;
+	}
+	if (w->only != NULL) {
+		v[(*n)++] = w->only;
+	} else if (w->nallowed > 0) {
+		for (size_t i = 0; i < w->nallowed; i++)
+			v[(*n)++] = w->allowed[i].name;
+	} else {
+		for (int g = 0; g <= 2; g++) {
+			size_t from = *n;
+
+			for (size_t i = 0; i < map->nbus; i++)
+				if (group(&map->bus[i]) == g)
+					v[(*n)++] = map->bus[i].name;
+			qsort(v + from, *n - from, sizeof(*v), cmp_names);
+		}
+	}
+	return v;
+}
+
+static int count_slots(uint32_t mask)
+{
+	return __builtin_popcount(mask);
+}
+
+/* w's bus, refused where w does not allow it or it cannot take one. */
+static int check_wanted(const struct bus_map *map, const struct bus_want *w,
+			const char *const *order, size_t n, struct error *e)
+{
+	const struct bus *b = bus_find(map, w->bus);
+	size_t i;
+
+	if (w->only != NULL && strcmp(w->bus, w->only) != 0)
+		return error_set(e, KH_ENOHOTPLUG, "bus %s is not possible here: "
+				 "%s", w->bus, w->only_why);
+	for (i = 0; i < n && strcmp(order[i], w->bus) != 0; i++)
+		;
+	if (i == n && w->nallowed > 0)
+		return error_set(e, KH_EFAIL, "bus %s is not among the buses "
+				 "the runtime file allows", w->bus);
+	if (b == NULL)
+		return error_set(e, KH_EFAIL, "this VM has no bus %s", w->bus);
+	if (!b->hotplug)
+		return error_set(e, KH_ENOHOTPLUG, "bus %s of this VM does not "
+				 "support hotplug", w->bus);
+	return KH_OK;
+}
+
+/* The slot on b: w's, if b can have it and it is free, else the lowest
+ * free; -1 when b is full. */
+static int slot_on(const struct bus *b, int wanted, const char *reserved_by,
+		   struct error *e)
+{
+	uint32_t free_slots = bus_slots(b) & ~b->used & ~b->reserved;
+
+	if (wanted >= 0) {
+		if (wanted >= PCI_SLOTS ||
+		    !(bus_slots(b) & (UINT32_C(1) << wanted)))
+			return error_set(e, KH_EUSAGE, "slot %d is not possible on "
+					 "%s (%s)", wanted, b->name,
+					 b->shape == BUS_SHAPE_PORT ?
+					 "a PCIe port holds one device, at slot 0" :
+					 "slots 1-31");
+		if (b->reserved & (UINT32_C(1) << wanted))
+			return error_set(e, KH_EFAIL, "slot %d on %s is reserved "
+					 "(%s)", wanted, b->name, reserved_by);
+		if (!(free_slots & (UINT32_C(1) << wanted)))
+			return error_set(e, KH_EFAIL, "slot %d on %s is already "
+					 "in use", wanted, b->name);
+		return wanted;
+	}
+	return free_slots != 0 ? __builtin_ctz(free_slots) : -1;
+}
+
+/* What b is, for a refusal: full, not there, or without hotplug (and
+ * the likely why of the root's). */
+static int say_bus(char *out, size_t size, const struct bus *b,
+		   const char *name)
+{
+	uint32_t ours = b != NULL ? bus_slots(b) & ~b->reserved : 0;
+
+	if (b == NULL)
+		return snprintf(out, size, "%s (not in this VM)", name);
+	if (b->hotplug)
+		return snprintf(out, size, "%s (%d slot%s, all taken)", name,
+				count_slots(ours), count_slots(ours) == 1 ? "" : "s");
+	if (strcmp(name, ROOT_PCIE) == 0)
+		return snprintf(out, size, "%s (PCI Express's root takes none: "
+				"a q35 VM needs pcie-root-port devices)", name);
+	if (b->shape == BUS_SHAPE_ROOT)
+		return snprintf(out, size, "%s (does not support hotplug: is "
+				"ACPI PCI hotplug off?)", name);
+	return snprintf(out, size, "%s (takes no hotplug)", name);
+}
+
+/* Why nothing in order takes a device: every bus is full (KH_EFAIL), or
+ * none takes hotplug (KH_ENOHOTPLUG), naming each bus (order's, or the
+ * VM's where order is empty) and its slots. */
+static int no_room(const struct bus_map *map, const struct bus_want *w,
+		   const char *const *order, size_t n, struct error *e)
+{
+	char what[sizeof(e->msg) - 64] = "";
+	bool any_hotplug = false;
+	size_t len = 0, all = n > 0 ? n : map->nbus;
+
+	for (size_t i = 0; i < all && len < sizeof(what); i++) {
+		const char *name = n > 0 ? order[i] : map->bus[i].name;
+		const struct bus *b = bus_find(map, name);
+
+		if (i > 0)
+			len += snprintf(what + len, sizeof(what) - len, ", ");
+		if (len < sizeof(what))
+			len += say_bus(what + len, sizeof(what) - len, b, name);
+		any_hotplug |= b != NULL && b->hotplug;
+	}
+	if (any_hotplug)
+		return error_set(e, KH_EFAIL, "no free PCI slot left on %s", what);
+	if (w->only != NULL)
+		return error_set(e, KH_ENOHOTPLUG, "%s, the one bus possible here, "
+				 "takes no hotplug: %s; %s", w->only, what,
+				 w->only_why);
+	return error_set(e, KH_ENOHOTPLUG, "no bus of this VM takes hotplug: %s",
+			 all > 0 ? what : "it has no PCI bus");
+}
+
+int bus_place(const struct bus_map *map, const struct bus_want *w,
+	      char *bus, size_t size, int *slot, struct error *e)
+{
+	const char **order;
+	size_t n;
+	int s = -1;
+
+	if ((order = bus_order(map, w, &n, e)) == NULL)
+		return e->code;
+	if (w->bus != NULL) {
+		if (check_wanted(map, w, order, n, e) == KH_OK &&
+		    (s = slot_on(bus_find(map, w->bus), w->slot,
+				      w->reserved_by, e)) == -1)
+			error_set(e, KH_EFAIL, "no free PCI slot left on %s",
+				  w->bus);
+		if (e->code == KH_OK)
+			snprintf(bus, size, "%s", w->bus);
+	} else {
+		for (size_t i = 0; i < n && s < 0 && e->code == KH_OK; i++) {
+			const struct bus *b = bus_find(map, order[i]);
+
+			if (b == NULL || !b->hotplug)
+				continue;
+			/* --slot alone: on the first bus that takes one */
+			if ((s = slot_on(b, w->slot, w->reserved_by, e)) >= 0 ||
+			    w->slot >= 0)
+				snprintf(bus, size, "%s", b->name);
+			if (w->slot >= 0)
+				break;
+		}
+		if (s < 0 && e->code == KH_OK)
+			no_room(map, w, order, n, e);
+	}
+	free(order);
+	if (e->code == KH_OK)
+		*slot = s;
+	return e->code;
+}
