@@ -135,23 +135,23 @@ t_pc_bridge() {
 		-device pci-bridge,id=br1,chassis_nr=1,bus=pci.0,addr=0x1e \
 		-device virtio-net-pci,id=theirs,bus=br1,addr=0x1
 	disk_image "$T/d1.img"
-	# every slot of pci.0 but 29 reserved (30 and 31: the bridge's, and
-	# the host's devices are at 0-2)
-	printf 'version: 1\nreserved-slots: [%s]\ndevices: []\n' "$(seq -s, 0 28)" >"$RT"
+	disk_image "$T/d2.img"
+	# every slot of pci.0 reserved but 29 and the bridge's 30
+	printf 'version: 1\nreserved-slots: [%s,31]\ndevices: []\n' "$(seq -s, 0 28)" >"$RT"
 	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
 	expect_rc 0
 	expect_out "hotdisk-003fc157-pci-29 at pci.0 slot 29"
-	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img"
 	expect_rc 0
 	expect_out "hotdisk-1b2c3d4e-br1-2 at br1 slot 2"
 	on hotdisk-1b2c3d4e-br1-2 br1 2
 	on theirs br1 1
-	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID3" --path "$T/d1.img" --bus br1 --slot 1
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID3" --path "$T/d2.img" --bus br1 --slot 1
 	expect_rc 1
 	expect_err "slot 1 on br1 is already in use"
 	kh -r "$RT" -m "$SOCK" list
 	expect_rc 0
-	expect_out "hotdisk-1b2c3d4e-br1-2 +br1 +2 plugged +yes"
+	expect_out "hotdisk-1b2c3d4e-br1-2  *br1  *2 plugged  *yes"
 	kh -r "$RT" -m "$SOCK" check
 	expect_rc 0
 	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID2"
@@ -176,7 +176,7 @@ t_q35_pcie_pci_bridge() {
 	disk_image "$T/d1.img"
 	kh -r "$RT" -m "$SOCK" supported disk
 	expect_rc 0
-	expect_out "ok  bus: the next device goes to pb1 slot 1 \(free slots: pb1 31\)"
+	expect_out "ok  bus: the next device goes to pb1 slot 1 (free slots: rp1 0, pb1 31)"
 	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
 	expect_rc 0
 	expect_out "hotdisk-003fc157-pb1-1 at pb1 slot 1"
@@ -262,6 +262,10 @@ t_q35_migration() {
 	expect_rc 0
 	grep -q '"bus":"pb1","addr":"0x5"' "$T/out" || fail "cmdline: $OUT"
 	grep -q '"bus":"rp1","addr":"0x0"' "$T/out" || fail "cmdline: $OUT"
+	expect_err "these devices go on rp1, rp2, pb1: the target's own command line must make those buses before them"
+	kh -j -r "$RT" cmdline
+	jq -e '.buses == ["rp1", "rp2", "pb1"]' <<<"$OUT" >/dev/null || fail "cmdline -j: $OUT"
+	kh -r "$RT" cmdline
 	mapfile -t args <"$T/out"
 	make_netns
 	launch_guest dst "${base[@]}" "${args[@]}" -incoming "unix:$T/migration.sock"
@@ -280,6 +284,24 @@ t_q35_migration() {
 	expect_rc 0
 	kh -r "$RT" -m "$dst" check
 	expect_rc 0
+}
+
+# The tool killed at every step of an add and a removal on a root port
+# and behind a bridge (a pcie-pci-bridge on another port), the guest up:
+# check --repair settles each.
+t_kill_at_every_step_on_buses() {
+	make_netns
+	GUEST_APPEND=kh.nomodules start_guest vm -M q35 \
+		-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0,addr=0x4 \
+		-device pcie-root-port,id=rp2,chassis=2,slot=2,bus=pcie.0,addr=0x5 \
+		-device pcie-pci-bridge,id=pb1,bus=rp2,addr=0x0
+	disk_image "$T/d1.img"
+	local n=0
+	kill_rounds --bus rp1
+	kill_rounds --bus pb1
+	echo "INFO: $n kill points exercised on rp1 and pb1, each settled"
+	[ "$n" -eq 38 ] || fail "$n kill points, not 38"
+	settled "the end"
 }
 
 # bus_migrated SRC DST: the migration completed and the target runs.

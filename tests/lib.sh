@@ -467,6 +467,82 @@ forget_aside() {
 	done
 }
 
+# ---- the tool killed at every step (it-reliability.sh, it-bus.sh) ----
+
+# settled WHY: after check --repair the file and the VM agree, and
+# nothing half-made is left in QEMU or on the host.
+settled() {
+	local why=$1 nodes ids
+	[ ! -e "$RT.intent" ] || fail "$why: intent record left"
+	[ -z "$(find "$T" -maxdepth 1 -name '.*.tmp.*')" ] || fail "$why: temporary file left"
+	# a first add that died before QEMU had anything leaves no file
+	if [ -e "$RT" ]; then
+		kh -r "$RT" -m "$SOCK" check
+		[ "$RC" -eq 0 ] || fail "$why: check after repair: $OUT $ERR"
+	else
+		touch "$RT.none"
+		RT_SAVED=$RT RT=$RT.none
+	fi
+	# block nodes: exactly the recorded disks' (and their file children)
+	nodes=$(qmp query-named-block-nodes | grep -o '"node-name":"hot[^"]*"' | sort -u | cut -d'"' -f4)
+	ids=$(grep -o 'hotdisk-[^ ]*' "$RT" | sort -u)
+	[ "$nodes" = "$ids" ] || fail "$why: block nodes '$nodes', recorded '$ids'"
+	[ "$(tun_fds)" -eq "$(awk '/^  queues:/ { n += $2 } END { print n + 0 }' "$RT")" ] ||
+		fail "$why: QEMU holds $(tun_fds) tap fds"
+	if grep -q 'kind: nic' "$RT"; then has_netdev hotnic || fail "$why: netdev missing"
+	else ! has_netdev hotnic || fail "$why: netdev left"; fi
+	[ "$(in_ns ip -o link show | grep -c ' kh')" -eq "$(grep -c 'kind: nic' "$RT")" ] ||
+		fail "$why: taps: $(in_ns ip -o link show | grep ' kh')"
+	if [ -n "${RT_SAVED:-}" ]; then
+		RT=$RT_SAVED RT_SAVED=
+	fi
+}
+
+# kill_rounds [ADD OPTION...]: the tool (on the guest of $SOCK, br0 in
+# its namespace, $T/d1.img) killed at every fault point of a disk's and a
+# NIC's add and removal, the adds given the options (a bus), each run
+# settled by check --repair and back to no device; n counts the points.
+kill_rounds() {
+	local p kind uuid add_disk add_nic
+	add_disk=(disk add --uuid "$UUID1" --path "$T/d1.img" "$@")
+	add_nic=(nic add --uuid "$UUID2" --mac "$MAC1" --link br0 --tap kh0 --queues 2 "$@")
+	for p in add-intent after-backend after-device_add before-commit after-commit; do
+		KH_FAULT=$p kh -r "$RT" -m "$SOCK" "${add_disk[@]}"
+		[ "$RC" -eq 137 ] || fail "disk add was not killed at $p (exit $RC)"
+		kh -r "$RT" -m "$SOCK" check --repair
+		settled "disk add killed at $p"
+		kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"	# back to empty, if it got in
+		n=$((n + 1))
+	done
+	for p in add-intent after-getfd after-netdev_add after-device_add before-commit after-commit; do
+		KH_FAULT=$p kh -r "$RT" -m "$SOCK" "${add_nic[@]}"
+		[ "$RC" -eq 137 ] || fail "nic add was not killed at $p (exit $RC)"
+		kh -r "$RT" -m "$SOCK" check --repair
+		settled "nic add killed at $p"
+		kh -r "$RT" -m "$SOCK" nic remove --uuid "$UUID2"
+		n=$((n + 1))
+	done
+	for p in remove-intent after-unplug after-release after-commit-remove; do
+		for kind in disk nic; do
+			if [ "$kind" = disk ]; then
+				kh -r "$RT" -m "$SOCK" "${add_disk[@]}"
+				uuid=$UUID1
+			else
+				kh -r "$RT" -m "$SOCK" "${add_nic[@]}"
+				uuid=$UUID2
+			fi
+			expect_rc 0
+			KH_FAULT=$p kh -r "$RT" -m "$SOCK" "$kind" remove --uuid "$uuid"
+			[ "$RC" -eq 137 ] || fail "$kind remove was not killed at $p (exit $RC)"
+			kh -r "$RT" -m "$SOCK" check --repair
+			settled "$kind remove killed at $p"
+			# the next run finishes what is left (it may be done already)
+			kh -r "$RT" -m "$SOCK" "$kind" remove --uuid "$uuid"
+			n=$((n + 1))
+		done
+	done
+}
+
 # ---- runner ----
 
 # run_test NAME: test function NAME in a scratch directory T of its own,
