@@ -440,6 +440,14 @@ hook_install() {
 		*) log=$T/hook.log; env | grep '^GANETI_' >"$T/hook.env" ;;
 		esac
 		exec >>"\$log" 2>&1
+		# the modify hook's first line asks supported: logged, not
+		# counted as a run of the hook (hook_ran)
+		case " \$* " in *" supported"*)
+			$KH "\$@"
+			rc=\$?
+			echo "supported exit \$rc"
+			exit \$rc ;;
+		esac
 		echo "hook: \$GANETI_HOOKS_PHASE \$GANETI_OP_CODE \$GANETI_INSTANCE_NAME on \$(hostname)"
 		$KH "\$@"
 		rc=\$?
