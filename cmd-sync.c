@@ -58,6 +58,7 @@ static void sync_one(struct options *o, json_t *actions, bool add,
 
 	request_from_device(d, &r);
 	r.slot = -1;		/* where the VM has room now */
+	r.bus[0] = '\0';
 	r.op = add ? OP_ADD : OP_REMOVE;
 	sync_run(o, actions, add ? "add" : "remove", &r, d);
 }

@@ -250,6 +250,11 @@ bad_input_rows() {
 	2	timeout: '100000' is not a number of seconds above 0 and up to 86400	-t 100000 list
 	2	--ganeti-dir: /nonexistent: No such file or directory	--instance vm --ganeti-dir /nonexistent list
 	1	slot 2 on pci.0 is reserved (reserved-slots)	disk add --uuid $UUID2 --path $T/d.img --slot 2
+	2	--bus: 'br/1' is not a bus name	disk add --uuid $UUID2 --path $T/d.img --bus br/1
+	2	--bus: '' is not a bus name	nic add --uuid $UUID2 --mac $MAC1 --link br0 --bus=
+	2	--bus: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' is not a bus name	disk add --uuid $UUID2 --path $T/d.img --bus $(printf 'a%.0s' {1..40})
+	1	this VM has no bus br1	disk add --uuid $UUID2 --path $T/d.img --bus br1
+	2	nic modify does not take '--bus'	nic modify --uuid $UUID1 --bus pci.0
 	1	Connection refused (is QEMU running?)	-m $T/dead.sock list
 	1	No such file or directory (is QEMU running?)	-m $T/gone.sock list
 	2	nic add does not take '--dev-type'	nic add --uuid $UUID2 --mac $MAC1 --link br0 --dev-type file
@@ -384,7 +389,7 @@ fake_qmp() {
 	import json, os, socket, sys
 	path, missing = sys.argv[1], sys.argv[2]
 	names = ["qmp_capabilities", "query-name", "query-uuid", "query-status",
-	         "query-migrate", "query-commands", "query-pci", "qom-get",
+	         "query-migrate", "query-commands", "query-pci", "qom-get", "qom-list",
 	         "device_add", "device_del", "blockdev-add", "blockdev-del",
 	         "getfd", "closefd", "netdev_add", "netdev_del", "add-fd",
 	         "remove-fd", "human-monitor-command"]
