@@ -10,6 +10,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/lib.sh
 . "$HERE/../tests/lib.sh"
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
 # inside a namespace of its own, so that no `ip netns exec` is timed
 reexec_in_netns kh-bench "$0" "$@"
@@ -33,28 +35,6 @@ MAC=52:54:00:12:34:56
 
 start_guest vm
 truncate -s 64M "$T/disk.img"
-
-# elapsed microseconds of a command, from bash's own clock (no fork)
-timed() {
-	local t0=$EPOCHREALTIME
-	"$@" >/dev/null
-	local t1=$EPOCHREALTIME
-	echo $(( ${t1/./} - ${t0/./} ))
-}
-
-# kh_remove KIND FILE [RUNTIME]: times a verbose removal; FILE.overhead
-# gets the time minus the guest's own DEVICE_DELETED latency that -v
-# reports.
-kh_remove() {
-	local t0 t1 us guest
-	t0=$EPOCHREALTIME
-	"$KH" -v -r "${3:-$RT}" -m "$SOCK" "$1" remove --uuid "$UUID" >/dev/null 2>"$T/kh.err"
-	t1=$EPOCHREALTIME
-	us=$(( ${t1/./} - ${t0/./} ))
-	guest=$(sed -n 's/.*released by the guest after \([0-9.]*\) ms/\1/p' "$T/kh.err")
-	echo "$us" >>"$2"
-	awk -v us="$us" -v g="$guest" 'BEGIN { print int(us - g * 1000) }' >>"$2.overhead"
-}
 
 # floor_remove MODE ID FILE: the same for the floor, which prints its wait.
 floor_remove() {
@@ -87,11 +67,6 @@ for i in $(seq "$ROUNDS"); do
 	floor_remove nic-remove fnic"$i" "$T/floor.nic.rm"
 done
 
-# quantile Q: the Q-th quantile (0..1) of the numbers on stdin
-quantile() {
-	sort -n | awk -v q="$1" '{ v[NR] = $1 } END { i = int(q * (NR - 1) + 1.5); if (i > NR) i = NR; print v[i] }'
-}
-ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
 # row LABEL FILE-KH FILE-FLOOR: median (quartiles) of both and the ratio
 row() {
 	local k f
