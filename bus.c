@@ -41,8 +41,9 @@ const struct bus_device *bus_device_find(const struct bus_map *map,
 	return NULL;
 }
 
-/* The bus called name, added (a bridge's, until QEMU says more) if the
- * map lacks it; NULL on ENOMEM or for a name no bus can have. */
+/* The bus called name, added (its shape and hotplug unknown until QEMU
+ * says) if the map lacks it; NULL on ENOMEM or for a name no bus can
+ * have. */
 static struct bus *bus_get(struct bus_map *map, const char *name,
 			   struct error *e)
 {
@@ -60,7 +61,7 @@ static struct bus *bus_get(struct bus_map *map, const char *name,
 	b = &map->bus[map->nbus++];
 	memset(b, 0, sizeof(*b));
 	snprintf(b->name, sizeof(b->name), "%s", name);
-	b->shape = BUS_SHAPE_BRIDGE;
+	b->shape = BUS_SHAPE_UNKNOWN;
 	return b;
 }
 
@@ -112,6 +113,7 @@ struct survey {
 	size_t nask;
 	bool unnumbered;	/* a bridge query-pci cannot see behind */
 	char parent[RT_BUS_MAX];	/* the last ASK_PARENT's bus */
+	json_t *types;		/* each named device's QOM type: "child<...>" */
 	struct error *e;
 };
 
@@ -154,45 +156,12 @@ static int ask(struct survey *s, enum ask_what what, const char *subject)
 	return monitor_send(s->m, "qom-get", args, -1, &a->qid, s->e);
 }
 
-/* What a bus is: asked of every bridge or port the survey finds. */
-static int ask_bus(struct survey *s, const char *bus)
-{
-	if (!(s->what & BUS_HOTPLUG))
-		return KH_OK;
-	if (ask(s, ASK_TYPE, bus) != KH_OK)
-		return s->e->code;
-	return ask(s, ASK_HANDLER, bus);
-}
-
 /* The last component of a QOM path: a bus's name. */
 static const char *last_name(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 
 	return slash != NULL ? slash + 1 : path;
-}
-
-/* A qom-list entry of container (PERIPHERAL or PERIPHERAL_ANON) that
- * query-pci did not show: where it is, and (a named one) whether it is
- * a bridge or port itself. */
-static int ask_entry(struct survey *s, const char *container, json_t *entry)
-{
-	const char *name = json_string_value(json_object_get(entry, "name"));
-	const char *type = json_string_value(json_object_get(entry, "type"));
-	char path[QOM_PATH_MAX];
-	int n;
-
-	if (name == NULL || type == NULL || strncmp(type, "child<", 6) != 0 ||
-	    bus_device_find(s->map, name) != NULL)
-		return KH_OK;
-	n = snprintf(path, sizeof(path), "%s/%s", container, name);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return KH_OK;	/* an id longer than QEMU allows */
-	if (ask(s, ASK_PARENT, path) != KH_OK || ask(s, ASK_ADDR, path) != KH_OK)
-		return s->e->code;
-	if (strcmp(container, PERIPHERAL) == 0 && strlen(name) < RT_BUS_MAX)
-		return ask_bus(s, name);
-	return KH_OK;
 }
 
 /* The id of the device at a QOM path of ours: its name under
@@ -203,12 +172,62 @@ static const char *device_name(const char *path)
 	       last_name(path) : "";
 }
 
+/* The QOM type of the device that has bus b ("child<pcie-root-port>"),
+ * NULL where qom-list did not name it. */
+static const char *device_type(const struct survey *s, const struct bus *b)
+{
+	return json_string_value(json_object_get(s->types, b->name));
+}
+
+/* A qom-list entry of container (PERIPHERAL or PERIPHERAL_ANON): its
+ * type noted (a named one's), and where it is asked if query-pci could
+ * not show it. */
+static int list_entry(struct survey *s, const char *container, json_t *entry)
+{
+	const char *name = json_string_value(json_object_get(entry, "name"));
+	const char *type = json_string_value(json_object_get(entry, "type"));
+	char path[QOM_PATH_MAX];
+	int n;
+
+	if (name == NULL || type == NULL || strncmp(type, "child<", 6) != 0)
+		return KH_OK;
+	if (strcmp(container, PERIPHERAL) == 0 &&
+	    json_object_set_new(s->types, name, json_string(type)) != 0)
+		return error_nomem(s->e);
+	if (!s->unnumbered || bus_device_find(s->map, name) != NULL)
+		return KH_OK;
+	n = snprintf(path, sizeof(path), "%s/%s", container, name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return KH_OK;	/* an id longer than QEMU allows */
+	if (ask(s, ASK_PARENT, path) != KH_OK)
+		return s->e->code;
+	return ask(s, ASK_ADDR, path);
+}
+
+/* Bus b's shape, and every other bus's whose device has the same QOM
+ * type (a bus's type is its device class's: asked once per class). */
+static void shape_all(struct survey *s, const struct bus *b, const char *type)
+{
+	const char *dev = device_type(s, b);
+	enum bus_shape shape = type != NULL && strcmp(type, "PCIE") == 0 ?
+			       BUS_SHAPE_PORT : BUS_SHAPE_BRIDGE;
+
+	for (size_t i = 0; i < s->map->nbus; i++) {
+		struct bus *o = &s->map->bus[i];
+		const char *t = device_type(s, o);
+
+		if (o->shape == BUS_SHAPE_UNKNOWN && t != NULL && dev != NULL &&
+		    strcmp(t, dev) == 0)
+			o->shape = shape;
+	}
+}
+
 /* QEMU's answer ret to a (e: its refusal, cleared here where it only
  * means there is no such thing). */
 static int answered(struct survey *s, const struct ask *a, json_t *ret)
 {
 	const char *str = json_string_value(ret);
-	struct bus *b;
+	struct bus *b = bus_find(s->map, a->subject);
 	size_t i;
 	json_t *entry;
 
@@ -224,18 +243,18 @@ static int answered(struct survey *s, const struct ask *a, json_t *ret)
 	}
 	switch (a->what) {
 	case ASK_HANDLER:
-		if ((b = bus_get(s->map, a->subject, s->e)) != NULL)
+		if (b != NULL) {
 			b->hotplug = str != NULL && str[0] != '\0';
+			b->asked = true;
+		}
 		break;
 	case ASK_TYPE:
-		if ((b = bus_get(s->map, a->subject, s->e)) != NULL &&
-		    b->shape != BUS_SHAPE_ROOT)
-			b->shape = str != NULL && strcmp(str, "PCIE") == 0 ?
-				   BUS_SHAPE_PORT : BUS_SHAPE_BRIDGE;
+		if (b != NULL)
+			shape_all(s, b, str);
 		break;
 	case ASK_LIST:
 		json_array_foreach(ret, i, entry)
-			if (ask_entry(s, a->subject, entry) != KH_OK)
+			if (list_entry(s, a->subject, entry) != KH_OK)
 				return s->e->code;
 		break;
 	case ASK_PARENT:
@@ -252,26 +271,26 @@ static int answered(struct survey *s, const struct ask *a, json_t *ret)
 	return s->e->code;
 }
 
-/* Reads the answers to the questions from first on, in order; those
- * answers may ask more (a qom-list's entries), which come after. */
-static int read_answers(struct survey *s, size_t first, size_t end)
+/* Reads the answers to every question asked, in order; answers may ask
+ * more (a qom-list's entries), which are read too. */
+static int read_answers(struct survey *s)
 {
-	for (size_t i = first; i < end; i++) {
-		json_t *ret = NULL;
-		static const char *const cmd[] = {
-			[ASK_HANDLER] = "qom-get", [ASK_TYPE] = "qom-get",
-			[ASK_LIST] = "qom-list", [ASK_PARENT] = "qom-get",
-			[ASK_ADDR] = "qom-get",
-		};
+	static const char *const cmd[] = {
+		[ASK_HANDLER] = "qom-get", [ASK_TYPE] = "qom-get",
+		[ASK_LIST] = "qom-list", [ASK_PARENT] = "qom-get",
+		[ASK_ADDR] = "qom-get",
+	};
+
+	for (size_t i = 0; i < s->nask && s->e->code == KH_OK; i++) {
 		struct ask a = s->ask[i];	/* ask() may move the array */
+		json_t *ret = NULL;
 
 		monitor_reply(s->m, a.qid, cmd[a.what], &ret, s->e);
 		answered(s, &a, ret);
 		json_decref(ret);
-		if (s->e->code != KH_OK)
-			return s->e->code;
 	}
-	return KH_OK;
+	s->nask = 0;
+	return s->e->code;
 }
 
 static void seen_in_pci(const struct pci_seen *dev, void *arg)
@@ -288,46 +307,95 @@ static void seen_in_pci(const struct pci_seen *dev, void *arg)
 		s->unnumbered = true;
 	/* a bridge's bus is called by its id; one without has no name
 	 * device_add could take */
-	if (dev->id[0] != '\0' && bus_get(s->map, dev->id, s->e) != NULL)
-		ask_bus(s, dev->id);
+	if (dev->id[0] != '\0')
+		bus_get(s->map, dev->id, s->e);
 }
 
 /* Round one: query-pci, and (for BUS_HOTPLUG) whether pci.0 is there and
  * takes hotplug; the root is then known by name. */
 static int survey_pci(struct survey *s, const char **root)
 {
-	unsigned long hid = 0, pid;
-	json_t *handler = NULL, *pci = NULL;
+	struct ask *a = NULL;
+	json_t *pci = NULL;
+	unsigned long pid;
 	struct bus *b;
 
 	*root = ROOT_PC;
-	if (((s->what & BUS_HOTPLUG) &&
-	     monitor_send(s->m, "qom-get", json_pack("{s:s, s:s}", "path",
-			  ROOT_PC, "property", "hotplug-handler"), -1, &hid,
-			  s->e) != KH_OK) ||
+	if ((b = bus_get(s->map, ROOT_PC, s->e)) == NULL)
+		return s->e->code;
+	b->shape = BUS_SHAPE_ROOT;
+	if (((s->what & BUS_HOTPLUG) && ask(s, ASK_HANDLER, ROOT_PC) != KH_OK) ||
 	    monitor_send(s->m, "query-pci", NULL, -1, &pid, s->e) != KH_OK)
 		return s->e->code;
 	if (s->what & BUS_HOTPLUG) {
-		struct ask a = { .what = ASK_HANDLER, .subject = ROOT_PC };
+		json_t *handler = NULL;
 
-		monitor_reply(s->m, hid, "qom-get", &handler, s->e);
+		a = &s->ask[0];
+		monitor_reply(s->m, a->qid, "qom-get", &handler, s->e);
+		s->nask = 0;
 		if (s->e->code != KH_OK && s->e->qmp_class[0] != '\0' &&
 		    strcmp(s->e->qmp_class, "DeviceNotFound") == 0) {
+			/* no pci.0: q35's root is pcie.0, asked in round two */
 			error_clear(s->e);
-			*root = ROOT_PCIE;	/* asked in round two */
-		} else if (answered(s, &a, handler) != KH_OK) {
-			json_decref(handler);
-			return s->e->code;
+			*root = ROOT_PCIE;
+			snprintf(b->name, sizeof(b->name), "%s", ROOT_PCIE);
+		} else {
+			struct ask copy = *a;
+
+			answered(s, &copy, handler);
 		}
 		json_decref(handler);
+		if (s->e->code != KH_OK)
+			return s->e->code;
 	}
 	if (monitor_reply(s->m, pid, "query-pci", &pci, s->e) != KH_OK)
 		return s->e->code;
-	if ((b = bus_get(s->map, *root, s->e)) != NULL)
-		b->shape = BUS_SHAPE_ROOT;
 	pci_walk(pci, *root, seen_in_pci, s);
 	json_decref(pci);
 	return s->e->code;
+}
+
+/* Round two: where query-pci could not see (qom-list of the containers,
+ * and each device's place), and what devices the bridges and ports are;
+ * pcie.0's hotplug. */
+static int survey_qom(struct survey *s, const char *root)
+{
+	bool bridges = s->map->nbus > 1;
+
+	if ((s->what & BUS_HOTPLUG) && strcmp(root, ROOT_PCIE) == 0 &&
+	    ask(s, ASK_HANDLER, root) != KH_OK)
+		return s->e->code;
+	if ((s->unnumbered || ((s->what & BUS_HOTPLUG) && bridges)) &&
+	    ask(s, ASK_LIST, PERIPHERAL) != KH_OK)
+		return s->e->code;
+	if (s->unnumbered && ask(s, ASK_LIST, PERIPHERAL_ANON) != KH_OK)
+		return s->e->code;
+	return read_answers(s);
+}
+
+/* The last round: each bridge's or port's shape, from its bus's QOM type,
+ * asked once per device type. */
+static int survey_shapes(struct survey *s)
+{
+	if (!(s->what & BUS_HOTPLUG))
+		return KH_OK;
+	for (size_t i = 0; i < s->map->nbus; i++) {
+		struct bus *b = &s->map->bus[i];
+		bool asked = false;
+
+		if (b->shape != BUS_SHAPE_UNKNOWN || device_type(s, b) == NULL)
+			continue;
+		/* one of its type asked already: its answer shapes this too */
+		for (size_t k = 0; k < s->nask && !asked; k++) {
+			const struct bus *o = bus_find(s->map, s->ask[k].subject);
+
+			asked = o != NULL && strcmp(device_type(s, o),
+						    device_type(s, b)) == 0;
+		}
+		if (!asked && ask(s, ASK_TYPE, b->name) != KH_OK)
+			return s->e->code;
+	}
+	return read_answers(s);
 }
 
 int bus_survey(struct monitor *m, unsigned what, struct bus_map *map,
@@ -335,21 +403,29 @@ int bus_survey(struct monitor *m, unsigned what, struct bus_map *map,
 {
 	struct survey s = { .m = m, .what = what, .map = map, .e = e };
 	const char *root;
-	size_t done = 0;
 
 	memset(map, 0, sizeof(*map));
-	/* round two is sent as round one is read (ask_bus); round three as
-	 * two's qom-lists are */
-	if (survey_pci(&s, &root) == KH_OK &&
-	    (strcmp(root, ROOT_PCIE) != 0 || ask(&s, ASK_HANDLER, root) == KH_OK) &&
-	    (!s.unnumbered || (ask(&s, ASK_LIST, PERIPHERAL) == KH_OK &&
-			       ask(&s, ASK_LIST, PERIPHERAL_ANON) == KH_OK)))
-		while (done < s.nask && e->code == KH_OK) {
-			size_t end = s.nask;
+	if ((s.types = json_object()) == NULL)
+		return error_nomem(e);
+	if (survey_pci(&s, &root) == KH_OK && survey_qom(&s, root) == KH_OK)
+		survey_shapes(&s);
+	json_decref(s.types);
+	free(s.ask);
+	return e->code;
+}
 
-			read_answers(&s, done, end);
-			done = end;
-		}
+int bus_ask_hotplug(struct monitor *m, struct bus_map *map,
+		    const char *const *names, size_t n, struct error *e)
+{
+	struct survey s = { .m = m, .map = map, .e = e };
+
+	for (size_t i = 0; i < n && e->code == KH_OK; i++) {
+		const struct bus *b = bus_find(map, names[i]);
+
+		if (b != NULL && !b->asked)
+			ask(&s, ASK_HANDLER, b->name);
+	}
+	read_answers(&s);
 	free(s.ask);
 	return e->code;
 }
@@ -377,11 +453,19 @@ static int cmp_names(const void *a, const void *b)
 	return strverscmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* What QEMU said of b's hotplug: asked, and no handler. A bus not asked
+ * yet may take it. */
+static bool no_hotplug(const struct bus *b)
+{
+	return b->asked && !b->hotplug;
+}
+
 /* The default order's group for b: the root, then ports, then bridges;
- * -1 for a bus that takes no hotplug. */
+ * -1 for a bus that takes no hotplug, or one whose shape QEMU did not
+ * tell (a bridge without an id, whose bus device_add cannot name). */
 static int group(const struct bus *b)
 {
-	if (!b->hotplug)
+	if (no_hotplug(b) || b->shape == BUS_SHAPE_UNKNOWN)
 		return -1;
 	return b->shape == BUS_SHAPE_ROOT ? 0 : b->shape == BUS_SHAPE_PORT ? 1 : 2;
 }
@@ -434,9 +518,9 @@ static int check_wanted(const struct bus_map *map, const struct bus_want *w,
 	if (i == n && w->nallowed > 0)
 		return error_set(e, KH_EFAIL, "bus %s is not among the buses "
 				 "the runtime file allows", w->bus);
-	if (b == NULL)
+	if (b == NULL || b->shape == BUS_SHAPE_UNKNOWN)
 		return error_set(e, KH_EFAIL, "this VM has no bus %s", w->bus);
-	if (!b->hotplug)
+	if (no_hotplug(b))
 		return error_set(e, KH_ENOHOTPLUG, "bus %s of this VM does not "
 				 "support hotplug", w->bus);
 	return KH_OK;
@@ -477,7 +561,7 @@ static int say_bus(char *out, size_t size, const struct bus *b,
 
 	if (b == NULL)
 		return snprintf(out, size, "%s (not in this VM)", name);
-	if (b->hotplug)
+	if (!no_hotplug(b))
 		return snprintf(out, size, "%s (%d slot%s, all taken)", name,
 				count_slots(ours), count_slots(ours) == 1 ? "" : "s");
 	if (strcmp(name, ROOT_PCIE) == 0)
@@ -507,7 +591,7 @@ static int no_room(const struct bus_map *map, const struct bus_want *w,
 			len += snprintf(what + len, sizeof(what) - len, ", ");
 		if (len < sizeof(what))
 			len += say_bus(what + len, sizeof(what) - len, b, name);
-		any_hotplug |= b != NULL && b->hotplug;
+		any_hotplug |= b != NULL && !no_hotplug(b);
 	}
 	if (any_hotplug)
 		return error_set(e, KH_EFAIL, "no free PCI slot left on %s", what);
@@ -519,38 +603,98 @@ static int no_room(const struct bus_map *map, const struct bus_want *w,
 			 all > 0 ? what : "it has no PCI bus");
 }
 
-int bus_place(const struct bus_map *map, const struct bus_want *w,
+/* Free slots on b that a new device may take. */
+static uint32_t room(const struct bus *b)
+{
+	return bus_slots(b) & ~b->used & ~b->reserved;
+}
+
+/* Whether QEMU says b takes hotplug, asked now if not yet (m). */
+static int ask_one(struct monitor *m, struct bus_map *map, const struct bus *b,
+		   struct error *e)
+{
+	const char *name = b->name;
+
+	return b->asked ? KH_OK : bus_ask_hotplug(m, map, &name, 1, e);
+}
+
+/* Which buses with room take hotplug, asked of QEMU only as far as the
+ * choice needs: the first one in order, and only if it takes none, every
+ * other one at once. */
+static int ask_with_room(struct monitor *m, struct bus_map *map,
+			 const char **order, size_t n, struct error *e)
+{
+	const char **rest = calloc(n + 1, sizeof(*rest));
+	size_t k = 0;
+
+	if (rest == NULL)
+		return error_nomem(e);
+	for (size_t i = 0; i < n && e->code == KH_OK; i++) {
+		struct bus *b = bus_find(map, order[i]);
+
+		if (b == NULL || no_hotplug(b) || b->shape == BUS_SHAPE_UNKNOWN ||
+		    room(b) == 0)
+			continue;
+		if (k == 0 && ask_one(m, map, b, e) == KH_OK && b->hotplug)
+			break;
+		rest[k++] = b->name;
+	}
+	if (e->code == KH_OK && k > 1)
+		bus_ask_hotplug(m, map, rest + 1, k - 1, e);
+	free(rest);
+	return e->code;
+}
+
+/* --slot without --bus: the first bus in order that takes hotplug. */
+static const char *first_taking(struct monitor *m, struct bus_map *map,
+				const char **order, size_t n, struct error *e)
+{
+	for (size_t i = 0; i < n && e->code == KH_OK; i++) {
+		struct bus *b = bus_find(map, order[i]);
+
+		if (b != NULL && b->shape != BUS_SHAPE_UNKNOWN &&
+		    ask_one(m, map, b, e) == KH_OK && b->hotplug)
+			return b->name;
+	}
+	return NULL;
+}
+
+int bus_place(struct monitor *m, struct bus_map *map, const struct bus_want *w,
 	      char *bus, size_t size, int *slot, struct error *e)
 {
+	struct bus_want want = *w;
 	const char **order;
+	struct bus *b;
 	size_t n;
 	int s = -1;
 
 	if ((order = bus_order(map, w, &n, e)) == NULL)
 		return e->code;
-	if (w->bus != NULL) {
-		if (check_wanted(map, w, order, n, e) == KH_OK &&
-		    (s = slot_on(bus_find(map, w->bus), w->slot,
-				      w->reserved_by, e)) == -1)
+	if (want.bus == NULL && want.slot >= 0)
+		want.bus = first_taking(m, map, order, n, e);
+	if (want.bus != NULL) {
+		if ((b = bus_find(map, want.bus)) != NULL && want.only == NULL &&
+		    b->shape != BUS_SHAPE_UNKNOWN)
+			ask_one(m, map, b, e);
+		if (e->code == KH_OK &&
+		    check_wanted(map, &want, order, n, e) == KH_OK &&
+		    (s = slot_on(bus_find(map, want.bus), want.slot,
+				 want.reserved_by, e)) == -1)
 			error_set(e, KH_EFAIL, "no free PCI slot left on %s",
-				  w->bus);
+				  want.bus);
 		if (e->code == KH_OK)
-			snprintf(bus, size, "%s", w->bus);
-	} else {
-		for (size_t i = 0; i < n && s < 0 && e->code == KH_OK; i++) {
-			const struct bus *b = bus_find(map, order[i]);
-
-			if (b == NULL || !b->hotplug)
-				continue;
-			/* --slot alone: on the first bus that takes one */
-			if ((s = slot_on(b, w->slot, w->reserved_by, e)) >= 0 ||
-			    w->slot >= 0)
+			snprintf(bus, size, "%s", want.bus);
+	} else if (w->slot < 0 && ask_with_room(m, map, order, n, e) == KH_OK) {
+		for (size_t i = 0; i < n && s < 0; i++) {
+			b = bus_find(map, order[i]);
+			if (b != NULL && b->asked && b->hotplug &&
+			    (s = slot_on(b, -1, w->reserved_by, e)) >= 0)
 				snprintf(bus, size, "%s", b->name);
-			if (w->slot >= 0)
-				break;
 		}
-		if (s < 0 && e->code == KH_OK)
+		if (s < 0)
 			no_room(map, w, order, n, e);
+	} else if (e->code == KH_OK) {
+		no_room(map, w, order, n, e);
 	}
 	free(order);
 	if (e->code == KH_OK)

@@ -16,6 +16,7 @@ struct monitor;
 
 /* What a bus holds, which decides the slots a device may take there. */
 enum bus_shape {
+	BUS_SHAPE_UNKNOWN,	/* QEMU did not tell (a bridge without an id) */
 	BUS_SHAPE_ROOT,		/* the host bridge's: slots 1-31 (0 is its own) */
 	BUS_SHAPE_PORT,		/* a PCIe port's link: one device, at slot 0 */
 	BUS_SHAPE_BRIDGE,	/* a PCI bridge's: slots 1-31 (0 takes no hotplug) */
@@ -24,7 +25,8 @@ enum bus_shape {
 struct bus {
 	char name[RT_BUS_MAX];	/* as device_add's "bus" takes it */
 	enum bus_shape shape;
-	bool hotplug;		/* QEMU names a hotplug handler for it */
+	bool asked;		/* QEMU was asked for its hotplug handler, */
+	bool hotplug;		/* and named one */
 	uint32_t used;		/* bit n: slot n is taken, by QEMU's word
 				   (and the caller's: what the file records) */
 	uint32_t reserved;	/* the caller's: slots not for new devices */
@@ -48,12 +50,22 @@ struct bus_map {
 #define BUS_WHERE	0x1	/* where each device is */
 #define BUS_HOTPLUG	0x2	/* and each bus's shape and hotplug */
 
-/* Fills map (empty) from QEMU, in one round trip where query-pci sees
- * every bus (two with bridges, three before the firmware has numbered
- * them). With BUS_WHERE alone the root bus is called pci.0 whatever it
- * is. map is the caller's to free, after a failure too. */
+/* Fills map (empty) from QEMU: every bus and where each device is. With
+ * BUS_HOTPLUG also each bus's shape (from its QOM type, asked once per
+ * device type) and the root's hotplug; a bridge's or port's hotplug is
+ * asked where a placement needs it (bus_place, bus_ask_hotplug), since
+ * QEMU answers each qom-get at a cost of its own (~0.3 ms). One round
+ * trip where query-pci shows no bridge, three with bridges, four before
+ * the firmware has numbered them. With BUS_WHERE alone the root bus is
+ * called pci.0 whatever it is. map is the caller's to free, after a
+ * failure too. */
 int bus_survey(struct monitor *m, unsigned what, struct bus_map *map,
 	       struct error *e);
+
+/* Asks QEMU, in one round trip, whether each bus of names (not asked
+ * yet) takes hotplug. */
+int bus_ask_hotplug(struct monitor *m, struct bus_map *map,
+		    const char *const *names, size_t n, struct error *e);
 
 void bus_map_free(struct bus_map *map);
 
@@ -91,12 +103,14 @@ const char **bus_order(const struct bus_map *map, const struct bus_want *w,
 		       size_t *n, struct error *e);
 
 /* Chooses the bus and slot for a new device: w's bus and slot if free
- * there, else the lowest free slot of the first bus in bus_order with
- * room. KH_EFAIL when every allowed slot is taken (naming each bus and
- * its slots) or w's bus or slot is (or the VM lacks w's bus); KH_EUSAGE
- * for a slot the bus cannot have; KH_ENOHOTPLUG when no allowed bus
- * takes hotplug, with why. */
-int bus_place(const struct bus_map *map, const struct bus_want *w,
+ * there (w's slot alone: on the first bus that takes hotplug), else the
+ * lowest free slot of the first bus in bus_order with room that takes
+ * hotplug, asking m (NULL where map knows every bus's hotplug) as far as
+ * it must. KH_EFAIL when every allowed slot is taken (naming each bus
+ * and its slots) or w's bus or slot is (or the VM lacks w's bus);
+ * KH_EUSAGE for a slot the bus cannot have; KH_ENOHOTPLUG when no
+ * allowed bus takes hotplug, with why. */
+int bus_place(struct monitor *m, struct bus_map *map, const struct bus_want *w,
 	      char *bus, size_t size, int *slot, struct error *e);
 
 #endif

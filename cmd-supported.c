@@ -118,18 +118,19 @@ static int check_bus(struct verdict *v, struct session *s, struct error *e)
 	int slot;
 
 	if (flow_survey(s, &r, &map, &w, e) != KH_OK ||
-	    (order = bus_order(&map, &w, &n, e)) == NULL)
+	    (order = bus_order(&map, &w, &n, e)) == NULL ||
+	    bus_ask_hotplug(s->m, &map, order, n, e) != KH_OK)
 		goto out;
 	for (size_t i = 0; i < n && len < sizeof(room); i++) {
 		const struct bus *b = bus_find(&map, order[i]);
 
-		if (b != NULL && b->hotplug)
+		if (b != NULL && b->asked && b->hotplug)
 			len += snprintf(room + len, sizeof(room) - len, "%s%s %d",
 					len > 0 ? ", " : "", b->name,
 					__builtin_popcount(bus_slots(b) & ~b->used &
 							   ~b->reserved));
 	}
-	if (bus_place(&map, &w, bus, sizeof(bus), &slot, &why) == KH_OK)
+	if (bus_place(s->m, &map, &w, bus, sizeof(bus), &slot, &why) == KH_OK)
 		said(v, "bus", KH_OK, "the next device goes to %s slot %d "
 		     "(free slots: %s)", bus, slot, room);
 	else if (why.qmp_class[0] == '\0' && why.code != KH_ENOHOTPLUG &&

@@ -99,7 +99,7 @@ static int choose_place(const struct session *s, const struct request *r,
 	struct bus_want w;
 
 	if (flow_survey(s, r, &map, &w, e) == KH_OK &&
-	    bus_place(&map, &w, bus, size, slot, e) == KH_OK)
+	    bus_place(s->m, &map, &w, bus, size, slot, e) == KH_OK)
 		verbose(s->o, "%s slot %d chosen (taken there: 0x%08x)", bus,
 			*slot, bus_find(&map, bus)->used);
 	bus_map_free(&map);

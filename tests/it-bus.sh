@@ -80,15 +80,26 @@ t_q35_ports_prelaunch() {
 	kh -r "$RT" -m "$SOCK" supported disk
 	expect_rc 3
 	expect_out "^no  bus: no free PCI slot left on rp1"
+	# a dry run changes nothing
+	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID3" -n
+	expect_rc 0
+	same_as before
 	kh -r "$RT" -m "$SOCK" check
 	expect_rc 0
 	kh -j -r "$RT" -m "$SOCK" list
 	expect_rc 0
 	jq -e '[.devices[] | select(.present) | .bus] == ["rp1", "rp2", "rp3", "rp4"]' <<<"$OUT" >/dev/null ||
 		fail "list: $OUT"
-	# a removal in prelaunch (the reset finishes it) frees the port
+	# a removal in prelaunch (the reset finishes it) frees the port; a
+	# dry run shows the bus it would use
 	kh -r "$RT" -m "$SOCK" disk remove --uuid "$UUID3"
 	expect_rc 0
+	snapshot before
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID5" --path "$T/d3.img" -n
+	expect_rc 0
+	grep -q '"execute":"device_add","arguments":{"driver":"virtio-blk-pci","id":"hotdisk-4e5f6071-rp3-0","bus":"rp3","addr":"0x0"' "$T/out" ||
+		fail "dry run: $OUT"
+	same_as before
 	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID5" --path "$T/d3.img"
 	expect_rc 0
 	expect_out "hotdisk-4e5f6071-rp3-0 at rp3 slot 0"
@@ -126,21 +137,24 @@ t_q35_ports_guest() {
 		fail "QEMU still has devices of ours"
 }
 
-# pc with one pci-bridge: pci.0 fills first, then the bridge takes the
-# next device, never at slot 0 or over a device the file does not know
-# (one is cold-plugged at its slot 1); the guest lets go of it there.
+# pc with one pci-bridge: pci.0 fills first (27 disks: slots 4-29 and
+# 31, the bridge at 30), then the bridge takes the next device, never at
+# slot 0 or over a device the file does not know (one is cold-plugged at
+# its slot 1); the guest lets go of it there.
 t_pc_bridge() {
+	local i
 	make_netns
 	GUEST_APPEND=kh.nomodules start_guest g \
 		-device pci-bridge,id=br1,chassis_nr=1,bus=pci.0,addr=0x1e \
 		-device virtio-net-pci,id=theirs,bus=br1,addr=0x1
-	disk_image "$T/d1.img"
+	for i in $(seq 1 27); do
+		disk_image "$T/f$i.img"
+		kh -q -r "$RT" -m "$SOCK" disk add --uuid "$(printf '%08x-0000-4000-8000-000000000000' "$i")" \
+			--path "$T/f$i.img"
+		expect_rc 0
+	done
+	[ "$(grep -c 'bus: pci.0' "$RT")" -eq 27 ] || fail "pci.0 not filled: $(grep 'bus:' "$RT" | sort | uniq -c)"
 	disk_image "$T/d2.img"
-	# every slot of pci.0 reserved but 29 and the bridge's 30
-	printf 'version: 1\nreserved-slots: [%s,31]\ndevices: []\n' "$(seq -s, 0 28)" >"$RT"
-	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
-	expect_rc 0
-	expect_out "hotdisk-003fc157-pci-29 at pci.0 slot 29"
 	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img"
 	expect_rc 0
 	expect_out "hotdisk-1b2c3d4e-br1-2 at br1 slot 2"

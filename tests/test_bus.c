@@ -35,7 +35,9 @@ static int survey(const struct peer_step *script, size_t n, unsigned what,
 }
 
 /* pc, running, a pci-bridge br1 at slot 31 with a device at its slot 3:
- * query-pci sees all; round two asks what br1's bus is, pipelined. */
+ * query-pci sees all; round two lists the devices (their QOM types),
+ * round three asks br1's bus's type. Its hotplug is left for placement
+ * to ask. */
 START_TEST(survey_pc_with_bridge)
 {
 	struct peer_step script[] = {
@@ -50,13 +52,14 @@ START_TEST(survey_pc_with_bridge)
 		      "{\"bus\": 0, \"slot\": 31, \"qdev_id\": \"br1\", \"pci_bridge\": "
 		      "{\"bus\": {\"secondary\": 1}, \"devices\": "
 		      "[{\"bus\": 1, \"slot\": 3, \"qdev_id\": \"theirs\"}]}}]}]"),
-		EXPECT("{\"execute\":\"qom-get\",\"id\":\"kh-3\",\"arguments\":"
-		       "{\"path\":\"/machine/peripheral/br1/br1\",\"property\":\"type\"}}"),
+		EXPECT("{\"execute\":\"qom-list\",\"id\":\"kh-3\",\"arguments\":"
+		       "{\"path\":\"/machine/peripheral\"}}"),
+		REPLY(3, "[{\"name\": \"type\", \"type\": \"string\"},"
+		      "{\"name\": \"br1\", \"type\": \"child<pci-bridge>\"},"
+		      "{\"name\": \"theirs\", \"type\": \"child<virtio-net-pci>\"}]"),
 		EXPECT("{\"execute\":\"qom-get\",\"id\":\"kh-4\",\"arguments\":"
-		       "{\"path\":\"/machine/peripheral/br1/br1\",\"property\":"
-		       "\"hotplug-handler\"}}"),
-		REPLY(3, "\"PCI\""),
-		REPLY(4, "\"/machine/i440fx/piix4_pm\""),
+		       "{\"path\":\"/machine/peripheral/br1/br1\",\"property\":\"type\"}}"),
+		REPLY(4, "\"PCI\""),
 	};
 	struct error e = { 0 };
 	struct bus_map map;
@@ -68,11 +71,11 @@ START_TEST(survey_pc_with_bridge)
 	ck_assert_uint_eq(map.nbus, 2);
 	ck_assert_ptr_nonnull(b = bus_find(&map, "pci.0"));
 	ck_assert_int_eq(b->shape, BUS_SHAPE_ROOT);
-	ck_assert(b->hotplug);
+	ck_assert(b->asked && b->hotplug);
 	ck_assert_uint_eq(b->used, (1u << 0) | (1u << 4) | (1u << 31));
 	ck_assert_ptr_nonnull(b = bus_find(&map, "br1"));
 	ck_assert_int_eq(b->shape, BUS_SHAPE_BRIDGE);
-	ck_assert(b->hotplug);
+	ck_assert(!b->asked);
 	ck_assert_uint_eq(b->used, 1u << 3);
 	ck_assert_ptr_nonnull(d = bus_device_find(&map, "theirs"));
 	ck_assert_str_eq(d->bus, "br1");
@@ -84,9 +87,10 @@ START_TEST(survey_pc_with_bridge)
 }
 END_TEST
 
-/* q35 before the firmware has run: no pci.0; query-pci shows root port
- * rp1 unnumbered and nothing behind it, so QOM is asked where each
- * device not seen is (a named one and one without an id). */
+/* q35 before the firmware has run: no pci.0; query-pci shows root ports
+ * rp1 and rp3 unnumbered and nothing behind them, so QOM is asked where
+ * each device not seen is (a named one and one without an id); one
+ * port's type shapes both. */
 START_TEST(survey_q35_prelaunch_asks_qom)
 {
 	struct peer_step script[] = {
@@ -100,37 +104,28 @@ START_TEST(survey_q35_prelaunch_asks_qom)
 		      "{\"bus\": {\"secondary\": 0}}},"
 		      "{\"bus\": 0, \"slot\": 6, \"qdev_id\": \"rp3\", \"pci_bridge\": "
 		      "{\"bus\": {\"secondary\": 0}}}]}]"),
-		EXPECT("\"path\":\"/machine/peripheral/rp1/rp1\",\"property\":\"type\""),
-		EXPECT("\"path\":\"/machine/peripheral/rp1/rp1\",\"property\":\"hotplug-handler\""),
-		EXPECT("\"path\":\"/machine/peripheral/rp3/rp3\",\"property\":\"type\""),
-		EXPECT("\"path\":\"/machine/peripheral/rp3/rp3\",\"property\":\"hotplug-handler\""),
 		EXPECT("\"path\":\"pcie.0\",\"property\":\"hotplug-handler\""),
-		EXPECT("{\"execute\":\"qom-list\",\"id\":\"kh-8\",\"arguments\":"
+		EXPECT("{\"execute\":\"qom-list\",\"id\":\"kh-4\",\"arguments\":"
 		       "{\"path\":\"/machine/peripheral\"}}"),
-		EXPECT("{\"execute\":\"qom-list\",\"id\":\"kh-9\",\"arguments\":"
+		EXPECT("{\"execute\":\"qom-list\",\"id\":\"kh-5\",\"arguments\":"
 		       "{\"path\":\"/machine/peripheral-anon\"}}"),
-		REPLY(3, "\"PCIE\""),
-		REPLY(4, "\"/machine/unattached/device[2]\""),
-		REPLY(5, "\"PCIE\""),
-		REPLY(6, "\"\""),	/* hotplug=off */
-		REPLY(7, "\"\""),
-		REPLY(8, "[{\"name\": \"type\", \"type\": \"string\"},"
+		REPLY(3, "\"\""),
+		REPLY(4, "[{\"name\": \"type\", \"type\": \"string\"},"
 		      "{\"name\": \"rp1\", \"type\": \"child<pcie-root-port>\"},"
 		      "{\"name\": \"rp3\", \"type\": \"child<pcie-root-port>\"},"
 		      "{\"name\": \"d1\", \"type\": \"child<virtio-blk-pci>\"}]"),
 		EXPECT("\"path\":\"/machine/peripheral/d1\",\"property\":\"parent_bus\""),
 		EXPECT("\"path\":\"/machine/peripheral/d1\",\"property\":\"addr\""),
-		EXPECT("\"path\":\"/machine/peripheral/d1/d1\",\"property\":\"type\""),
-		EXPECT("\"path\":\"/machine/peripheral/d1/d1\",\"property\":\"hotplug-handler\""),
-		REPLY(9, "[{\"name\": \"device[0]\", \"type\": \"child<virtio-net-pci>\"}]"),
+		REPLY(5, "[{\"name\": \"device[0]\", \"type\": \"child<virtio-net-pci>\"}]"),
 		EXPECT("\"path\":\"/machine/peripheral-anon/device[0]\",\"property\":\"parent_bus\""),
 		EXPECT("\"path\":\"/machine/peripheral-anon/device[0]\",\"property\":\"addr\""),
-		REPLY(10, "\"/machine/peripheral/rp1/rp1\""),
-		REPLY(11, "0"),
-		NOT_FOUND(12),
-		NOT_FOUND(13),
-		REPLY(14, "\"/machine/q35/pcie.0\""),
-		REPLY(15, "40"),
+		REPLY(6, "\"/machine/peripheral/rp1/rp1\""),
+		REPLY(7, "0"),
+		REPLY(8, "\"/machine/q35/pcie.0\""),
+		REPLY(9, "40"),
+		EXPECT("{\"execute\":\"qom-get\",\"id\":\"kh-10\",\"arguments\":"
+		       "{\"path\":\"/machine/peripheral/rp1/rp1\",\"property\":\"type\"}}"),
+		REPLY(10, "\"PCIE\""),
 	};
 	struct error e = { 0 };
 	struct bus_map map;
@@ -141,19 +136,68 @@ START_TEST(survey_q35_prelaunch_asks_qom)
 			     &map, &e) == KH_OK, "%s", e.msg);
 	ck_assert_ptr_nonnull(b = bus_find(&map, "pcie.0"));
 	ck_assert_int_eq(b->shape, BUS_SHAPE_ROOT);
-	ck_assert(!b->hotplug);
+	ck_assert(b->asked && !b->hotplug);
 	ck_assert_uint_eq(b->used, (1u << 0) | (1u << 4) | (1u << 5) | (1u << 6));
 	ck_assert_ptr_nonnull(b = bus_find(&map, "rp1"));
 	ck_assert_int_eq(b->shape, BUS_SHAPE_PORT);
-	ck_assert(b->hotplug);
 	ck_assert_uint_eq(b->used, 1u);
 	ck_assert_ptr_nonnull(b = bus_find(&map, "rp3"));
-	ck_assert(!b->hotplug);
+	ck_assert_int_eq(b->shape, BUS_SHAPE_PORT);
 	ck_assert_ptr_null(bus_find(&map, "d1"));	/* no bus of its own */
 	ck_assert_ptr_nonnull(d = bus_device_find(&map, "d1"));
 	ck_assert_str_eq(d->bus, "rp1");
 	ck_assert_int_eq(d->slot, 0);
 	bus_map_free(&map);
+}
+END_TEST
+
+/* Placement asks QEMU whether a bus takes hotplug only as far as the
+ * choice needs: the first port with room (rp2: rp1 is full); it takes
+ * none (hotplug=off), so every other one with room, at once. */
+START_TEST(place_asks_only_what_it_needs)
+{
+	struct peer_step script[] = {
+		HELLO,
+		EXPECT("{\"execute\":\"qom-get\",\"id\":\"kh-1\",\"arguments\":"
+		       "{\"path\":\"/machine/peripheral/rp2/rp2\",\"property\":"
+		       "\"hotplug-handler\"}}"),
+		REPLY(1, "\"\""),
+		EXPECT("\"path\":\"/machine/peripheral/rp10/rp10\",\"property\":\"hotplug-handler\""),
+		EXPECT("\"path\":\"/machine/peripheral/pb1/pb1\",\"property\":\"hotplug-handler\""),
+		REPLY(2, "\"/machine/unattached/device[2]\""),
+		REPLY(3, "\"/machine/unattached/device[2]\""),
+		EXPECT("\"fence\""),
+	};
+	struct bus_want w = { .slot = -1 };
+	struct error e = { 0 };
+	struct monitor *m = NULL;
+	struct bus_map map = { 0 };
+	struct bus v[] = {
+		{ .name = "pcie.0", .shape = BUS_SHAPE_ROOT, .asked = true, .used = 1 },
+		{ .name = "rp1", .shape = BUS_SHAPE_PORT, .used = 1 },
+		{ .name = "rp2", .shape = BUS_SHAPE_PORT },
+		{ .name = "rp10", .shape = BUS_SHAPE_PORT },
+		{ .name = "pb1", .shape = BUS_SHAPE_BRIDGE },
+		{ .name = "pci.3", .shape = BUS_SHAPE_UNKNOWN },
+	};
+	struct peer *p;
+	char bus[RT_BUS_MAX];
+	int fd, slot;
+
+	map.bus = v;
+	map.nbus = sizeof(v) / sizeof(v[0]);
+	ck_assert_ptr_nonnull(p = peer_start(script, NSTEPS(script), &fd));
+	ck_assert_int_eq(monitor_attach(&m, fd, HANG_MS, &e), KH_OK);
+	ck_assert_msg(bus_place(m, &map, &w, bus, sizeof(bus), &slot, &e) == KH_OK,
+		      "%s", e.msg);
+	ck_assert_str_eq(bus, "rp10");
+	ck_assert_int_eq(slot, 0);
+	ck_assert(!v[1].asked);		/* full: not asked */
+	ck_assert(v[2].asked && !v[2].hotplug);
+	ck_assert(v[4].asked && v[4].hotplug);
+	monitor_execute(m, "fence", NULL, NULL, &e);
+	monitor_close(m);
+	ck_assert_int_eq(peer_finish(p), 0);
 }
 END_TEST
 
@@ -200,6 +244,7 @@ static void add_bus(const char *name, enum bus_shape shape, bool hotplug,
 
 	snprintf(b->name, sizeof(b->name), "%s", name);
 	b->shape = shape;
+	b->asked = true;
 	b->hotplug = hotplug;
 	b->used = used;
 	b->reserved = 0;
@@ -229,7 +274,7 @@ static int place(const struct bus_want *w, char *bus, int *slot,
 		 struct error *e)
 {
 	memset(e, 0, sizeof(*e));
-	return bus_place(&hand_map, w, bus, RT_BUS_MAX, slot, e);
+	return bus_place(NULL, &hand_map, w, bus, RT_BUS_MAX, slot, e);
 }
 
 /* pc: pci.0 first, then each bridge in the natural order of names. */
@@ -367,6 +412,7 @@ static Suite *bus_suite(void)
 	tcase_add_test(tc, survey_pc_with_bridge);
 	tcase_add_test(tc, survey_q35_prelaunch_asks_qom);
 	tcase_add_test(tc, survey_where_alone);
+	tcase_add_test(tc, place_asks_only_what_it_needs);
 	tcase_add_test(tc, place_pc_fills_root_then_bridges);
 	tcase_add_test(tc, place_q35_ports_then_bridges);
 	tcase_add_test(tc, place_nothing_takes_hotplug);
