@@ -181,7 +181,9 @@ static const char *device_type(const struct survey *s, const struct bus *b)
 
 /* A qom-list entry of container (PERIPHERAL or PERIPHERAL_ANON): its
  * type noted (a named one's), and where it is asked if query-pci could
- * not show it. */
+ * not show it, and (a named one) whether it has a bus of its own: a
+ * bridge behind a port, which query-pci shows only once the firmware
+ * has run. */
 static int list_entry(struct survey *s, const char *container, json_t *entry)
 {
 	const char *name = json_string_value(json_object_get(entry, "name"));
@@ -199,9 +201,12 @@ static int list_entry(struct survey *s, const char *container, json_t *entry)
 	n = snprintf(path, sizeof(path), "%s/%s", container, name);
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return KH_OK;	/* an id longer than QEMU allows */
-	if (ask(s, ASK_PARENT, path) != KH_OK)
+	if (ask(s, ASK_PARENT, path) != KH_OK || ask(s, ASK_ADDR, path) != KH_OK)
 		return s->e->code;
-	return ask(s, ASK_ADDR, path);
+	if ((s->what & BUS_HOTPLUG) && strcmp(container, PERIPHERAL) == 0 &&
+	    strlen(name) < RT_BUS_MAX)
+		return ask(s, ASK_TYPE, name);
+	return KH_OK;
 }
 
 /* Bus b's shape, and every other bus's whose device has the same QOM
@@ -249,6 +254,9 @@ static int answered(struct survey *s, const struct ask *a, json_t *ret)
 		}
 		break;
 	case ASK_TYPE:
+		/* a device whose bus query-pci did not show has one */
+		if (b == NULL && str != NULL)
+			b = bus_get(s->map, a->subject, s->e);
 		if (b != NULL)
 			shape_all(s, b, str);
 		break;

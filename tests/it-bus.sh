@@ -204,6 +204,22 @@ t_q35_pcie_pci_bridge() {
 	expect_rc 0
 }
 
+# Before the firmware has run, a bridge behind a root port is not in
+# query-pci at all: QOM tells that it is there and has a bus of its own,
+# which takes the device (the port holds the bridge).
+t_q35_bridge_prelaunch() {
+	launch_qemu vm -S -M q35 \
+		-device pcie-root-port,id=rp1,chassis=1,slot=1,bus=pcie.0,addr=0x4 \
+		-device pcie-pci-bridge,id=pb1,bus=rp1,addr=0x0
+	disk_image "$T/d1.img"
+	kh -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	expect_out "hotdisk-003fc157-pb1-1 at pb1 slot 1"
+	on hotdisk-003fc157-pb1-1 pb1 1
+	kh -r "$RT" -m "$SOCK" check
+	expect_rc 0
+}
+
 # The file names the buses the tool may use, in order, each with its
 # reserved slots: pci.0 is left alone though it has room.
 t_buses_key() {

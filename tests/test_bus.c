@@ -116,16 +116,18 @@ START_TEST(survey_q35_prelaunch_asks_qom)
 		      "{\"name\": \"d1\", \"type\": \"child<virtio-blk-pci>\"}]"),
 		EXPECT("\"path\":\"/machine/peripheral/d1\",\"property\":\"parent_bus\""),
 		EXPECT("\"path\":\"/machine/peripheral/d1\",\"property\":\"addr\""),
+		EXPECT("\"path\":\"/machine/peripheral/d1/d1\",\"property\":\"type\""),
 		REPLY(5, "[{\"name\": \"device[0]\", \"type\": \"child<virtio-net-pci>\"}]"),
 		EXPECT("\"path\":\"/machine/peripheral-anon/device[0]\",\"property\":\"parent_bus\""),
 		EXPECT("\"path\":\"/machine/peripheral-anon/device[0]\",\"property\":\"addr\""),
 		REPLY(6, "\"/machine/peripheral/rp1/rp1\""),
 		REPLY(7, "0"),
-		REPLY(8, "\"/machine/q35/pcie.0\""),
-		REPLY(9, "40"),
-		EXPECT("{\"execute\":\"qom-get\",\"id\":\"kh-10\",\"arguments\":"
+		NOT_FOUND(8),	/* d1 has no bus */
+		REPLY(9, "\"/machine/q35/pcie.0\""),
+		REPLY(10, "40"),
+		EXPECT("{\"execute\":\"qom-get\",\"id\":\"kh-11\",\"arguments\":"
 		       "{\"path\":\"/machine/peripheral/rp1/rp1\",\"property\":\"type\"}}"),
-		REPLY(10, "\"PCIE\""),
+		REPLY(11, "\"PCIE\""),
 	};
 	struct error e = { 0 };
 	struct bus_map map;
