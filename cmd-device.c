@@ -37,11 +37,12 @@ static int device_modify(struct session *s, struct cmd_args *a, struct error *e)
 #define CHANGES	(CMD_RUNTIME | CMD_MONITOR | CMD_SETTLE)
 
 const struct cmd_entry cmd_disk_add_entry = {
-	.object = "disk", .verb = "add", .options = "uNsbpfcdoDn",
+	.object = "disk", .verb = "add", .options = "uNsbpfcdoDxn",
 	.usage = "disk add --uuid UUID --path PATH [--format raw|qcow2]\n"
 		 "           [--cache default|none|writeback|writethrough|unsafe]\n"
 		 "           [--mode rw|ro] [--discard ignore|unmap] [--name NAME]\n"
-		 "           [--bus BUS] [--slot N] [--dev-type TYPE]  (Ganeti's disk type, for a Ganeti file)",
+		 "           [--bus BUS] [--slot N] [--fd-pass auto|always|never]\n"
+		 "           [--dev-type TYPE]  (Ganeti's disk type, for a Ganeti file)",
 	.needs = CHANGES | CMD_CREATE, .kind = RT_DISK, .op = OP_ADD,
 	.check = device_check, .ready = device_ready, .exec = device_add,
 };

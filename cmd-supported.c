@@ -165,6 +165,36 @@ static int check_state(struct verdict *v, struct session *s, struct error *e)
 	return KH_OK;
 }
 
+/* What QEMU may open (its user, its root) and what follows: how disks
+ * reach it, whether NICs get an option ROM. Said, never a refusal. */
+static void check_confinement(struct verdict *v, struct session *s)
+{
+	const char *pass = s->rt.fd_pass[0] != '\0' ? s->rt.fd_pass : "auto";
+	bool chrooted = session_qemu_chrooted(s);
+	const char *disks;
+	struct proc_creds c;
+	char who[300];
+
+	if (!session_qemu_creds(s, &c))
+		snprintf(who, sizeof(who), "QEMU's process cannot be looked at "
+			 "here%s", s->rt.chrooted ? "; the file says it runs "
+			 "chrooted" : "");
+	else
+		snprintf(who, sizeof(who), "QEMU runs as uid %u%s%.200s",
+			 (unsigned)c.uid, chrooted ? ", chrooted in " : "",
+			 chrooted ? c.root : "");
+	if (runtime_disks_as_drives(&s->rt) || strcmp(pass, "always") == 0 ||
+	    (chrooted && strcmp(pass, "never") != 0))
+		disks = "as fds (a qcow2 image with a backing file cannot go)";
+	else if (strcmp(pass, "never") == 0)
+		disks = "by path";
+	else
+		disks = "by path where QEMU may open it, else as fds";
+	said(v, "confinement", KH_OK, "%s; disks go %s (fd-pass %s); NICs "
+	     "get %s", who, disks, pass, chrooted ? "no option ROM" :
+	     "their option ROM");
+}
+
 static void check_host(struct verdict *v, struct session *s,
 		       const struct cmd_args *a)
 {
@@ -195,6 +225,7 @@ static int supported_exec(struct session *s, struct cmd_args *a,
 	    check_commands(&v, s, a, e) == KH_OK &&
 	    check_bus(&v, s, e) == KH_OK &&
 	    check_state(&v, s, e) == KH_OK) {
+		check_confinement(&v, s);
 		check_host(&v, s, a);
 		if (v.first.code != KH_OK)
 			error_set(e, v.first.code, "hotplug is not possible for "

@@ -41,6 +41,7 @@ static const struct option longopts[] = {
 	{ "queues", required_argument, NULL, 'Q' },
 	{ "vhost", required_argument, NULL, 'H' },
 	{ "dev-type", required_argument, NULL, 'D' },
+	{ "fd-pass", required_argument, NULL, 'x' },
 	{ "repair", no_argument, NULL, 'R' },
 	{ "prune", no_argument, NULL, 'P' },
 	{ "from", required_argument, NULL, 'F' },

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "kind.h"
+#include "log.h"
 #include "proc.h"
 #include "qdev.h"
 
@@ -83,10 +84,13 @@ static int disk_node_options(json_t *node, const struct rt_device *d)
 	return rc;
 }
 
-static json_t *blockdev_args(const struct rt_device *d, const char *file_driver)
+/* A disk's blockdev-add arguments, its file node opening filename (its
+ * path, or the fd set it is handed over in) with file_driver. */
+static json_t *blockdev_args(const struct rt_device *d, const char *file_driver,
+			     const char *filename)
 {
 	json_t *file = json_pack("{s:s, s:s}", "driver", file_driver,
-				 "filename", d->path);
+				 "filename", filename);
 	json_t *top = json_pack("{s:s, s:s}", "driver", d->format,
 				"node-name", d->id);
 
@@ -171,8 +175,50 @@ static void drive_release(struct plan *p, const struct rt_device *d)
 /* The fd set a disk's image is handed over in: numbered by the slot, far
  * above the lowest free numbers that QEMU gives when asked for none (as
  * Ganeti's own adds are), so that an intent record can name it before
- * QEMU answers. QEMU makes a set of a number it is given. */
+ * QEMU answers. QEMU makes a set of a number it is given. A set stays
+ * (empty) while the node made from it holds its copy, so another bus's
+ * slots get sets of their own: a hash of the bus's name. */
 #define FDSET_BASE 1000
+
+static int fdset_of(const struct rt_device *d)
+{
+	uint32_t h = 0x811c9dc5u;	/* FNV-1a */
+
+	if (strcmp(d->bus, PCI_HOTPLUG_BUS) == 0)
+		return FDSET_BASE + d->slot;
+	for (const char *p = d->bus; *p != '\0'; p++) {
+		h ^= (unsigned char)*p;
+		h *= 0x01000193u;
+	}
+	return FDSET_BASE + PCI_SLOTS * (int)(1 + h % 100000) + d->slot;
+}
+
+/* The image (host_up opened it) handed over in fd set set: add-fd with
+ * the fd in the same message, taken back if what follows fails. */
+static void plan_fd_set(struct plan *p, const struct rt_device *d,
+			const struct host_side *h, int set)
+{
+	/* opaque names the device, for whoever reads query-fdsets */
+	struct step *st = plan_add_args(p, "add-fd", json_pack("{s:i, s:s}",
+					"fdset-id", set, "opaque", d->id));
+
+	st->fd = &h->file_fd;
+	snprintf(st->label, sizeof(st->label), "%.120s (%s)", d->path,
+		 strcmp(d->mode, "ro") == 0 ? "read-only" : "read-write");
+	st->fault = "after-add-fd";
+	step_undo(st, "remove-fd", json_pack("{s:i}", "fdset-id", set));
+}
+
+/* The set given up again, whatever the backend's step said: the node or
+ * drive made from it keeps its own copy. */
+static void plan_fd_set_done(struct plan *p, int set)
+{
+	struct step *st = plan_add_args(p, "remove-fd",
+					json_pack("{s:i}", "fdset-id", set));
+
+	st->flags = STEP_ALWAYS;
+	st->fault = "after-backend";
+}
 
 /* A disk's QEMU driver: as recorded, else as check_disk_path would find
  * it. The target may be another host, so a path missing here is a file
@@ -201,7 +247,7 @@ static void drive_add(struct plan *p, const struct rt_device *d,
 					      "gluster", NULL };
 	const char *type = json_string_value(json_object_get(d->extra, "dev_type"));
 	const char *cache = d->cache;
-	int set = FDSET_BASE + d->slot;
+	int set = fdset_of(d);
 	struct step *st;
 
 	/* Ganeti's _GenerateDiskAioCacheParameters: shared storage gets no
@@ -209,14 +255,7 @@ static void drive_add(struct plan *p, const struct rt_device *d,
 	for (size_t i = 0; type != NULL && shared[i] != NULL; i++)
 		if (strcmp(type, shared[i]) == 0)
 			cache = "none";
-	/* opaque names the device, for whoever reads query-fdsets */
-	st = plan_add_args(p, "add-fd", json_pack("{s:i, s:s}", "fdset-id", set,
-						  "opaque", d->id));
-	st->fd = &h->file_fd;
-	snprintf(st->label, sizeof(st->label), "%.120s (%s)", d->path,
-		 strcmp(d->mode, "ro") == 0 ? "read-only" : "read-write");
-	st->fault = "after-add-fd";
-	step_undo(st, "remove-fd", json_pack("{s:i}", "fdset-id", set));
+	plan_fd_set(p, d, h, set);
 	/* a block device (a blockdev disk's adopted device) needs QEMU's
 	 * host_device protocol: its 'file' one takes regular files only */
 	st = plan_hmp(p, HMP_SAYS_OK, "drive_add dummy file=" FDSET_PATH "%d,if=none,"
@@ -230,20 +269,29 @@ static void drive_add(struct plan *p, const struct rt_device *d,
 		      strcmp(d->mode, "ro") ? "" : ",readonly=on");
 	step_undo(st, "human-monitor-command",
 		  json_pack("{s:s+}", "command-line", "drive_del ", d->id));
-	st = plan_add_args(p, "remove-fd", json_pack("{s:i}", "fdset-id", set));
-	st->flags = STEP_ALWAYS;
-	st->fault = "after-backend";
+	plan_fd_set_done(p, set);
 }
 
+/* A native file's node: blockdev-add by path, or, where QEMU cannot open
+ * the path itself (host_check: h->fd_pass), of the image handed over in
+ * an fd set (/dev/fdset/N), which is given up again once the node holds
+ * its copy. */
 static void blockdev_add(struct plan *p, const struct rt_device *d,
 			 const struct host_side *h)
 {
-	struct step *st = plan_add_args(p, "blockdev-add",
-					blockdev_args(d, d->file_driver));
+	char set_path[32];
+	int set = fdset_of(d);
+	struct step *st;
 
-	(void)h;
-	st->fault = "after-backend";
+	snprintf(set_path, sizeof(set_path), FDSET_PATH "%d", set);
+	if (h->fd_pass)
+		plan_fd_set(p, d, h, set);
+	st = plan_add_args(p, "blockdev-add", blockdev_args(d, d->file_driver,
+			   h->fd_pass ? set_path : d->path));
+	st->fault = h->fd_pass ? "after-blockdev-add" : "after-backend";
 	step_undo(st, "blockdev-del", node_name(d));
+	if (h->fd_pass)
+		plan_fd_set_done(p, set);
 }
 
 /* What a disk's device is attached to in QEMU: made before device_add,
@@ -252,12 +300,12 @@ struct disk_backend {
 	void (*add)(struct plan *p, const struct rt_device *d,
 		    const struct host_side *h);
 	void (*release)(struct plan *p, const struct rt_device *d);
-	bool opens_image;	/* here, to hand it to QEMU */
+	bool opens_image;	/* always here, to hand it to QEMU */
 	const char *const *commands;	/* the QMP commands add and release send */
 };
 
 static const char *const blockdev_commands[] = { "blockdev-add", "blockdev-del",
-						 NULL };
+						 "add-fd", "remove-fd", NULL };
 /* HMP's drive_add and drive_del go through human-monitor-command */
 static const char *const drive_commands[] = { "add-fd", "remove-fd",
 	"human-monitor-command", "blockdev-del", NULL };
@@ -285,15 +333,99 @@ static void disk_add_steps(const struct session *s, const struct rt_device *d,
 	plan_device_add(p, disk_device_args(d));
 }
 
-/* The image, where QEMU is handed it rather than opening it itself. */
+/* Whether QEMU is handed the image as an fd rather than its path, and
+ * why (for -v): --fd-pass, else the file's fd-pass, else whether QEMU,
+ * by its user and its root, may open the path itself. A Ganeti file's
+ * disks always are, as Ganeti's own. */
+static bool wants_fd(const struct session *s, const struct request *r,
+		     const struct rt_device *d, char *why, size_t size)
+{
+	const char *want = r->fd_pass != NULL ? r->fd_pass : s->rt.fd_pass;
+	struct proc_creds c;
+
+	if (disk_backend(&s->rt)->opens_image) {
+		snprintf(why, size, "a Ganeti file's disk, as Ganeti hands it over");
+		return true;
+	}
+	if (want[0] != '\0' && strcmp(want, "auto") != 0) {
+		snprintf(why, size, "%s says %s", r->fd_pass != NULL ?
+			 "--fd-pass" : "the runtime file's fd-pass", want);
+		return strcmp(want, "always") == 0;
+	}
+	if (!session_qemu_creds(s, &c)) {
+		snprintf(why, size, "QEMU's process cannot be looked at here "
+			 "(another pid namespace's): it opens the path itself");
+		return false;
+	}
+	if (strcmp(c.root, "/") != 0) {
+		snprintf(why, size, "QEMU runs chrooted in %.200s", c.root);
+		return true;
+	}
+	if (!proc_may_open(&c, d->path, strcmp(d->mode, "ro") != 0)) {
+		snprintf(why, size, "QEMU runs as uid %u, which may not open "
+			 "%.200s for %s", (unsigned)c.uid, d->path,
+			 strcmp(d->mode, "ro") != 0 ? "writing" : "reading");
+		return true;
+	}
+	snprintf(why, size, "QEMU (uid %u) may open %.200s itself",
+		 (unsigned)c.uid, d->path);
+	return false;
+}
+
+/* A qcow2 image's backing file, which QEMU opens by its own path: its
+ * header's backing_file_offset is not 0 (big-endian, bytes 8-15). */
+static bool has_backing_file(const char *path)
+{
+	unsigned char hdr[16];
+	bool backed = false;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd == -1)
+		return false;	/* what cannot be read, the add will say */
+	if (read(fd, hdr, sizeof(hdr)) == (ssize_t)sizeof(hdr) &&
+	    memcmp(hdr, "QFI\xfb", 4) == 0)
+		for (int i = 8; i < 16; i++)
+			backed |= hdr[i] != 0;
+	close(fd);
+	return backed;
+}
+
+/* How the image reaches QEMU (h->fd_pass), said with -v; an image
+ * handed over whose backing file QEMU would still open by path cannot
+ * work (exit 3). */
+static int disk_host_check(const struct session *s, const struct request *r,
+			   struct rt_device *d, struct host_side *h,
+			   struct error *e)
+{
+	char why[320];
+
+	h->fd_pass = wants_fd(s, r, d, why, sizeof(why));
+	verbose(s->o, "%s: %s", h->fd_pass ? "the image goes to QEMU as an fd" :
+		"QEMU opens the image by its path", why);
+	if (h->fd_pass && !disk_backend(&s->rt)->opens_image &&
+	    strcmp(d->format, "qcow2") == 0 && has_backing_file(d->path))
+		return error_set(e, KH_ENOHOTPLUG, "%.200s has a backing file, "
+				 "which QEMU would open by its path, and it cannot "
+				 "(%s); attach it where QEMU can open paths, or "
+				 "flatten it (qemu-img convert)", d->path, why);
+	return KH_OK;
+}
+
+/* The image, where QEMU is handed it rather than opening it itself
+ * (host_check): opened with the access QEMU will ask the fd set for
+ * (read-only or read-write; the set matches on that alone), and with
+ * O_DIRECT for cache none (QEMU sets it on its copy itself too). */
 static int disk_host_up(const struct session *s, const struct request *r,
 			struct rt_device *d, struct host_side *h, struct error *e)
 {
-	(void)r;
-	if (!disk_backend(&s->rt)->opens_image)
+	int flags = (strcmp(d->mode, "ro") == 0 ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+
+	if (!h->fd_pass)
 		return KH_OK;
-	h->file_fd = open(d->path, (strcmp(d->mode, "ro") == 0 ? O_RDONLY :
-				    O_RDWR) | O_CLOEXEC);
+	if (!disk_backend(&s->rt)->opens_image && strcmp(d->cache, "none") == 0)
+		flags |= O_DIRECT;
+	(void)r;
+	h->file_fd = open(d->path, flags);
 	if (h->file_fd == -1)
 		return error_set(e, KH_EFAIL, "%s: %s", d->path, strerror(errno));
 	return KH_OK;
@@ -399,7 +531,8 @@ static void disk_release_steps(const struct session *s,
 
 static int disk_cmdline(json_t *argv, const struct rt_device *d)
 {
-	return cmdline_append(argv, "-blockdev", blockdev_args(d, file_driver_of(d))) ||
+	return cmdline_append(argv, "-blockdev",
+			      blockdev_args(d, file_driver_of(d), d->path)) ||
 	       cmdline_append(argv, "-device", disk_device_args(d));
 }
 
@@ -518,6 +651,7 @@ const struct kind_ops disk_ops = {
 	.check_add = disk_check_add,
 	.fill = disk_fill,
 	.same = disk_same,
+	.host_check = disk_host_check,
 	.host_up = disk_host_up,
 	.add_steps = disk_add_steps,
 	.release_steps = disk_release_steps,

@@ -245,7 +245,7 @@ static int plug_new(struct session *s, const struct request *r, json_t **res,
 	 * plugged device cannot be taken back without the guest. */
 	if ((d = runtime_add_device(&s->rt, e)) == NULL ||
 	    fill_device(&s->rt, d, r, bus, slot, e) != KH_OK ||
-	    (k->host_check != NULL && k->host_check(s, r, d, e) != KH_OK) ||
+	    (k->host_check != NULL && k->host_check(s, r, d, &h, e) != KH_OK) ||
 	    (!dry && k->host_up != NULL && k->host_up(s, r, d, &h, e) != KH_OK))
 		goto out;
 	p.d = d;

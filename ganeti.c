@@ -148,6 +148,10 @@ static int read_placement(json_t *obj, struct rt_device *d, const char *name,
 		snprintf(d->id, sizeof(d->id), "%s", id);
 		snprintf(d->bus, sizeof(d->bus), "%s", bus);
 		snprintf(d->driver, sizeof(d->driver), "%s", driver);
+		/* hvinfo becomes -device options: romfile= is no ROM */
+		if (d->kind == RT_NIC && str(hv, "romfile") != NULL &&
+		    str(hv, "romfile")[0] == '\0')
+			snprintf(d->rom, sizeof(d->rom), "off");
 		return KH_OK;
 	}
 	pci = json_integer_value(json_object_get(obj, "pci"));
@@ -374,6 +378,20 @@ static int reserved_slots(const struct reader *r, json_t *hvparams)
 	return KH_OK;
 }
 
+/* What hvparams say of QEMU's confinement: use_chroot (an empty root:
+ * no ROM file for a NIC, no path for a disk) and security_model user or
+ * pool (another user: no path it may not read). Ganeti's disks are
+ * handed over as fds anyway. */
+static void sandbox(struct rt_file *f, json_t *hvparams)
+{
+	const char *model = str(hvparams, "security_model");
+
+	f->chrooted = json_is_true(json_object_get(hvparams, "use_chroot"));
+	if (f->chrooted || (model != NULL && (strcmp(model, "user") == 0 ||
+					      strcmp(model, "pool") == 0)))
+		snprintf(f->fd_pass, sizeof(f->fd_pass), "always");
+}
+
 static int check_shape(json_t *root, const char *name, struct error *e)
 {
 	size_t n = json_array_size(root);
@@ -456,6 +474,7 @@ static int ganeti_parse(struct rt_file *f, void **data, const char *path,
 	if (vm_identity(f, json_array_get(root, G_KVM_CMD), e) != KH_OK ||
 	    reserved_slots(&r, json_array_get(root, G_HVPARAMS)) != KH_OK)
 		return e->code;
+	sandbox(f, json_array_get(root, G_HVPARAMS));
 	return parse_entries(&r, root);
 }
 
@@ -473,6 +492,13 @@ static int set_placement(bool hvinfo, const struct rt_device *d, json_t *obj)
 			return -1;
 	}
 	snprintf(addr, sizeof(addr), "0x%x", (unsigned)d->slot);
+	/* Ganeti starts a soft reboot's and a migration target's device
+	 * with every hvinfo key as an option: "romfile=" is no ROM there
+	 * too, as the source has */
+	if (strcmp(d->rom, "off") == 0)
+		json_object_set_new(hv, "romfile", json_string(""));
+	else if (str(hv, "romfile") != NULL && str(hv, "romfile")[0] == '\0')
+		json_object_del(hv, "romfile");
 	return json_object_set_new(hv, "driver", json_string(d->driver)) |
 	       json_object_set_new(hv, "id", json_string(d->id)) |
 	       json_object_set_new(hv, "bus", json_string(d->bus)) |

@@ -25,6 +25,7 @@
 struct host_side {
 	struct tap tap;
 	bool script_ran;
+	bool fd_pass;		/* a disk's image is handed over as an fd */
 	int file_fd;		/* -1: none */
 };
 
@@ -65,9 +66,12 @@ struct kind_ops {
 			 const struct rt_device *except, struct error *e);
 	/* What host_up would refuse, looked at without making anything: a
 	 * dry run's host_up, and the first thing host_up does, so that both
-	 * refuse alike. NULL where nothing can be told in advance. */
+	 * refuse alike; and what QEMU's confinement (its user, its root)
+	 * decides for d and h: a disk handed over as an fd, a NIC without
+	 * an option ROM. NULL where nothing can be told in advance. */
 	int (*host_check)(const struct session *s, const struct request *r,
-			  const struct rt_device *d, struct error *e);
+			  struct rt_device *d, struct host_side *h,
+			  struct error *e);
 	/* The host side of a new device, made before QEMU is asked, and
 	 * what closing it does not take back after a failed add. */
 	int (*host_up)(const struct session *s, const struct request *r,

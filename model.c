@@ -28,6 +28,8 @@ const char *const rt_disk_file_drivers[] = {
 const char *const rt_nic_modes[] = { "bridged", "routed", "openvswitch", NULL };
 const char *const rt_nic_vhosts[] = { "on", "off", NULL };
 const char *const rt_added_bys[] = { "hand", NULL };
+const char *const rt_fd_passes[] = { "auto", "always", "never", NULL };
+const char *const rt_nic_roms[] = { "off", NULL };
 
 /* --- validators --- */
 
@@ -169,6 +171,10 @@ const struct rt_field rt_fields[RT_NFIELDS] = {
 	  .flags = RT_FOR_NIC, AT(vhost), .words = rt_nic_vhosts },
 	[RT_FIELD_SCRIPT] = { .name = "script", .type = RT_T_STRING,
 	  .flags = RT_FOR_NIC, AT(script), .valid = rt_nonempty },
+	/* a chrooted QEMU cannot load a ROM file; a target must have the
+	 * same (no) ROM for the migration to load */
+	[RT_FIELD_ROM] = { .name = "rom", .type = RT_T_CHARS,
+	  .flags = RT_FOR_NIC, AT(rom), .words = rt_nic_roms },
 	[RT_FIELD_ADDED_BY] = { .name = "added-by", .type = RT_T_CHARS,
 	  AT(added_by), .words = rt_added_bys },
 };

@@ -49,6 +49,10 @@ extern const char *const rt_nic_modes[];
 extern const char *const rt_nic_vhosts[];
 /* Who added a device, where the file says (rt_device.added_by). */
 extern const char *const rt_added_bys[];
+/* How disks reach QEMU (rt_file.fd_pass, --fd-pass): auto, always, never. */
+extern const char *const rt_fd_passes[];
+/* A NIC's option ROM (rt_device.rom): "off" for none. */
+extern const char *const rt_nic_roms[];
 
 struct rt_device {
 	enum rt_kind kind;
@@ -75,6 +79,8 @@ struct rt_device {
 	int queues;		/* 1 or more: multiqueue */
 	char vhost[4];		/* on | off: what the NIC was given */
 	char *script;		/* ifup script, NULL if none */
+	char rom[4];		/* "off": no option ROM (a chrooted QEMU
+				   cannot load one); "": QEMU's default */
 	/* "hand": added by an operator's add, which sync --prune never
 	 * removes (only what the configuration put there); "" for what a
 	 * sync, Ganeti or the VM's start put there */
@@ -102,7 +108,8 @@ enum rt_field_id {
 	RT_FIELD_PATH, RT_FIELD_FORMAT, RT_FIELD_CACHE, RT_FIELD_MODE,
 	RT_FIELD_DISCARD, RT_FIELD_FILE_DRIVER, RT_FIELD_MAC,
 	RT_FIELD_NIC_MODE, RT_FIELD_LINK, RT_FIELD_TAP, RT_FIELD_QUEUES,
-	RT_FIELD_VHOST, RT_FIELD_SCRIPT, RT_FIELD_ADDED_BY, RT_NFIELDS
+	RT_FIELD_VHOST, RT_FIELD_SCRIPT, RT_FIELD_ROM, RT_FIELD_ADDED_BY,
+	RT_NFIELDS
 };
 #define RT_FIELD_BIT(id)	(UINT32_C(1) << (id))
 
@@ -198,7 +205,12 @@ struct rt_bus {
 	 * filled, each with its reserved slots (pci.0's are reserved	\
 	 * above); none: every bus of the VM that takes hotplug. */	\
 	struct rt_bus *buses;						\
-	size_t nbuses;
+	size_t nbuses;							\
+	/* How disks reach QEMU: "always" as fds, "never" (by path),	\
+	 * or "" (auto: as QEMU's user and root allow); whether the file	\
+	 * says QEMU runs chrooted (Ganeti's use_chroot) */		\
+	char fd_pass[8];						\
+	bool chrooted;
 
 struct rt_file {
 	RT_FILE_MEMBERS

@@ -1,10 +1,11 @@
 /*
  * The native runtime file, kvm-hotplug-runtime(5): see native.h. The
  * schema on top of the YAML tree: version, vm-name, vm-uuid,
- * reserved-slots, buses and devices, each device a mapping with the
- * model's fields (rt_fields) under their names. What is read is checked
- * with line numbers; keys this version does not know are kept in the
- * tree, and so is buses, which the tool reads and never changes.
+ * reserved-slots, buses, fd-pass and devices, each device a mapping with
+ * the model's fields (rt_fields) under their names. What is read is
+ * checked with line numbers; keys this version does not know are kept in
+ * the tree, and so are buses and fd-pass, which the tool reads and never
+ * changes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,6 +327,26 @@ static int parse_devices(const struct yt_source *p, struct rt_file *f,
 	return check_unique(p, f);
 }
 
+/* fd-pass, optional: how disks reach QEMU. */
+static int parse_fd_pass(const struct yt_source *p, struct rt_file *f,
+			 const struct yt_node *v)
+{
+	static const struct rt_field field = {
+		.name = "fd-pass", .type = RT_T_CHARS, .size = 8,
+		.words = rt_fd_passes,
+	};
+	int rc, word;
+
+	if (v == NULL)
+		return KH_OK;
+	if ((rc = check_string(p, &field, v, &word)) != KH_OK)
+		return rc;
+	/* auto is what no key says */
+	if (strcmp(v->value, "auto") != 0)
+		snprintf(f->fd_pass, sizeof(f->fd_pass), "%s", v->value);
+	return KH_OK;
+}
+
 /* vm-name and vm-uuid, each optional. */
 static int parse_vm(const struct yt_source *p, struct rt_file *f,
 		    const struct yt_node *doc)
@@ -363,7 +384,8 @@ static int parse_document(const struct yt_source *p, struct rt_file *f,
 	if ((rc = parse_vm(p, f, doc)) != KH_OK ||
 	    (rc = parse_reserved(p, f, yt_map_get(doc, "reserved-slots")))
 	    != KH_OK ||
-	    (rc = parse_buses(p, f, yt_map_get(doc, "buses"))) != KH_OK)
+	    (rc = parse_buses(p, f, yt_map_get(doc, "buses"))) != KH_OK ||
+	    (rc = parse_fd_pass(p, f, yt_map_get(doc, "fd-pass"))) != KH_OK)
 		return rc;
 	return parse_devices(p, f, yt_map_get(doc, "devices"));
 }

@@ -91,6 +91,8 @@ static json_t *nic_device_args(const struct rt_device *d)
 		return NULL;
 	json_object_set_new(args, "netdev", json_string(d->id));
 	json_object_set_new(args, "mac", json_string(d->mac));
+	if (strcmp(d->rom, "off") == 0)
+		json_object_set_new(args, "romfile", json_string(""));
 	if (d->queues > 1) {
 		json_object_set_new(args, "mq", json_true());
 		json_object_set_new(args, "vectors", json_integer(2 * d->queues + 2));
@@ -211,11 +213,19 @@ static const char *tap_name(const struct request *r, const struct rt_device *d)
  * name made from the uuid that is taken is most likely another VM's NIC
  * of the same uuid on this host. */
 static int nic_host_check(const struct session *s, const struct request *r,
-			  const struct rt_device *d, struct error *e)
+			  struct rt_device *d, struct host_side *h,
+			  struct error *e)
 {
 	const char *name = tap_name(r, d);
 
-	(void)s;
+	(void)h;
+	/* a chrooted QEMU finds no ROM file ("failed to find romfile
+	 * efi-virtio.rom"): the NIC goes without, and is recorded so, for a
+	 * target to make it the same */
+	if (session_qemu_chrooted(s) && d->rom[0] == '\0') {
+		snprintf(d->rom, sizeof(d->rom), "off");
+		verbose(s->o, "QEMU runs chrooted: the NIC gets no option ROM");
+	}
 	/* a modify makes the NIC again under its own tap's name (in a dry
 	 * run still there), or one check_modify looked at */
 	if (r->op == OP_MODIFY || name == NULL || if_nametoindex(name) == 0)

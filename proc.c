@@ -4,7 +4,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proc.h"
 
@@ -41,6 +43,89 @@ void proc_identity(pid_t pid, char *out, size_t size)
 		   "%*u %*u %*d %*d %*d %*d %*d %*d %llu", &start) != 1)
 		return;
 	snprintf(out, size, "%d:%llu:%s", (int)pid, start, boot);
+}
+
+bool proc_creds(pid_t pid, struct proc_creds *c)
+{
+	char path[64], line[512];
+	bool uid = false, gid = false;
+	ssize_t n;
+	FILE *f;
+
+	memset(c, 0, sizeof(*c));
+	if (pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/root", (int)pid);
+	if ((n = readlink(path, c->root, sizeof(c->root) - 1)) <= 0)
+		return false;
+	c->root[n] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return false;
+	/* "Uid: real effective saved fs": the effective one opens */
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long v;
+		char *p = line + 7, *end;
+
+		if (sscanf(line, "Uid: %*u %lu", &v) == 1) {
+			c->uid = (uid_t)v;
+			uid = true;
+		} else if (sscanf(line, "Gid: %*u %lu", &v) == 1) {
+			c->gid = (gid_t)v;
+			gid = true;
+		} else if (strncmp(line, "Groups:", 7) == 0) {
+			while (c->ngroups < 32 && (v = strtoul(p, &end, 10), end != p)) {
+				c->groups[c->ngroups++] = (gid_t)v;
+				p = end;
+			}
+		}
+	}
+	fclose(f);
+	return uid && gid;
+}
+
+static bool in_group(const struct proc_creds *c, gid_t g)
+{
+	if (g == c->gid)
+		return true;
+	for (int i = 0; i < c->ngroups; i++)
+		if (c->groups[i] == g)
+			return true;
+	return false;
+}
+
+/* Whether c has the permission bits want (r=4, w=2, x=1) on st. */
+static bool permits(const struct proc_creds *c, const struct stat *st, int want)
+{
+	int bits = st->st_uid == c->uid ? (int)(st->st_mode >> 6) & 7 :
+		   in_group(c, st->st_gid) ? (int)(st->st_mode >> 3) & 7 :
+		   (int)st->st_mode & 7;
+
+	return (bits & want) == want;
+}
+
+bool proc_may_open(const struct proc_creds *c, const char *path, bool write)
+{
+	char dir[4096];
+	struct stat st;
+	char *slash;
+
+	if (strcmp(c->root, "/") != 0)
+		return false;
+	if (c->uid == 0)
+		return true;
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return false;
+	/* every directory on the way, from the file's up to / */
+	for (slash = strrchr(dir, '/'); slash != NULL; slash = strrchr(dir, '/')) {
+		*slash = '\0';
+		if (stat(dir[0] != '\0' ? dir : "/", &st) == -1 ||
+		    !permits(c, &st, 1))
+			return false;
+		if (dir[0] == '\0')
+			break;
+	}
+	return stat(path, &st) == 0 && permits(c, &st, write ? 6 : 4);
 }
 
 bool proc_has_open(pid_t pid, const char *path)

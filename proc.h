@@ -19,4 +19,24 @@ void proc_identity(pid_t pid, char *out, size_t size);
  * file: the same device and inode). False where it cannot be told. */
 bool proc_has_open(pid_t pid, const char *path);
 
+/* What a process may open: its effective user and groups, and its root
+ * directory as this process sees it ("/" unless it runs chrooted). */
+struct proc_creds {
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[32];
+	int ngroups;
+	char root[4096];
+};
+
+/* c for process pid, from /proc/PID/status and /proc/PID/root; false
+ * where /proc cannot tell (pid 0: another pid namespace's; gone). */
+bool proc_creds(pid_t pid, struct proc_creds *c);
+
+/* Whether a process with c could open path as this process names it,
+ * for reading (and writing): it runs chrooted elsewhere, or the search
+ * permission of a directory on the way or the file's own permission for
+ * its owner, group or others is missing; uid 0 may open anything. */
+bool proc_may_open(const struct proc_creds *c, const char *path, bool write);
+
 #endif

@@ -143,6 +143,7 @@ int parse_device_option(int c, const char *arg, struct request *r,
 	case 'Q': return parse_int_option("--queues", arg, 1, TAP_MAX_QUEUES, &r->queues, e);
 	case 'H': r->vhost = arg; return parse_choice("--vhost", arg, vhosts, e);
 	case 'D': r->dev_type = arg; return parse_choice("--dev-type", arg, dev_types, e);
+	case 'x': r->fd_pass = arg; return parse_choice("--fd-pass", arg, rt_fd_passes, e);
 	}
 	return error_set(e, KH_EUSAGE, "unknown option");
 }

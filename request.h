@@ -24,6 +24,7 @@ struct request {
 	const char *path, *format, *cache, *discard;
 	const char *file_driver;	/* "file" or "host_device", from path */
 	const char *dev_type;		/* Ganeti's disk type, for a Ganeti file */
+	const char *fd_pass;		/* --fd-pass: auto|always|never, or NULL */
 	json_t *extra;			/* a format's own keys (sync), or NULL */
 	/* nic */
 	char mac[18];

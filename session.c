@@ -230,6 +230,19 @@ const char *session_qemu(struct session *s)
 	return s->qemu;
 }
 
+bool session_qemu_creds(const struct session *s, struct proc_creds *c)
+{
+	return s->m != NULL && proc_creds(monitor_peer_pid(s->m), c);
+}
+
+bool session_qemu_chrooted(const struct session *s)
+{
+	struct proc_creds c;
+
+	return s->rt.chrooted ||
+	       (session_qemu_creds(s, &c) && strcmp(c.root, "/") != 0);
+}
+
 int session_commit(struct session *s, struct error *e)
 {
 	bool made = !s->rt.exists;

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "monitor.h"
 #include "options.h"
+#include "proc.h"
 #include "runtime.h"
 
 /* What a command does with the runtime file: reads it (a shared lock,
@@ -57,6 +58,15 @@ int session_connect(struct session *s, enum change change, struct error *e);
 /* The QEMU process behind s's monitor (connected), which an intent
  * record names: proc_identity of its peer, "" where it cannot be told. */
 const char *session_qemu(struct session *s);
+
+/* What the QEMU process behind the monitor may open (proc.h): false
+ * where it cannot be looked at (another pid namespace's). */
+bool session_qemu_creds(const struct session *s, struct proc_creds *c);
+
+/* Whether QEMU runs chrooted: its root is not ours, or the file says so
+ * (Ganeti's use_chroot), which is all there is to go by where /proc
+ * cannot tell. */
+bool session_qemu_chrooted(const struct session *s);
 
 /* Step 5: the prepared runtime file in place (runtime_commit), then what
  * its format keeps beside it, whose failure is only a warning. */

@@ -24,7 +24,10 @@ KH_IT_SOURCING=1
 . "$HERE/it-usage.sh"
 # shellcheck source=tests/it-plan.sh
 . "$HERE/it-plan.sh"
+# shellcheck source=tests/it-bus.sh
 . "$HERE/it-bus.sh"
+# shellcheck source=tests/it-confined.sh
+. "$HERE/it-confined.sh"
 KH_IT_SOURCING=
 
 run_tests integration "$@"

@@ -443,7 +443,7 @@ t_supported() {
 	start_vm pc
 	kh -r "$RT" -m "$SOCK" supported
 	expect_rc 0
-	[ "$(grep -c '^ok ' "$T/out")" -eq 5 ] || fail "not 5 checks passed: $OUT"
+	[ "$(grep -c '^ok ' "$T/out")" -eq 6 ] || fail "not 6 checks passed: $OUT"
 	expect_out "ok  bus: the next device goes to pci.0 slot 4 (free slots: pci.0 28)"
 	[ ! -e "$RT" ] || fail "supported made the runtime file"
 	# no tun device: NICs cannot be added, disks can
