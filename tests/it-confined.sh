@@ -185,6 +185,43 @@ t_fd_pass_kill_at_every_step() {
 	echo "INFO: $n kill points of an add through an fd set, each settled"
 }
 
+# Live migration of a confined VM: the target is started the same way
+# (as nobody, chrooted) from the base command line plus cmdline, whose
+# paths it can use, since QEMU opens every -blockdev and tap before it
+# drops its user and chroots; the NIC has no ROM there either, or the
+# migration would not load. The guest runs on at the target, which
+# removes both devices. The chrooted source reaches the target's socket
+# only inside its own root.
+t_chroot_migration() {
+	local src dst args
+	make_netns
+	confined
+	GUEST_APPEND=kh.nomodules start_guest src -m 131080k "${CONFINE[@]}"
+	src=$SOCK
+	root_image "$T/d1.img"
+	kh -r "$RT" -m "$src" disk add --uuid "$UUID1" --path "$T/d1.img"
+	expect_rc 0
+	kh -r "$RT" -m "$src" nic add --uuid "$UUID2" --mac "$MAC1" --link br0 --tap kh1
+	expect_rc 0
+	kh -r "$RT" cmdline
+	expect_rc 0
+	mapfile -t args <"$T/out"
+	make_netns
+	mkdir -p "$T/root2"
+	launch_guest dst -m 131080k -runas nobody -chroot "$T/root2" "${args[@]}" \
+		-incoming "unix:$T/root/migration.sock"
+	dst=$SOCK
+	chmod 666 "$T/root/migration.sock"
+	in_ns ip link set kh1 master br0 up || fail "target has no tap kh1"
+	migrate "$src" "$dst" unix:/migration.sock
+	kh -r "$RT" -m "$dst" check
+	expect_rc 0
+	kh -r "$RT" -m "$dst" disk remove --uuid "$UUID1"
+	expect_rc 0
+	kh -r "$RT" -m "$dst" nic remove --uuid "$UUID2"
+	expect_rc 0
+}
+
 # A Ganeti file whose hvparams say use_chroot: its QEMU is chrooted, and
 # a NIC goes without a ROM, recorded in its hvinfo (romfile=, which
 # Ganeti gives the target and a soft reboot as an option).

@@ -12,40 +12,6 @@ test_tools
 
 # ---- migration: the runtime file recreates the PCI layout ----
 
-# migrate SRC-SOCK DST-SOCK: live migration over a unix socket, waited for
-# until both sides are past it: the source in postmigrate (QEMU says
-# "completed" a moment before it gets there) and the target out of
-# inmigrate (it may still be loading the last of the state).
-migrate() {
-	"$QMPCMD" "$1" migrate "{\"uri\": \"unix:$T/migration.sock\"}" >/dev/null ||
-		fail "migrate refused"
-	wait_until "$BOOT_LIMIT" "migration did not complete" migration_completed "$1"
-	wait_until "$WAIT_LIMIT" "the source did not get to postmigrate" run_state_is "$1" postmigrate
-	wait_until "$WAIT_LIMIT" "the target did not leave inmigrate" run_state_is_not "$2" inmigrate
-}
-
-# migration_completed SOCK: the migration from the VM of SOCK completed;
-# fails if it failed.
-migration_completed() {
-	local status
-	status=$("$QMPCMD" "$1" query-migrate | jq -r '.status // empty')
-	case $status in
-	completed) return 0 ;;
-	failed | cancelled) fail "migration $status: $(tail -c 300 "$T"/dst.log 2>/dev/null)" ;;
-	esac
-	return 1
-}
-
-# run_state_is SOCK STATE, run_state_is_not SOCK STATE: QEMU's run state.
-run_state_is() {
-	[ "$("$QMPCMD" "$1" query-status | jq -r .status)" = "$2" ]
-}
-
-run_state_is_not() {
-	local st
-	st=$("$QMPCMD" "$1" query-status | jq -r .status) && [ -n "$st" ] && [ "$st" != "$2" ]
-}
-
 # Hot-add two disks and a NIC, hot-remove a disk, then boot the target from
 # the base command line plus `cmdline`, migrate, and use the guest there.
 # migration_round TOOL: with TOOL (kh or gkh) on the source, hot-add two

@@ -467,6 +467,43 @@ forget_aside() {
 	done
 }
 
+# ---- live migration (it-ganeti.sh, it-bus.sh, it-confined.sh) ----
+
+# migrate SRC-SOCK DST-SOCK [URI]: live migration over a unix socket (the
+# target's -incoming unix:$T/migration.sock, or URI as the source names
+# it), waited for until both sides are past it: the source in postmigrate
+# (QEMU says "completed" a moment before it gets there) and the target
+# out of inmigrate (it may still be loading the last of the state).
+migrate() {
+	"$QMPCMD" "$1" migrate "{\"uri\": \"${3:-unix:$T/migration.sock}\"}" >/dev/null ||
+		fail "migrate refused"
+	wait_until "$BOOT_LIMIT" "migration did not complete" migration_completed "$1"
+	wait_until "$WAIT_LIMIT" "the source did not get to postmigrate" run_state_is "$1" postmigrate
+	wait_until "$WAIT_LIMIT" "the target did not leave inmigrate" run_state_is_not "$2" inmigrate
+}
+
+# migration_completed SOCK: the migration from the VM of SOCK completed;
+# fails if it failed.
+migration_completed() {
+	local status
+	status=$("$QMPCMD" "$1" query-migrate | jq -r '.status // empty')
+	case $status in
+	completed) return 0 ;;
+	failed | cancelled) fail "migration $status: $(tail -c 300 "$T"/dst.log 2>/dev/null)" ;;
+	esac
+	return 1
+}
+
+# run_state_is SOCK STATE, run_state_is_not SOCK STATE: QEMU's run state.
+run_state_is() {
+	[ "$("$QMPCMD" "$1" query-status | jq -r .status)" = "$2" ]
+}
+
+run_state_is_not() {
+	local st
+	st=$("$QMPCMD" "$1" query-status | jq -r .status) && [ -n "$st" ] && [ "$st" != "$2" ]
+}
+
 # ---- the tool killed at every step (it-reliability.sh, it-bus.sh) ----
 
 # settled WHY: after check --repair the file and the VM agree, and
