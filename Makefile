@@ -21,7 +21,7 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	$(shell pkg-config --cflags $(PKGS))
 
-UNIT_TESTS = test_model test_monitor test_pci test_bus test_runtime test_tap test_ganeti test_sync \
+UNIT_TESTS = test_model test_monitor test_pci test_bus test_proc test_runtime test_tap test_ganeti test_sync \
 	test_flow test_plan
 B = build
 
@@ -37,6 +37,7 @@ OBJS_test_model = $(MODEL)
 OBJS_test_monitor = $(QMP)
 OBJS_test_pci = pci
 OBJS_test_bus = bus pci $(QMP)
+OBJS_test_proc = proc
 OBJS_test_tap = tap $(MODEL)
 OBJS_test_runtime = $(RUNTIME)
 OBJS_test_ganeti = $(RUNTIME)

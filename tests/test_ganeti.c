@@ -566,6 +566,54 @@ START_TEST(test_added_by)
 }
 END_TEST
 
+/* A NIC without an option ROM is recorded in its hvinfo as romfile ""
+ * (Ganeti makes -device options of every hvinfo key); use_chroot says
+ * QEMU runs chrooted, and it or security_model user/pool that disks
+ * go to QEMU as fds. */
+START_TEST(test_confinement)
+{
+	static const char text[] = "[['kvm'], "
+		"[{'mac': 'aa:00:00:00:00:01', 'nicparams': {'mode': 'bridged', "
+		"'link': 'br0'}, 'uuid': '" U1 "', "
+		"'hvinfo': {'driver': 'virtio-net-pci', 'id': 'nic-003fc157-66a8-4e6d', "
+		"'bus': 'pci.0', 'addr': '0xc', 'romfile': ''}}, "
+		"{'mac': 'aa:00:00:00:00:02', 'nicparams': {'mode': 'bridged', "
+		"'link': 'br0'}, 'uuid': '" U2 "', "
+		"'hvinfo': {'driver': 'virtio-net-pci', 'id': 'nic-113fc157-66a8-4e6d', "
+		"'bus': 'pci.0', 'addr': '0xd'}}], "
+		"{'use_chroot': true}, []]";
+	struct runtime rt;
+	struct error e = { 0 };
+	json_t *root;
+	char *out;
+	size_t len;
+
+	parse_ok(&rt, text);
+	ck_assert_str_eq(rt.dev[0].rom, "off");
+	ck_assert_str_eq(rt.dev[1].rom, "");
+	ck_assert(rt.chrooted);
+	ck_assert_str_eq(rt.fd_pass, "always");
+	rt.dev[0].rom[0] = '\0';
+	snprintf(rt.dev[1].rom, sizeof(rt.dev[1].rom), "off");
+	ck_assert_msg(runtime_format(&rt, &out, &len, &e) == KH_OK, "%s", e.msg);
+	ck_assert_ptr_nonnull(root = json_loads(out, 0, NULL));
+	ck_assert_ptr_null(json_object_get(json_object_get(json_array_get(
+		json_array_get(root, 1), 0), "hvinfo"), "romfile"));
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+		json_array_get(json_array_get(root, 1), 1), "hvinfo"), "romfile")), "");
+	json_decref(root);
+	free(out);
+	runtime_close(&rt);
+	parse_ok(&rt, "[['kvm'], [], {'security_model': 'pool'}, []]");
+	ck_assert(!rt.chrooted);
+	ck_assert_str_eq(rt.fd_pass, "always");
+	runtime_close(&rt);
+	parse_ok(&rt, "[['kvm'], [], {'security_model': 'none'}, []]");
+	ck_assert_str_eq(rt.fd_pass, "");
+	runtime_close(&rt);
+}
+END_TEST
+
 /* Removing devices drops exactly their entries. */
 static const struct {
 	const char *text;
@@ -1164,6 +1212,7 @@ static Suite *ganeti_suite(void)
 	tcase_add_loop_test(tc, test_style, 0, N(styles));
 	tcase_add_loop_test(tc, test_params, 0, N(params));
 	tcase_add_test(tc, test_added_by);
+	tcase_add_test(tc, test_confinement);
 	tcase_add_loop_test(tc, test_remove, 0, N(removals));
 	tcase_add_loop_test(tc, test_add, 0, N(samples));
 	tcase_add_test(tc, test_replace);
