@@ -255,6 +255,8 @@ bad_input_rows() {
 	2	--bus: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' is not a bus name	disk add --uuid $UUID2 --path $T/d.img --bus $(printf 'a%.0s' {1..40})
 	1	this VM has no bus br1	disk add --uuid $UUID2 --path $T/d.img --bus br1
 	2	nic modify does not take '--bus'	nic modify --uuid $UUID1 --bus pci.0
+	2	fd-pass: 'sometimes' is not one of auto|always|never	disk add --uuid $UUID2 --path $T/d.img --fd-pass sometimes
+	2	nic add does not take '--fd-pass'	nic add --uuid $UUID2 --mac $MAC1 --link br0 --fd-pass always
 	1	Connection refused (is QEMU running?)	-m $T/dead.sock list
 	1	No such file or directory (is QEMU running?)	-m $T/gone.sock list
 	2	nic add does not take '--dev-type'	nic add --uuid $UUID2 --mac $MAC1 --link br0 --dev-type file
