@@ -47,7 +47,7 @@ OBJS_fuzz_qmp = $(QMP)
 OBJS_qmpcmd = monitor tap $(MODEL)
 # The flow and the device kinds, above the file and the QMP client; the
 # commands and main on top (docs/design.md, Layers).
-FLOW = flow settle disk nic kind session proc qdev plan request output log bus pci \
+FLOW = flow settle disk nic kind session proc qdev plan request output log ready bus pci \
 	tap monitor $(RUNTIME)
 OBJS_test_flow = $(FLOW)
 # the executor alone: the QMP client and what it says on stderr

@@ -37,11 +37,12 @@ static int device_modify(struct session *s, struct cmd_args *a, struct error *e)
 #define CHANGES	(CMD_RUNTIME | CMD_MONITOR | CMD_SETTLE)
 
 const struct cmd_entry cmd_disk_add_entry = {
-	.object = "disk", .verb = "add", .options = "uNsbpfcdoDxn",
+	.object = "disk", .verb = "add", .options = "uNsbpfcdoDxwn",
 	.usage = "disk add --uuid UUID --path PATH [--format raw|qcow2]\n"
 		 "           [--cache default|none|writeback|writethrough|unsafe]\n"
 		 "           [--mode rw|ro] [--discard ignore|unmap] [--name NAME]\n"
 		 "           [--bus BUS] [--slot N] [--fd-pass auto|always|never]\n"
+		 "           [--wait plugged|ready]\n"
 		 "           [--dev-type TYPE]  (Ganeti's disk type, for a Ganeti file)",
 	.needs = CHANGES | CMD_CREATE, .kind = RT_DISK, .op = OP_ADD,
 	.check = device_check, .ready = device_ready, .exec = device_add,
@@ -55,11 +56,11 @@ const struct cmd_entry cmd_disk_remove_entry = {
 };
 
 const struct cmd_entry cmd_nic_add_entry = {
-	.object = "nic", .verb = "add", .options = "uNsboMlSTQHn",
+	.object = "nic", .verb = "add", .options = "uNsboMlSTQHwn",
 	.usage = "nic add --uuid UUID --mac MAC [--link BRIDGE]\n"
 		 "           [--mode bridged|routed|openvswitch] [--script PATH] [--tap NAME]\n"
 		 "           [--queues N] [--vhost on|off|auto] [--name NAME]\n"
-		 "           [--bus BUS] [--slot N]",
+		 "           [--bus BUS] [--slot N] [--wait plugged|ready]",
 	.needs = CHANGES | CMD_CREATE, .kind = RT_NIC, .op = OP_ADD,
 	.check = device_check, .ready = device_ready, .exec = device_add,
 };
@@ -72,7 +73,7 @@ const struct cmd_entry cmd_nic_remove_entry = {
 };
 
 const struct cmd_entry cmd_nic_modify_entry = {
-	.object = "nic", .verb = "modify", .options = "uNoMlSTQHn",
+	.object = "nic", .verb = "modify", .options = "uNoMlSTQHwn",
 	.usage = "nic modify --uuid UUID [any nic add option but --bus, --slot]",
 	.summary = "remove and add again, same bus and slot (--script '' drops a script)",
 	.needs = CHANGES | CMD_CHANGE, .kind = RT_NIC, .op = OP_MODIFY,

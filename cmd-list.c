@@ -1,5 +1,6 @@
 /* list: the recorded devices and where QEMU has them. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -8,6 +9,7 @@
 #include "kind.h"
 #include "output.h"
 #include "bus.h"
+#include "ready.h"
 #include "settle.h"
 
 /* One row per recorded device, with whether QEMU has it, and where if
@@ -47,8 +49,8 @@ static void print_list_text(json_t *devices)
 	size_t i;
 	json_t *row;
 
-	printf("%-36s %-4s %-32s %-6s %4s %-10s %s\n", "UUID", "KIND", "ID",
-	       "BUS", "SLOT", "STATE", "IN-QEMU");
+	printf("%-36s %-4s %-32s %-6s %4s %-10s %-8s %s\n", "UUID", "KIND", "ID",
+	       "BUS", "SLOT", "STATE", "IN-QEMU", "GUEST");
 	json_array_foreach(devices, i, row) {
 		json_t *live = json_object_get(row, "live_slot");
 		char present[32];
@@ -61,14 +63,44 @@ static void print_list_text(json_t *devices)
 				 (int)json_integer_value(live));
 		else
 			snprintf(present, sizeof(present), "yes");
-		printf("%-36s %-4s %-32s %-6s %4d %-10s %s\n",
+		printf("%-36s %-4s %-32s %-6s %4d %-10s %-8s %s\n",
 		       json_string_value(json_object_get(row, "uuid")),
 		       json_string_value(json_object_get(row, "kind")),
 		       json_string_value(json_object_get(row, "id")),
 		       json_string_value(json_object_get(row, "bus")),
 		       (int)json_integer_value(json_object_get(row, "slot")),
-		       json_string_value(json_object_get(row, "state")), present);
+		       json_string_value(json_object_get(row, "state")), present,
+		       json_string_value(json_object_get(row, "guest")));
 	}
+}
+
+/* What the guest does with each device QEMU has (ready.h), into each
+ * row's "guest", asked in one round trip; "unknown" for one it lacks. */
+static int guest_column(struct session *s, json_t *devices, struct error *e)
+{
+	size_t n = json_array_size(devices), k = 0, i;
+	const char **ids = calloc(n + 1, sizeof(*ids));
+	enum ready_state *states = calloc(n + 1, sizeof(*states));
+	json_t *row;
+
+	if (ids == NULL || states == NULL) {
+		free(ids);
+		free(states);
+		return error_nomem(e);
+	}
+	json_array_foreach(devices, i, row)
+		if (json_is_true(json_object_get(row, "present")))
+			ids[k++] = json_string_value(json_object_get(row, "id"));
+	if (ready_survey(s->m, ids, k, states, e) == KH_OK) {
+		k = 0;
+		json_array_foreach(devices, i, row)
+			json_object_set_new(row, "guest", json_string(ready_name(
+				json_is_true(json_object_get(row, "present")) ?
+				states[k++] : READY_UNKNOWN)));
+	}
+	free(ids);
+	free(states);
+	return e->code;
 }
 
 static int list_exec(struct session *s, struct cmd_args *a, struct error *e)
@@ -91,6 +123,8 @@ static int list_exec(struct session *s, struct cmd_args *a, struct error *e)
 	for (size_t i = 0; i < s->rt.ndev; i++)
 		json_array_append_new(devices, list_entry(&s->rt.dev[i], &map,
 							  pending));
+	if (guest_column(s, devices, e) != KH_OK)
+		goto out;
 	if (s->o->json)
 		print_json(json_pack("{s:s, s:O}", "runtime", s->o->runtime,
 				     "devices", devices));

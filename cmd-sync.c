@@ -322,8 +322,8 @@ static int sync_option(int c, const char *arg, struct cmd_args *a,
 
 /* Each change opens its own session (cmd_execute): this one opens none. */
 const struct cmd_entry cmd_sync_entry = {
-	.object = "sync", .options = "PFAn",
-	.usage = "sync [--prune] [--from FILE | --again]",
+	.object = "sync", .options = "PFAwn",
+	.usage = "sync [--prune] [--from FILE | --again] [--wait plugged|ready]",
 	.summary = "make the VM have what Ganeti's hook environment (or FILE)\n"
 		   "lists: add what is missing, change a NIC's MAC or bridge;\n"
 		   "--prune removes what the change removed (FILE: what it\n"

@@ -47,6 +47,7 @@ static const struct option longopts[] = {
 	{ "from", required_argument, NULL, 'F' },
 	{ "again", no_argument, NULL, 'A' },
 	{ "dry-run", no_argument, NULL, 'n' },
+	{ "wait", required_argument, NULL, 'w' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -166,7 +167,13 @@ static int parse_options(const struct cmd_entry *c, int argc, char **argv,
 		seen[ch & 127] = true;
 		if (ch == 'n')
 			a->dry_run = true;
-		else if ((c->option != NULL ? c->option(ch, optarg, a, e) :
+		else if (ch == 'w') {
+			static const char *const waits[] = { "plugged", "ready", NULL };
+
+			if (parse_choice("--wait", optarg, waits, e) != KH_OK)
+				return e->code;
+			a->wait_ready = strcmp(optarg, "ready") == 0;
+		} else if ((c->option != NULL ? c->option(ch, optarg, a, e) :
 		     parse_device_option(ch, optarg, &a->r, e)) != KH_OK)
 			return e->code;
 	}
@@ -207,6 +214,7 @@ int cmd_execute(const struct cmd_entry *c, struct options *o,
 	session_init(&s, o);
 	/* a dry run gathers its own plan, also inside a dry sync */
 	o->dry_run |= a->dry_run;
+	o->wait_ready |= a->wait_ready;
 	outer = o->plan;
 	if (o->dry_run && (o->plan = json_array()) == NULL) {
 		o->plan = outer;

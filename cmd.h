@@ -22,6 +22,7 @@ struct cmd_args {
 	const char *from;	/* sync --from FILE */
 	const char *format;	/* cmdline --format */
 	bool dry_run;		/* --dry-run, any changing command */
+	bool wait_ready;	/* --wait ready: adds, modify, sync */
 	unsigned kinds;		/* supported: bit per enum rt_kind; 0: all */
 };
 

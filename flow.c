@@ -11,6 +11,7 @@
 #include "output.h"
 #include "bus.h"
 #include "qdev.h"
+#include "ready.h"
 #include "settle.h"
 
 /* The new entry, as it will be recorded in rt: what every device has,
@@ -283,6 +284,36 @@ out:
 	return e->code;
 }
 
+/* --wait ready, once the device is in QEMU and recorded: until the guest
+ * uses it (ready.h). The file stays as it is, whatever the wait says. */
+static int wait_ready(struct session *s, const char *uuid, struct error *e)
+{
+	const struct rt_device *d = runtime_find_uuid(&s->rt, uuid);
+	struct ready_wait w;
+
+	if (!s->o->wait_ready || s->o->dry_run || d == NULL)
+		return KH_OK;
+	if (ready_wait(s->m, d->id, s->o->timeout_ms, &w, e) == KH_OK)
+		verbose(s->o, "the guest uses %s: ready %ld ms after the first "
+			"look (%d looks, the last %ld ms after the one before)",
+			d->id, w.waited_ms, w.looks, w.last_pause_ms);
+	else
+		error_prefix(e, "%s %s is added and recorded, but ",
+			     rt_kind_name(d->kind), d->uuid);
+	return e->code;
+}
+
+/* The result of a change that went through, printed once the guest uses
+ * the device where --wait ready asks for that. */
+static void finish(struct session *s, const char *uuid, json_t *res,
+		   struct error *e)
+{
+	if (wait_ready(s, uuid, e) == KH_OK)
+		print_result(s->o, res);
+	else
+		json_decref(res);
+}
+
 int flow_add(struct session *s, const struct request *r, struct error *e)
 {
 	struct rt_device *again;
@@ -294,7 +325,7 @@ int flow_add(struct session *s, const struct request *r, struct error *e)
 	    /* 3 to 5, unless it is done already */
 	    ((again = runtime_find_uuid(&s->rt, r->uuid)) != NULL ?
 	     add_again(s, again, &res, e) : plug_new(s, r, &res, e)) == KH_OK)
-		print_result(s->o, res);
+		finish(s, r->uuid, res, e);
 	return e->code;
 }
 
@@ -504,7 +535,7 @@ int flow_modify(struct session *s, const struct request *given,
 		goto out;
 	}
 	json_object_set_new(res, "result", json_string("modified"));
-	print_result(s->o, res);
+	finish(s, want.uuid, res, e);
 out:
 	json_decref(gone);
 	rt_device_release(&old);

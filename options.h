@@ -32,6 +32,8 @@ struct options {
 		} at[64];
 		size_t n;
 	} dry;
+	/* --wait ready: an add returns once the guest uses the device */
+	bool wait_ready;
 	/* sync: each operation's result goes here instead of stdout */
 	json_t *results;
 	bool reported;		/* the outcome is printed: main adds no JSON */

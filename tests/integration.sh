@@ -28,6 +28,8 @@ KH_IT_SOURCING=1
 . "$HERE/it-bus.sh"
 # shellcheck source=tests/it-confined.sh
 . "$HERE/it-confined.sh"
+# shellcheck source=tests/it-ready.sh
+. "$HERE/it-ready.sh"
 KH_IT_SOURCING=
 
 run_tests integration "$@"

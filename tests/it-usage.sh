@@ -383,61 +383,6 @@ t_hostile_paths() {
 
 # ---- supported ----
 
-# fake_qmp SOCK [MISSING]: a QMP peer on SOCK (in the background) that
-# answers what supported asks as QEMU 7.2 on pc does, but offers no
-# command MISSING; its pid in FAKE.
-fake_qmp() {
-	python3 - "$1" "${2:-}" <<-'PY' &
-	import json, os, socket, sys
-	path, missing = sys.argv[1], sys.argv[2]
-	names = ["qmp_capabilities", "query-name", "query-uuid", "query-status",
-	         "query-migrate", "query-commands", "query-pci", "qom-get", "qom-list",
-	         "device_add", "device_del", "blockdev-add", "blockdev-del",
-	         "getfd", "closefd", "netdev_add", "netdev_del", "add-fd",
-	         "remove-fd", "human-monitor-command"]
-	answers = {
-	    "query-name": {"name": "fake"},
-	    "query-uuid": {"UUID": "00000000-0000-0000-0000-000000000000"},
-	    "query-status": {"status": "running", "running": True},
-	    "query-migrate": {},
-	    "query-commands": [{"name": n} for n in names if n != missing],
-	    "qom-get": "/machine/i440fx/piix4_pm",
-	    "query-pci": [{"bus": 0, "devices": [{"bus": 0, "slot": 0,
-	        "function": 0, "qdev_id": "", "class_info": {"class": 1536},
-	        "id": {"device": 4663, "vendor": 32902}, "regions": []}]}],
-	}
-	s = socket.socket(socket.AF_UNIX)
-	s.bind(path)
-	s.listen(4)
-	while True:
-	    c, _ = s.accept()
-	    c.sendall((json.dumps({"QMP": {"version": {"qemu": {"major": 7,
-	        "minor": 2, "micro": 0}, "package": ""}, "capabilities": []}}) + "\n").encode())
-	    buf = b""
-	    while True:
-	        data = c.recv(65536)
-	        if not data:
-	            break
-	        buf += data
-	        while b"\n" in buf:
-	            line, buf = buf.split(b"\n", 1)
-	            if not line.strip():
-	                continue
-	            m = json.loads(line)
-	            if m["execute"] == missing:
-	                out = {"error": {"class": "CommandNotFound", "desc":
-	                       "The command %s has not been found" % missing}}
-	            else:
-	                out = {"return": answers.get(m["execute"], {})}
-	            out["id"] = m.get("id")
-	            c.sendall((json.dumps(out) + "\n").encode())
-	    c.close()
-	PY
-	FAKE=$!
-	echo "$FAKE" >>"$T/kill"
-	wait_until "$WAIT_LIMIT" "the fake QMP peer did not listen" test -S "$1"
-}
-
 # supported says, each reason on its own, whether hotplug can work and
 # why not, changing nothing; exit 0 or 3 (issue 18).
 t_supported() {

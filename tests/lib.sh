@@ -467,6 +467,78 @@ forget_aside() {
 	done
 }
 
+# ---- a scripted QMP peer (it-usage.sh, it-ready.sh) ----
+
+# fake_qmp SOCK [MISSING]: a QMP peer on SOCK (in the background) that
+# answers what supported and an add ask as QEMU 7.2 on pc does (a device
+# added is shown where it was put), but offers no command MISSING; its
+# pid in FAKE.
+fake_qmp() {
+	python3 - "$1" "${2:-}" <<-'PY' &
+	import json, os, socket, sys
+	path, missing = sys.argv[1], sys.argv[2]
+	names = ["qmp_capabilities", "query-name", "query-uuid", "query-status",
+	         "query-migrate", "query-commands", "query-pci", "qom-get", "qom-list",
+	         "device_add", "device_del", "blockdev-add", "blockdev-del",
+	         "getfd", "closefd", "netdev_add", "netdev_del", "add-fd",
+	         "remove-fd", "human-monitor-command", "x-query-virtio-status"]
+	answers = {
+	    "query-name": {"name": "fake"},
+	    "query-uuid": {"UUID": "00000000-0000-0000-0000-000000000000"},
+	    "query-status": {"status": "running", "running": True},
+	    "query-migrate": {},
+	    "query-commands": [{"name": n} for n in names if n != missing],
+	    "qom-get": "/machine/i440fx/piix4_pm",
+	    "query-pci": [{"bus": 0, "devices": [{"bus": 0, "slot": 0,
+	        "function": 0, "qdev_id": "", "class_info": {"class": 1536},
+	        "id": {"device": 4663, "vendor": 32902}, "regions": []}]}],
+	}
+	added = {}
+	def answer(m):
+	    cmd, args = m["execute"], m.get("arguments", {})
+	    if cmd == "device_add":
+	        added[args["id"]] = int(args["addr"], 16)
+	    if cmd == "qom-get" and args.get("property") == "addr":
+	        return added.get(args["path"].rsplit("/", 1)[-1], -1) * 8
+	    if cmd == "query-pci":
+	        pci = json.loads(json.dumps(answers["query-pci"]))
+	        pci[0]["devices"] += [{"bus": 0, "slot": s, "function": 0,
+	            "qdev_id": i, "class_info": {"class": 256}, "id": {},
+	            "regions": []} for i, s in added.items()]
+	        return pci
+	    return answers.get(cmd, {})
+	s = socket.socket(socket.AF_UNIX)
+	s.bind(path)
+	s.listen(4)
+	while True:
+	    c, _ = s.accept()
+	    c.sendall((json.dumps({"QMP": {"version": {"qemu": {"major": 7,
+	        "minor": 2, "micro": 0}, "package": ""}, "capabilities": []}}) + "\n").encode())
+	    buf = b""
+	    while True:
+	        data = c.recv(65536)
+	        if not data:
+	            break
+	        buf += data
+	        while b"\n" in buf:
+	            line, buf = buf.split(b"\n", 1)
+	            if not line.strip():
+	                continue
+	            m = json.loads(line)
+	            if m["execute"] == missing:
+	                out = {"error": {"class": "CommandNotFound", "desc":
+	                       "The command %s has not been found" % missing}}
+	            else:
+	                out = {"return": answer(m)}
+	            out["id"] = m.get("id")
+	            c.sendall((json.dumps(out) + "\n").encode())
+	    c.close()
+	PY
+	FAKE=$!
+	echo "$FAKE" >>"$T/kill"
+	wait_until "$WAIT_LIMIT" "the fake QMP peer did not listen" test -S "$1"
+}
+
 # ---- live migration (it-ganeti.sh, it-bus.sh, it-confined.sh) ----
 
 # migrate SRC-SOCK DST-SOCK [URI]: live migration over a unix socket (the
