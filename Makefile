@@ -21,7 +21,7 @@ FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	$(shell pkg-config --cflags $(PKGS))
 
-UNIT_TESTS = test_model test_monitor test_pci test_bus test_proc test_runtime test_tap test_ganeti test_sync \
+UNIT_TESTS = test_model test_monitor test_pci test_bus test_proc test_ready test_runtime test_tap test_ganeti test_sync \
 	test_flow test_plan
 B = build
 
@@ -38,6 +38,8 @@ OBJS_test_monitor = $(QMP)
 OBJS_test_pci = pci
 OBJS_test_bus = bus pci $(QMP)
 OBJS_test_proc = proc
+# the wait with tests/fake_clock: time moves only in its pauses
+OBJS_test_ready = ready monitor error tests/fake_clock
 OBJS_test_tap = tap $(MODEL)
 OBJS_test_runtime = $(RUNTIME)
 OBJS_test_ganeti = $(RUNTIME)
