@@ -182,6 +182,7 @@ bench: deps
 	$(MAKE) kvm-hotplug $(B)/guest/vmlinux bench/qmp-floor
 	bench/hotplug.sh ./kvm-hotplug bench/qmp-floor $(B)/guest
 	bench/buses.sh ./kvm-hotplug $(B)/guest
+	bench/ready.sh ./kvm-hotplug $(B)/guest
 
 # 1000 mixed operations on one VM, then check and QEMU's fd count.
 soak: deps
