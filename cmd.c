@@ -249,6 +249,25 @@ int cmd_elsewhere(struct options *o, json_t *obj)
 	return KH_OK;
 }
 
+/* -n before the command is the command's own --dry-run: where it takes
+ * one, and once. */
+static int dry_run_first(const struct cmd_entry *c, const struct options *o,
+			 struct cmd_args *a, struct error *e)
+{
+	char name[32];
+
+	if (!o->dry_run_first)
+		return KH_OK;
+	cmd_name(c, name, sizeof(name));
+	if (strchr(c->options, 'n') == NULL)
+		return error_set(e, KH_EUSAGE, "%s does not take '--dry-run'", name);
+	if (a->dry_run)
+		return error_set(e, KH_EUSAGE, "%s: '--dry-run' given twice "
+				 "(before and after the command)", name);
+	a->dry_run = true;
+	return KH_OK;
+}
+
 int cmd_run(struct options *o, int argc, char **argv, struct error *e)
 {
 	const struct cmd_entry *c = NULL;
@@ -269,7 +288,7 @@ int cmd_run(struct options *o, int argc, char **argv, struct error *e)
 	if (c->op == OP_ADD)
 		a.r.added_by = "hand";
 	if (parse_options(c, argc - words + 1, argv + words - 1, &a, &help, e)
-	    != KH_OK)
+	    != KH_OK || dry_run_first(c, o, &a, e) != KH_OK)
 		return e->code;
 	if (help) {
 		print_usage(c->object, stdout);

@@ -47,9 +47,9 @@ static void usage(FILE *f)
 	      "  -j, --json          print the result as one JSON object\n"
 	      "  -q, --quiet         print nothing on success\n"
 	      "  -v, --verbose       print each step on stderr (each QMP exchange)\n"
-	      "  -n, --dry-run       after a command that changes something: print\n"
-	      "                      the QMP commands it would send and the file it\n"
-	      "                      would write; change nothing\n"
+	      "  -n, --dry-run       with a command that changes something (before\n"
+	      "                      or after it): print the QMP commands it would\n"
+	      "                      send and the file it would write; change nothing\n"
 	      "  -h, --help          this text; COMMAND --help for a command's\n"
 	      "  -V, --version       print the version\n"
 	      "\n"
@@ -160,13 +160,14 @@ static int parse_global(int argc, char **argv, struct options *o, int *next,
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "dry-run", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+:r:m:i:t:jqvhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:r:m:i:t:jqvnhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r': o->runtime = optarg; break;
 		case 'm': o->monitor = optarg; break;
@@ -179,6 +180,9 @@ static int parse_global(int argc, char **argv, struct options *o, int *next,
 		case 'j': o->json = true; break;
 		case 'q': o->quiet = true; break;
 		case 'v': o->verbose = true; break;
+		/* as make -n and rsync -n are typed: the command checks it
+		 * takes it (cmd_run) */
+		case 'n': o->dry_run_first = true; break;
 		case 'h': usage(stdout); *next = -1; return KH_OK;
 		case 'V': printf("kvm-hotplug %s\n", KH_VERSION); *next = -1; return KH_OK;
 		case ':':

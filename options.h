@@ -21,6 +21,7 @@ struct options {
 	/* --dry-run: everything is looked at, nothing changed; what a run
 	 * would send and write is gathered here (cmd.c prints it) */
 	bool dry_run;
+	bool dry_run_first;	/* -n given before the command */
 	json_t *plan;
 	/* --dry-run: slots that the plans shown so far take or free, which
 	 * neither QEMU nor the file shows yet (a modify's removal before its

@@ -92,6 +92,12 @@ t_dry_run_disk() {
 		(.file | contains($u)) and (.plan[1].arguments.addr == "0x5")' "$T/out" >/dev/null ||
 		fail "JSON plan: $OUT"
 	same_as json
+	# -n before the command, as make -n and rsync -n are typed: the same
+	kh -j -r "$RT" -m "$SOCK" -n disk add --uuid "$UUID2" --path "$T/d2.img"
+	expect_rc 0
+	jq -e '.["dry-run"] == true and ([.plan[].execute] == ["blockdev-add", "device_add", "qom-get"])' \
+		"$T/out" >/dev/null || fail "-n before the command: $OUT"
+	same_as json
 	dry_then_real remove -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
 	[ "$(commands "$T/remove.plan")" = "device_del blockdev-del " ] ||
 		fail "removal plan: $(cat "$T/remove.plan")"

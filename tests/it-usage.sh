@@ -206,6 +206,8 @@ bad_input_rows() {
 	2	is not absolute	disk add --uuid $UUID2 --path rel.img
 	2	is not absolute	disk add --uuid $UUID2 --path rel.img --dry-run
 	2	list does not take '--dry-run'	list --dry-run
+	2	list does not take '--dry-run'	-n list
+	2	disk add: '--dry-run' given twice (before and after the command)	-n disk add --uuid $UUID2 --path $T/d.img -n
 	2	cmdline does not take '--dry-run'	cmdline -n
 	1	a device with uuid $UUID1 is already recorded	disk add --uuid $UUID1 --path $T/d.img --mode ro -n
 	2	No such file or directory	disk add --uuid $UUID2 --path $T/missing.img
