@@ -193,15 +193,34 @@ bench/qmp-floor: bench/qmp-floor.c
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 PREFIX = /usr/local
+# What install puts where (under DESTDIR), and uninstall takes away.
+INSTALLED = sbin/kvm-hotplug share/man/man8/kvm-hotplug.8 \
+	share/man/man5/kvm-hotplug-runtime.5 \
+	share/bash-completion/completions/kvm-hotplug \
+	share/doc/kvm-hotplug/examples/instance-modify-post \
+	share/doc/kvm-hotplug/examples/instance-migrate-pre
 install: kvm-hotplug
 	install -D -m 0755 kvm-hotplug $(DESTDIR)$(PREFIX)/sbin/kvm-hotplug
 	install -D -m 0644 docs/kvm-hotplug.8 $(DESTDIR)$(PREFIX)/share/man/man8/kvm-hotplug.8
 	install -D -m 0644 docs/kvm-hotplug-runtime.5 \
 		$(DESTDIR)$(PREFIX)/share/man/man5/kvm-hotplug-runtime.5
+	install -D -m 0644 contrib/kvm-hotplug.bash \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/kvm-hotplug
+	install -d $(DESTDIR)$(PREFIX)/share/doc/kvm-hotplug/examples
+	for h in instance-modify-post instance-migrate-pre; do \
+		sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|g' docs/hooks/$$h \
+			>$(DESTDIR)$(PREFIX)/share/doc/kvm-hotplug/examples/$$h && \
+		chmod 0755 $(DESTDIR)$(PREFIX)/share/doc/kvm-hotplug/examples/$$h || exit 1; \
+	done
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
+	-rmdir $(DESTDIR)$(PREFIX)/share/doc/kvm-hotplug/examples \
+		$(DESTDIR)$(PREFIX)/share/doc/kvm-hotplug 2>/dev/null
 
 clean:
 	rm -rf kvm-hotplug bench/qmp-floor $(B)/plain $(B)/asan $(B)/vg $(B)/fz \
 		$(B)/test_* $(B)/qmpcmd
 
 .PHONY: all deps unit integration ganeti check check-loaded demo bench soak fuzz \
-	install clean
+	install uninstall clean

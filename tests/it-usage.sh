@@ -569,4 +569,96 @@ t_check_nic_host_side() {
 	expect_out "its tap kh1 is gone"
 }
 
+# ---- installed like a Debian utility (issue 21) ----
+
+# make install into a DESTDIR with PREFIX: the binary runs, both man pages
+# read with man -l, the completion and the example hooks are there (the
+# hooks naming the binary where it went); make uninstall leaves no file.
+t_install_uninstall() {
+	local root dest=$T/dest
+	root=$(cd "$HERE/.." && pwd)
+	make -s -C "$root" install DESTDIR="$dest" PREFIX=/usr >"$T/make.out" 2>&1 ||
+		fail "make install: $(cat "$T/make.out")"
+	"$dest/usr/sbin/kvm-hotplug" --version | grep -q '^kvm-hotplug ' || fail "the installed binary"
+	man -l "$dest/usr/share/man/man8/kvm-hotplug.8" 2>&1 | grep -q 'kvm-hotplug .*hot-add' ||
+		fail "man -l kvm-hotplug.8"
+	man -l "$dest/usr/share/man/man5/kvm-hotplug-runtime.5" 2>&1 | grep -q 'instance runtime file' ||
+		fail "man -l kvm-hotplug-runtime.5"
+	[ -f "$dest/usr/share/bash-completion/completions/kvm-hotplug" ] || fail "no completion"
+	grep -q '^exec /usr/sbin/kvm-hotplug --instance' \
+		"$dest/usr/share/doc/kvm-hotplug/examples/instance-modify-post" ||
+		fail "the example hook does not name /usr/sbin/kvm-hotplug"
+	[ -x "$dest/usr/share/doc/kvm-hotplug/examples/instance-migrate-pre" ] || fail "hook not executable"
+	make -s -C "$root" uninstall DESTDIR="$dest" PREFIX=/usr >"$T/make.out" 2>&1 ||
+		fail "make uninstall: $(cat "$T/make.out")"
+	[ -z "$(find "$dest" -type f)" ] || fail "left after uninstall: $(find "$dest" -type f)"
+}
+
+# The hooks the README shows are the ones installed as examples.
+t_readme_hooks_installed() {
+	local root d f
+	root=$(cd "$HERE/.." && pwd)
+	for d in instance-modify-post instance-migrate-pre; do
+		f=$(awk -v d="$d.d/kvmhotplug" 'index($0, d) { found = 1 }
+			found && /^```sh$/ { on = 1; next } on && /^```$/ { exit }
+			on { print }' "$root/README.md")
+		[ "$f" = "$(cat "$root/docs/hooks/$d")" ] ||
+			fail "README's $d hook is not docs/hooks/$d"
+	done
+}
+
+# complete WORDS...: what the bash completion offers for the last word.
+complete_words() {
+	bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+		_kvm_hotplug; printf "%s\n" "${COMPREPLY[@]}"' \
+		sh "$HERE/../contrib/kvm-hotplug.bash" "$@" | sort | tr '\n' ' '
+}
+
+# Objects, verbs, options, option values, and the UUIDs of the runtime
+# file given with -r for remove and modify (of the kind asked).
+t_bash_completion() {
+	local got
+	expect_completion() {
+		got=$(complete_words "${@:2}")
+		[ "$got" = "$1" ] || fail "completing '${*:2}': '$got', not '$1'"
+	}
+	expect_completion "check cmdline disk list nic supported sync " kvm-hotplug ""
+	expect_completion "add remove " kvm-hotplug -j disk ""
+	expect_completion "add modify remove " kvm-hotplug nic ""
+	expect_completion "default none unsafe writeback writethrough " kvm-hotplug disk add --cache ""
+	expect_completion "ro rw " kvm-hotplug disk add --mode ""
+	expect_completion "bridged openvswitch routed " kvm-hotplug nic add --mode ""
+	expect_completion "json lines shell " kvm-hotplug cmdline --format ""
+	expect_completion "qcow2 raw " kvm-hotplug disk add --format ""
+	expect_completion "auto off on " kvm-hotplug nic add --vhost ""
+	expect_completion "plugged ready " kvm-hotplug sync --wait ""
+	expect_completion "--fd-pass --format " kvm-hotplug disk add --f
+	expect_completion "disk nic " kvm-hotplug supported ""
+	printf 'version: 1\ndevices:\n- kind: disk\n  uuid: %s\n- kind: nic\n  uuid: %s\n' \
+		"$UUID1" "$UUID2" >"$T/c.runtime"
+	expect_completion "$UUID1 " kvm-hotplug -r "$T/c.runtime" disk remove --uuid ""
+	expect_completion "$UUID2 " kvm-hotplug -r "$T/c.runtime" nic modify --uuid ""
+	# an add's uuid is a new one: nothing offered
+	expect_completion " " kvm-hotplug -r "$T/c.runtime" disk add --uuid ""
+}
+
+# Every long option the program takes is in its --help and in the man
+# page, and the help and the man page name no option it does not take
+# (but --hotplug, gnt-instance modify's, which the man page mentions).
+t_options_documented() {
+	local root src help man
+	root=$(cd "$HERE/.." && pwd)
+	src=$(grep -ohE '\{ "[a-z-]+", (required|no)_argument' "$root/cmd.c" "$root/hotplug.c" |
+		cut -d'"' -f2 | sort -u | tr '\n' ' ')
+	help=$( ("$KH" --help; for o in disk nic list check cmdline sync supported; do
+		"$KH" "$o" --help; done) 2>&1 | grep -oE -- '--[a-z][a-z-]*' | cut -c3- |
+		sort -u | tr '\n' ' ')
+	man=$(man -l "$root/docs/kvm-hotplug.8" 2>/dev/null |
+		grep -oE -- '(^|[^a-zA-Z0-9-])--[a-z][a-z-]*' | sed 's/^[^-]*--//' |
+		grep -vx hotplug | sort -u | tr '\n' ' ')
+	[ -n "$src" ] || fail "no options found in the source"
+	[ "$help" = "$src" ] || fail "--help: '$help', the program: '$src'"
+	[ "$man" = "$src" ] || fail "the man page: '$man', the program: '$src'"
+}
+
 run_tests usage "$@"
