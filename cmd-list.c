@@ -1,4 +1,5 @@
 /* list: the recorded devices and where QEMU has them. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,13 +45,16 @@ static json_t *list_entry(const struct rt_device *d,
 	return row;
 }
 
-static void print_list_text(json_t *devices)
+/* One line per device, ip -br's way: fixed columns, then what an
+ * operator knows the device by, however long (--json is the whole). */
+static void print_list_text(json_t *devices, const struct runtime *rt)
 {
+	char what[PATH_MAX + 64];
 	size_t i;
 	json_t *row;
 
-	printf("%-36s %-4s %-32s %-6s %4s %-10s %-8s %s\n", "UUID", "KIND", "ID",
-	       "BUS", "SLOT", "STATE", "IN-QEMU", "GUEST");
+	printf("%-36s %-4s %-32s %-6s %4s %-10s %-8s %-13s %s\n", "UUID", "KIND",
+	       "ID", "BUS", "SLOT", "STATE", "IN-QEMU", "GUEST", "WHAT");
 	json_array_foreach(devices, i, row) {
 		json_t *live = json_object_get(row, "live_slot");
 		char present[32];
@@ -63,14 +67,15 @@ static void print_list_text(json_t *devices)
 				 (int)json_integer_value(live));
 		else
 			snprintf(present, sizeof(present), "yes");
-		printf("%-36s %-4s %-32s %-6s %4d %-10s %-8s %s\n",
+		kind_ops(rt->dev[i].kind)->identify(&rt->dev[i], what, sizeof(what));
+		printf("%-36s %-4s %-32s %-6s %4d %-10s %-8s %-13s %s\n",
 		       json_string_value(json_object_get(row, "uuid")),
 		       json_string_value(json_object_get(row, "kind")),
 		       json_string_value(json_object_get(row, "id")),
 		       json_string_value(json_object_get(row, "bus")),
 		       (int)json_integer_value(json_object_get(row, "slot")),
 		       json_string_value(json_object_get(row, "state")), present,
-		       json_string_value(json_object_get(row, "guest")));
+		       json_string_value(json_object_get(row, "guest")), what);
 	}
 }
 
@@ -129,7 +134,7 @@ static int list_exec(struct session *s, struct cmd_args *a, struct error *e)
 		print_json(json_pack("{s:s, s:O}", "runtime", s->o->runtime,
 				     "devices", devices));
 	else if (!s->o->quiet)	/* -q: the exit status alone */
-		print_list_text(devices);
+		print_list_text(devices, &s->rt);
 out:
 	json_decref(devices);
 	bus_map_free(&map);

@@ -633,6 +633,11 @@ static const char *const *disk_qmp_needs(const struct runtime *rt)
 	return disk_backend(rt)->commands;
 }
 
+static void disk_identify(const struct rt_device *d, char *out, size_t size)
+{
+	snprintf(out, size, "%s %s %s", d->path, d->format, d->mode);
+}
+
 static void disk_to_request(const struct rt_device *d, struct request *r)
 {
 #define OR_NULL(s) ((s)[0] != '\0' ? (s) : NULL)
@@ -660,4 +665,5 @@ const struct kind_ops disk_ops = {
 	.differs = disk_differs,
 	.qmp_needs = disk_qmp_needs,
 	.to_request = disk_to_request,
+	.identify = disk_identify,
 };

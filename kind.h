@@ -113,6 +113,9 @@ struct kind_ops {
 	/* What a result (and with list set, list) says of d beyond the
 	 * fields every device has. */
 	void (*describe)(json_t *obj, const struct rt_device *d, bool list);
+	/* What an operator knows d by, for list's text (a disk's path,
+	 * format and mode; a NIC's MAC, tap and link), into out. */
+	void (*identify)(const struct rt_device *d, char *out, size_t size);
 	/* d's fields of this kind into r, the request that makes d again. */
 	void (*to_request)(const struct rt_device *d, struct request *r);
 	/* A modify's new settings, checked before the old device is

@@ -507,6 +507,12 @@ static void nic_describe(json_t *obj, const struct rt_device *d, bool list)
 		json_object_set_new(obj, "link", json_string(d->link));
 }
 
+static void nic_identify(const struct rt_device *d, char *out, size_t size)
+{
+	snprintf(out, size, "%s %s %s", d->mac, d->tap[0] != '\0' ? d->tap : "-",
+		 d->link != NULL ? d->link : "-");
+}
+
 static void nic_to_request(const struct rt_device *d, struct request *r)
 {
 	memcpy(r->mac, d->mac, sizeof(r->mac));
@@ -555,6 +561,7 @@ const struct kind_ops nic_ops = {
 	.qmp_needs = nic_qmp_needs,
 	.host_ready = nic_host_ready,
 	.describe = nic_describe,
+	.identify = nic_identify,
 	.to_request = nic_to_request,
 	.check_modify = check_nic_change,
 	.sync_changes = nic_sync_changes,

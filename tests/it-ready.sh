@@ -33,7 +33,7 @@ t_wait_ready_with_drivers() {
 	expect_rc 0
 	jq -e '[.devices[].guest] == ["ready", "ready"]' <<<"$OUT" >/dev/null || fail "list: $OUT"
 	kh -r "$RT" -m "$SOCK" list
-	expect_out "hotnic-1b2c3d4e-pci-5 .* yes  *ready$"
+	expect_out "hotnic-1b2c3d4e-pci-5 .* yes  *ready  *$MAC1 kh1 br0$"
 	# a modify waits for the NIC made again
 	kh -r "$RT" -m "$SOCK" nic modify --uuid "$UUID2" --mac "$MAC2" --wait ready
 	expect_rc 0

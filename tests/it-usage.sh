@@ -75,8 +75,8 @@ t_list() {
 	printf -- '- kind: disk\n  uuid: %s\n  id: hotdisk-2c3d4e5f-pci-9\n  bus: pci.0\n  slot: 9\n  driver: virtio-blk-pci\n  path: /x\n  format: raw\n  cache: default\n  mode: rw\n  discard: ignore\n' "$UUID3" >>"$RT"
 	kh -r "$RT" -m "$SOCK" list
 	expect_rc 0
-	expect_out "^UUID .*KIND .*ID .*BUS .*SLOT .*STATE .*IN-QEMU"
-	expect_out "$UUID1 disk hotdisk-003fc157-pci-4 .*pci.0 .* 4 plugged .*yes"
+	expect_out "^UUID .*KIND .*ID .*BUS .*SLOT .*STATE .*IN-QEMU .*GUEST .*WHAT$"
+	expect_out "$UUID1 disk hotdisk-003fc157-pci-4 .*pci.0 .* 4 plugged .*yes .*$T/d1.img raw rw$"
 	expect_out "$UUID3 disk hotdisk-2c3d4e5f-pci-9 .*no"
 	kh -j -r "$RT" -m "$SOCK" list
 	expect_rc 0
