@@ -9,8 +9,9 @@ SHELL = /bin/bash
 CC ?= gcc
 PKGS = yaml-0.1 jansson
 # Recursive (=) so that pkg-config runs after `make deps` installed it.
+# HARDENING: a distribution's flags (debian/rules gives dpkg-buildflags')
 CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror \
-	-DKH_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
+	-DKH_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS)) $(HARDENING)
 LDLIBS = $(shell pkg-config --libs $(PKGS))
 SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all
@@ -62,7 +63,8 @@ objs = $(addprefix $(B)/$(1)/,$(addsuffix .o,$(2)))
 # Everything `make check` and `make demo` need on a fresh Debian 12.
 DEBS = gcc make pkg-config libyaml-dev libjansson-dev check valgrind \
 	qemu-system-x86 qemu-utils iproute2 iputils-ping util-linux cpio busybox-static \
-	xz-utils kmod jq clang libclang-rt-14-dev ganeti openssh-server socat
+	xz-utils kmod jq clang libclang-rt-14-dev ganeti openssh-server socat \
+	man-db dpkg-dev debhelper fakeroot lintian
 
 all: kvm-hotplug
 
@@ -98,7 +100,7 @@ $(B)/asan/tests/test_%.o $(B)/vg/tests/test_%.o: TEST_CFLAGS = $(CHECK_CFLAGS)
 .SECONDARY:
 
 kvm-hotplug: $(call objs,plain,$(OBJS_kvm-hotplug))
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The tool as the integration tests run it.
 $(B)/asan/kvm-hotplug: $(call objs,asan,$(OBJS_kvm-hotplug))
@@ -164,6 +166,11 @@ check: deps
 	$(MAKE) fuzz FUZZ_SECONDS=30
 	$(MAKE) integration
 	$(MAKE) ganeti
+	$(MAKE) deb-check
+
+# The Debian package built, lintian-clean, installed, run and purged.
+deb-check: deps
+	tests/deb-check.sh
 
 # The same beside LOAD busy processes, RUNS times in a row: no test's
 # outcome may depend on the machine's speed (issue 15). `make
@@ -223,4 +230,4 @@ clean:
 		$(B)/test_* $(B)/qmpcmd
 
 .PHONY: all deps unit integration ganeti check check-loaded demo bench soak fuzz \
-	install uninstall clean
+	install uninstall deb-check clean
