@@ -64,7 +64,7 @@ objs = $(addprefix $(B)/$(1)/,$(addsuffix .o,$(2)))
 DEBS = gcc make pkg-config libyaml-dev libjansson-dev check valgrind \
 	qemu-system-x86 qemu-utils iproute2 iputils-ping util-linux cpio busybox-static \
 	xz-utils kmod jq clang libclang-rt-14-dev ganeti openssh-server socat \
-	man-db dpkg-dev debhelper fakeroot lintian
+	man-db dpkg-dev debhelper fakeroot lintian python3-jsonschema
 
 all: kvm-hotplug
 

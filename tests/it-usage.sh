@@ -661,4 +661,44 @@ t_options_documented() {
 	[ "$man" = "$src" ] || fail "the man page: '$man', the program: '$src'"
 }
 
+# conforms SCHEMA: stdout ($T/out) is one JSON document that
+# docs/schema/SCHEMA.json allows.
+conforms() {
+	python3 "$HERE/json_schema.py" "$HERE/../docs/schema/$1.json" <"$T/out" 2>"$T/schema.err" ||
+		fail "not $1.json's: $(cat "$T/schema.err")"
+}
+
+# Every command's --json output, success and error (and dry run), is
+# what its schema under docs/schema/ says.
+t_json_schemas() {
+	make_netns
+	start_vm vm -name vm1
+	disk_image "$T/d1.img"
+	local K=(kh -j -r "$RT" -m "$SOCK")
+	"${K[@]}" disk add --uuid "$UUID1" --path "$T/d1.img"; expect_rc 0; conforms disk-add
+	"${K[@]}" disk add --uuid "$UUID1" --path "$T/d1.img"; expect_rc 0; conforms disk-add
+	"${K[@]}" disk add --uuid "$UUID3" --path "$T/d1.img" -n; expect_rc 0; conforms disk-add
+	"${K[@]}" disk add --uuid nope --path "$T/d1.img"; expect_rc 2; conforms disk-add
+	"${K[@]}" nic add --uuid "$UUID2" --mac "$MAC1" --link br0; expect_rc 0; conforms nic-add
+	"${K[@]}" nic add --uuid "$UUID3" --mac "$MAC1" --link br0; expect_rc 1; conforms nic-add
+	"${K[@]}" nic modify --uuid "$UUID2" --link br0 -n; expect_rc 0; conforms nic-modify
+	"${K[@]}" nic modify --uuid "$UUID3" --link br0; expect_rc 1; conforms nic-modify
+	"${K[@]}" list; expect_rc 0; conforms list
+	"${K[@]}" check; expect_rc 0; conforms check
+	"${K[@]}" check --repair -n; expect_rc 0; conforms check
+	"${K[@]}" cmdline; expect_rc 0; conforms cmdline
+	"${K[@]}" supported; expect_rc 0; conforms supported
+	KH_TEST_TUN_DEV=$T/no-tun "${K[@]}" supported nic; expect_rc 3; conforms supported
+	"${K[@]}" sync --from "$RT" -n; expect_rc 0; conforms sync
+	"${K[@]}" disk remove --uuid "$UUID3"; expect_rc 0; conforms disk-remove
+	"${K[@]}" -t 1 disk remove --uuid "$UUID1"; expect_rc 4; conforms disk-remove
+	"${K[@]}" -t 1 nic remove --uuid "$UUID2"; expect_rc 4; conforms nic-remove
+	# a difference: a device recorded that QEMU lacks
+	printf -- '- kind: disk\n  uuid: %s\n  id: hotdisk-2c3d4e5f-pci-9\n  bus: pci.0\n  slot: 9\n  driver: virtio-blk-pci\n  path: /x\n  format: raw\n  cache: default\n  mode: rw\n  discard: ignore\n' "$UUID3" >>"$RT"
+	"${K[@]}" check; expect_rc 1; conforms check
+	kh -j -r "$T/none.runtime" list; expect_rc 2; conforms list
+	kh -j -r "$RT" -m "$T/gone.sock" cmdline; expect_rc 0; conforms cmdline
+	kh -j cmdline; expect_rc 2; conforms cmdline
+}
+
 run_tests usage "$@"
