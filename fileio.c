@@ -95,13 +95,11 @@ int fio_replace_text(const char *path, const char *text, struct error *e)
 		return error_nomem(e);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 		       0600)) == -1 || fio_write_all(fd, text, strlen(text)) == -1 ||
-	    fsync(fd) == -1 || rename(tmp, path) == -1)
+	    rename(tmp, path) == -1)
 		rc = error_set(e, KH_EFAIL, "%s: %s", path, strerror(errno));
 	if (fd != -1)
 		close(fd);
-	if (rc == KH_OK)
-		rc = fio_sync_dir(path, e);
-	else
+	if (rc != KH_OK)
 		unlink(tmp);
 	free(tmp);
 	return rc;

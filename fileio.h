@@ -24,9 +24,12 @@ int fio_write_all(int fd, const char *buf, size_t len);
  * KH_EFAIL "PATH: written, but syncing DIR failed: reason". */
 int fio_sync_dir(const char *path, struct error *e);
 
-/* path's contents replaced by text, durably: written (0600, never
- * through a symlink) and synced as PATH.tmp, renamed over path, the
- * directory synced. On failure path is as it was: KH_EFAIL "PATH: why". */
+/* path's contents replaced by text, atomically (a reader sees the old
+ * text or the new, whole): written (0600, never through a symlink) as
+ * PATH.tmp and renamed over path. Not synced: what it keeps (the intent
+ * record, a failed hook's environment) is about one QEMU process, which a
+ * crash of the host ends (docs/design.md, "What each fsync protects").
+ * On failure path is as it was: KH_EFAIL "PATH: why". */
 int fio_replace_text(const char *path, const char *text, struct error *e);
 
 /* Opens path and locks it, exclusively or (shared) together with other

@@ -758,9 +758,9 @@ int runtime_intent_read(struct runtime *rt, json_t **intent, struct error *e)
 void runtime_intent_clear(struct runtime *rt)
 {
 	char *path = intent_path(rt);
-	struct error ignored = { 0 };
 
-	if (path != NULL && unlink(path) == 0)
-		fio_sync_dir(path, &ignored);
+	/* not synced: see fio_replace_text */
+	if (path != NULL)
+		unlink(path);
 	free(path);
 }
