@@ -35,11 +35,10 @@ void host_side_init(struct host_side *h);
 /* Closes our fds (QEMU holds its own copies). */
 void host_side_close(struct host_side *h);
 
-/* What QEMU has, as check asks it: query-pci, query-named-block-nodes,
- * query-block. */
-/* What check compares the file with: query-pci, query-named-block-nodes,
- * query-block, query-rx-filter, each recorded device's QOM type by its
- * id ({id: type}), and QEMU's pid (0 where it cannot be told). */
+/* What check compares the file with: where each device is (the bus
+ * survey), query-named-block-nodes, query-block, query-rx-filter, each
+ * recorded device's QOM type by its id ({id: type}), and QEMU's pid (0
+ * where it cannot be told). */
 struct vm_view {
 	struct bus_map map;	/* where each device is (bus.h) */
 	json_t *nodes, *blocks, *rx, *types;
