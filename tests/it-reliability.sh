@@ -512,6 +512,8 @@ t_file_replaced_during_removal() {
 # A run killed right after it merged another writer's file into its own
 # change (its intent record names the merged file) is settled with both.
 t_kill_after_merge() {
+	# settled counts the taps of the test's own namespace, not the host's
+	make_netns
 	start_vm vm
 	disk_image "$T/d1.img"
 	KH_FAULT_PAUSE=before-commit KH_FAULT=after-merge "$KH" -r "$RT" -m "$SOCK" \
