@@ -36,32 +36,33 @@ static int fill_device(const struct runtime *rt, struct rt_device *d,
 	return kind_ops(d->kind)->fill(rt, d, r, e);
 }
 
-/* The dry run's marks on bus (o->dry), added if new; NULL when there
- * is no room for another bus, which then has none. */
-static uint32_t *dry_marks(struct options *o, const char *bus, bool freed)
+/* The dry run's marks on bus (o->dry), NULL where its plans so far
+ * took or freed nothing there. */
+static struct dry_bus *dry_find(struct options *o, const char *bus)
 {
 	struct dry_slots *m = &o->dry;
-	size_t i;
 
-	for (i = 0; i < m->n && strcmp(m->at[i].bus, bus) != 0; i++)
-		;
-	if (i == m->n) {
-		if (m->n == sizeof(m->at) / sizeof(m->at[0]))
-			return NULL;
-		snprintf(m->at[m->n].bus, sizeof(m->at[0].bus), "%s", bus);
-		m->at[m->n].taken = m->at[m->n].freed = 0;
-		m->n++;
-	}
-	return freed ? &m->at[i].freed : &m->at[i].taken;
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->at[i].bus, bus) == 0)
+			return &m->at[i];
+	return NULL;
 }
 
-/* A dry run's plan takes (or frees) slot on bus. */
+/* A dry run's plan takes (or frees) slot on bus; a bus beyond the room
+ * for marks gets none. */
 static void dry_mark(struct options *o, const char *bus, int slot, bool freed)
 {
-	uint32_t *m = dry_marks(o, bus, freed);
+	struct dry_slots *m = &o->dry;
+	struct dry_bus *b = dry_find(o, bus);
 
-	if (m != NULL)
-		*m |= UINT32_C(1) << slot;
+	if (b == NULL) {
+		if (m->n == sizeof(m->at) / sizeof(m->at[0]))
+			return;
+		b = &m->at[m->n++];
+		snprintf(b->bus, sizeof(b->bus), "%s", bus);
+		b->taken = b->freed = 0;
+	}
+	*(freed ? &b->freed : &b->taken) |= UINT32_C(1) << slot;
 }
 
 int flow_survey(const struct session *s, const struct request *r,
@@ -79,12 +80,11 @@ int flow_survey(const struct session *s, const struct request *r,
 		return e->code;
 	for (size_t i = 0; i < map->nbus; i++) {
 		struct bus *b = &map->bus[i];
-		uint32_t *taken = dry_marks(s->o, b->name, false);
-		uint32_t *freed = dry_marks(s->o, b->name, true);
+		const struct dry_bus *dry = dry_find(s->o, b->name);
 
-		b->used = (b->used | runtime_used_slots(rt, b->name)) &
-			  ~(freed != NULL ? *freed : 0);
-		b->used |= taken != NULL ? *taken : 0;
+		b->used |= runtime_used_slots(rt, b->name);
+		if (dry != NULL)
+			b->used = (b->used & ~dry->freed) | dry->taken;
 		b->reserved = runtime_reserved(rt, b->name);
 	}
 	return KH_OK;

@@ -27,7 +27,7 @@ struct options {
 	 * neither QEMU nor the file shows yet (a modify's removal before its
 	 * add, sync's changes one after another), per bus */
 	struct dry_slots {
-		struct {
+		struct dry_bus {
 			char bus[32];
 			uint32_t taken, freed;
 		} at[64];
