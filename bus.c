@@ -456,6 +456,11 @@ uint32_t bus_slots(const struct bus *b)
 	return b->shape == BUS_SHAPE_PORT ? SLOT_ZERO : SLOTS_ALL;
 }
 
+uint32_t bus_room(const struct bus *b)
+{
+	return bus_slots(b) & ~b->used & ~b->reserved;
+}
+
 static int cmp_names(const void *a, const void *b)
 {
 	return strverscmp(*(const char *const *)a, *(const char *const *)b);
@@ -539,7 +544,7 @@ static int check_wanted(const struct bus_map *map, const struct bus_want *w,
 static int slot_on(const struct bus *b, int wanted, const char *reserved_by,
 		   struct error *e)
 {
-	uint32_t free_slots = bus_slots(b) & ~b->used & ~b->reserved;
+	uint32_t free_slots = bus_room(b);
 
 	if (wanted >= 0) {
 		if (wanted >= PCI_SLOTS ||
@@ -611,12 +616,6 @@ static int no_room(const struct bus_map *map, const struct bus_want *w,
 			 all > 0 ? what : "it has no PCI bus");
 }
 
-/* Free slots on b that a new device may take. */
-static uint32_t room(const struct bus *b)
-{
-	return bus_slots(b) & ~b->used & ~b->reserved;
-}
-
 /* Whether QEMU says b takes hotplug, asked now if not yet (m). */
 static int ask_one(struct monitor *m, struct bus_map *map, const struct bus *b,
 		   struct error *e)
@@ -641,7 +640,7 @@ static int ask_with_room(struct monitor *m, struct bus_map *map,
 		struct bus *b = bus_find(map, order[i]);
 
 		if (b == NULL || no_hotplug(b) || b->shape == BUS_SHAPE_UNKNOWN ||
-		    room(b) == 0)
+		    bus_room(b) == 0)
 			continue;
 		if (k == 0 && ask_one(m, map, b, e) == KH_OK && b->hotplug)
 			break;

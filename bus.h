@@ -84,6 +84,9 @@ int bus_has_device(struct monitor *m, const char *id, bool *has,
 /* The slots a device may take on b (bit n: slot n). */
 uint32_t bus_slots(const struct bus *b);
 
+/* Those of them that are free: not used, not reserved. */
+uint32_t bus_room(const struct bus *b);
+
 /* Where a new device may go. */
 struct bus_want {
 	const char *bus;	/* --bus, or NULL: the first with room */

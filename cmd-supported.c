@@ -127,8 +127,7 @@ static int check_bus(struct verdict *v, struct session *s, struct error *e)
 		if (b != NULL && b->asked && b->hotplug)
 			len += snprintf(room + len, sizeof(room) - len, "%s%s %d",
 					len > 0 ? ", " : "", b->name,
-					__builtin_popcount(bus_slots(b) & ~b->used &
-							   ~b->reserved));
+					__builtin_popcount(bus_room(b)));
 	}
 	if (bus_place(s->m, &map, &w, bus, sizeof(bus), &slot, &why) == KH_OK)
 		said(v, "bus", KH_OK, "the next device goes to %s slot %d "
