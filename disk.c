@@ -182,15 +182,10 @@ static void drive_release(struct plan *p, const struct rt_device *d)
 
 static int fdset_of(const struct rt_device *d)
 {
-	uint32_t h = 0x811c9dc5u;	/* FNV-1a */
-
 	if (strcmp(d->bus, PCI_HOTPLUG_BUS) == 0)
 		return FDSET_BASE + d->slot;
-	for (const char *p = d->bus; *p != '\0'; p++) {
-		h ^= (unsigned char)*p;
-		h *= 0x01000193u;
-	}
-	return FDSET_BASE + PCI_SLOTS * (int)(1 + h % 100000) + d->slot;
+	return FDSET_BASE + PCI_SLOTS * (int)(1 + rt_bus_hash(d->bus) % 100000) +
+	       d->slot;
 }
 
 /* The image (host_up opened it) handed over in fd set set: add-fd with

@@ -394,13 +394,23 @@ static bool bus_name_is_hashlike(const char *bus)
 	       strspn(bus + 1, "0123456789abcdef") == 8;
 }
 
+uint32_t rt_bus_hash(const char *bus)
+{
+	uint32_t h = 0x811c9dc5u;	/* FNV-1a */
+
+	for (const char *p = bus; *p != '\0'; p++) {
+		h ^= (unsigned char)*p;
+		h *= 0x01000193u;
+	}
+	return h;
+}
+
 /* The bus as an id names it (see pci_device_id). */
 static void bus_in_id(const char *kind, const char *bus, int slot,
 		      char *out, size_t size)
 {
 	/* "hot" kind "-" uuid8 "-" bus "-" slot */
 	size_t fixed = 3 + strlen(kind) + 1 + 8 + 1 + 1 + (slot > 9 ? 2 : 1);
-	uint32_t h = 0x811c9dc5u;	/* FNV-1a */
 
 	if (strcmp(bus, PCI_HOTPLUG_BUS) == 0) {
 		snprintf(out, size, "pci");
@@ -411,11 +421,7 @@ static void bus_in_id(const char *kind, const char *bus, int slot,
 		snprintf(out, size, "%s", bus);
 		return;
 	}
-	for (const char *p = bus; *p != '\0'; p++) {
-		h ^= (unsigned char)*p;
-		h *= 0x01000193u;
-	}
-	snprintf(out, size, "b%08" PRIx32, h);
+	snprintf(out, size, "b%08" PRIx32, rt_bus_hash(bus));
 }
 
 int pci_device_id(char *out, size_t size, const char *kind, const char *uuid,

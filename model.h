@@ -285,6 +285,10 @@ int rt_device_id(enum rt_id_scheme scheme, enum rt_kind kind,
 		 const char *uuid, const char *bus, int slot, char *out,
 		 size_t size, struct error *e);
 
+/* A 32-bit hash of a bus's name (FNV-1a): what stands for a bus where
+ * its name does not fit (pci_device_id) or a number must (an fd set). */
+uint32_t rt_bus_hash(const char *bus);
+
 /* RT_ID_SLOT's id, kind spelled out: "hot<kind>-<first uuid
  * group>-<bus>-<slot>". The bus is "pci" for pci.0 (the seed's ids:
  * hotdisk-003fc157-pci-5); any other bus its name where the id fits in
