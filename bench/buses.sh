@@ -20,9 +20,7 @@ reexec_in_netns kh-bench-buses "$0" "$@"
 KH=$(realpath "$1")
 GUEST=$(realpath "$2")
 ROUNDS=${3:-20}
-T=$(mktemp -d /tmp/kh-bench.XXXXXX)
-RUN=$(mktemp -d /run/kh-bench.XXXXXX)
-trap 'stop_vms; rm -rf "$T" "$RUN"' EXIT
+bench_scratch
 SIZES="1 30 100"
 
 # uuid N: the N-th device's uuid

@@ -20,11 +20,9 @@ KH=$(realpath "$1")
 FLOOR=$(realpath "$2")
 GUEST=$(realpath "$3")
 ROUNDS=${4:-30}
-T=$(mktemp -d /tmp/kh-bench.XXXXXX)
-# Ganeti keeps runtime files under /var/run, a tmpfs, where fsync costs
-# next to nothing; the same file on disk shows what the fsyncs cost.
-RUN=$(mktemp -d /run/kh-bench.XXXXXX)
-trap 'stop_vms; rm -rf "$T" "$RUN"' EXIT
+# the runtime file on tmpfs, as Ganeti keeps it, and on disk: what the
+# fsyncs cost
+bench_scratch
 RT=$RUN/vm.runtime
 RT_DISK=$T/vm.runtime
 # a Ganeti file (newer style, no devices yet): disks made Ganeti's way

@@ -1,6 +1,15 @@
 # Shared by the benchmarks: timing a command, a removal's own cost, and
-# quantiles. Sourced after tests/lib.sh; uses KH, T, SOCK (and RT, UUID
-# as defaults).
+# quantiles; the scratch directories. Sourced after tests/lib.sh; uses
+# KH, T, SOCK (and RT, UUID as defaults).
+
+# bench_scratch: T, a directory on disk, and RUN, one on tmpfs (where
+# Ganeti keeps runtime files, and an fsync costs next to nothing), both
+# removed with the VMs when the benchmark ends.
+bench_scratch() {
+	T=$(mktemp -d /tmp/kh-bench.XXXXXX)
+	RUN=$(mktemp -d /run/kh-bench.XXXXXX)
+	trap 'stop_vms; rm -rf "$T" "$RUN"' EXIT
+}
 
 # elapsed microseconds of a command, from bash's own clock (no fork)
 timed() {

@@ -20,9 +20,7 @@ reexec_in_netns kh-bench-ready "$0" "$@"
 KH=$(realpath "$1")
 GUEST=$(realpath "$2")
 ROUNDS=${3:-20}
-T=$(mktemp -d /tmp/kh-bench.XXXXXX)
-RUN=$(mktemp -d /run/kh-bench.XXXXXX)
-trap 'stop_vms; rm -rf "$T" "$RUN"' EXIT
+bench_scratch
 RT=$RUN/vm.runtime
 UUID=003fc157-66a8-4e6d-8b7e-ec4f69751396
 MAC=52:54:00:12:34:56

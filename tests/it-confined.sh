@@ -35,11 +35,6 @@ driver_ok() {
 		grep -q VIRTIO_CONFIG_S_DRIVER_OK
 }
 
-# said TEXT: -v said TEXT (a line of stderr).
-said() {
-	grep -qF -- "$1" "$T/err" || fail "-v did not say '$1': $ERR"
-}
-
 # no_fdset_fds: no fd set holds an fd (a set that a node still uses is
 # listed with none).
 no_fdset_fds() {

@@ -23,7 +23,7 @@ t_wait_ready_with_drivers() {
 	disk_image "$T/d1.img"
 	kh -v -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img" --wait ready
 	expect_rc 0
-	grep -q "the guest uses hotdisk-003fc157-pci-4: ready" "$T/err" || fail "not said: $ERR"
+	said "the guest uses hotdisk-003fc157-pci-4: ready"
 	wait_until "$WAIT_LIMIT" "the guest shows no block device" guest_said "KH-GUEST-BLK vda"
 	kh -r "$RT" -m "$SOCK" nic add --uuid "$UUID2" --mac "$MAC1" --link br0 --tap kh1 --wait ready
 	expect_rc 0
@@ -89,7 +89,7 @@ t_wait_ready_sync() {
 		"$UUID1" "$T/d1.img" >"$T/want.yaml"
 	kh -v -r "$RT" -m "$SOCK" sync --from "$T/want.yaml" --wait ready
 	expect_rc 0
-	grep -q "the guest uses hotdisk-003fc157-pci-4: ready" "$T/err" || fail "not said: $ERR"
+	said "the guest uses hotdisk-003fc157-pci-4: ready"
 }
 
 run_tests ready "$@"

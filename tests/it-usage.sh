@@ -259,6 +259,9 @@ bad_input_rows() {
 	2	nic modify does not take '--bus'	nic modify --uuid $UUID1 --bus pci.0
 	2	fd-pass: 'sometimes' is not one of auto|always|never	disk add --uuid $UUID2 --path $T/d.img --fd-pass sometimes
 	2	nic add does not take '--fd-pass'	nic add --uuid $UUID2 --mac $MAC1 --link br0 --fd-pass always
+	2	wait: 'soon' is not one of plugged|ready	disk add --uuid $UUID2 --path $T/d.img --wait soon
+	2	list does not take '--wait'	list --wait ready
+	2	disk remove does not take '--wait'	disk remove --uuid $UUID1 --wait ready
 	1	Connection refused (is QEMU running?)	-m $T/dead.sock list
 	1	No such file or directory (is QEMU running?)	-m $T/gone.sock list
 	2	nic add does not take '--dev-type'	nic add --uuid $UUID2 --mac $MAC1 --link br0 --dev-type file

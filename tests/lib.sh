@@ -305,6 +305,12 @@ expect_err() {
 	grep -q -e "$1" "$T/err" || fail "stderr does not say '$1': $ERR"
 }
 
+# said TEXT: stderr has TEXT, as it is (what -v says, beside the one
+# error line expect_err wants).
+said() {
+	grep -qF -- "$1" "$T/err" || fail "stderr does not say '$1': $ERR"
+}
+
 expect_out() {
 	grep -q -e "$1" "$T/out" || fail "stdout does not say '$1': $OUT"
 }
