@@ -24,6 +24,8 @@ struct monitor {
 	size_t len, cap;
 	json_t *events;		/* events received while waiting for other things */
 	unsigned long next_id;
+	unsigned long caps_id;	/* qmp_capabilities, its answer not read yet */
+	bool caps_pending;
 	int version[3];
 	bool greeted;		/* past the greeting: garbage is a QEMU fault */
 };
@@ -401,6 +403,17 @@ int monitor_send(struct monitor *m, const char *cmd, json_t *args, int fd,
 	return rc;
 }
 
+/* The answer to qmp_capabilities, sent without waiting for it (see
+ * monitor_attach), read before any other: were it an error, every
+ * command behind it would have been refused too, and this says why. */
+static int negotiated(struct monitor *m, struct error *e)
+{
+	if (!m->caps_pending)
+		return KH_OK;
+	m->caps_pending = false;
+	return monitor_reply(m, m->caps_id, "qmp_capabilities", NULL, e);
+}
+
 int monitor_reply(struct monitor *m, unsigned long id, const char *cmd,
 		  json_t **ret, struct error *e)
 {
@@ -409,6 +422,8 @@ int monitor_reply(struct monitor *m, unsigned long id, const char *cmd,
 	json_t *msg;
 	int rc;
 
+	if (negotiated(m, e) != KH_OK)
+		return e->code;
 	snprintf(idstr, sizeof(idstr), "kh-%lu", id);
 	for (;;) {
 		if (read_message(m, deadline, cmd, &msg, e) != KH_OK)
@@ -463,6 +478,8 @@ int monitor_wait_event(struct monitor *m, const char *name,
 	int64_t deadline = clock_ms() + timeout_ms;
 	json_t *msg;
 
+	if (negotiated(m, e) != KH_OK)
+		return e->code;
 	while (!take_queued_event(m, name, match, arg)) {
 		if (read_message(m, deadline, name, &msg, e) != KH_OK)
 			return e->code;
@@ -520,11 +537,15 @@ int monitor_attach(struct monitor **mp, int fd, int timeout_ms,
 	}
 	m->fd = fd;
 	m->timeout_ms = timeout_ms;
+	/* qmp_capabilities goes out without waiting for its answer: QEMU
+	 * takes the commands sent behind it in order, once it is through, so
+	 * the first of them costs no round trip of its own */
 	if (read_greeting(m, e) != KH_OK ||
-	    monitor_execute(m, "qmp_capabilities", NULL, NULL, e) != KH_OK) {
+	    monitor_send(m, "qmp_capabilities", NULL, -1, &m->caps_id, e) != KH_OK) {
 		monitor_close(m);
 		return e->code;
 	}
+	m->caps_pending = true;
 	*mp = m;
 	return KH_OK;
 }

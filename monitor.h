@@ -13,8 +13,9 @@
 
 struct monitor;
 
-/* Connects to the QMP socket at path, reads the greeting and negotiates
- * capabilities. Every wait on this connection (connect, greeting, each
+/* Connects to the QMP socket at path, reads the greeting and sends
+ * qmp_capabilities; its answer is read ahead of the first reply or event
+ * waited for, and its error, if any, is that wait's. Every wait on this connection (connect, greeting, each
  * reply, each event) is bounded by timeout_ms. */
 int monitor_open(struct monitor **mp, const char *path, int timeout_ms,
 		 struct error *e);

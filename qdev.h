@@ -16,10 +16,9 @@
 
 /* The steps every device kind's plan shares (plan.h), for p's device. */
 
-/* device_add of args (taken), and right behind it (pipelined) the check
- * that QEMU has the device at its slot (qom-get of its addr). A refusal takes back what the
- * steps before made; a device QEMU took but put elsewhere can only be
- * asked back from the guest (device_del), and the steps before stay. */
+/* device_add of args (taken), at the explicit bus and addr args name:
+ * QEMU puts it there or refuses it. A refusal takes back what the steps
+ * before made. */
 void plan_device_add(struct plan *p, json_t *args);
 
 /* The refusal of a removal whose device QEMU lacks where the plan does

@@ -75,7 +75,7 @@ t_dry_run_disk() {
 	start_guest g
 	disk_image "$T/d1.img"
 	dry_then_real add -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img"
-	[ "$(commands "$T/add.plan")" = "blockdev-add device_add qom-get " ] ||
+	[ "$(commands "$T/add.plan")" = "blockdev-add device_add " ] ||
 		fail "add plan: $(cat "$T/add.plan")"
 	jq -e -s --arg p "$T/d1.img" '.[0].arguments["node-name"] == "hotdisk-003fc157-pci-4" and
 		.[0].arguments.file.filename == $p and .[1].arguments.addr == "0x4"' "$T/add.plan" >/dev/null ||
@@ -88,14 +88,14 @@ t_dry_run_disk() {
 	expect_rc 0
 	[ "$(wc -l <"$T/out")" -eq 1 ] || fail "not one JSON object: $OUT"
 	jq -e --arg rt "$RT" --arg u "$UUID2" '.["dry-run"] == true and .runtime == $rt and
-		([.plan[].execute] == ["blockdev-add", "device_add", "qom-get"]) and
+		([.plan[].execute] == ["blockdev-add", "device_add"]) and
 		(.file | contains($u)) and (.plan[1].arguments.addr == "0x5")' "$T/out" >/dev/null ||
 		fail "JSON plan: $OUT"
 	same_as json
 	# -n before the command, as make -n and rsync -n are typed: the same
 	kh -j -r "$RT" -m "$SOCK" -n disk add --uuid "$UUID2" --path "$T/d2.img"
 	expect_rc 0
-	jq -e '.["dry-run"] == true and ([.plan[].execute] == ["blockdev-add", "device_add", "qom-get"])' \
+	jq -e '.["dry-run"] == true and ([.plan[].execute] == ["blockdev-add", "device_add"])' \
 		"$T/out" >/dev/null || fail "-n before the command: $OUT"
 	same_as json
 	dry_then_real remove -r "$RT" -m "$SOCK" disk remove --uuid "$UUID1"
@@ -110,7 +110,7 @@ t_dry_run_nic() {
 	in_ns ip link add br1 type bridge
 	dry_then_real add -r "$RT" -m "$SOCK" nic add --uuid "$UUID1" --mac "$MAC1" \
 		--link br0 --queues 2
-	[ "$(commands "$T/add.plan")" = "getfd getfd netdev_add device_add qom-get " ] ||
+	[ "$(commands "$T/add.plan")" = "getfd getfd netdev_add device_add " ] ||
 		fail "add plan: $(cat "$T/add.plan")"
 	local tap
 	tap=$(sed -n 's/^  tap: //p' "$RT")
@@ -119,7 +119,7 @@ t_dry_run_nic() {
 		"$T/add.plan" >/dev/null || fail "fds not named: $(cat "$T/add.plan")"
 	[ "$(tap_fds "$tap")" -eq 2 ] || fail "the real add did not happen"
 	dry_then_real modify -r "$RT" -m "$SOCK" nic modify --uuid "$UUID1" --link br1 --queues 1
-	[ "$(commands "$T/modify.plan")" = "device_del netdev_del getfd netdev_add device_add qom-get " ] ||
+	[ "$(commands "$T/modify.plan")" = "device_del netdev_del getfd netdev_add device_add " ] ||
 		fail "modify plan: $(cat "$T/modify.plan")"
 	grep -q "slot: 4" "$T/modify.rt" || fail "the modify moved the NIC: $(cat "$T/modify.rt")"
 	in_ns ip -d link show "$tap" | grep -q "master br1" || fail "the real modify did not happen"
@@ -167,7 +167,7 @@ t_dry_run_ganeti_disk() {
 	disk_image "$T/d1.img"
 	dry_then_real add --instance vm1 --ganeti-dir "$T/ganeti" disk add --uuid "$UUID1" \
 		--path "$T/d1.img"
-	[ "$(commands "$T/add.plan")" = "add-fd human-monitor-command remove-fd device_add qom-get " ] ||
+	[ "$(commands "$T/add.plan")" = "add-fd human-monitor-command remove-fd device_add " ] ||
 		fail "add plan: $(cat "$T/add.plan")"
 	jq -e -s --arg f "$T/d1.img (read-write)" '.[0].arguments["fdset-id"] as $set |
 		.[0].fd == $f and .[2].arguments["fdset-id"] == $set and
@@ -194,8 +194,8 @@ t_dry_run_sync() {
 	[ "$(wc -l <"$T/out")" -eq 1 ] || fail "not one JSON object: $OUT"
 	jq -e '[.actions[] | .action + " " + .kind + " " + (.exit | tostring) + " " +
 		([.plan[].execute] | join(","))] ==
-		["add nic 0 getfd,netdev_add,device_add,qom-get",
-		 "add disk 0 add-fd,human-monitor-command,remove-fd,device_add,qom-get"]' \
+		["add nic 0 getfd,netdev_add,device_add",
+		 "add disk 0 add-fd,human-monitor-command,remove-fd,device_add"]' \
 		"$T/out" >/dev/null || fail "sync's plans: $OUT"
 	jq -e --arg u "$UUID1" '.actions[1].file | contains($u)' "$T/out" >/dev/null ||
 		fail "the file the disk's add would write: $OUT"
@@ -235,7 +235,7 @@ t_dry_run_settles_first() {
 	cmp -s "$RT.intent" "$T/intent1" || fail "the dry run settled the record"
 	dry_plan >"$T/plan1"
 	dry_file >"$T/file1"
-	[ "$(commands "$T/plan1")" = "blockdev-del blockdev-add device_add qom-get " ] ||
+	[ "$(commands "$T/plan1")" = "blockdev-del blockdev-add device_add " ] ||
 		fail "plan: $(cat "$T/plan1")"
 	kh -v -r "$RT" -m "$SOCK" disk add --uuid "$UUID2" --path "$T/d2.img"
 	expect_rc 0

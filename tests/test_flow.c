@@ -197,15 +197,12 @@ START_TEST(disk_refused_device_add_deletes_node)
 		{ PEER_EXPECT, "\"blockdev-add\"", 0, NULL },
 		{ PEER_SEND, "{\"return\": {}, \"id\": \"kh-5\"}\r\n", 0, NULL },
 		{ PEER_EXPECT, "\"device_add\"", 0, NULL },
-		{ PEER_EXPECT, "\"addr\"", 0, NULL },
 		{ PEER_SEND, "{\"error\": {\"class\": \"GenericError\", \"desc\": "
 		  "\"Bus 'pci.0' does not support hotplugging\"}, \"id\": \"kh-6\"}\r\n",
 		  0, NULL },
-		{ PEER_SEND, "{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": "
-		  "\"no such device\"}, \"id\": \"kh-7\"}\r\n", 0, NULL },
-		{ PEER_EXPECT, "\"blockdev-del\",\"id\":\"kh-8\",\"arguments\":"
+		{ PEER_EXPECT, "\"blockdev-del\",\"id\":\"kh-7\",\"arguments\":"
 		  "{\"node-name\":\"hotdisk-f10e7e57-pci-4\"}", 0, NULL },
-		{ PEER_SEND, "{\"return\": {}, \"id\": \"kh-8\"}\r\n", 0, NULL },
+		{ PEER_SEND, "{\"return\": {}, \"id\": \"kh-7\"}\r\n", 0, NULL },
 	};
 	struct request r = disk_request();
 	struct fixture f;
@@ -229,11 +226,7 @@ START_TEST(disk_removal_times_out_pending)
 		{ PEER_EXPECT, "\"blockdev-add\"", 0, NULL },
 		{ PEER_SEND, "{\"return\": {}, \"id\": \"kh-5\"}\r\n", 0, NULL },
 		{ PEER_EXPECT, "\"device_add\"", 0, NULL },
-		{ PEER_EXPECT, "{\"execute\":\"qom-get\",\"id\":\"kh-7\",\"arguments\":"
-		  "{\"path\":\"/machine/peripheral/hotdisk-f10e7e57-pci-4\","
-		  "\"property\":\"addr\"}}", 0, NULL },
 		{ PEER_SEND, "{\"return\": {}, \"id\": \"kh-6\"}\r\n", 0, NULL },
-		{ PEER_SEND, "{\"return\": 32, \"id\": \"kh-7\"}\r\n", 0, NULL },
 	};
 	struct peer_step removal[] = {
 		HELLO, RUNNING,
@@ -345,7 +338,7 @@ END_TEST
 
 /* Ganeti file, a disk add that succeeds: add-fd with the image's fd,
  * HMP drive_add on /dev/fdset/N, remove-fd, then device_add with
- * the qom-get of its addr sent right behind it before its answer; the file then
+ * nothing asked after it; the file then
  * records the disk under its id, as Ganeti's own entry for a file. */
 START_TEST(ganeti_disk_add_records_drive)
 {
@@ -356,12 +349,8 @@ START_TEST(ganeti_disk_add_records_drive)
 		  "\"arguments\":{\"driver\":\"virtio-blk-pci\",\"id\":\"" G_ID
 		  "\",\"bus\":\"pci.0\",\"addr\":\"0xc\",\"drive\":\"" G_ID "\"}}",
 		  0, NULL },
-		{ PEER_EXPECT, "{\"execute\":\"qom-get\",\"id\":\"kh-9\",\"arguments\":"
-		  "{\"path\":\"/machine/peripheral/" G_ID "\",\"property\":"
-		  "\"addr\"}}", 0, NULL },
 		{ PEER_SEND, "{\"return\": {}, \"id\": \"kh-8\"}\r\n", 0, NULL },
-		{ PEER_SEND, "{\"return\": 96, \"id\": \"kh-9\"}\r\n", 0, NULL },
-		FENCE(10),
+		FENCE(9),
 	};
 	struct request r = disk_request();
 	struct fixture f;
@@ -437,15 +426,14 @@ END_TEST
 
 /* A dry run asks QEMU only what it reads (run state, the slot survey)
  * and changes nothing: the plan it shows is blockdev-add, device_add
- * and the qom-get of its addr for the chosen slot, the runtime file is not made,
+ * for the chosen slot, the runtime file is not made,
  * the new device lives in memory alone (to show the file as it would
  * be), no intent record is written, and the slot counts as taken for
  * the plans that follow. */
 START_TEST(dry_run_disk_add_sends_only_queries)
 {
 	struct peer_step script[] = { HELLO, RUNNING, EMPTY_BUS, FENCE(5) };
-	static const char *const shown[] = { "blockdev-add", "device_add",
-					     "qom-get" };
+	static const char *const shown[] = { "blockdev-add", "device_add" };
 	struct request r = disk_request();
 	struct fixture f;
 	json_t *step;
@@ -454,7 +442,7 @@ START_TEST(dry_run_disk_add_sends_only_queries)
 	open_session(&f, script, NSTEPS(script), HANG_MS, true);
 	ck_assert_msg(flow_add(&f.s, &r, &f.e) == KH_OK, "%s", f.e.msg);
 	fence(&f);
-	ck_assert_uint_eq(json_array_size(f.o.plan), 3);
+	ck_assert_uint_eq(json_array_size(f.o.plan), 2);
 	json_array_foreach(f.o.plan, i, step) {
 		ck_assert(json_is_object(step));
 		ck_assert_str_eq(json_string_value(json_object_get(step, "execute")),
@@ -488,7 +476,6 @@ START_TEST(unanswered_device_add_keeps_intent_with_undo)
 		{ PEER_EXPECT, "\"blockdev-add\",\"id\":\"kh-5\"", 0, NULL },
 		{ PEER_SEND, "{\"return\": {}, \"id\": \"kh-5\"}\r\n", 0, NULL },
 		{ PEER_EXPECT, "\"device_add\",\"id\":\"kh-6\"", 0, NULL },
-		{ PEER_EXPECT, "\"qom-get\",\"id\":\"kh-7\"", 0, NULL },
 		{ PEER_HANG, NULL, 0, NULL },	/* no answer, whatever comes */
 	};
 	struct peer_step settle[] = {
@@ -556,8 +543,7 @@ START_TEST(unanswered_device_add_takes_nothing_back)
 		HELLO, RUNNING, EMPTY_BUS,
 		G_DRIVE_MADE,
 		{ PEER_EXPECT, "\"device_add\",\"id\":\"kh-8\"", 0, NULL },
-		{ PEER_EXPECT, "\"qom-get\",\"id\":\"kh-9\"", 0, NULL },
-		FENCE(10),
+		FENCE(9),
 	};
 	struct request r = disk_request();
 	struct fixture f;

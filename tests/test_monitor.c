@@ -40,19 +40,60 @@ static bool device_is(json_t *data, void *id)
 	return dev != NULL && strcmp(dev, id) == 0;
 }
 
+/* The version from the greeting; qmp_capabilities goes out at once and
+ * the first command right behind it, before QEMU has answered it (the
+ * peer answers neither until it has both): one round trip for both. */
 START_TEST(greeting_and_version)
 {
-	struct peer_step script[] = { HELLO };
+	struct peer_step script[] = {
+		{ PEER_SEND, GREETING, 0, NULL },
+		{ PEER_EXPECT, "{\"execute\":\"qmp_capabilities\",\"id\":\"kh-0\"}", 0, NULL },
+		{ PEER_EXPECT, "{\"execute\":\"query-name\",\"id\":\"kh-1\"}", 0, NULL },
+		{ PEER_SEND, "{\"return\": {}, \"id\": \"kh-0\"}\r\n"
+			     "{\"return\": {\"name\": \"vm1\"}, \"id\": \"kh-1\"}\r\n", 0, NULL },
+	};
 	struct error e = { 0 };
 	int major, minor, micro;
 	struct peer *pid;
 	struct monitor *m = ATTACH(script, &pid, HANG_MS, &e);
+	json_t *ret = NULL;
 
 	ck_assert_msg(m != NULL, "%s", e.msg);
 	monitor_version(m, &major, &minor, &micro);
 	ck_assert_int_eq(major, 7);
 	ck_assert_int_eq(minor, 2);
 	ck_assert_int_eq(micro, 22);
+	ck_assert_msg(monitor_execute(m, "query-name", NULL, &ret, &e) == KH_OK,
+		      "%s", e.msg);
+	ck_assert_str_eq(json_string_value(json_object_get(ret, "name")), "vm1");
+	json_decref(ret);
+	monitor_close(m);
+	ck_assert_int_eq(peer_finish(pid), 0);
+}
+END_TEST
+
+/* A refused qmp_capabilities is the error of the first wait after it,
+ * said as its own, not as the refusal of the command behind it. */
+START_TEST(capabilities_refused_is_said)
+{
+	struct peer_step script[] = {
+		{ PEER_SEND, GREETING, 0, NULL },
+		{ PEER_EXPECT, "qmp_capabilities", 0, NULL },
+		{ PEER_EXPECT, "query-name", 0, NULL },
+		{ PEER_SEND, "{\"error\": {\"class\": \"GenericError\", \"desc\": "
+			     "\"Capability 'x' not available\"}, \"id\": \"kh-0\"}\r\n"
+			     "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": "
+			     "\"Expecting capabilities negotiation with "
+			     "'qmp_capabilities'\"}, \"id\": \"kh-1\"}\r\n", 0, NULL },
+	};
+	struct error e = { 0 };
+	struct peer *pid;
+	struct monitor *m = ATTACH(script, &pid, HANG_MS, &e);
+
+	ck_assert_msg(m != NULL, "%s", e.msg);
+	ck_assert_int_eq(monitor_execute(m, "query-name", NULL, NULL, &e), KH_EFAIL);
+	ck_assert_msg(strstr(e.msg, "qmp_capabilities") != NULL &&
+		      strstr(e.msg, "Capability 'x' not available") != NULL, "%s", e.msg);
 	monitor_close(m);
 	ck_assert_int_eq(peer_finish(pid), 0);
 }
@@ -400,6 +441,7 @@ static Suite *monitor_suite(void)
 	TCase *tc = check_case("qmp");
 
 	tcase_add_test(tc, greeting_and_version);
+	tcase_add_test(tc, capabilities_refused_is_said);
 	tcase_add_test(tc, split_and_merged_messages);
 	tcase_add_test(tc, events_before_greeting);
 	tcase_add_test(tc, wait_event_matches_data);
