@@ -149,6 +149,7 @@ deps:
 # Each under ASan+UBSan and under valgrind; a failing assertion is what
 # is printed last, not valgrind's report of what the failed test left.
 unit: $(addprefix $(B)/,$(UNIT_TESTS)) $(addprefix $(B)/vg/,$(UNIT_TESTS))
+	python3 tests/messages.py
 	tests/unit.sh $(B) $(UNIT_TESTS)
 
 integration: kvm-hotplug $(B)/asan/kvm-hotplug $(B)/qmpcmd $(B)/guest/vmlinux

@@ -298,7 +298,7 @@ static int wait_ready(struct session *s, const char *uuid, struct error *e)
 			"look (%d looks, the last %ld ms after the one before)",
 			d->id, w.waited_ms, w.looks, w.last_pause_ms);
 	else
-		error_prefix(e, "%s %s is added and recorded, but ",
+		error_prefix(e, "%s %s is added and recorded but not ready: ",
 			     rt_kind_name(d->kind), d->uuid);
 	return e->code;
 }

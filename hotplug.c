@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "log.h"
 #include "monitor.h"
 #include "options.h"
 #include "output.h"
@@ -241,7 +242,7 @@ int main(int argc, char **argv)
 	sigaddset(&handled, SIGHUP);
 	monitor_interrupt_on(&interrupted, &handled);
 	if (run(argc, argv, &o, &e) != KH_OK) {
-		fprintf(stderr, "kvm-hotplug: %s\n", e.msg);
+		notice("%s", e.msg);
 		if (o.json && !o.reported)
 			print_json(json_pack("{s:s, s:i, s:s}", "error", e.msg,
 					     "exit", e.code, "qmp_class",

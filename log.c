@@ -22,6 +22,17 @@ void verbose(const struct options *o, const char *fmt, ...)
 	va_end(ap);
 }
 
+void warning(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("kvm-hotplug: warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
 void notice(const char *fmt, ...)
 {
 	va_list ap;

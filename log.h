@@ -1,5 +1,7 @@
-/* What a run says on standard error besides its one error line: progress
- * for -v and notices. Standard output carries only results (output.h). */
+/* Everything a run says on standard error, each line prefixed with
+ * "kvm-hotplug: " here alone: its one error line, warnings, notices and
+ * progress for -v (the style: docs/design.md, "Messages"; checked by
+ * tests/messages.py). Standard output carries only results (output.h). */
 #ifndef KH_LOG_H
 #define KH_LOG_H
 
@@ -10,7 +12,11 @@
 void verbose(const struct options *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Always said: what settling an interrupted run did is news to the
+/* Always said, as "kvm-hotplug: warning: ...": what went wrong beside a
+ * change that went through. */
+void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Always said (and the one error line main prints): what settling an interrupted run did is news to the
  * caller. */
 void notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -414,7 +414,7 @@ static int run_ifdown(const struct plan *p, const struct step *st,
 	(void)st;
 	(void)e;
 	if (run_nic_script(p->o, p->d, true, &down) != KH_OK)
-		fprintf(stderr, "kvm-hotplug: warning: %s\n", down.msg);
+		warning("%s", down.msg);
 	return KH_OK;
 }
 

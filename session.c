@@ -165,7 +165,7 @@ void write_side_files(const struct runtime *rt)
 	struct error side = { 0 };
 
 	if (runtime_commit_side_files(rt, &side) != KH_OK)
-		fprintf(stderr, "kvm-hotplug: warning: %s\n", side.msg);
+		warning("%s", side.msg);
 }
 
 static int commit_file(struct runtime *rt, struct error *e)
@@ -252,9 +252,9 @@ int session_commit(struct session *s, struct error *e)
 	/* said once, as the file is made */
 	if (made && runtime_records_vm(&s->rt) && !runtime_names_vm(&s->rt) &&
 	    !s->o->quiet)
-		fprintf(stderr, "kvm-hotplug: warning: QEMU has no -name or -uuid: "
+		warning("QEMU has no -name or -uuid: "
 			"%s cannot name its VM, and the monitor of another VM "
-			"would not be told apart\n", s->o->runtime);
+			"would not be told apart", s->o->runtime);
 	return KH_OK;
 }
 

@@ -47,7 +47,7 @@ t_wait_ready_without_drivers() {
 	disk_image "$T/d1.img"
 	kh -t 2 -r "$RT" -m "$SOCK" disk add --uuid "$UUID1" --path "$T/d1.img" --wait ready
 	expect_rc 4
-	expect_err "disk $UUID1 is added and recorded, but the guest has not started using hotdisk-003fc157-pci-4 within 2.0 s"
+	expect_err "disk $UUID1 is added and recorded but not ready: the guest has not started using hotdisk-003fc157-pci-4 within 2.0 s"
 	grep -q "uuid: $UUID1" "$RT" || fail "not recorded: $(cat "$RT")"
 	[ "$(slot_of hotdisk-003fc157-pci-4)" = 4 ] || fail "QEMU lacks the disk"
 	kh -j -r "$RT" -m "$SOCK" list
@@ -73,7 +73,7 @@ t_wait_ready_cannot_tell() {
 	disk_image "$T/d1.img"
 	kh -r "$RT" -m "$T/fake.qmp" disk add --uuid "$UUID1" --path "$T/d1.img" --wait ready
 	expect_rc 3
-	expect_err "disk $UUID1 is added and recorded, but QEMU cannot tell whether the guest uses hotdisk-003fc157-pci-4: it has no x-query-virtio-status"
+	expect_err "disk $UUID1 is added and recorded but not ready: QEMU cannot tell whether the guest uses hotdisk-003fc157-pci-4: it has no x-query-virtio-status"
 	grep -q "uuid: $UUID1" "$RT" || fail "not recorded"
 	kh -j -r "$RT" -m "$T/fake.qmp" list
 	expect_rc 0
