@@ -319,46 +319,49 @@ static void seen_in_pci(const struct pci_seen *dev, void *arg)
 		bus_get(s->map, dev->id, s->e);
 }
 
-/* Round one: query-pci, and (for BUS_HOTPLUG) whether pci.0 is there and
- * takes hotplug; the root is then known by name. */
+/* Which root this is, where query-pci does not tell (a host bridge other
+ * than i440FX): pci.0's hotplug handler, DeviceNotFound where there is
+ * no pci.0 (q35's root is pcie.0, asked in round two). */
+static int ask_root(struct survey *s, struct bus *b, const char **root)
+{
+	json_t *handler = NULL;
+	struct ask a;
+
+	if (ask(s, ASK_HANDLER, ROOT_PC) != KH_OK)
+		return s->e->code;
+	a = s->ask[0];
+	s->nask = 0;
+	monitor_reply(s->m, a.qid, "qom-get", &handler, s->e);
+	if (s->e->code != KH_OK && s->e->qmp_class[0] != '\0' &&
+	    strcmp(s->e->qmp_class, "DeviceNotFound") == 0) {
+		error_clear(s->e);
+		*root = ROOT_PCIE;
+		snprintf(b->name, sizeof(b->name), "%s", ROOT_PCIE);
+	} else {
+		answered(s, &a, handler);
+	}
+	json_decref(handler);
+	return s->e->code;
+}
+
+/* Round one: query-pci. pc's root (an i440FX host bridge) is pci.0 by
+ * QEMU's own naming; whether it takes hotplug is asked in round two if
+ * there are bridges (where the answer could change the choice), or by
+ * placement as it needs (see bus_place). Any other machine is asked
+ * which root it has now (ask_root): one more round. */
 static int survey_pci(struct survey *s, const char **root)
 {
-	struct ask *a = NULL;
 	json_t *pci = NULL;
-	unsigned long pid;
 	struct bus *b;
 
 	*root = ROOT_PC;
 	if ((b = bus_get(s->map, ROOT_PC, s->e)) == NULL)
 		return s->e->code;
 	b->shape = BUS_SHAPE_ROOT;
-	if (((s->what & BUS_HOTPLUG) && ask(s, ASK_HANDLER, ROOT_PC) != KH_OK) ||
-	    monitor_send(s->m, "query-pci", NULL, -1, &pid, s->e) != KH_OK)
-		return s->e->code;
-	if (s->what & BUS_HOTPLUG) {
-		json_t *handler = NULL;
-
-		a = &s->ask[0];
-		monitor_reply(s->m, a->qid, "qom-get", &handler, s->e);
-		s->nask = 0;
-		if (s->e->code != KH_OK && s->e->qmp_class[0] != '\0' &&
-		    strcmp(s->e->qmp_class, "DeviceNotFound") == 0) {
-			/* no pci.0: q35's root is pcie.0, asked in round two */
-			error_clear(s->e);
-			*root = ROOT_PCIE;
-			snprintf(b->name, sizeof(b->name), "%s", ROOT_PCIE);
-		} else {
-			struct ask copy = *a;
-
-			answered(s, &copy, handler);
-		}
-		json_decref(handler);
-		if (s->e->code != KH_OK)
-			return s->e->code;
-	}
-	if (monitor_reply(s->m, pid, "query-pci", &pci, s->e) != KH_OK)
-		return s->e->code;
-	pci_walk(pci, *root, seen_in_pci, s);
+	if (monitor_execute(s->m, "query-pci", NULL, &pci, s->e) == KH_OK &&
+	    (!(s->what & BUS_HOTPLUG) || pci_root_is_i440fx(pci) ||
+	     ask_root(s, b, root) == KH_OK))
+		pci_walk(pci, *root, seen_in_pci, s);
 	json_decref(pci);
 	return s->e->code;
 }
@@ -369,8 +372,12 @@ static int survey_pci(struct survey *s, const char **root)
 static int survey_qom(struct survey *s, const char *root)
 {
 	bool bridges = s->map->nbus > 1;
+	const struct bus *r = bus_find(s->map, root);
 
-	if ((s->what & BUS_HOTPLUG) && strcmp(root, ROOT_PCIE) == 0 &&
+	/* pcie.0's always (it decides q35's order); pci.0's where bridges
+	 * could take the device instead */
+	if ((s->what & BUS_HOTPLUG) && r != NULL && !r->asked &&
+	    (strcmp(root, ROOT_PCIE) == 0 || bridges) &&
 	    ask(s, ASK_HANDLER, root) != KH_OK)
 		return s->e->code;
 	if ((s->unnumbered || ((s->what & BUS_HOTPLUG) && bridges)) &&
@@ -625,23 +632,37 @@ static int ask_one(struct monitor *m, struct bus_map *map, const struct bus *b,
 	return b->asked ? KH_OK : bus_ask_hotplug(m, map, &name, 1, e);
 }
 
+/* Whether b could take the device: there, with room, and not known to
+ * refuse hotplug. */
+static bool candidate(const struct bus *b)
+{
+	return b != NULL && !no_hotplug(b) && b->shape != BUS_SHAPE_UNKNOWN &&
+	       bus_room(b) != 0;
+}
+
 /* Which buses with room take hotplug, asked of QEMU only as far as the
  * choice needs: the first one in order, and only if it takes none, every
- * other one at once. */
+ * other one at once; none where the first is the only one (unless sure):
+ * its answer could not change the choice, and device_add says a refusal
+ * itself (exit 3, as the answer would have made it). */
 static int ask_with_room(struct monitor *m, struct bus_map *map,
-			 const char **order, size_t n, struct error *e)
+			 const char **order, size_t n, bool sure,
+			 struct error *e)
 {
 	const char **rest = calloc(n + 1, sizeof(*rest));
-	size_t k = 0;
+	size_t k = 0, lone = 0;
 
 	if (rest == NULL)
 		return error_nomem(e);
+	for (size_t i = 0; i < n; i++)
+		lone += candidate(bus_find(map, order[i]));
 	for (size_t i = 0; i < n && e->code == KH_OK; i++) {
 		struct bus *b = bus_find(map, order[i]);
 
-		if (b == NULL || no_hotplug(b) || b->shape == BUS_SHAPE_UNKNOWN ||
-		    bus_room(b) == 0)
+		if (!candidate(b))
 			continue;
+		if (k == 0 && lone == 1 && !sure)
+			break;
 		if (k == 0 && ask_one(m, map, b, e) == KH_OK && b->hotplug)
 			break;
 		rest[k++] = b->name;
@@ -691,10 +712,14 @@ int bus_place(struct monitor *m, struct bus_map *map, const struct bus_want *w,
 				  want.bus);
 		if (e->code == KH_OK)
 			snprintf(bus, size, "%s", want.bus);
-	} else if (w->slot < 0 && ask_with_room(m, map, order, n, e) == KH_OK) {
+	} else if (w->slot < 0 &&
+		   ask_with_room(m, map, order, n, w->sure, e) == KH_OK) {
+		/* the first in order that takes hotplug, or may (not asked:
+		 * the lone candidate) */
 		for (size_t i = 0; i < n && s < 0; i++) {
 			b = bus_find(map, order[i]);
-			if (b != NULL && b->asked && b->hotplug &&
+			if (b != NULL && !no_hotplug(b) &&
+			    b->shape != BUS_SHAPE_UNKNOWN &&
 			    (s = slot_on(b, -1, w->reserved_by, e)) >= 0)
 				snprintf(bus, size, "%s", b->name);
 		}

@@ -95,6 +95,8 @@ struct bus_want {
 	size_t nallowed;		/* or none: every one that takes hotplug */
 	const char *only, *only_why;	/* the format's one bus, or NULL */
 	const char *reserved_by;	/* who reserved slots, for messages */
+	bool sure;		/* ask QEMU even where one bus alone could take
+				   it (a dry run shows what would happen) */
 };
 
 /* The buses w allows, in the order they are filled: the format's one,
@@ -109,7 +111,8 @@ const char **bus_order(const struct bus_map *map, const struct bus_want *w,
  * there (w's slot alone: on the first bus that takes hotplug), else the
  * lowest free slot of the first bus in bus_order with room that takes
  * hotplug, asking m (NULL where map knows every bus's hotplug) as far as
- * it must. KH_EFAIL when every allowed slot is taken (naming each bus
+ * it must: where one bus alone could take it, not at all (unless
+ * w->sure), as device_add refuses a bus without hotplug itself. KH_EFAIL when every allowed slot is taken (naming each bus
  * and its slots) or w's bus or slot is (or the VM lacks w's bus);
  * KH_EUSAGE for a slot the bus cannot have; KH_ENOHOTPLUG when no
  * allowed bus takes hotplug, with why. */

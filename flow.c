@@ -74,6 +74,7 @@ int flow_survey(const struct session *s, const struct request *r,
 		.bus = r->bus[0] != '\0' ? r->bus : NULL, .slot = r->slot,
 		.allowed = rt->buses, .nallowed = rt->nbuses,
 		.reserved_by = runtime_reserved_by(rt),
+		.sure = s->o->dry_run,
 	};
 	w->only = runtime_only_bus(rt, &w->only_why);
 	if (bus_survey(s->m, BUS_WHERE | BUS_HOTPLUG, map, e) != KH_OK)

@@ -36,6 +36,25 @@ static void walk_devices(json_t *devices, const char *bus,
 	}
 }
 
+bool pci_root_is_i440fx(json_t *query_pci)
+{
+	size_t i, k;
+	json_t *b, *dev;
+
+	json_array_foreach(query_pci, i, b) {
+		if (json_int(b, "bus") != 0)
+			continue;
+		json_array_foreach(json_object_get(b, "devices"), k, dev) {
+			json_t *id = json_object_get(dev, "id");
+
+			if (json_int(dev, "slot") == 0 && json_int(dev, "function") == 0)
+				return json_int(id, "vendor") == I440FX_VENDOR &&
+				       json_int(id, "device") == I440FX_DEVICE;
+		}
+	}
+	return false;
+}
+
 void pci_walk(json_t *query_pci, const char *root,
 	      void (*visit)(const struct pci_seen *dev, void *arg), void *arg)
 {

@@ -21,6 +21,13 @@ struct pci_seen {
 	bool bridge, numbered;
 };
 
+/* Whether bus 0's host bridge (slot 0, function 0) is an i440FX, pc's
+ * (8086:1237; q35's MCH is 8086:29c0): QEMU names its root bus pci.0,
+ * always (hw/pci-host/i440fx.c), so that need not be asked. */
+#define I440FX_VENDOR 0x8086
+#define I440FX_DEVICE 0x1237
+bool pci_root_is_i440fx(json_t *query_pci);
+
 /* Calls visit for every device of a query-pci reply, bridges walked. */
 void pci_walk(json_t *query_pci, const char *root,
 	      void (*visit)(const struct pci_seen *dev, void *arg), void *arg);

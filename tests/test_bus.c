@@ -34,26 +34,28 @@ static int survey(const struct peer_step *script, size_t n, unsigned what,
 	return rc;
 }
 
-/* pc, running, a pci-bridge br1 at slot 31 with a device at its slot 3:
- * query-pci sees all; round two lists the devices (their QOM types),
- * round three asks br1's bus's type. Its hotplug is left for placement
- * to ask. */
+/* pc (an i440FX host bridge: its root is pci.0), running, a pci-bridge
+ * br1 at slot 31 with a device at its slot 3: query-pci sees all; round
+ * two asks pci.0's hotplug (a bridge could take the device instead) and
+ * lists the devices (their QOM types), round three asks br1's bus's
+ * type. br1's hotplug is left for placement to ask. */
 START_TEST(survey_pc_with_bridge)
 {
 	struct peer_step script[] = {
 		HELLO,
-		EXPECT("{\"execute\":\"qom-get\",\"id\":\"kh-1\",\"arguments\":"
-		       "{\"path\":\"pci.0\",\"property\":\"hotplug-handler\"}}"),
-		EXPECT("{\"execute\":\"query-pci\",\"id\":\"kh-2\"}"),
-		REPLY(1, "\"/machine/i440fx/piix4_pm\""),
-		REPLY(2, "[{\"bus\": 0, \"devices\": ["
-		      "{\"bus\": 0, \"slot\": 0, \"qdev_id\": \"\"},"
+		EXPECT("{\"execute\":\"query-pci\",\"id\":\"kh-1\"}"),
+		REPLY(1, "[{\"bus\": 0, \"devices\": ["
+		      "{\"bus\": 0, \"slot\": 0, \"function\": 0, \"qdev_id\": \"\", "
+		      "\"id\": {\"vendor\": 32902, \"device\": 4663}},"
 		      "{\"bus\": 0, \"slot\": 4, \"qdev_id\": \"hotdisk-1-pci-4\"},"
 		      "{\"bus\": 0, \"slot\": 31, \"qdev_id\": \"br1\", \"pci_bridge\": "
 		      "{\"bus\": {\"secondary\": 1}, \"devices\": "
 		      "[{\"bus\": 1, \"slot\": 3, \"qdev_id\": \"theirs\"}]}}]}]"),
+		EXPECT("{\"execute\":\"qom-get\",\"id\":\"kh-2\",\"arguments\":"
+		       "{\"path\":\"pci.0\",\"property\":\"hotplug-handler\"}}"),
 		EXPECT("{\"execute\":\"qom-list\",\"id\":\"kh-3\",\"arguments\":"
 		       "{\"path\":\"/machine/peripheral\"}}"),
+		REPLY(2, "\"/machine/i440fx/piix4_pm\""),
 		REPLY(3, "[{\"name\": \"type\", \"type\": \"string\"},"
 		      "{\"name\": \"br1\", \"type\": \"child<pci-bridge>\"},"
 		      "{\"name\": \"theirs\", \"type\": \"child<virtio-net-pci>\"}]"),
@@ -95,15 +97,16 @@ START_TEST(survey_q35_prelaunch_asks_qom)
 {
 	struct peer_step script[] = {
 		HELLO,
-		EXPECT("\"hotplug-handler\""),
 		EXPECT("\"query-pci\""),
-		NOT_FOUND(1),
-		REPLY(2, "[{\"bus\": 0, \"devices\": ["
+		REPLY(1, "[{\"bus\": 0, \"devices\": ["
 		      "{\"bus\": 0, \"slot\": 0, \"qdev_id\": \"\"},"
 		      "{\"bus\": 0, \"slot\": 4, \"qdev_id\": \"rp1\", \"pci_bridge\": "
 		      "{\"bus\": {\"secondary\": 0}}},"
 		      "{\"bus\": 0, \"slot\": 6, \"qdev_id\": \"rp3\", \"pci_bridge\": "
 		      "{\"bus\": {\"secondary\": 0}}}]}]"),
+		/* not an i440FX: which root is asked */
+		EXPECT("\"path\":\"pci.0\",\"property\":\"hotplug-handler\""),
+		NOT_FOUND(2),
 		EXPECT("\"path\":\"pcie.0\",\"property\":\"hotplug-handler\""),
 		EXPECT("{\"execute\":\"qom-list\",\"id\":\"kh-4\",\"arguments\":"
 		       "{\"path\":\"/machine/peripheral\"}}"),
@@ -203,6 +206,57 @@ START_TEST(place_asks_only_what_it_needs)
 }
 END_TEST
 
+/* pc with pci.0 alone: the survey is query-pci and nothing else, and
+ * placement asks nothing either (pci.0 is the one bus that could take
+ * the device, and device_add says a refusal itself); a dry run (sure)
+ * asks, to show what would happen. */
+START_TEST(lone_root_not_asked)
+{
+	struct peer_step script[] = {
+		HELLO,
+		EXPECT("{\"execute\":\"query-pci\",\"id\":\"kh-1\"}"),
+		REPLY(1, "[{\"bus\": 0, \"devices\": ["
+		      "{\"bus\": 0, \"slot\": 0, \"function\": 0, \"qdev_id\": \"\", "
+		      "\"id\": {\"vendor\": 32902, \"device\": 4663}},"
+		      "{\"bus\": 0, \"slot\": 4, \"qdev_id\": \"x\"}]}]"),
+		EXPECT("{\"execute\":\"fence\",\"id\":\"kh-2\"}"),
+		REPLY(2, "{}"),
+		EXPECT("{\"execute\":\"qom-get\",\"id\":\"kh-3\",\"arguments\":"
+		       "{\"path\":\"pci.0\",\"property\":\"hotplug-handler\"}}"),
+		REPLY(3, "\"\""),
+	};
+	struct bus_want w = { .slot = -1 };
+	struct error e = { 0 };
+	struct monitor *m = NULL;
+	struct bus_map map;
+	struct peer *p;
+	char bus[RT_BUS_MAX];
+	int fd, slot;
+
+	ck_assert_ptr_nonnull(p = peer_start(script, NSTEPS(script), &fd));
+	ck_assert_int_eq(monitor_attach(&m, fd, HANG_MS, &e), KH_OK);
+	ck_assert_msg(bus_survey(m, BUS_WHERE | BUS_HOTPLUG, &map, &e) == KH_OK,
+		      "%s", e.msg);
+	ck_assert_uint_eq(map.nbus, 1);
+	ck_assert(!map.bus[0].asked);
+	ck_assert_msg(bus_place(m, &map, &w, bus, sizeof(bus), &slot, &e) == KH_OK,
+		      "%s", e.msg);
+	ck_assert_str_eq(bus, "pci.0");
+	ck_assert_int_eq(slot, 1);
+	ck_assert(!map.bus[0].asked);
+	ck_assert_int_eq(monitor_execute(m, "fence", NULL, NULL, &e), KH_OK);
+	/* sure: QEMU's word, which here is no */
+	w.sure = true;
+	ck_assert_int_eq(bus_place(m, &map, &w, bus, sizeof(bus), &slot, &e),
+			 KH_ENOHOTPLUG);
+	ck_assert_str_eq(e.msg, "no bus of this VM takes hotplug: pci.0 (does not "
+			 "support hotplug: is ACPI PCI hotplug off?)");
+	bus_map_free(&map);
+	monitor_close(m);
+	ck_assert_int_eq(peer_finish(p), 0);
+}
+END_TEST
+
 /* A survey of where devices are alone asks nothing about the buses; a
  * lost connection is an error, not a missing bus. */
 START_TEST(survey_where_alone)
@@ -216,7 +270,6 @@ START_TEST(survey_where_alone)
 	};
 	struct peer_step lost[] = {
 		HELLO,
-		EXPECT("\"hotplug-handler\""),
 		EXPECT("\"query-pci\""),
 		{ PEER_END, NULL, 0, NULL },
 	};
@@ -412,6 +465,7 @@ static Suite *bus_suite(void)
 	TCase *tc = check_case("bus");
 
 	tcase_add_test(tc, survey_pc_with_bridge);
+	tcase_add_test(tc, lone_root_not_asked);
 	tcase_add_test(tc, survey_q35_prelaunch_asks_qom);
 	tcase_add_test(tc, survey_where_alone);
 	tcase_add_test(tc, place_asks_only_what_it_needs);
