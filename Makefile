@@ -60,11 +60,12 @@ OBJS_kvm-hotplug = hotplug cmd cmd-check cmd-cmdline cmd-device cmd-list cmd-sup
 # $(call objs,FLAVOUR,NAMES): their objects in that flavour
 objs = $(addprefix $(B)/$(1)/,$(addsuffix .o,$(2)))
 
-# Everything `make check` and `make demo` need on a fresh Debian 12.
+# Everything `make check`, `make demo` and `make bench` need on a fresh Debian 12.
 DEBS = gcc make pkg-config libyaml-dev libjansson-dev check valgrind \
 	qemu-system-x86 qemu-utils iproute2 iputils-ping util-linux cpio busybox-static \
 	xz-utils kmod jq clang libclang-rt-14-dev ganeti openssh-server socat \
-	man-db dpkg-dev debhelper fakeroot lintian python3-jsonschema
+	man-db dpkg-dev debhelper fakeroot lintian python3-jsonschema \
+	gnuplot-nox time
 
 all: kvm-hotplug
 
@@ -187,10 +188,8 @@ demo: deps
 	tests/demo.sh ./kvm-hotplug $(B)/guest
 
 bench: deps
-	$(MAKE) kvm-hotplug $(B)/guest/vmlinux bench/qmp-floor
-	bench/hotplug.sh ./kvm-hotplug bench/qmp-floor $(B)/guest
-	bench/buses.sh ./kvm-hotplug $(B)/guest
-	bench/ready.sh ./kvm-hotplug $(B)/guest
+	$(MAKE) kvm-hotplug $(B)/guest/vmlinux bench/qmp-floor $(B)/qmpcmd
+	bench/run.sh ./kvm-hotplug bench/qmp-floor $(B)/guest
 
 # 1000 mixed operations on one VM, then check and QEMU's fd count.
 soak: deps

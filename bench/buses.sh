@@ -5,9 +5,12 @@
 # with 4 pci-bridges, the tiny guest running without its virtio drivers
 # (it acknowledges an unplug in ~70 ms). Prints medians with quartiles
 # of ROUNDS adds and removals at each size, and the ratio to the first
-# size. The machines steal CPU now and then: compare the columns of one
-# run, not runs with each other.
-# Usage: bench/buses.sh KVM-HOTPLUG GUEST-DIR [ROUNDS]
+# size, and the instructions of one add at each size (callgrind), which
+# do not depend on how busy the machine is. With OUTDIR, leaves the
+# samples there (buses.MACHINE.SIZE.{add,rm.overhead}, ir.buses.MACHINE.SIZE)
+# for bench/report.sh. The machines steal CPU now and then: compare the
+# columns of one run, not runs with each other.
+# Usage: bench/buses.sh KVM-HOTPLUG GUEST-DIR [ROUNDS [OUTDIR]]
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/lib.sh
@@ -21,6 +24,8 @@ KH=$(realpath "$1")
 GUEST=$(realpath "$2")
 ROUNDS=${3:-20}
 bench_scratch
+bench_out "${4:-$T/out}"
+rm -f "$OUT"/buses.* "$OUT"/ir.buses.*
 SIZES="1 30 100"
 
 # uuid N: the N-th device's uuid
@@ -32,7 +37,8 @@ machine() {
 	local name=$1 n=0 size i first_add first_rm
 	shift
 	RT=$RUN/$name.runtime
-	GUEST_APPEND=kh.nomodules start_guest "$name" "$@"
+	GUEST_APPEND=kh.nomodules start_guest "$name" -name "$name" \
+		-uuid 6b1e3f0a-5c2d-4e8f-9a01-00000000be02 "$@"
 	for size in $SIZES; do
 		while [ "$n" -lt "$size" ]; do
 			n=$((n + 1))
@@ -41,22 +47,28 @@ machine() {
 				--path "$T/$name.$n.img"
 		done
 		truncate -s 1M "$T/$name.extra.img"
-		: >"$T/add" && : >"$T/rm" && : >"$T/rm.overhead"
+		local add=$OUT/buses.$name.$size.add rm=$OUT/buses.$name.$size.rm
 		for ((i = 0; i < ROUNDS; i++)); do
 			timed "$KH" -q -r "$RT" -m "$SOCK" disk add --uuid "$(uuid 999)" \
-				--path "$T/$name.extra.img" >>"$T/add"
-			kh_remove disk "$T/rm" "$RT" "$(uuid 999)"
+				--path "$T/$name.extra.img" >>"$add"
+			kh_remove disk "$rm" "$RT" "$(uuid 999)"
 		done
+		valgrind --tool=callgrind --callgrind-out-file="$T/cg" "$KH" -q -r "$RT" \
+			-m "$SOCK" disk add --uuid "$(uuid 999)" --path "$T/$name.extra.img" \
+			2>"$T/cg.err" || fail "callgrind of an add: $(cat "$T/cg.err")"
+		sed -n 's/^summary: //p' "$T/cg" >"$OUT/ir.buses.$name.$size"
+		"$KH" -q -r "$RT" -m "$SOCK" disk remove --uuid "$(uuid 999)"
 		local a r
-		a=$(quantile 0.5 <"$T/add"); r=$(quantile 0.5 <"$T/rm.overhead")
+		a=$(quantile 0.5 <"$add"); r=$(quantile 0.5 <"$rm.overhead")
 		[ "$size" = 1 ] && first_add=$a && first_rm=$r
-		printf '%-4s %4d devices  add %7s ms (%s-%s) %5.2fx   remove-own %7s ms (%s-%s) %5.2fx\n' \
-			"$name" "$size" "$(ms "$a")" "$(ms "$(quantile 0.25 <"$T/add")")" \
-			"$(ms "$(quantile 0.75 <"$T/add")")" \
+		printf '%-4s %4d devices  add %7s ms (%s-%s) %5.2fx   remove-own %7s ms (%s-%s) %5.2fx   add %s instructions\n' \
+			"$name" "$size" "$(ms "$a")" "$(ms "$(quantile 0.25 <"$add")")" \
+			"$(ms "$(quantile 0.75 <"$add")")" \
 			"$(awk -v a="$a" -v b="$first_add" 'BEGIN { print a / b }')" \
-			"$(ms "$r")" "$(ms "$(quantile 0.25 <"$T/rm.overhead")")" \
-			"$(ms "$(quantile 0.75 <"$T/rm.overhead")")" \
-			"$(awk -v a="$r" -v b="$first_rm" 'BEGIN { print a / b }')"
+			"$(ms "$r")" "$(ms "$(quantile 0.25 <"$rm.overhead")")" \
+			"$(ms "$(quantile 0.75 <"$rm.overhead")")" \
+			"$(awk -v a="$r" -v b="$first_rm" 'BEGIN { print a / b }')" \
+			"$(cat "$OUT/ir.buses.$name.$size")"
 	done
 	"$KH" -q -r "$RT" -m "$SOCK" check || { echo "check failed on $name" >&2; exit 1; }
 	stop_vms

@@ -2,14 +2,37 @@
 # quantiles; the scratch directories. Sourced after tests/lib.sh; uses
 # KH, T, SOCK (and RT, UUID as defaults).
 
-# bench_scratch: T, a directory on disk, and RUN, one on tmpfs (where
-# Ganeti keeps runtime files, and an fsync costs next to nothing), both
-# removed with the VMs when the benchmark ends.
+# tests/lib.sh's qmp (a paused VM is made with it): the one make builds
+QMPCMD=${QMPCMD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/qmpcmd}
+
+# bench_scratch: T, a directory on disk, and RUN, a tmpfs of its own
+# (Ganeti keeps runtime files in /run, a tmpfs on Debian, where an fsync
+# costs next to nothing; /run is not a tmpfs everywhere, so one is
+# mounted), both removed with the VMs when the benchmark ends.
 bench_scratch() {
 	T=$(mktemp -d /tmp/kh-bench.XXXXXX)
-	RUN=$(mktemp -d /run/kh-bench.XXXXXX)
-	trap 'stop_vms; rm -rf "$T" "$RUN"' EXIT
+	RUN=$T/run
+	mkdir "$RUN"
+	mount -t tmpfs -o size=64m,mode=0700 kh-bench "$RUN" || fail "cannot mount a tmpfs on $RUN"
+	trap bench_cleanup EXIT
 }
+
+# bench_cleanup: the VMs, the tmpfs and the scratch directory gone
+bench_cleanup() {
+	stop_vms
+	umount "$RUN" 2>/dev/null || true
+	rm -rf "$T"
+}
+
+# bench_out DIR: where the samples go (OUT), one figure a line in a file
+# per series, for bench/report.sh; DIR is made if missing.
+bench_out() {
+	mkdir -p "$1"
+	OUT=$(realpath "$1")
+}
+
+# fstype DIR: the file system DIR is on, as the report names it
+fstype() { df --output=fstype "$1" | tail -1; }
 
 # elapsed microseconds of a command, from bash's own clock (no fork)
 timed() {
