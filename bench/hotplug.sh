@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Times kvm-hotplug's disk add/remove and nic add/remove against qmp-floor,
 # a minimal client that sends only the QMP commands (and opens the tap),
-# in a network namespace of its own with a bridge br0:
-# The VMs are named as Ganeti names them (-name, -uuid).
+# in a network namespace of its own with a bridge br0, the VMs named as
+# Ganeti names them (-name, -uuid):
 #   - on a paused VM (no guest: nothing in QEMU competes with the monitor),
 #     ROUNDS adds of each into a fresh VM per series;
 #   - on a VM running the tiny guest (removal needs its ACPI
