@@ -14,6 +14,8 @@ OUT=${5:-$HERE/../build/bench}
 rm -rf "$OUT"
 mkdir -p "$OUT"
 OUT=$(realpath "$OUT")
+# which source the binaries were built from, for the report
+git -C "$HERE/.." describe --always --dirty >"$OUT/version" 2>/dev/null || echo "?" >"$OUT/version"
 
 "$HERE/hotplug.sh" "$KH" "$FLOOR" "$GUEST" "$ROUNDS" "$OUT"
 echo
