@@ -20,8 +20,10 @@ for f in paused.kh.disk.add paused.floor.disk.add kh.disk.add floor.disk.add \
 done
 
 med() { quantile 0.5 <"$OUT/$1"; }
+# mqq FILE: the median and the first and third quartiles, in ms
+mqq() { printf '%s %s %s' "$(ms "$(med "$1")")" "$(ms "$(quantile 0.25 <"$OUT/$1")")" "$(ms "$(quantile 0.75 <"$OUT/$1")")"; }
 # cell FILE: "median (q1-q3)" in ms
-cell() { printf '%s (%s-%s)' "$(ms "$(med "$1")")" "$(ms "$(quantile 0.25 <"$OUT/$1")")" "$(ms "$(quantile 0.75 <"$OUT/$1")")"; }
+cell() { local v; read -ra v <<<"$(mqq "$1")"; printf '%s (%s-%s)' "${v[0]}" "${v[1]}" "${v[2]}"; }
 ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN { printf "%.2f", a / b }'; }
 # exact: the same unrounded, for judging a target (28.7x is not 30x)
 exact() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN { printf "%.9f", a / b }'; }
@@ -46,8 +48,7 @@ plot() {
 		for op in disk.add nic.add disk.rm nic.rm; do
 			printf '"%s"' "${op/./ }"
 			for f in "floor.$op" "kh.$op" "ganeti.$op.inproc" "ganeti.$op"; do
-				printf ' %s %s %s' "$(ms "$(med "$f")")" "$(ms "$(quantile 0.25 <"$OUT/$f")")" \
-					"$(ms "$(quantile 0.75 <"$OUT/$f")")"
+				printf ' %s' "$(mqq "$f")"
 			done
 			echo
 		done
@@ -56,9 +57,7 @@ plot() {
 		for size in 1 30 100; do
 			printf '%s' "$size"
 			for m in q35 pc; do
-				f=buses.$m.$size.add
-				printf ' %s %s %s' "$(ms "$(med "$f")")" "$(ms "$(quantile 0.25 <"$OUT/$f")")" \
-					"$(ms "$(quantile 0.75 <"$OUT/$f")")"
+				printf ' %s' "$(mqq "buses.$m.$size.add")"
 			done
 			echo
 		done

@@ -34,6 +34,10 @@ static int survey(const struct peer_step *script, size_t n, unsigned what,
 	return rc;
 }
 
+/* pc's host bridge in query-pci: 8086:1237 at 00.0 */
+#define I440FX_HOST "{\"bus\": 0, \"slot\": 0, \"function\": 0, " \
+	"\"qdev_id\": \"\", \"id\": {\"vendor\": 32902, \"device\": 4663}},"
+
 /* pc (an i440FX host bridge: its root is pci.0), running, a pci-bridge
  * br1 at slot 31 with a device at its slot 3: query-pci sees all; round
  * two asks pci.0's hotplug (a bridge could take the device instead) and
@@ -45,8 +49,7 @@ START_TEST(survey_pc_with_bridge)
 		HELLO,
 		EXPECT("{\"execute\":\"query-pci\",\"id\":\"kh-1\"}"),
 		REPLY(1, "[{\"bus\": 0, \"devices\": ["
-		      "{\"bus\": 0, \"slot\": 0, \"function\": 0, \"qdev_id\": \"\", "
-		      "\"id\": {\"vendor\": 32902, \"device\": 4663}},"
+		      I440FX_HOST
 		      "{\"bus\": 0, \"slot\": 4, \"qdev_id\": \"hotdisk-1-pci-4\"},"
 		      "{\"bus\": 0, \"slot\": 31, \"qdev_id\": \"br1\", \"pci_bridge\": "
 		      "{\"bus\": {\"secondary\": 1}, \"devices\": "
@@ -216,8 +219,7 @@ START_TEST(lone_root_not_asked)
 		HELLO,
 		EXPECT("{\"execute\":\"query-pci\",\"id\":\"kh-1\"}"),
 		REPLY(1, "[{\"bus\": 0, \"devices\": ["
-		      "{\"bus\": 0, \"slot\": 0, \"function\": 0, \"qdev_id\": \"\", "
-		      "\"id\": {\"vendor\": 32902, \"device\": 4663}},"
+		      I440FX_HOST
 		      "{\"bus\": 0, \"slot\": 4, \"qdev_id\": \"x\"}]}]"),
 		EXPECT("{\"execute\":\"fence\",\"id\":\"kh-2\"}"),
 		REPLY(2, "{}"),
